@@ -1,0 +1,24 @@
+//! Psionic tensors.
+//!
+//! A [`Tensor`] is a handle to a node of a graph. Every op infers its output shape and
+//! dtype at once (misuse panics at the call site, or returns `Err` inside [`fallible`]),
+//! then evaluates the node immediately in the default eager mode, or later in a [`lazy`]
+//! scope. Views share storage; in-place ops follow PyTorch's aliasing rules (see
+//! `tensor.rs`). The op families live in `ops/`, their primitives in `prim.rs`.
+
+pub mod display;
+pub mod mode;
+pub mod node;
+pub mod ops;
+pub mod prim;
+pub mod tensor;
+
+pub use mode::{fallible, is_lazy, lazy, LazyGuard};
+pub use ops::args::{Arg, Dims};
+pub use ops::binary::result_type;
+pub use ops::reduce::NormOrd;
+pub use psionic_core::{DType, Device, Error, Result, Scalar};
+pub use tensor::Tensor;
+
+#[cfg(test)]
+mod tests;

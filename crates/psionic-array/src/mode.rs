@@ -1,0 +1,86 @@
+//! Evaluation mode (eager or lazy) and how op errors reach the caller.
+
+use psionic_core::Error;
+use std::cell::Cell;
+
+thread_local! {
+    static LAZY_DEPTH: Cell<usize> = const { Cell::new(0) };
+    static FALLIBLE_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// True inside a [`lazy`] scope on this thread.
+pub fn is_lazy() -> bool {
+    LAZY_DEPTH.with(|d| d.get() > 0)
+}
+
+/// Guard form of [`lazy`]: ops build nodes without evaluating them until it is dropped
+/// or something asks for values (`eval`, `item`, `to_vec`, printing).
+pub struct LazyGuard(());
+
+impl LazyGuard {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        LAZY_DEPTH.with(|d| d.set(d.get() + 1));
+        LazyGuard(())
+    }
+}
+
+impl Drop for LazyGuard {
+    fn drop(&mut self) {
+        LAZY_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Runs `f` in lazy mode (MLX-style): work is deferred until values are needed, and then
+/// only what is needed is computed, each node once.
+pub fn lazy<R>(f: impl FnOnce() -> R) -> R {
+    let _g = LazyGuard::new();
+    f()
+}
+
+/// Raises an op error: a panic naming the op and shapes at the caller's line, or, inside
+/// [`fallible`], an `Err` returned from it (unwound without the panic hook's noise).
+#[track_caller]
+pub fn raise(e: Error) -> ! {
+    if FALLIBLE_DEPTH.with(|d| d.get()) > 0 {
+        std::panic::resume_unwind(Box::new(e));
+    }
+    panic!("{e}")
+}
+
+/// Unwraps an op result, raising its error.
+#[track_caller]
+pub fn check<T>(r: psionic_core::Result<T>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => raise(e),
+    }
+}
+
+/// The fallible path of every op: runs `f` and turns the first op error it raises into
+/// `Err`. Panics that are not op errors (bugs) still propagate.
+///
+/// ```
+/// use psionic_array::{fallible, Tensor};
+/// let a = Tensor::zeros(&[2, 3], psionic_core::DType::F32);
+/// let b = Tensor::zeros(&[4], psionic_core::DType::F32);
+/// let err = fallible(|| &a + &b).unwrap_err();
+/// assert!(err.to_string().contains("must match"));
+/// ```
+pub fn fallible<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
+    struct Depth;
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            FALLIBLE_DEPTH.with(|d| d.set(d.get() - 1));
+        }
+    }
+    FALLIBLE_DEPTH.with(|d| d.set(d.get() + 1));
+    let _depth = Depth;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(payload) => match payload.downcast::<Error>() {
+            Ok(e) => Err(*e),
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    }
+}

@@ -1,0 +1,92 @@
+//! Graph nodes and their evaluation.
+
+use crate::prim::{Meta, Prim};
+use psionic_core::{Device, Error, Result};
+use psionic_cpu::CpuArray;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// One value in the graph: a primitive applied to input nodes. Immutable once built except
+/// for `data`, filled exactly once by evaluation, and `inputs`, dropped after evaluation
+/// because nothing else needs them yet (autodiff will keep them when recording).
+pub struct Node {
+    pub prim: Prim,
+    pub inputs: Mutex<Vec<Arc<Node>>>,
+    pub meta: Meta,
+    pub device: Device,
+    pub data: OnceLock<CpuArray>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Node({:?}, {:?}, {})",
+            self.prim,
+            self.meta,
+            if self.data.get().is_some() { "evaluated" } else { "pending" }
+        )
+    }
+}
+
+impl Node {
+    pub fn constant(data: CpuArray, device: Device) -> Arc<Node> {
+        let meta = Meta { shape: data.shape().to_vec(), dtype: data.dtype() };
+        let n = Node { prim: Prim::Const, inputs: Mutex::new(vec![]), meta, device, data: OnceLock::new() };
+        let _ = n.data.set(data);
+        Arc::new(n)
+    }
+
+    pub fn new(prim: Prim, inputs: Vec<Arc<Node>>, meta: Meta, device: Device) -> Arc<Node> {
+        Arc::new(Node { prim, inputs: Mutex::new(inputs), meta, device, data: OnceLock::new() })
+    }
+
+    pub fn is_evaluated(&self) -> bool {
+        self.data.get().is_some()
+    }
+
+    /// Evaluates this node and whatever it needs that is still pending, each node once,
+    /// without recursion (graphs from long lazy loops are deep).
+    pub fn eval(self: &Arc<Node>) -> Result<&CpuArray> {
+        if let Some(d) = self.data.get() {
+            return Ok(d);
+        }
+        let mut stack: Vec<(Arc<Node>, bool)> = vec![(self.clone(), false)];
+        while let Some((n, ready)) = stack.pop() {
+            if n.is_evaluated() {
+                continue;
+            }
+            if ready {
+                n.compute()?;
+                continue;
+            }
+            stack.push((n.clone(), true));
+            for i in n.inputs.lock().unwrap().iter() {
+                if !i.is_evaluated() {
+                    stack.push((i.clone(), false));
+                }
+            }
+        }
+        Ok(self.data.get().expect("evaluated above"))
+    }
+
+    fn compute(&self) -> Result<()> {
+        if let Device::Cuda(_) = self.device {
+            return Err(Error::NoCuda { op: "eval", device: self.device });
+        }
+        let inputs = std::mem::take(&mut *self.inputs.lock().unwrap());
+        let arrays: Vec<&CpuArray> = inputs.iter().map(|i| i.data.get().expect("inputs evaluated first")).collect();
+        let out = match self.prim.eval_cpu(&arrays, &self.meta) {
+            Ok(o) => o,
+            Err(e) => {
+                // Leave the node as it was so a caller that recovers can inspect it.
+                drop(arrays);
+                *self.inputs.lock().unwrap() = inputs;
+                return Err(e);
+            }
+        };
+        debug_assert_eq!(out.shape(), self.meta.shape.as_slice(), "{:?}", self.prim);
+        debug_assert_eq!(out.dtype(), self.meta.dtype, "{:?}", self.prim);
+        let _ = self.data.set(out);
+        Ok(())
+    }
+}

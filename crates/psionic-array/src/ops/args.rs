@@ -1,0 +1,69 @@
+//! Arguments that may be a tensor or a host scalar, and dim lists.
+
+use crate::tensor::Tensor;
+use psionic_core::Scalar;
+
+/// An operand of a binary op: a tensor, or a weakly typed host scalar (`t + 1.0` keeps
+/// `t`'s float dtype, as in PyTorch).
+#[derive(Clone)]
+pub enum Arg {
+    T(Tensor),
+    S(Scalar),
+}
+
+impl From<&Tensor> for Arg {
+    fn from(t: &Tensor) -> Self {
+        Arg::T(t.clone())
+    }
+}
+impl From<Tensor> for Arg {
+    fn from(t: Tensor) -> Self {
+        Arg::T(t)
+    }
+}
+impl From<&&Tensor> for Arg {
+    fn from(t: &&Tensor) -> Self {
+        Arg::T((*t).clone())
+    }
+}
+macro_rules! arg_from_scalar {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Arg {
+            fn from(v: $t) -> Self {
+                Arg::S(Scalar::from(v))
+            }
+        }
+    )*};
+}
+arg_from_scalar!(f64, f32, i64, i32, u8, usize, bool);
+
+impl From<Scalar> for Arg {
+    fn from(s: Scalar) -> Self {
+        Arg::S(s)
+    }
+}
+
+/// A set of dims for reductions: one dim, a list, or an array.
+pub trait Dims {
+    fn dims(&self) -> Vec<i64>;
+}
+impl Dims for i64 {
+    fn dims(&self) -> Vec<i64> {
+        vec![*self]
+    }
+}
+impl Dims for &[i64] {
+    fn dims(&self) -> Vec<i64> {
+        self.to_vec()
+    }
+}
+impl Dims for Vec<i64> {
+    fn dims(&self) -> Vec<i64> {
+        self.clone()
+    }
+}
+impl<const N: usize> Dims for [i64; N] {
+    fn dims(&self) -> Vec<i64> {
+        self.to_vec()
+    }
+}

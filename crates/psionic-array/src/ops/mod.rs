@@ -1,0 +1,11 @@
+//! The user-facing ops, one file per family. Each builds nodes through `Tensor::make`;
+//! the primitives they use live in `prim.rs`.
+
+pub mod args;
+pub mod binary;
+pub mod creation;
+pub mod inplace;
+pub mod linalg;
+pub mod reduce;
+pub mod shape;
+pub mod unary;

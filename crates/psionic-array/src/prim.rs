@@ -1,0 +1,229 @@
+//! Primitives: every node of the graph is one of these. Each family has, here and only
+//! here, its output shape/dtype inference ([`Prim::infer`]) and its CPU evaluation
+//! ([`Prim::eval_cpu`]). Derivative and batching rules join them in the autodiff layer.
+
+use psionic_core::ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
+use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
+use psionic_cpu::CpuArray;
+
+/// A layout transform that shares storage. Views remember the chain of these from their
+/// base so a write through a view can be replayed onto a new version of the base.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ViewOp {
+    /// Reinterpret the shape; only built when the strides allow it.
+    Reshape(Vec<usize>),
+    Permute(Vec<i64>),
+    Slice {
+        dim: i64,
+        start: Option<i64>,
+        stop: Option<i64>,
+        step: i64,
+    },
+    Select {
+        dim: i64,
+        index: i64,
+    },
+    Expand(Vec<usize>),
+    Unsqueeze(i64),
+    Squeeze(Option<Vec<i64>>),
+    Diagonal {
+        offset: i64,
+        d1: i64,
+        d2: i64,
+    },
+    Unfold {
+        dim: i64,
+        size: usize,
+        step: usize,
+    },
+    AsStrided {
+        shape: Vec<usize>,
+        strides: Vec<isize>,
+        offset: usize,
+    },
+}
+
+impl ViewOp {
+    pub fn apply(&self, l: &Layout) -> Result<Layout> {
+        match self {
+            ViewOp::Reshape(s) => l.view(s).ok_or_else(|| {
+                Error::shape(
+                    "view",
+                    format!(
+                        "view size is not compatible with input tensor's size and stride (shape {:?}, strides {:?}, requested {:?}); use .reshape(...) instead.",
+                        l.shape, l.strides, s
+                    ),
+                )
+            }),
+            ViewOp::Permute(d) => l.permute("permute", d),
+            ViewOp::Slice { dim, start, stop, step } => l.slice("slice", *dim, *start, *stop, *step),
+            ViewOp::Select { dim, index } => l.select("select", *dim, *index),
+            ViewOp::Expand(s) => l.expand("expand", s),
+            ViewOp::Unsqueeze(d) => l.unsqueeze("unsqueeze", *d),
+            ViewOp::Squeeze(d) => l.squeeze("squeeze", d.as_deref()),
+            ViewOp::Diagonal { offset, d1, d2 } => l.diagonal("diagonal", *offset, *d1, *d2),
+            ViewOp::Unfold { dim, size, step } => l.unfold("unfold", *dim, *size, *step),
+            ViewOp::AsStrided { shape, strides, offset } => Ok(Layout { shape: shape.clone(), strides: strides.clone(), offset: *offset }),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prim {
+    /// Data supplied from the host; never evaluated.
+    Const,
+    Cast(DType),
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    /// `where(cond, a, b)`.
+    Where,
+    /// Reduces the given (sorted) dims away.
+    Reduce {
+        op: ReduceOp,
+        dims: Vec<usize>,
+    },
+    Scan {
+        op: ScanOp,
+        dim: usize,
+        indices: bool,
+    },
+    View(ViewOp),
+    Contiguous,
+    /// `[..., m, k] @ [..., k, n]` with equal batch shapes.
+    Matmul,
+    Cat {
+        dim: usize,
+    },
+    /// Writes input 1 into the positions of input 0 that `chain` (applied to a contiguous
+    /// layout of input 0) selects: the functional form of a write through a view.
+    SliceUpdate {
+        chain: Vec<ViewOp>,
+    },
+}
+
+/// Shape and dtype of a node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Meta {
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+}
+
+fn same_dtype(op: &'static str, inputs: &[&Meta]) -> Result<DType> {
+    let d = inputs[0].dtype;
+    if let Some(o) = inputs.iter().find(|m| m.dtype != d) {
+        return Err(Error::dtype(op, format!("expected all inputs to have dtype {d}, got {}", o.dtype)));
+    }
+    Ok(d)
+}
+
+impl Prim {
+    pub fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
+        Ok(match self {
+            Prim::Const => unreachable!("constants carry their own meta"),
+            Prim::Cast(d) => Meta { shape: inputs[0].shape.clone(), dtype: *d },
+            Prim::Unary(op) => {
+                let dtype = if op.out_is_bool() { DType::Bool } else { inputs[0].dtype };
+                Meta { shape: inputs[0].shape.clone(), dtype }
+            }
+            Prim::Binary(op) => {
+                let d = same_dtype(op.name(), inputs)?;
+                let shape = broadcast_shapes(op.name(), &inputs[0].shape, &inputs[1].shape)?;
+                Meta { shape, dtype: if op.out_is_bool() { DType::Bool } else { d } }
+            }
+            Prim::Where => {
+                same_dtype("where", &inputs[1..])?;
+                let s = broadcast_shapes("where", &inputs[0].shape, &inputs[1].shape)?;
+                Meta { shape: broadcast_shapes("where", &s, &inputs[2].shape)?, dtype: inputs[1].dtype }
+            }
+            Prim::Reduce { op, dims } => {
+                let shape =
+                    (0..inputs[0].shape.len()).filter(|d| !dims.contains(d)).map(|d| inputs[0].shape[d]).collect();
+                let dtype = match op {
+                    ReduceOp::All | ReduceOp::Any => DType::Bool,
+                    ReduceOp::ArgMax | ReduceOp::ArgMin => DType::I64,
+                    _ => inputs[0].dtype,
+                };
+                Meta { shape, dtype }
+            }
+            Prim::Scan { indices, .. } => {
+                Meta { shape: inputs[0].shape.clone(), dtype: if *indices { DType::I64 } else { inputs[0].dtype } }
+            }
+            Prim::View(v) => {
+                // Inference runs on a contiguous stand-in: view legality that depends on
+                // strides (Reshape) is checked again on the real layout at eval time.
+                let l = Layout::contiguous(&inputs[0].shape);
+                let out = match v {
+                    ViewOp::Reshape(s) => {
+                        if psionic_core::numel(s) != l.numel() {
+                            return Err(Error::shape(
+                                "view",
+                                format!("shape '{s:?}' is invalid for input of size {}", l.numel()),
+                            ));
+                        }
+                        Layout::contiguous(s)
+                    }
+                    _ => v.apply(&l)?,
+                };
+                Meta { shape: out.shape, dtype: inputs[0].dtype }
+            }
+            Prim::Contiguous => inputs[0].clone(),
+            Prim::Matmul => {
+                let d = same_dtype("matmul", inputs)?;
+                let (a, b) = (&inputs[0].shape, &inputs[1].shape);
+                let n = a.len();
+                let mut shape = a[..n - 2].to_vec();
+                shape.extend([a[n - 2], b[n - 1]]);
+                Meta { shape, dtype: d }
+            }
+            Prim::Cat { dim } => {
+                let d = same_dtype("cat", inputs)?;
+                let mut shape = inputs[0].shape.clone();
+                shape[*dim] = inputs.iter().map(|m| m.shape[*dim]).sum();
+                Meta { shape, dtype: d }
+            }
+            Prim::SliceUpdate { .. } => inputs[0].clone(),
+        })
+    }
+
+    pub fn eval_cpu(&self, inputs: &[&CpuArray], out: &Meta) -> Result<CpuArray> {
+        let x = inputs.first().copied();
+        match self {
+            Prim::Const => unreachable!("constants are born evaluated"),
+            Prim::Cast(d) => Ok(psionic_cpu::cast::cast(x.unwrap(), *d)),
+            Prim::Unary(op) => psionic_cpu::unary::unary(*op, x.unwrap()),
+            Prim::Binary(op) => psionic_cpu::binary::binary(*op, inputs[0], inputs[1], &out.shape),
+            Prim::Where => Ok(psionic_cpu::index::where_(inputs[0], inputs[1], inputs[2], &out.shape)),
+            Prim::Reduce { op, dims } => psionic_cpu::reduce::reduce(*op, x.unwrap(), dims),
+            Prim::Scan { op, dim, indices } => psionic_cpu::scan::scan(*op, x.unwrap(), *dim, *indices),
+            Prim::View(v) => {
+                let x = x.unwrap();
+                Ok(x.with_layout(v.apply(&x.layout)?))
+            }
+            Prim::Contiguous => {
+                let x = x.unwrap();
+                Ok(psionic_cpu::with_dtype!(x.dtype(), T => psionic_cpu::elementwise::contiguous::<T>(x)))
+            }
+            Prim::Matmul => psionic_cpu::matmul::matmul(inputs[0], inputs[1]),
+            Prim::Cat { dim } => {
+                let out_l = Layout::contiguous(&out.shape);
+                let mut start = 0i64;
+                let mut pieces = Vec::with_capacity(inputs.len());
+                for a in inputs {
+                    let len = a.shape()[*dim];
+                    pieces.push((out_l.narrow("cat", *dim as i64, start, len)?, *a));
+                    start += len as i64;
+                }
+                Ok(psionic_cpu::index::assemble(&out.shape, out.dtype, &pieces))
+            }
+            Prim::SliceUpdate { chain } => {
+                let (base, vals) = (inputs[0], inputs[1]);
+                let replay = |l: &Layout| {
+                    chain.iter().try_fold(l.clone(), |acc, v| v.apply(&acc)).expect("chain was valid on the base")
+                };
+                Ok(
+                    psionic_cpu::with_dtype!(base.dtype(), T => psionic_cpu::elementwise::scatter_into::<T>(base, replay, vals)),
+                )
+            }
+        }
+    }
+}

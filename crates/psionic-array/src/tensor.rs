@@ -1,0 +1,253 @@
+//! The `Tensor` handle.
+//!
+//! `Tensor` is a shared handle to a cell, so `Clone` behaves like assigning a Python
+//! variable: both names see in-place writes. The cell points at the node that currently
+//! holds its value; an in-place op builds a new node and re-points the cell (old nodes are
+//! immutable) and bumps a version counter shared by a base and all of its views. A view
+//! remembers its base and the chain of [`ViewOp`]s that made it, and re-derives itself
+//! when it sees that the shared version moved. A write through a view becomes a
+//! `SliceUpdate` node on the base (functionalization), so the base and every other view
+//! observe it. [`Tensor::deep_clone`] (PyTorch's `clone()`) makes an independent copy.
+
+use crate::mode::{check, is_lazy};
+use crate::node::Node;
+use crate::prim::{Meta, Prim, ViewOp};
+use psionic_core::{DType, Device, Error, Layout, Result};
+use psionic_cpu::{CpuArray, Element};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<Cell>);
+
+pub(crate) struct Cell {
+    node: Mutex<Arc<Node>>,
+    version: Arc<AtomicU64>,
+    view: Option<ViewLink>,
+}
+
+struct ViewLink {
+    /// Always a non-view tensor: views of views flatten their chains.
+    base: Tensor,
+    chain: Vec<ViewOp>,
+    seen: AtomicU64,
+}
+
+impl Tensor {
+    pub(crate) fn from_node(node: Arc<Node>) -> Tensor {
+        Tensor(Arc::new(Cell { node: Mutex::new(node), version: Arc::new(AtomicU64::new(0)), view: None }))
+    }
+
+    pub(crate) fn from_array(a: CpuArray) -> Tensor {
+        Self::from_node(Node::constant(a, Device::Cpu))
+    }
+
+    /// The node that holds this tensor's current value.
+    pub(crate) fn node(&self) -> Arc<Node> {
+        if let Some(v) = &self.0.view {
+            let cur = self.0.version.load(Ordering::Acquire);
+            if v.seen.load(Ordering::Acquire) != cur {
+                let mut n = v.base.node();
+                for op in &v.chain {
+                    n = check(build(Prim::View(op.clone()), vec![n]));
+                }
+                *self.0.node.lock().unwrap() = n;
+                v.seen.store(cur, Ordering::Release);
+            }
+        }
+        self.0.node.lock().unwrap().clone()
+    }
+
+    /// Builds the node for `prim` over `inputs` (shape and dtype inferred now, so misuse
+    /// fails here), evaluating it at once unless in lazy mode.
+    pub(crate) fn make(prim: Prim, inputs: &[&Tensor]) -> Result<Tensor> {
+        Ok(Self::from_node(build(prim, inputs.iter().map(|t| t.node()).collect())?))
+    }
+
+    /// A view of `self` through `op`, sharing storage and version with the base.
+    pub(crate) fn make_view(&self, op: ViewOp) -> Result<Tensor> {
+        let node = build(Prim::View(op.clone()), vec![self.node()])?;
+        let (base, mut chain) = match &self.0.view {
+            Some(v) => (v.base.clone(), v.chain.clone()),
+            None => (self.clone(), vec![]),
+        };
+        chain.push(op);
+        let seen = AtomicU64::new(self.0.version.load(Ordering::Acquire));
+        Ok(Tensor(Arc::new(Cell {
+            node: Mutex::new(node),
+            version: self.0.version.clone(),
+            view: Some(ViewLink { base, chain, seen }),
+        })))
+    }
+
+    /// Replaces this tensor's value with `value` (already of its shape and dtype): the
+    /// in-place write every `op_` funnels into.
+    pub(crate) fn assign(&self, value: &Tensor) -> Result<()> {
+        debug_assert_eq!(value.shape(), self.shape());
+        match &self.0.view {
+            None => *self.0.node.lock().unwrap() = value.node(),
+            Some(v) => {
+                let base_shape = v.base.shape();
+                let target = v.chain.iter().try_fold(Layout::contiguous(&base_shape), |l, op| op.apply(&l))?;
+                if target.has_internal_overlap() {
+                    return Err(Error::invalid(
+                        "in-place",
+                        "unsupported operation: more than one element of the written-to tensor refers to a single memory location. Please clone() the tensor before performing the operation.",
+                    ));
+                }
+                let updated = build(Prim::SliceUpdate { chain: v.chain.clone() }, vec![v.base.node(), value.node()])?;
+                *v.base.0.node.lock().unwrap() = updated;
+            }
+        }
+        self.0.version.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// How many in-place writes this tensor (or its base, or any view of that base) has
+    /// seen: PyTorch's `_version`.
+    pub fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
+    }
+
+    /// True when this tensor is a view sharing storage with another (`._is_view()`).
+    pub fn is_view(&self) -> bool {
+        self.0.view.is_some()
+    }
+
+    pub fn shape(&self) -> Vec<usize> {
+        self.node().meta.shape.clone()
+    }
+
+    /// Size of one dim (negative counts from the end).
+    pub fn size(&self, dim: i64) -> usize {
+        let s = self.shape();
+        s[check(psionic_core::normalize_dim("size", dim, s.len()))]
+    }
+
+    pub fn dim(&self) -> usize {
+        self.node().meta.shape.len()
+    }
+
+    pub fn ndim(&self) -> usize {
+        self.dim()
+    }
+
+    pub fn numel(&self) -> usize {
+        psionic_core::numel(&self.node().meta.shape)
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.node().meta.dtype
+    }
+
+    pub fn device(&self) -> Device {
+        self.node().device
+    }
+
+    /// Evaluates this tensor now (a no-op in eager mode), raising any deferred error.
+    pub fn eval(&self) -> &Self {
+        check(self.try_eval());
+        self
+    }
+
+    pub fn try_eval(&self) -> Result<()> {
+        self.node().eval().map(|_| ())
+    }
+
+    /// The evaluated array behind this tensor.
+    pub(crate) fn array(&self) -> CpuArray {
+        check(self.node().eval().cloned())
+    }
+
+    /// Element strides of the evaluated layout (PyTorch's `stride()`).
+    pub fn strides(&self) -> Vec<isize> {
+        self.array().layout.strides
+    }
+
+    pub fn storage_offset(&self) -> usize {
+        self.array().layout.offset
+    }
+
+    pub fn is_contiguous(&self) -> bool {
+        self.array().layout.is_contiguous()
+    }
+
+    /// True when both tensors read the same storage (views of one another).
+    pub fn shares_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.array().storage, &other.array().storage)
+    }
+
+    /// All elements in row-major order, converted to `T`.
+    pub fn to_vec<T: Element>(&self) -> Vec<T> {
+        let a = self.array();
+        if a.dtype() == T::DTYPE {
+            a.to_vec::<T>()
+        } else {
+            psionic_cpu::cast::cast(&a, T::DTYPE).to_vec::<T>()
+        }
+    }
+
+    /// The value of a one-element tensor.
+    #[track_caller]
+    pub fn item<T: Element>(&self) -> T {
+        let n = self.numel();
+        if n != 1 {
+            crate::mode::raise(Error::invalid(
+                "item",
+                format!("a Tensor with {n} elements cannot be converted to Scalar"),
+            ));
+        }
+        self.to_vec::<T>()[0]
+    }
+
+    /// An independent copy with its own storage (PyTorch's `clone()`; Rust's `Clone` on
+    /// `Tensor` shares the tensor instead, like assigning a Python name).
+    pub fn deep_clone(&self) -> Tensor {
+        check(Self::make(Prim::Contiguous, &[self]))
+    }
+
+    /// `self` when already contiguous, otherwise a contiguous copy.
+    pub fn contiguous(&self) -> Tensor {
+        if self.node().is_evaluated() && self.is_contiguous() {
+            return self.clone();
+        }
+        self.deep_clone()
+    }
+
+    /// `self` when the dtype already matches, otherwise a converted copy (`.to(dtype)`).
+    pub fn to_dtype(&self, dtype: DType) -> Tensor {
+        if self.dtype() == dtype {
+            return self.clone();
+        }
+        check(Self::make(Prim::Cast(dtype), &[self]))
+    }
+
+    /// Moves to a device. Only the CPU exists in this build; CUDA is a typed refusal.
+    pub fn to_device(&self, device: Device) -> Tensor {
+        check(self.try_to_device(device))
+    }
+
+    pub fn try_to_device(&self, device: Device) -> Result<Tensor> {
+        match device {
+            Device::Cpu => Ok(self.clone()),
+            Device::Cuda(_) => Err(Error::NoCuda { op: "to", device }),
+        }
+    }
+}
+
+/// Infers the node's meta, checks devices, and evaluates it unless lazy.
+pub(crate) fn build(prim: Prim, inputs: Vec<Arc<Node>>) -> Result<Arc<Node>> {
+    let device = inputs.first().map_or(Device::Cpu, |n| n.device);
+    for n in &inputs {
+        if n.device != device {
+            return Err(Error::DeviceMismatch { op: "op", a: device, b: n.device });
+        }
+    }
+    let metas: Vec<&Meta> = inputs.iter().map(|n| &n.meta).collect();
+    let meta = prim.infer(&metas)?;
+    let node = Node::new(prim, inputs, meta, device);
+    if !is_lazy() {
+        node.eval()?;
+    }
+    Ok(node)
+}

@@ -1,0 +1,229 @@
+//! Drivers that turn slice kernels into strided, broadcasting, parallel elementwise ops.
+//!
+//! A kernel only ever sees contiguous slices (or a single broadcast value, [`Src::Scalar`]),
+//! so it is a plain loop LLVM can vectorise. The drivers here deal with layouts: a row of
+//! unit stride is handed over in place, a stride-0 row becomes a scalar, and anything else
+//! is gathered into a per-chunk scratch buffer first. Output is always a fresh contiguous
+//! array, split into row-aligned chunks for rayon.
+
+use crate::array::CpuArray;
+use crate::element::Element;
+use crate::parallel::for_out_chunks;
+use crate::storage::Storage;
+use psionic_core::strided::Rows;
+use psionic_core::Layout;
+
+/// Elements per parallel chunk.
+pub const CHUNK: usize = 1 << 14;
+/// Rows at least this long are processed in place, shorter ones gathered per chunk.
+const LONG_ROW: usize = 64;
+
+/// One operand of a slice kernel: a run of values, or one value broadcast over the run.
+#[derive(Clone, Copy, Debug)]
+pub enum Src<'a, T> {
+    Slice(&'a [T]),
+    Scalar(T),
+}
+
+/// Zips two [`Src`] operands into `out` with a per-element expression; expands into four
+/// monomorphic loops so each one vectorises.
+#[macro_export]
+macro_rules! zip2 {
+    ($a:expr, $b:expr, $out:expr, |$x:ident, $y:ident| $e:expr) => {{
+        use $crate::elementwise::Src;
+        match ($a, $b) {
+            (Src::Slice(a), Src::Slice(b)) => {
+                for ((o, &$x), &$y) in $out.iter_mut().zip(a.iter()).zip(b.iter()) {
+                    *o = $e;
+                }
+            }
+            (Src::Slice(a), Src::Scalar($y)) => {
+                for (o, &$x) in $out.iter_mut().zip(a.iter()) {
+                    *o = $e;
+                }
+            }
+            (Src::Scalar($x), Src::Slice(b)) => {
+                for (o, &$y) in $out.iter_mut().zip(b.iter()) {
+                    *o = $e;
+                }
+            }
+            (Src::Scalar($x), Src::Scalar($y)) => {
+                let v = $e;
+                $out.fill(v);
+            }
+        }
+    }};
+}
+
+fn rows_per_chunk(row_len: usize) -> usize {
+    (CHUNK / row_len.max(1)).max(1)
+}
+
+/// Gathers rows `range` of operand `k` into `dst` (cleared first).
+fn gather<T: Element, const N: usize>(
+    src: &[T],
+    rows: &Rows<N>,
+    k: usize,
+    range: std::ops::Range<usize>,
+    dst: &mut Vec<T>,
+) {
+    dst.clear();
+    let (len, s) = (rows.row_len(), rows.inner_strides()[k]);
+    rows.for_rows(range, |_, offs| {
+        let o = offs[k];
+        if s == 1 {
+            dst.extend_from_slice(&src[o..o + len]);
+        } else {
+            for i in 0..len {
+                dst.push(src[(o as isize + i as isize * s) as usize]);
+            }
+        }
+    });
+}
+
+/// `out = f(x)` elementwise, for any layout of `x`.
+pub fn map1<T: Element, U: Element>(x: &CpuArray, work: usize, f: impl Fn(&[T], &mut [U]) + Sync + Send) -> CpuArray {
+    let n = x.numel();
+    let mut out = Storage::uninit::<U>(n);
+    let src = x.storage.as_slice::<T>();
+    if x.layout.is_contiguous() {
+        let src = &src[x.layout.offset..x.layout.offset + n];
+        for_out_chunks(out.as_mut_slice::<U>(), CHUNK, work, |start, o| f(&src[start..start + o.len()], o));
+    } else {
+        let rows = Rows::<1>::from_layouts(&x.layout.shape, [&x.layout]);
+        let len = rows.row_len();
+        let rpc = rows_per_chunk(len);
+        let long = len >= LONG_ROW && rows.inner_strides()[0] == 1;
+        for_out_chunks(out.as_mut_slice::<U>(), rpc * len, work, |start, o| {
+            let r0 = start / len;
+            let r1 = r0 + o.len() / len;
+            if long {
+                rows.for_rows(r0..r1, |r, [off]| {
+                    let d = (r - r0) * len;
+                    f(&src[off..off + len], &mut o[d..d + len]);
+                });
+            } else {
+                let mut scratch = Vec::with_capacity(o.len());
+                gather(src, &rows, 0, r0..r1, &mut scratch);
+                f(&scratch, o);
+            }
+        });
+    }
+    CpuArray::new(out, &x.layout.shape)
+}
+
+fn src<T: Copy>(s: &[T], off: usize, stride: isize, base: usize, n: usize) -> Src<'_, T> {
+    if stride == 0 {
+        Src::Scalar(s[off])
+    } else {
+        Src::Slice(&s[off + base..off + base + n])
+    }
+}
+
+/// `out = f(a, b)` elementwise. `a` and `b` must already be laid out over `shape`
+/// (broadcast dims have stride 0).
+pub fn map2<T: Element, U: Element>(
+    a: &CpuArray,
+    b: &CpuArray,
+    shape: &[usize],
+    work: usize,
+    f: impl Fn(Src<T>, Src<T>, &mut [U]) + Sync + Send,
+) -> CpuArray {
+    let n = psionic_core::numel(shape);
+    let mut out = Storage::uninit::<U>(n);
+    let (sa, sb) = (a.storage.as_slice::<T>(), b.storage.as_slice::<T>());
+    let rows = Rows::<2>::from_layouts(shape, [&a.layout, &b.layout]);
+    let len = rows.row_len();
+    if n > 0 {
+        let [ia, ib] = rows.inner_strides();
+        let unit = matches!(ia, 0 | 1) && matches!(ib, 0 | 1);
+        if rows.n_rows() == 1 && unit {
+            // One row covers everything (contiguous or scalar operands): split by element.
+            let mut offs = [0; 2];
+            rows.for_rows(0..1, |_, o2| offs = o2);
+            for_out_chunks(out.as_mut_slice::<U>(), CHUNK, work, |start, o| {
+                f(src(sa, offs[0], ia, start, o.len()), src(sb, offs[1], ib, start, o.len()), o)
+            });
+        } else {
+            let per_row = len >= LONG_ROW && unit;
+            for_out_chunks(out.as_mut_slice::<U>(), rows_per_chunk(len) * len, work, |start, o| {
+                let r0 = start / len;
+                let r1 = r0 + o.len() / len;
+                if per_row {
+                    rows.for_rows(r0..r1, |r, [oa, ob]| {
+                        let d = (r - r0) * len;
+                        f(src(sa, oa, ia, 0, len), src(sb, ob, ib, 0, len), &mut o[d..d + len]);
+                    });
+                } else {
+                    let (mut ga, mut gb) = (Vec::with_capacity(o.len()), Vec::with_capacity(o.len()));
+                    gather(sa, &rows, 0, r0..r1, &mut ga);
+                    gather(sb, &rows, 1, r0..r1, &mut gb);
+                    f(Src::Slice(&ga), Src::Slice(&gb), o);
+                }
+            });
+        }
+    }
+    CpuArray::new(out, shape)
+}
+
+/// `out = f(a, b, c)` elementwise over `shape` (operands already broadcast); each chunk of
+/// every operand is gathered to contiguous scratch unless already contiguous.
+pub fn map3<A: Element, B: Element, C: Element, U: Element>(
+    a: &CpuArray,
+    b: &CpuArray,
+    c: &CpuArray,
+    shape: &[usize],
+    f: impl Fn(&[A], &[B], &[C], &mut [U]) + Sync + Send,
+) -> CpuArray {
+    let n = psionic_core::numel(shape);
+    let mut out = Storage::uninit::<U>(n);
+    if n > 0 {
+        let rows = Rows::<3>::from_layouts(shape, [&a.layout, &b.layout, &c.layout]);
+        let len = rows.row_len();
+        let rpc = rows_per_chunk(len);
+        let (sa, sb, sc) = (a.storage.as_slice::<A>(), b.storage.as_slice::<B>(), c.storage.as_slice::<C>());
+        for_out_chunks(out.as_mut_slice::<U>(), rpc * len, 4, |start, o| {
+            let r0 = start / len;
+            let r1 = r0 + o.len() / len;
+            let (mut ga, mut gb, mut gc) = (Vec::new(), Vec::new(), Vec::new());
+            gather(sa, &rows, 0, r0..r1, &mut ga);
+            gather(sb, &rows, 1, r0..r1, &mut gb);
+            gather(sc, &rows, 2, r0..r1, &mut gc);
+            f(&ga, &gb, &gc, o);
+        });
+    }
+    CpuArray::new(out, shape)
+}
+
+/// A contiguous copy of any layout (same dtype).
+pub fn contiguous<T: Element>(x: &CpuArray) -> CpuArray {
+    map1::<T, T>(x, 1, |s, d| d.copy_from_slice(s))
+}
+
+/// Expands `x`'s layout to `shape` by broadcasting (no copy).
+pub fn broadcast(x: &CpuArray, shape: &[usize]) -> CpuArray {
+    if x.layout.shape == shape {
+        return x.clone();
+    }
+    x.with_layout(x.layout.expand("broadcast", shape).expect("shapes checked by the graph"))
+}
+
+/// Writes `src` (any layout, same shape as `dst_layout`) into a contiguous copy of `base`
+/// at the positions `dst_layout` names. Used for writes through views.
+pub fn scatter_into<T: Element>(
+    base: &CpuArray,
+    dst_layout_of: impl Fn(&Layout) -> Layout,
+    src: &CpuArray,
+) -> CpuArray {
+    let fresh = contiguous::<T>(base);
+    let target = dst_layout_of(&fresh.layout);
+    let mut storage = std::sync::Arc::try_unwrap(fresh.storage).expect("a fresh copy has one owner");
+    let vals = src.to_vec::<T>();
+    let dst = storage.as_mut_slice::<T>();
+    let mut i = 0;
+    psionic_core::strided::for_each_offset(&target, |o| {
+        dst[o] = vals[i];
+        i += 1;
+    });
+    CpuArray::new(storage, &base.layout.shape)
+}

@@ -1,0 +1,26 @@
+//! Psionic's CPU backend.
+//!
+//! Data lives in [`Storage`] (one typed buffer, recycled through a size-bucketed cache
+//! when dropped); a [`CpuArray`] is a storage plus a strided [`Layout`](psionic_core::Layout).
+//! Kernels read strided inputs and always write a fresh contiguous output. Work is split
+//! into fixed-size chunks on rayon ([`parallel`]) only past a grain size, and every
+//! reduction combines fixed blocks in a fixed order, so results are bit-identical for any
+//! thread count.
+
+pub mod array;
+pub mod binary;
+pub mod cast;
+pub mod element;
+pub mod elementwise;
+pub mod index;
+pub mod matmul;
+pub mod parallel;
+pub mod reduce;
+pub mod scan;
+pub mod special;
+pub mod storage;
+pub mod unary;
+
+pub use array::CpuArray;
+pub use element::Element;
+pub use storage::{cache_stats, Buffer, Storage};

@@ -1,0 +1,229 @@
+//! Reductions over a set of dims.
+//!
+//! Every output element reduces its own run of inputs with the same serial algorithm
+//! whatever the thread count; a single huge run is cut into fixed blocks of [`BLOCK`]
+//! whose partials are combined pairwise in a fixed order. So sums are bit-identical for
+//! any number of threads, and their error grows like log(n) rather than n.
+
+use crate::array::CpuArray;
+use crate::element::Element;
+use crate::elementwise::CHUNK;
+use crate::parallel::{for_chunks, for_out_chunks};
+use crate::storage::Storage;
+use num_traits::Float;
+use psionic_core::ops::ReduceOp;
+use psionic_core::strided::OffsetIter;
+use psionic_core::{DType, Error, Layout, Result};
+use std::sync::Mutex;
+
+/// Elements per block of a long sum.
+pub const BLOCK: usize = 4096;
+
+/// 8-lane sum of one block, SIMD-friendly.
+#[inline]
+fn block_sum<A: Float>(s: &[A]) -> A {
+    let mut acc = [A::zero(); 8];
+    let chunks = s.chunks_exact(8);
+    let rem = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = acc[i] + c[i];
+        }
+    }
+    let mut t = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &r in rem {
+        t = t + r;
+    }
+    t
+}
+
+fn pairwise<A: Copy>(mut v: Vec<A>, add: impl Fn(A, A) -> A, zero: A) -> A {
+    if v.is_empty() {
+        return zero;
+    }
+    while v.len() > 1 {
+        let mut next = Vec::with_capacity(v.len().div_ceil(2));
+        for p in v.chunks(2) {
+            next.push(if p.len() == 2 { add(p[0], p[1]) } else { p[0] });
+        }
+        v = next;
+    }
+    v[0]
+}
+
+/// Sum of a float slice: blocks (in parallel when long) combined pairwise.
+pub fn sum_slice<A: Float + Send + Sync>(s: &[A]) -> A {
+    if s.len() <= BLOCK {
+        return block_sum(s);
+    }
+    let n_blocks = s.len().div_ceil(BLOCK);
+    let partials = Mutex::new(vec![A::zero(); n_blocks]);
+    for_chunks(n_blocks, 1, BLOCK, |b, _| {
+        let v = block_sum(&s[b * BLOCK..((b + 1) * BLOCK).min(s.len())]);
+        partials.lock().unwrap()[b] = v;
+    });
+    pairwise(partials.into_inner().unwrap(), |a, b| a + b, A::zero())
+}
+
+/// Reduces `x` over `dims` (sorted, distinct, already normalised), calling `f` on each
+/// output's run of inputs (gathered into a contiguous slice when strided).
+fn reduce_runs<T: Element, U: Element>(
+    x: &CpuArray,
+    dims: &[usize],
+    work: usize,
+    f: impl Fn(&[T]) -> U + Sync + Send,
+) -> CpuArray {
+    let l = &x.layout;
+    let kept: Vec<usize> = (0..l.ndim()).filter(|d| !dims.contains(d)).collect();
+    let outer = Layout {
+        shape: kept.iter().map(|&d| l.shape[d]).collect(),
+        strides: kept.iter().map(|&d| l.strides[d]).collect(),
+        offset: l.offset,
+    };
+    let inner = Layout {
+        shape: dims.iter().map(|&d| l.shape[d]).collect(),
+        strides: dims.iter().map(|&d| l.strides[d]).collect(),
+        offset: 0,
+    };
+    let (k, r) = (outer.numel(), inner.numel());
+    let unit = r <= 1 || {
+        let rows = psionic_core::strided::Rows::<1>::from_layouts(&inner.shape, [&inner]);
+        rows.n_rows() == 1 && rows.inner_strides()[0] == 1
+    };
+    let inner_offs: Vec<usize> = if unit { vec![] } else { OffsetIter::new(&inner, 0).collect() };
+    let src = x.storage.as_slice::<T>();
+    let mut out = Storage::uninit::<U>(k);
+    let per_chunk = (CHUNK / r.max(1)).max(1);
+    for_out_chunks(out.as_mut_slice::<U>(), per_chunk, r.max(1) * work, |start, o| {
+        let mut scratch = Vec::with_capacity(if unit { 0 } else { r });
+        for (slot, base) in o.iter_mut().zip(OffsetIter::new(&outer, start)) {
+            *slot = if unit {
+                f(&src[base..base + r])
+            } else {
+                scratch.clear();
+                scratch.extend(inner_offs.iter().map(|&io| src[base + io]));
+                f(&scratch)
+            };
+        }
+    });
+    CpuArray::new(out, &outer.shape)
+}
+
+/// `out_dtype` is the accumulation dtype the graph chose: f32/f64/i64 for sums and
+/// products (the input arrives already cast to it), bool for all/any, i64 for arg-reductions,
+/// the input's dtype for max/min.
+pub fn reduce(op: ReduceOp, x: &CpuArray, dims: &[usize]) -> Result<CpuArray> {
+    let dt = x.dtype();
+    match op {
+        ReduceOp::Sum => match dt {
+            DType::F32 => Ok(reduce_runs::<f32, f32>(x, dims, 1, sum_slice)),
+            DType::F64 => Ok(reduce_runs::<f64, f64>(x, dims, 1, sum_slice)),
+            DType::I64 => Ok(reduce_runs::<i64, i64>(x, dims, 1, |s| s.iter().fold(0i64, |a, &b| a.wrapping_add(b)))),
+            _ => Err(unsupported("sum", dt)),
+        },
+        ReduceOp::Prod => match dt {
+            DType::F32 => Ok(reduce_runs::<f32, f32>(x, dims, 1, |s| s.iter().fold(1.0, |a, &b| a * b))),
+            DType::F64 => Ok(reduce_runs::<f64, f64>(x, dims, 1, |s| s.iter().fold(1.0, |a, &b| a * b))),
+            DType::I64 => Ok(reduce_runs::<i64, i64>(x, dims, 1, |s| s.iter().fold(1i64, |a, &b| a.wrapping_mul(b)))),
+            _ => Err(unsupported("prod", dt)),
+        },
+        ReduceOp::Max | ReduceOp::Min => {
+            let is_max = op == ReduceOp::Max;
+            if x.numel() == 0 {
+                return Err(Error::invalid(
+                    if is_max { "max" } else { "min" },
+                    "Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.",
+                ));
+            }
+            Ok(crate::with_dtype!(dt, T => reduce_runs::<T, T>(x, dims, 1, |s| extreme(s, is_max))))
+        }
+        ReduceOp::ArgMax | ReduceOp::ArgMin => {
+            let is_max = op == ReduceOp::ArgMax;
+            Ok(crate::with_dtype!(dt, T => reduce_runs::<T, i64>(x, dims, 1, |s| arg_extreme(s, is_max))))
+        }
+        ReduceOp::All => {
+            Ok(crate::with_dtype!(dt, T => reduce_runs::<T, bool>(x, dims, 1, |s| s.iter().all(|v| v.to_bool()))))
+        }
+        ReduceOp::Any => {
+            Ok(crate::with_dtype!(dt, T => reduce_runs::<T, bool>(x, dims, 1, |s| s.iter().any(|v| v.to_bool()))))
+        }
+        ReduceOp::NormP(p) => match dt {
+            DType::F32 => Ok(reduce_runs::<f32, f32>(x, dims, 4, |s| norm_p(s, p as f32))),
+            DType::F64 => Ok(reduce_runs::<f64, f64>(x, dims, 4, |s| norm_p(s, p))),
+            _ => Err(unsupported("norm", dt)),
+        },
+        ReduceOp::Var { correction } => match dt {
+            DType::F32 => Ok(reduce_runs::<f32, f32>(x, dims, 3, |s| var(s, correction as f32))),
+            DType::F64 => Ok(reduce_runs::<f64, f64>(x, dims, 3, |s| var(s, correction))),
+            _ => Err(unsupported("var", dt)),
+        },
+    }
+}
+
+fn unsupported(op: &'static str, dtype: DType) -> Error {
+    Error::Unsupported { op, dtype, why: "the graph casts to an accumulation dtype first".into() }
+}
+
+#[inline]
+fn is_nan<T: PartialOrd>(v: T) -> bool {
+    #[allow(clippy::eq_op)]
+    let nan = v != v;
+    nan
+}
+
+fn extreme<T: Element>(s: &[T], is_max: bool) -> T {
+    let mut best = s[0];
+    for &v in s {
+        if is_nan(v) {
+            return v;
+        }
+        if (is_max && v > best) || (!is_max && v < best) {
+            best = v;
+        }
+    }
+    best
+}
+
+/// Index of the first extreme; a NaN counts as more extreme than anything.
+fn arg_extreme<T: Element>(s: &[T], is_max: bool) -> i64 {
+    let mut bi = 0usize;
+    for (i, &v) in s.iter().enumerate() {
+        if is_nan(v) {
+            return i as i64;
+        }
+        if (is_max && v > s[bi]) || (!is_max && v < s[bi]) {
+            bi = i;
+        }
+    }
+    bi as i64
+}
+
+fn norm_p<F: Float + Send + Sync>(s: &[F], p: F) -> F {
+    if p == F::infinity() {
+        return s.iter().fold(F::zero(), |a, &b| if b.abs() > a || b.is_nan() { b.abs() } else { a });
+    }
+    if p == F::neg_infinity() {
+        return s.iter().fold(F::infinity(), |a, &b| if b.abs() < a || b.is_nan() { b.abs() } else { a });
+    }
+    if p == F::zero() {
+        return F::from(s.iter().filter(|v| **v != F::zero()).count()).unwrap();
+    }
+    let mapped: Vec<F> = if p == F::one() {
+        s.iter().map(|v| v.abs()).collect()
+    } else if p == F::from(2.0).unwrap() {
+        s.iter().map(|&v| v * v).collect()
+    } else {
+        s.iter().map(|v| v.abs().powf(p)).collect()
+    };
+    sum_slice(&mapped)
+}
+
+/// Two-pass variance: exact mean first, then squared deviations (no catastrophic
+/// cancellation as in the one-pass formula).
+fn var<F: Float + Send + Sync>(s: &[F], correction: F) -> F {
+    let n = F::from(s.len()).unwrap();
+    let mean = sum_slice(s) / n;
+    let dev: Vec<F> = s.iter().map(|&v| (v - mean) * (v - mean)).collect();
+    let denom = (n - correction).max(F::zero());
+    sum_slice(&dev) / denom
+}

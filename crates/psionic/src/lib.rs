@@ -1,0 +1,26 @@
+//! Psionic: a Rust-native deep-learning framework with PyTorch- and MLX-compatible
+//! semantics.
+//!
+//! ```
+//! use psionic::prelude::*;
+//! let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2]);
+//! let b = (&a + 1.0).matmul(&a.t());
+//! assert_eq!(b.to_vec::<f32>(), vec![8.0, 18.0, 14.0, 32.0]);
+//! ```
+
+pub use psionic_array::{
+    fallible, lazy, result_type, Arg, DType, Device, Dims, Error, LazyGuard, NormOrd, Result, Scalar, Tensor,
+};
+pub use psionic_core as core;
+pub use psionic_cpu as cpu;
+
+/// Everything a user script needs in scope.
+pub mod prelude {
+    pub use psionic_array::{fallible, lazy, DType, Device, NormOrd, Scalar, Tensor};
+}
+
+/// Runs `f` on a dedicated pool of `threads` worker threads (kernels split work across
+/// that pool; results do not depend on its size).
+pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool").install(f)
+}
