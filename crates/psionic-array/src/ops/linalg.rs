@@ -146,6 +146,12 @@ impl Tensor {
     }
 
     fn scaled_sum(input: &Tensor, prod: &Tensor, beta: Scalar, alpha: Scalar) -> Tensor {
+        // PyTorch casts alpha/beta to the product's dtype: integer addmm stays integer.
+        let (beta, alpha) = if prod.dtype().is_float() {
+            (beta, alpha)
+        } else {
+            (Scalar::Int(beta.to_i64()), Scalar::Int(alpha.to_i64()))
+        };
         let p = if alpha.to_f64() == 1.0 { prod.clone() } else { prod.mul(alpha) };
         if beta.to_f64() == 0.0 {
             let _ = check(psionic_core::broadcast_shapes("addmm", &input.shape(), &p.shape()));
