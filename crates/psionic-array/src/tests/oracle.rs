@@ -100,7 +100,7 @@ fn run(op: &str, x: &[Tensor]) -> Option<Vec<Tensor>> {
         "clamp" => one(a.clamp(Some(-0.5), Some(0.7))),
         _ => b.and_then(|b| run_binary(op, a, b, x)),
     }
-    .or_else(|| run_more(op, a, b))
+    .or_else(|| run_more(op, a))
 }
 
 fn run_binary(op: &str, a: &Tensor, b: &Tensor, x: &[Tensor]) -> Option<Vec<Tensor>> {
@@ -157,7 +157,7 @@ fn run_binary(op: &str, a: &Tensor, b: &Tensor, x: &[Tensor]) -> Option<Vec<Tens
     }
 }
 
-fn run_more(op: &str, a: &Tensor, _b: Option<&Tensor>) -> Option<Vec<Tensor>> {
+fn run_more(op: &str, a: &Tensor) -> Option<Vec<Tensor>> {
     let one = |t: Tensor| Some(vec![t]);
     let two = |(p, q): (Tensor, Tensor)| Some(vec![p, q]);
     match op {
