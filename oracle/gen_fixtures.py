@@ -143,6 +143,32 @@ shape_ops = {
 for name, fn in shape_ops.items():
     add_case(name, fn, [torch.float32, torch.int64])
 
+# Views and splits: multi-output ops return tuples, compared output by output.
+view_ops = {
+    "narrow": lambda x: x.narrow(1, 1, 2), "narrow_neg": lambda x: x.narrow(-2, -2, 2), "select": lambda x: x.select(1, -1),
+    "slice_step": lambda x: x[1:, ::3], "split": lambda x: x.split(2, 1), "split_sizes": lambda x: x.split([1, 2], 0),
+    "chunk": lambda x: x.chunk(3, 1), "tensor_split": lambda x: x.tensor_split(3, 1),
+    "tensor_split_idx": lambda x: x.tensor_split([1, 3], 1), "unbind": lambda x: x.unbind(0),
+    "expand": lambda x: x.unsqueeze(0).expand(2, -1, -1), "squeeze": lambda x: x[:1].unsqueeze(2).squeeze(),
+    "squeeze_dim": lambda x: x[:1].squeeze(0), "unflatten": lambda x: x.flatten().unflatten(0, (2, -1)),
+    "as_strided": lambda x: x.contiguous().as_strided((2, 2), (1, 2), 1), "mT": lambda x: x.unsqueeze(0).mT,
+    "reshape": lambda x: x.reshape(2, -1), "hstack": lambda x: torch.hstack([x, x]), "vstack": lambda x: torch.vstack([x, x[0]]),
+    "diag_embed": lambda x: torch.diag_embed(x, 1), "broadcast_tensors": lambda x: torch.broadcast_tensors(x, x[:1, :1]),
+}
+for name, fn in view_ops.items():
+    add_case(name, fn, [torch.float32, torch.int64])
+
+# Creation: no inputs; the replayer builds the same tensor from the op name.
+creation = {
+    "arange_f": lambda _: torch.arange(0, 5, 0.5), "arange_i": lambda _: torch.arange(-3, 10, 2),
+    "arange_neg": lambda _: torch.arange(5.0, -1.0, -1.5), "linspace": lambda _: torch.linspace(-1, 2, 7),
+    "linspace_f64": lambda _: torch.linspace(0, 1, 11, dtype=torch.float64), "logspace": lambda _: torch.logspace(-2, 2, 5),
+    "logspace_b2": lambda _: torch.logspace(0, 4, 5, base=2), "eye": lambda _: torch.eye(3), "eye_rect": lambda _: torch.eye(2, 4),
+    "full_i": lambda _: torch.full((2, 3), 7), "zeros_like_i": lambda _: torch.zeros_like(torch.ones(2, dtype=torch.int32)),
+}
+for name, fn in creation.items():
+    add_case(name, fn, [torch.float32], specs=("contig",))
+
 mm = {
     "matmul_t": (lambda a, b: a @ b.t()), "matmul_vec": (lambda a, b: a @ b[0]), "vec_matmul": (lambda a, b: a[0] @ b.t()),
     "outer": (lambda a, b: torch.outer(a[0], b[1])), "dot": (lambda a, b: torch.dot(a[0], b[0])),

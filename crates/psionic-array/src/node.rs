@@ -30,7 +30,7 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     pub fn constant(data: CpuArray, device: Device) -> Arc<Node> {
-        let meta = Meta { shape: data.shape().to_vec(), dtype: data.dtype() };
+        let meta = Meta { shape: data.shape().to_vec(), dtype: data.dtype(), strides: data.layout.strides.clone() };
         let n = Node { prim: Prim::Const, inputs: Mutex::new(vec![]), meta, device, data: OnceLock::new() };
         let _ = n.data.set(data);
         Arc::new(n)
@@ -86,6 +86,7 @@ impl Node {
         };
         debug_assert_eq!(out.shape(), self.meta.shape.as_slice(), "{:?}", self.prim);
         debug_assert_eq!(out.dtype(), self.meta.dtype, "{:?}", self.prim);
+        debug_assert_eq!(out.layout.strides, self.meta.strides, "{:?}", self.prim);
         let _ = self.data.set(out);
         Ok(())
     }

@@ -101,11 +101,27 @@ pub enum Prim {
     },
 }
 
-/// Shape and dtype of a node.
+/// Shape, dtype and strides of a node, known when it is built. Every kernel writes a
+/// fresh contiguous output, so only views have other strides, and those follow from their
+/// input's: knowing them early lets `view`/`reshape` decide without evaluating anything.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Meta {
     pub shape: Vec<usize>,
     pub dtype: DType,
+    pub strides: Vec<isize>,
+}
+
+impl Meta {
+    /// A freshly computed (contiguous) value.
+    pub fn new(shape: Vec<usize>, dtype: DType) -> Meta {
+        let strides = Layout::contiguous(&shape).strides;
+        Meta { shape, dtype, strides }
+    }
+
+    /// This node's layout with the storage offset left out (unknown until evaluation).
+    pub fn layout(&self) -> Layout {
+        Layout { shape: self.shape.clone(), strides: self.strides.clone(), offset: 0 }
+    }
 }
 
 fn same_dtype(op: &'static str, inputs: &[&Meta]) -> Result<DType> {
@@ -120,20 +136,20 @@ impl Prim {
     pub fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
         Ok(match self {
             Prim::Const => unreachable!("constants carry their own meta"),
-            Prim::Cast(d) => Meta { shape: inputs[0].shape.clone(), dtype: *d },
+            Prim::Cast(d) => Meta::new(inputs[0].shape.clone(), *d),
             Prim::Unary(op) => {
                 let dtype = if op.out_is_bool() { DType::Bool } else { inputs[0].dtype };
-                Meta { shape: inputs[0].shape.clone(), dtype }
+                Meta::new(inputs[0].shape.clone(), dtype)
             }
             Prim::Binary(op) => {
                 let d = same_dtype(op.name(), inputs)?;
                 let shape = broadcast_shapes(op.name(), &inputs[0].shape, &inputs[1].shape)?;
-                Meta { shape, dtype: if op.out_is_bool() { DType::Bool } else { d } }
+                Meta::new(shape, if op.out_is_bool() { DType::Bool } else { d })
             }
             Prim::Where => {
                 same_dtype("where", &inputs[1..])?;
                 let s = broadcast_shapes("where", &inputs[0].shape, &inputs[1].shape)?;
-                Meta { shape: broadcast_shapes("where", &s, &inputs[2].shape)?, dtype: inputs[1].dtype }
+                Meta::new(broadcast_shapes("where", &s, &inputs[2].shape)?, inputs[1].dtype)
             }
             Prim::Reduce { op, dims } => {
                 let shape =
@@ -143,45 +159,40 @@ impl Prim {
                     ReduceOp::ArgMax | ReduceOp::ArgMin => DType::I64,
                     _ => inputs[0].dtype,
                 };
-                Meta { shape, dtype }
+                Meta::new(shape, dtype)
             }
             Prim::Scan { indices, .. } => {
-                Meta { shape: inputs[0].shape.clone(), dtype: if *indices { DType::I64 } else { inputs[0].dtype } }
+                Meta::new(inputs[0].shape.clone(), if *indices { DType::I64 } else { inputs[0].dtype })
             }
             Prim::View(v) => {
-                // Inference runs on a contiguous stand-in: view legality that depends on
-                // strides (Reshape) is checked again on the real layout at eval time.
-                let l = Layout::contiguous(&inputs[0].shape);
-                let out = match v {
-                    ViewOp::Reshape(s) => {
-                        if psionic_core::numel(s) != l.numel() {
-                            return Err(Error::shape(
-                                "view",
-                                format!("shape '{s:?}' is invalid for input of size {}", l.numel()),
-                            ));
-                        }
-                        Layout::contiguous(s)
+                let l = inputs[0].layout();
+                if let ViewOp::Reshape(s) = v {
+                    if psionic_core::numel(s) != l.numel() {
+                        return Err(Error::shape(
+                            "view",
+                            format!("shape '{s:?}' is invalid for input of size {}", l.numel()),
+                        ));
                     }
-                    _ => v.apply(&l)?,
-                };
-                Meta { shape: out.shape, dtype: inputs[0].dtype }
+                }
+                let out = v.apply(&l)?;
+                Meta { shape: out.shape, dtype: inputs[0].dtype, strides: out.strides }
             }
-            Prim::Contiguous => inputs[0].clone(),
+            Prim::Contiguous => Meta::new(inputs[0].shape.clone(), inputs[0].dtype),
             Prim::Matmul => {
                 let d = same_dtype("matmul", inputs)?;
                 let (a, b) = (&inputs[0].shape, &inputs[1].shape);
                 let n = a.len();
                 let mut shape = a[..n - 2].to_vec();
                 shape.extend([a[n - 2], b[n - 1]]);
-                Meta { shape, dtype: d }
+                Meta::new(shape, d)
             }
             Prim::Cat { dim } => {
                 let d = same_dtype("cat", inputs)?;
                 let mut shape = inputs[0].shape.clone();
                 shape[*dim] = inputs.iter().map(|m| m.shape[*dim]).sum();
-                Meta { shape, dtype: d }
+                Meta::new(shape, d)
             }
-            Prim::SliceUpdate { .. } => inputs[0].clone(),
+            Prim::SliceUpdate { .. } => Meta::new(inputs[0].shape.clone(), inputs[0].dtype),
         })
     }
 

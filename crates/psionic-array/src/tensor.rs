@@ -159,9 +159,9 @@ impl Tensor {
         check(self.node().eval().cloned())
     }
 
-    /// Element strides of the evaluated layout (PyTorch's `stride()`).
+    /// Element strides (PyTorch's `stride()`); known without evaluating.
     pub fn strides(&self) -> Vec<isize> {
-        self.array().layout.strides
+        self.node().meta.strides.clone()
     }
 
     pub fn storage_offset(&self) -> usize {
@@ -169,7 +169,7 @@ impl Tensor {
     }
 
     pub fn is_contiguous(&self) -> bool {
-        self.array().layout.is_contiguous()
+        self.node().meta.layout().is_contiguous()
     }
 
     /// True when both tensors read the same storage (views of one another).

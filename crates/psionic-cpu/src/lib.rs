@@ -16,6 +16,7 @@ pub mod index;
 pub mod matmul;
 pub mod parallel;
 pub mod reduce;
+pub mod reduce_columns;
 pub mod scan;
 pub mod special;
 pub mod storage;

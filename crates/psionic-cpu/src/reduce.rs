@@ -9,6 +9,7 @@ use crate::array::CpuArray;
 use crate::element::Element;
 use crate::elementwise::CHUNK;
 use crate::parallel::{for_chunks, for_out_chunks};
+use crate::reduce_columns::sum_columns;
 use crate::storage::Storage;
 use num_traits::Float;
 use psionic_core::ops::ReduceOp;
@@ -116,8 +117,12 @@ pub fn reduce(op: ReduceOp, x: &CpuArray, dims: &[usize]) -> Result<CpuArray> {
     let dt = x.dtype();
     match op {
         ReduceOp::Sum => match dt {
-            DType::F32 => Ok(reduce_runs::<f32, f32>(x, dims, 1, sum_slice)),
-            DType::F64 => Ok(reduce_runs::<f64, f64>(x, dims, 1, sum_slice)),
+            DType::F32 => {
+                Ok(sum_columns::<f32>(x, dims).unwrap_or_else(|| reduce_runs::<f32, f32>(x, dims, 1, sum_slice)))
+            }
+            DType::F64 => {
+                Ok(sum_columns::<f64>(x, dims).unwrap_or_else(|| reduce_runs::<f64, f64>(x, dims, 1, sum_slice)))
+            }
             DType::I64 => Ok(reduce_runs::<i64, i64>(x, dims, 1, |s| s.iter().fold(0i64, |a, &b| a.wrapping_add(b)))),
             _ => Err(unsupported("sum", dt)),
         },

@@ -42,7 +42,7 @@ impl Tensor {
     #[track_caller]
     pub fn view(&self, shape: &[i64]) -> Tensor {
         let s = infer_shape("view", shape, self.numel());
-        let l = self.array().layout;
+        let l = self.node().meta.layout();
         if l.view(&s).is_none() {
             raise(Error::shape(
                 "view",
@@ -56,7 +56,7 @@ impl Tensor {
     #[track_caller]
     pub fn reshape(&self, shape: &[i64]) -> Tensor {
         let s = infer_shape("reshape", shape, self.numel());
-        if self.array().layout.view(&s).is_some() {
+        if self.node().meta.layout().view(&s).is_some() {
             self.view_op(ViewOp::Reshape(s))
         } else {
             check(Tensor::make(Prim::View(ViewOp::Reshape(s)), &[&self.deep_clone()]))

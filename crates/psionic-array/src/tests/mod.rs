@@ -1,2 +1,3 @@
 mod oracle;
+mod properties;
 mod semantics;

@@ -76,6 +76,25 @@ fn lazy_defers_until_needed_and_evaluates_once() {
 }
 
 #[test]
+fn lazy_reshape_and_strides_need_no_evaluation() {
+    let (x, r, v, strides) = lazy(|| {
+        let x = Tensor::arange(0, 6, 1).to_dtype(DType::F32).exp();
+        // A transposed view cannot be viewed flat: reshape copies, view refuses, and both
+        // decide from strides known at build time.
+        let r = x.reshape(&[2, 3]).t().reshape(&[6]);
+        let v = x.reshape(&[3, 2]).view(&[2, 3]);
+        let refused = fallible(|| x.reshape(&[2, 3]).t().view(&[6])).is_err();
+        assert!(refused);
+        (x.clone(), r, v.clone(), v.t().strides())
+    });
+    assert!(!x.node().is_evaluated());
+    assert_eq!(strides, vec![1, 3]);
+    let e: Vec<f32> = (0..6).map(|i| (i as f32).exp()).collect();
+    assert_eq!(r.to_vec::<f32>(), vec![e[0], e[3], e[1], e[4], e[2], e[5]]);
+    assert_eq!(v.to_vec::<f32>(), e);
+}
+
+#[test]
 fn op_misuse_names_op_and_shapes() {
     let a = Tensor::zeros(&[2, 3], DType::F32);
     let e = fallible(|| a.matmul(&a)).unwrap_err().to_string();
@@ -99,11 +118,34 @@ fn results_are_bit_identical_for_1_and_2_threads() {
         out.extend(s.to_vec::<f32>());
         out.extend(v.to_vec::<f32>());
         out.extend(sm.to_vec::<f32>());
+        out.extend(x.sum(0, false).to_vec::<f32>());
+        let tall = Tensor::linspace(-1.0, 1.0, 9000 * 40, DType::F32).reshape(&[9000, 40]);
+        out.extend(tall.sum(0, false).to_vec::<f32>());
         out.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
     };
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(run);
     let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(run);
     assert!(one == two, "results differ between 1 and 2 threads");
+}
+
+#[test]
+fn column_sums_match_row_sums() {
+    // Integer-valued f64 sums are exact in any order, so the column strategy (rows added
+    // into accumulators, blocks combined pairwise) must agree exactly with per-run sums,
+    // across block boundaries, mid-row chunk splits and strided row starts.
+    for (rows, cols) in [(3usize, 8usize), (8195, 17), (5, 1300), (4097, 600)] {
+        let x = Tensor::arange(0, (rows * cols) as i64, 1)
+            .remainder(97)
+            .to_dtype(DType::F64)
+            .reshape(&[rows as i64, cols as i64]);
+        let want = x.t().contiguous().sum(1, false).to_vec::<f64>();
+        assert_eq!(x.sum(0, false).to_vec::<f64>(), want, "{rows}x{cols}");
+        let x3 = x.reshape(&[1, rows as i64, cols as i64]).expand(&[2, -1, -1]);
+        let s3 = x3.sum([0, 1], false).to_vec::<f64>();
+        assert_eq!(s3, want.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
+        let sl = x.slice(1, Some(3), None, 1).sum(0, false).to_vec::<f64>();
+        assert_eq!(sl, want[3..].to_vec());
+    }
 }
 
 #[test]
