@@ -6,6 +6,7 @@
 //! scope. Views share storage; in-place ops follow PyTorch's aliasing rules (see
 //! `tensor.rs`). The op families live in `ops/`, their primitives in `prim.rs`.
 
+pub mod autodiff;
 pub mod display;
 pub mod mode;
 pub mod node;
@@ -13,6 +14,7 @@ pub mod ops;
 pub mod prim;
 pub mod tensor;
 
+pub use autodiff::{autograd, BackwardOpts, GradOpts, Tree};
 pub use mode::{fallible, is_lazy, lazy, LazyGuard};
 pub use ops::args::{Arg, Dims};
 pub use ops::binary::result_type;

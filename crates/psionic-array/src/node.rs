@@ -1,19 +1,38 @@
 //! Graph nodes and their evaluation.
 
+use crate::autodiff::slot::{GradSlot, SavedVersion};
 use crate::prim::{Meta, Prim};
 use psionic_core::{Device, Error, Result};
 use psionic_cpu::CpuArray;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// One value in the graph: a primitive applied to input nodes. Immutable once built except
-/// for `data`, filled exactly once by evaluation, and `inputs`, dropped after evaluation
-/// because nothing else needs them yet (autodiff will keep them when recording).
+/// for `data`, filled exactly once by evaluation, `inputs`, dropped after evaluation, and
+/// the autograd record in `ad`.
 pub struct Node {
     pub prim: Prim,
     pub inputs: Mutex<Vec<Arc<Node>>>,
     pub meta: Meta,
     pub device: Device,
     pub data: OnceLock<CpuArray>,
+    pub(crate) ad: Autograd,
+}
+
+/// What backward needs from a node. Only nodes built while recording (grad mode on and an
+/// input requiring grad) keep `edges`, so everything else holds no inputs once evaluated.
+#[derive(Default)]
+pub(crate) struct Autograd {
+    /// Built while recording: this node has a backward rule and `edges`.
+    pub recorded: bool,
+    /// The inputs backward reads, kept from recording until the graph is freed (`None`
+    /// afterwards, so a second backward is refused rather than silently wrong).
+    pub edges: Mutex<Option<Vec<Arc<Node>>>>,
+    /// Where gradients land and which hooks run: a leaf's `.grad`, or a non-leaf's
+    /// `retain_grad`/`register_hook`. A node with a slot and no record is a leaf.
+    pub slot: OnceLock<Arc<GradSlot>>,
+    /// Version counters of the tensors whose values the backward rule reads, as they
+    /// were when saved; backward refuses if one moved (PyTorch's in-place check).
+    pub saved: Mutex<Vec<SavedVersion>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -31,13 +50,31 @@ impl std::fmt::Debug for Node {
 impl Node {
     pub fn constant(data: CpuArray, device: Device) -> Arc<Node> {
         let meta = Meta { shape: data.shape().to_vec(), dtype: data.dtype(), strides: data.layout.strides.clone() };
-        let n = Node { prim: Prim::Const, inputs: Mutex::new(vec![]), meta, device, data: OnceLock::new() };
+        let n = Node {
+            prim: Prim::Const,
+            inputs: Mutex::new(vec![]),
+            meta,
+            device,
+            data: OnceLock::new(),
+            ad: Autograd::default(),
+        };
         let _ = n.data.set(data);
         Arc::new(n)
     }
 
-    pub fn new(prim: Prim, inputs: Vec<Arc<Node>>, meta: Meta, device: Device) -> Arc<Node> {
-        Arc::new(Node { prim, inputs: Mutex::new(inputs), meta, device, data: OnceLock::new() })
+    pub fn new(prim: Prim, inputs: Vec<Arc<Node>>, meta: Meta, device: Device, record: bool) -> Arc<Node> {
+        let ad = Autograd { recorded: record, edges: Mutex::new(record.then(|| inputs.clone())), ..Default::default() };
+        Arc::new(Node { prim, inputs: Mutex::new(inputs), meta, device, data: OnceLock::new(), ad })
+    }
+
+    /// True when gradients flow through this node: recorded, or a leaf that requires grad.
+    pub fn requires_grad(&self) -> bool {
+        self.ad.recorded || self.ad.slot.get().is_some()
+    }
+
+    /// A leaf that requires grad (PyTorch: `requires_grad and is_leaf`).
+    pub fn is_grad_leaf(&self) -> bool {
+        !self.ad.recorded && self.ad.slot.get().is_some()
     }
 
     pub fn is_evaluated(&self) -> bool {

@@ -9,6 +9,8 @@
 //! `SliceUpdate` node on the base (functionalization), so the base and every other view
 //! observe it. [`Tensor::deep_clone`] (PyTorch's `clone()`) makes an independent copy.
 
+use crate::autodiff::mode::{is_grad_enabled, GradModeGuard};
+use crate::autodiff::slot::GradSlot;
 use crate::mode::{check, is_lazy};
 use crate::node::Node;
 use crate::prim::{Meta, Prim, ViewOp};
@@ -22,8 +24,10 @@ pub struct Tensor(pub(crate) Arc<Cell>);
 
 pub(crate) struct Cell {
     node: Mutex<Arc<Node>>,
-    version: Arc<AtomicU64>,
+    pub(crate) version: Arc<AtomicU64>,
     view: Option<ViewLink>,
+    /// `.grad`, retained gradient and hooks; created on first use.
+    pub(crate) slot: Mutex<Option<Arc<GradSlot>>>,
 }
 
 struct ViewLink {
@@ -31,11 +35,30 @@ struct ViewLink {
     base: Tensor,
     chain: Vec<ViewOp>,
     seen: AtomicU64,
+    /// Whether re-deriving the view records it for autograd: as when it was made.
+    record: bool,
+    /// Made by `detach`: writes through it reach the base's data but not its graph.
+    detached: bool,
 }
 
 impl Tensor {
     pub(crate) fn from_node(node: Arc<Node>) -> Tensor {
-        Tensor(Arc::new(Cell { node: Mutex::new(node), version: Arc::new(AtomicU64::new(0)), view: None }))
+        Tensor(Arc::new(Cell {
+            node: Mutex::new(node),
+            version: Arc::new(AtomicU64::new(0)),
+            view: None,
+            slot: Mutex::new(None),
+        }))
+    }
+
+    /// Re-points this tensor at `node` (no version bump): autograd bookkeeping only.
+    pub(crate) fn set_node(&self, node: Arc<Node>) {
+        *self.0.node.lock().unwrap() = node;
+    }
+
+    /// The base tensor when this is a view.
+    pub(crate) fn view_base(&self) -> Option<&Tensor> {
+        self.0.view.as_ref().map(|v| &v.base)
     }
 
     pub(crate) fn from_array(a: CpuArray) -> Tensor {
@@ -47,6 +70,7 @@ impl Tensor {
         if let Some(v) = &self.0.view {
             let cur = self.0.version.load(Ordering::Acquire);
             if v.seen.load(Ordering::Acquire) != cur {
+                let _mode = GradModeGuard::new(v.record);
                 let mut n = v.base.node();
                 for op in &v.chain {
                     n = check(build(Prim::View(op.clone()), vec![n]));
@@ -61,22 +85,37 @@ impl Tensor {
     /// Builds the node for `prim` over `inputs` (shape and dtype inferred now, so misuse
     /// fails here), evaluating it at once unless in lazy mode.
     pub(crate) fn make(prim: Prim, inputs: &[&Tensor]) -> Result<Tensor> {
-        Ok(Self::from_node(build(prim, inputs.iter().map(|t| t.node()).collect())?))
+        let node = build(prim, inputs.iter().map(|t| t.node()).collect())?;
+        let out = Self::from_node(node.clone());
+        if node.ad.recorded {
+            crate::autodiff::rules::stamp_saved(&node, inputs, &out);
+        }
+        Ok(out)
     }
 
     /// A view of `self` through `op`, sharing storage and version with the base.
     pub(crate) fn make_view(&self, op: ViewOp) -> Result<Tensor> {
-        let node = build(Prim::View(op.clone()), vec![self.node()])?;
-        let (base, mut chain) = match &self.0.view {
-            Some(v) => (v.base.clone(), v.chain.clone()),
-            None => (self.clone(), vec![]),
+        self.make_view_with(op, false)
+    }
+
+    /// `make_view`, or for `detach` a view whose node and re-derivations never record.
+    pub(crate) fn make_view_with(&self, op: ViewOp, detach: bool) -> Result<Tensor> {
+        let node = {
+            let _mode = detach.then(|| GradModeGuard::new(false));
+            build(Prim::View(op.clone()), vec![self.node()])?
+        };
+        let (base, mut chain, detached) = match &self.0.view {
+            Some(v) => (v.base.clone(), v.chain.clone(), v.detached || detach),
+            None => (self.clone(), vec![], detach),
         };
         chain.push(op);
         let seen = AtomicU64::new(self.0.version.load(Ordering::Acquire));
+        let record = node.ad.recorded;
         Ok(Tensor(Arc::new(Cell {
             node: Mutex::new(node),
             version: self.0.version.clone(),
-            view: Some(ViewLink { base, chain, seen }),
+            view: Some(ViewLink { base, chain, seen, record, detached }),
+            slot: Mutex::new(None),
         })))
     }
 
@@ -84,8 +123,17 @@ impl Tensor {
     /// in-place write every `op_` funnels into.
     pub(crate) fn assign(&self, value: &Tensor) -> Result<()> {
         debug_assert_eq!(value.shape(), self.shape());
-        match &self.0.view {
-            None => *self.0.node.lock().unwrap() = value.node(),
+        let detached = self.0.view.as_ref().is_some_and(|v| v.detached);
+        let target = self.view_base().unwrap_or(self);
+        if is_grad_enabled() && !detached && target.node().is_grad_leaf() {
+            let what = if self.is_view() { "a view of a leaf Variable" } else { "a leaf Variable" };
+            return Err(Error::invalid(
+                "in-place",
+                format!("{what} that requires grad is being used in an in-place operation."),
+            ));
+        }
+        let new = match &self.0.view {
+            None => value.node(),
             Some(v) => {
                 let base_shape = v.base.shape();
                 let target = v.chain.iter().try_fold(Layout::contiguous(&base_shape), |l, op| op.apply(&l))?;
@@ -95,11 +143,33 @@ impl Tensor {
                         "unsupported operation: more than one element of the written-to tensor refers to a single memory location. Please clone() the tensor before performing the operation.",
                     ));
                 }
-                let updated = build(Prim::SliceUpdate { chain: v.chain.clone() }, vec![v.base.node(), value.node()])?;
-                *v.base.0.node.lock().unwrap() = updated;
+                let _mode = detached.then(|| GradModeGuard::new(false));
+                build(Prim::SliceUpdate { chain: v.chain.clone() }, vec![v.base.node(), value.node()])?
             }
+        };
+        // A leaf updated without recording (an optimizer step under no_grad, a write
+        // through `detach()`) stays the same leaf: same `.grad`, still requiring grad.
+        let old = target.node();
+        let new = match old.ad.slot.get() {
+            Some(slot) if old.is_grad_leaf() && !new.ad.recorded => leaf_alias(&new, slot.clone())?,
+            _ => new,
+        };
+        target.set_node(new);
+        let now = self.0.version.fetch_add(1, Ordering::AcqRel) + 1;
+        // The new value's rule saved this tensor's old value (PyTorch saves a copy of an
+        // in-place op's input) or its own output: both are current as of this write.
+        // Casts and broadcasts between that op and the write are looked through.
+        let mut node = Some(value.node());
+        while let Some(n) = node {
+            for s in n.ad.saved.lock().unwrap().iter_mut() {
+                if Arc::ptr_eq(&s.counter, &self.0.version) || Arc::ptr_eq(&s.counter, &value.0.version) {
+                    s.counter = self.0.version.clone();
+                    s.at = now;
+                }
+            }
+            let through = matches!(n.prim, Prim::Cast(_) | Prim::View(ViewOp::Expand(_)));
+            node = if through { n.ad.edges.lock().unwrap().as_ref().and_then(|e| e.first().cloned()) } else { None };
         }
-        self.0.version.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -235,7 +305,18 @@ impl Tensor {
     }
 }
 
-/// Infers the node's meta, checks devices, and evaluates it unless lazy.
+/// A new node holding the same value as `node` (zero-copy), not recorded, marked as the
+/// leaf whose gradients go to `slot`.
+pub(crate) fn leaf_alias(node: &Arc<Node>, slot: Arc<GradSlot>) -> Result<Arc<Node>> {
+    let _mode = GradModeGuard::new(false);
+    let n = build(Prim::View(ViewOp::Reshape(node.meta.shape.clone())), vec![node.clone()])?;
+    let _ = n.ad.slot.set(slot);
+    Ok(n)
+}
+
+/// Infers the node's meta, checks devices, and evaluates it unless lazy. The node records
+/// its inputs for backward when grad mode is on, its output is a float, and some input
+/// requires grad.
 pub(crate) fn build(prim: Prim, inputs: Vec<Arc<Node>>) -> Result<Arc<Node>> {
     let device = inputs.first().map_or(Device::Cpu, |n| n.device);
     for n in &inputs {
@@ -245,7 +326,8 @@ pub(crate) fn build(prim: Prim, inputs: Vec<Arc<Node>>) -> Result<Arc<Node>> {
     }
     let metas: Vec<&Meta> = inputs.iter().map(|n| &n.meta).collect();
     let meta = prim.infer(&metas)?;
-    let node = Node::new(prim, inputs, meta, device);
+    let record = is_grad_enabled() && meta.dtype.is_float() && inputs.iter().any(|n| n.requires_grad());
+    let node = Node::new(prim, inputs, meta, device, record);
     if !is_lazy() {
         node.eval()?;
     }

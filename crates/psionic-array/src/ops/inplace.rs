@@ -29,7 +29,8 @@ impl Tensor {
                 ));
             }
         }
-        let v = value.to_dtype(sd).broadcast_to(&shape);
+        let v = value.to_dtype(sd);
+        let v = if v.shape() == shape { v } else { v.broadcast_to(&shape) };
         check(self.assign(&v));
         self
     }

@@ -34,7 +34,7 @@ fn infer_shape(op: &'static str, req: &[i64], numel: usize) -> Vec<usize> {
 
 impl Tensor {
     #[track_caller]
-    fn view_op(&self, op: ViewOp) -> Tensor {
+    pub(crate) fn view_op(&self, op: ViewOp) -> Tensor {
         check(self.make_view(op))
     }
 

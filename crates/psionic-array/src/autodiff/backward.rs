@@ -1,0 +1,170 @@
+//! The one backward walker, used by `Tensor::backward`, `autograd::grad` and the
+//! functional transforms (`grad`, `vjp`, `value_and_grad`).
+//!
+//! It orders the recorded graph topologically (each node once), then walks it from the
+//! outputs back, calling each node's vjp rule once with the sum of the gradients its
+//! consumers sent. Sums are taken in a fixed order (the order consumers are reached), so
+//! gradients are deterministic.
+
+use super::mode::{is_anomaly_enabled, GradModeGuard};
+use super::rules::{backward_name, vjp, Ctx};
+use crate::node::Node;
+use crate::tensor::Tensor;
+use psionic_core::{Error, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+fn key(n: &Arc<Node>) -> usize {
+    Arc::as_ptr(n) as usize
+}
+
+pub(crate) struct Opts {
+    pub retain_graph: bool,
+    pub create_graph: bool,
+}
+
+fn freed_error() -> Error {
+    Error::invalid(
+        "backward",
+        "Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved tensors after calling backward.",
+    )
+}
+
+/// The recorded inputs of `n` (empty for leaves).
+fn edges(n: &Arc<Node>) -> Result<Vec<Arc<Node>>> {
+    if !n.ad.recorded {
+        return Ok(vec![]);
+    }
+    n.ad.edges.lock().unwrap().clone().ok_or_else(freed_error)
+}
+
+/// Nodes reachable from `roots` through recorded edges, children before parents.
+fn topo(roots: &[Arc<Node>]) -> Result<Vec<Arc<Node>>> {
+    let mut order = vec![];
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<(Arc<Node>, bool)> = roots.iter().rev().map(|r| (r.clone(), false)).collect();
+    while let Some((n, done)) = stack.pop() {
+        if done {
+            order.push(n);
+            continue;
+        }
+        if !seen.insert(key(&n)) {
+            continue;
+        }
+        stack.push((n.clone(), true));
+        for e in edges(&n)?.into_iter().rev() {
+            if e.requires_grad() && !seen.contains(&key(&e)) {
+                stack.push((e, false));
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// Runs backward from `roots` (each with its output gradient).
+///
+/// With `targets`, returns the gradient reaching each target node and touches no `.grad`
+/// (PyTorch's `autograd.grad`); without, accumulates into leaves' `.grad` and retained
+/// gradients (`backward`). Hooks run on the total gradient of their node either way.
+pub(crate) fn run(
+    roots: Vec<(Arc<Node>, Tensor)>,
+    targets: Option<&[Arc<Node>]>,
+    opts: &Opts,
+) -> Result<Vec<Option<Tensor>>> {
+    let root_nodes: Vec<Arc<Node>> = roots.iter().map(|(n, _)| n.clone()).collect();
+    let order = topo(&root_nodes)?;
+    let target_keys: HashMap<usize, usize> =
+        targets.unwrap_or(&[]).iter().enumerate().map(|(i, t)| (key(t), i)).rev().collect();
+    // With targets, only nodes from which a target is reachable need their rule run.
+    let mut needed: HashMap<usize, bool> = HashMap::new();
+    for n in &order {
+        let reach = targets.is_none()
+            || target_keys.contains_key(&key(n))
+            || edges(n)?.iter().any(|e| needed.get(&key(e)).copied().unwrap_or(false));
+        needed.insert(key(n), reach);
+    }
+    let mut grads: HashMap<usize, Tensor> = HashMap::new();
+    let _mode = GradModeGuard::new(opts.create_graph);
+    let accumulate = |grads: &mut HashMap<usize, Tensor>, k: usize, g: Tensor| {
+        let total = match grads.remove(&k) {
+            Some(prev) => &prev + &g,
+            None => g,
+        };
+        grads.insert(k, total);
+    };
+    for (n, g) in roots {
+        accumulate(&mut grads, key(&n), g);
+    }
+    let mut results: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
+    for n in order.iter().rev() {
+        let k = key(n);
+        if !needed.get(&k).copied().unwrap_or(false) {
+            continue;
+        }
+        let Some(mut g) = grads.remove(&k) else { continue };
+        if let Some(slot) = n.ad.slot.get() {
+            let hooks = slot.hooks.lock().unwrap().clone();
+            for h in hooks {
+                if let Some(new) = h(&g) {
+                    g = new;
+                }
+            }
+            if targets.is_none() {
+                if n.is_grad_leaf() {
+                    let mut cur = slot.grad.lock().unwrap();
+                    *cur = Some(match cur.take() {
+                        Some(prev) => &prev + &g,
+                        None => g.clone(),
+                    });
+                } else if slot.retains() {
+                    *slot.grad.lock().unwrap() = Some(g.clone());
+                }
+            }
+        }
+        if let Some(&i) = target_keys.get(&k) {
+            results[i] = Some(g.clone());
+        }
+        if !n.ad.recorded {
+            continue;
+        }
+        let ins = edges(n)?;
+        for s in n.ad.saved.lock().unwrap().iter() {
+            if s.current() != s.at {
+                let role = s.input.map_or("output 0".to_string(), |i| format!("input {i}"));
+                return Err(Error::invalid(
+                    "backward",
+                    format!(
+                        "one of the variables needed for gradient computation has been modified by an inplace operation: [{}], which is {role} of {}, is at version {}; expected version {} instead.",
+                        s.what,
+                        backward_name(&n.prim),
+                        s.current(),
+                        s.at
+                    ),
+                ));
+            }
+        }
+        let xs: Vec<Tensor> = ins.iter().map(|e| Tensor::from_node(e.clone())).collect();
+        let y = Tensor::from_node(n.clone());
+        let gi = crate::mode::fallible(|| vjp(&Ctx { prim: &n.prim, x: &xs, y: &y, g: &g }))??;
+        for (i, (e, gin)) in ins.iter().zip(gi).enumerate() {
+            let Some(gin) = gin else { continue };
+            if !e.requires_grad() || !needed.get(&key(e)).copied().unwrap_or(false) {
+                continue;
+            }
+            let gin = if gin.dtype() != e.meta.dtype { gin.to_dtype(e.meta.dtype) } else { gin };
+            debug_assert_eq!(gin.shape(), e.meta.shape, "{:?} input {i}", n.prim);
+            if is_anomaly_enabled() && !gin.isfinite().all().item::<bool>() {
+                return Err(Error::invalid(
+                    "backward",
+                    format!("Function '{}' returned nan values in its {i}th output.", backward_name(&n.prim)),
+                ));
+            }
+            accumulate(&mut grads, key(e), gin);
+        }
+        if !opts.retain_graph {
+            *n.ad.edges.lock().unwrap() = None;
+            n.ad.saved.lock().unwrap().clear();
+        }
+    }
+    Ok(results)
+}

@@ -1,0 +1,138 @@
+//! Backward (vjp) rules, one file per primitive family, each a `match` that reads like a
+//! table: for every primitive, the gradient of each input given the output gradient `g`.
+//! Rules are written with Tensor ops, so under `create_graph` they are recorded and can be
+//! differentiated again. A rule returns `None` for inputs that are not differentiable
+//! (integer or bool inputs, conditions, indices).
+
+mod binary;
+mod linalg;
+mod reduce;
+mod shape;
+mod unary;
+
+use super::slot::SavedVersion;
+use crate::node::Node;
+use crate::prim::Prim;
+use crate::tensor::Tensor;
+use psionic_core::ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
+use psionic_core::Result;
+use std::sync::Arc;
+
+/// What a vjp rule sees: the primitive, its inputs and output as tensors, and the
+/// gradient of the output.
+pub(crate) struct Ctx<'a> {
+    pub prim: &'a Prim,
+    pub x: &'a [Tensor],
+    pub y: &'a Tensor,
+    pub g: &'a Tensor,
+}
+
+/// Input gradients for one node, in input order.
+pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
+    Ok(match c.prim {
+        Prim::Const => vec![],
+        Prim::Cast(_) => vec![Some(c.g.to_dtype(c.x[0].dtype()))],
+        Prim::Unary(op) => vec![Some(unary::vjp(*op, &c.x[0], c.y, c.g))],
+        Prim::Binary(op) => {
+            let (ga, gb) = binary::vjp(*op, &c.x[0], &c.x[1], c.y, c.g);
+            vec![ga.map(|t| unbroadcast(&t, &c.x[0].shape())), gb.map(|t| unbroadcast(&t, &c.x[1].shape()))]
+        }
+        Prim::Where => {
+            let (cond, g) = (&c.x[0], c.g);
+            let ga = Tensor::where_(cond, g, 0.0);
+            let gb = Tensor::where_(cond, 0.0, g);
+            vec![None, Some(unbroadcast(&ga, &c.x[1].shape())), Some(unbroadcast(&gb, &c.x[2].shape()))]
+        }
+        Prim::Reduce { op, dims } => vec![reduce::vjp(*op, dims, &c.x[0], c.y, c.g)],
+        Prim::Scan { op, dim, indices } => {
+            vec![if *indices { None } else { Some(reduce::scan_vjp(*op, *dim, &c.x[0], c.y, c.g)) }]
+        }
+        Prim::View(v) => vec![Some(shape::view_vjp(v, &c.x[0], c.g)?)],
+        Prim::Contiguous => vec![Some(c.g.clone())],
+        Prim::Matmul => linalg::matmul_vjp(&c.x[0], &c.x[1], c.g),
+        Prim::Cat { dim } => shape::cat_vjp(*dim, c.x, c.g),
+        Prim::SliceUpdate { chain } => shape::slice_update_vjp(chain, &c.x[0], &c.x[1], c.g)?,
+    })
+}
+
+/// Which inputs (and whether the output) a rule reads by value. Backward refuses to run
+/// a rule whose saved values were modified in place after being saved, as PyTorch does;
+/// rules that need only shapes save nothing, so in-place writes to their inputs are fine.
+fn saves(prim: &Prim) -> (Vec<bool>, bool) {
+    use UnaryOp as U;
+    match prim {
+        Prim::Unary(op) => match op {
+            U::Neg | U::Sign | U::Floor | U::Ceil | U::Round | U::Trunc | U::Frac => (vec![false], false),
+            U::Exp | U::Exp2 | U::Expm1 | U::Sigmoid | U::Tanh | U::Sqrt | U::Rsqrt | U::Reciprocal | U::Relu => {
+                (vec![false], true)
+            }
+            U::Tan | U::Erfinv => (vec![false], true),
+            _ => (vec![true], false),
+        },
+        Prim::Binary(op) => match op {
+            BinaryOp::Add | BinaryOp::Sub => (vec![false, false], false),
+            BinaryOp::Div | BinaryOp::Pow | BinaryOp::Hypot | BinaryOp::Copysign => (vec![true, true], true),
+            _ => (vec![true, true], false),
+        },
+        Prim::Where => (vec![true, false, false], false),
+        Prim::Reduce { op: ReduceOp::Sum, .. } => (vec![false], false),
+        Prim::Reduce { .. } => (vec![true], true),
+        Prim::Scan { op: ScanOp::CumSum, .. } => (vec![false], false),
+        Prim::Scan { .. } => (vec![true], true),
+        Prim::Matmul => (vec![true, true], false),
+        _ => (vec![], false),
+    }
+}
+
+/// Records the version of every value `node`'s rule will read (see [`saves`]).
+pub(crate) fn stamp_saved(node: &Arc<Node>, inputs: &[&Tensor], out: &Tensor) {
+    let (ins, output) = saves(&node.prim);
+    let mut saved = node.ad.saved.lock().unwrap();
+    let what = |t: &Tensor| format!("{} {:?}", t.dtype().name(), t.shape());
+    for (i, t) in inputs.iter().enumerate() {
+        if ins.get(i).copied().unwrap_or(false) {
+            saved.push(SavedVersion { counter: t.0.version.clone(), at: t.version(), what: what(t), input: Some(i) });
+        }
+    }
+    if output {
+        saved.push(SavedVersion { counter: out.0.version.clone(), at: out.version(), what: what(out), input: None });
+    }
+}
+
+/// PyTorch-style name of a node's backward function, for errors and anomaly reports.
+pub(crate) fn backward_name(prim: &Prim) -> String {
+    let base = match prim {
+        Prim::Const => "Leaf".to_string(),
+        Prim::Cast(_) => "ToCopy".to_string(),
+        Prim::Unary(op) => format!("{op:?}").split(['(', ' ']).next().unwrap_or("Unary").to_string(),
+        Prim::Binary(op) => format!("{op:?}"),
+        Prim::Where => "Where".to_string(),
+        Prim::Reduce { op, .. } => format!("{op:?}").split(['(', ' ']).next().unwrap_or("Reduce").to_string(),
+        Prim::Scan { op, .. } => format!("{op:?}"),
+        Prim::View(v) => format!("{v:?}").split(['(', ' ']).next().unwrap_or("View").to_string(),
+        Prim::Contiguous => "Clone".to_string(),
+        Prim::Matmul => "Matmul".to_string(),
+        Prim::Cat { .. } => "Cat".to_string(),
+        Prim::SliceUpdate { .. } => "CopySlices".to_string(),
+    };
+    format!("{base}Backward0")
+}
+
+/// Sums `g` over the dims that broadcasting expanded, giving a tensor of `shape`.
+pub(crate) fn unbroadcast(g: &Tensor, shape: &[usize]) -> Tensor {
+    let gs = g.shape();
+    if gs == shape {
+        return g.clone();
+    }
+    let lead = gs.len() - shape.len();
+    let mut dims: Vec<i64> = (0..lead as i64).collect();
+    dims.extend((0..shape.len()).filter(|&i| shape[i] == 1 && gs[lead + i] != 1).map(|i| (lead + i) as i64));
+    let s = if dims.is_empty() { g.clone() } else { g.sum(dims, true) };
+    let target: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    s.reshape(&target)
+}
+
+/// `g` where `cond`, zero elsewhere (NaN-safe, unlike multiplying by a mask).
+pub(crate) fn mask(cond: &Tensor, g: &Tensor) -> Tensor {
+    Tensor::where_(cond, g, 0.0)
+}

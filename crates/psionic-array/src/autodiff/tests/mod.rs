@@ -1,0 +1,4 @@
+mod check;
+mod functional;
+mod ops;
+mod torch_face;
