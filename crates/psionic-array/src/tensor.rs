@@ -327,9 +327,13 @@ pub(crate) fn build(prim: Prim, inputs: Vec<Arc<Node>>) -> Result<Arc<Node>> {
     let metas: Vec<&Meta> = inputs.iter().map(|n| &n.meta).collect();
     let meta = prim.infer(&metas)?;
     let record = is_grad_enabled() && meta.dtype.is_float() && inputs.iter().any(|n| n.requires_grad());
+    let fwd = crate::autodiff::forward::active().then(|| inputs.clone());
     let node = Node::new(prim, inputs, meta, device, record);
     if !is_lazy() {
         node.eval()?;
+    }
+    if let Some(ins) = fwd {
+        crate::autodiff::forward::on_build(&node, &ins);
     }
     Ok(node)
 }

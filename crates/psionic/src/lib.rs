@@ -8,17 +8,18 @@
 //! assert_eq!(b.to_vec::<f32>(), vec![8.0, 18.0, 14.0, 32.0]);
 //! ```
 
+pub use psionic_array::autodiff::{self, autograd, mode as grad_mode};
 pub use psionic_array::{
     fallible, lazy, result_type, Arg, DType, Device, Dims, Error, LazyGuard, NormOrd, Result, Scalar, Tensor,
 };
-pub use psionic_array::autodiff::{self, autograd, mode as grad_mode};
 pub use psionic_core as core;
 pub use psionic_cpu as cpu;
 
 /// Everything a user script needs in scope.
 pub mod prelude {
     pub use psionic_array::autodiff::{
-        autograd, enable_grad, grad, no_grad, stop_gradient, value_and_grad, vjp, BackwardOpts, GradOpts, Tree,
+        autograd, enable_grad, grad, hessian, jacfwd, jacrev, jvp, no_grad, stop_gradient, value_and_grad, vjp,
+        BackwardOpts, GradOpts, Tree,
     };
     pub use psionic_array::{fallible, lazy, DType, Device, NormOrd, Scalar, Tensor};
 }

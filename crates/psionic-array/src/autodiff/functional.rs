@@ -150,3 +150,59 @@ pub fn grad_argnums<F: Fn(&[Tensor]) -> Tensor>(f: F, argnums: &[usize]) -> impl
 pub fn stop_gradient(x: &Tensor) -> Tensor {
     x.detach()
 }
+
+/// One-hot tensors of `shape`, one per element, in row-major order.
+fn basis(shape: &[usize], dtype: psionic_core::DType) -> Vec<Tensor> {
+    let n: usize = shape.iter().product();
+    (0..n)
+        .map(|i| {
+            let mut v = vec![0.0; n];
+            v[i] = 1.0;
+            Tensor::from_vec(v, shape).to_dtype(dtype)
+        })
+        .collect()
+}
+
+fn dims(s: &[usize]) -> Vec<i64> {
+    s.iter().map(|&d| d as i64).collect()
+}
+
+/// `jax.jacrev`: the Jacobian of `f` at its first argument by reverse mode, one vjp per
+/// output element; shape `out_shape ++ in_shape`.
+pub fn jacrev<F: Fn(&[Tensor]) -> Tensor>(f: F) -> impl Fn(&[Tensor]) -> Tensor {
+    move |xs: &[Tensor]| {
+        let out = super::no_grad(|| f(xs));
+        let rows: Vec<Tensor> = basis(&out.shape(), out.dtype())
+            .iter()
+            .map(|u| vjp_core(|x| vec![f(x)], xs, &[0], Some(std::slice::from_ref(u)), "jacrev").1.remove(0))
+            .collect();
+        let mut shape = dims(&out.shape());
+        shape.extend(dims(&xs[0].shape()));
+        Tensor::stack(&rows.iter().collect::<Vec<_>>(), 0).reshape(&shape)
+    }
+}
+
+/// `jax.jacfwd`: the Jacobian of `f` at its first argument by forward mode, one jvp per
+/// input element; shape `out_shape ++ in_shape`.
+pub fn jacfwd<F: Fn(&[Tensor]) -> Tensor>(f: F) -> impl Fn(&[Tensor]) -> Tensor {
+    move |xs: &[Tensor]| {
+        let cols: Vec<Tensor> = basis(&xs[0].shape(), xs[0].dtype())
+            .iter()
+            .map(|t| {
+                let mut tangents: Vec<Tensor> = xs.iter().map(|x| x.zeros_like()).collect();
+                tangents[0] = t.clone();
+                super::forward::jvp(|x| vec![f(x)], xs, &tangents).1.remove(0)
+            })
+            .collect();
+        let out_shape = cols.first().map(|c| c.shape()).unwrap_or_default();
+        let mut shape = dims(&out_shape);
+        shape.extend(dims(&xs[0].shape()));
+        Tensor::stack(&cols.iter().collect::<Vec<_>>(), -1).reshape(&shape)
+    }
+}
+
+/// `jax.hessian`: forward-over-reverse second derivatives of a scalar function at its
+/// first argument; shape `in_shape ++ in_shape`.
+pub fn hessian<F: Fn(&[Tensor]) -> Tensor>(f: F) -> impl Fn(&[Tensor]) -> Tensor {
+    jacfwd(grad(f))
+}

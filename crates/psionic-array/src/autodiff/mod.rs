@@ -10,6 +10,7 @@
 //! the per-primitive rules in `rules/`.
 
 pub(crate) mod backward;
+pub mod forward;
 pub mod functional;
 pub mod mode;
 pub(crate) mod rules;
@@ -17,7 +18,10 @@ pub mod slot;
 pub mod tensor_api;
 pub mod tree;
 
-pub use functional::{grad, grad_argnums, stop_gradient, value_and_grad, value_and_grad_aux, vjp};
+pub use forward::jvp;
+pub use functional::{
+    grad, grad_argnums, hessian, jacfwd, jacrev, stop_gradient, value_and_grad, value_and_grad_aux, vjp,
+};
 pub use mode::{
     detect_anomaly, enable_grad, inference_mode, is_anomaly_enabled, is_grad_enabled, no_grad, set_detect_anomaly,
     set_grad_enabled, EnableGradGuard, GradModeGuard, NoGradGuard,

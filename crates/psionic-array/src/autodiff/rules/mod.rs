@@ -5,6 +5,7 @@
 //! (integer or bool inputs, conditions, indices).
 
 mod binary;
+pub(crate) mod jvp;
 mod linalg;
 mod reduce;
 mod shape;

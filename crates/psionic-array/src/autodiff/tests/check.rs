@@ -101,3 +101,15 @@ pub fn data(shape: &[usize], lo: f64, hi: f64, seed: usize) -> Tensor {
         .collect();
     Tensor::from_vec(v, shape)
 }
+
+/// Checks that forward mode and reverse mode are transposes of each other at `inputs`:
+/// `<J t, u> == <t, J^T u>` for fixed tangents `t` and cotangent `u`.
+pub fn jvp_check(name: &str, f: &dyn Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
+    let ts: Vec<Tensor> = inputs.iter().enumerate().map(|(i, x)| data(&x.shape(), -1.0, 1.0, 40 + i)).collect();
+    let (outs, jt) = crate::autodiff::jvp(|x| vec![f(x)], inputs, &ts);
+    let u = cotangent(&outs[0].shape());
+    let (_, vj) = crate::autodiff::vjp(|x| vec![f(x)], inputs, std::slice::from_ref(&u));
+    let lhs = (&jt[0] * &u).sum_all().item::<f64>();
+    let rhs: f64 = vj.iter().zip(&ts).map(|(g, t)| (g * t).sum_all().item::<f64>()).sum();
+    assert!((lhs - rhs).abs() <= 1e-9 * (1.0 + rhs.abs()), "{name}: <Jt,u> = {lhs} but <t,J'u> = {rhs}");
+}

@@ -129,3 +129,40 @@ fn mlp_trained_with_backward_and_with_value_and_grad_agree() {
     assert!((loss_a - loss_b).abs() < 1e-6, "{loss_a} vs {loss_b}");
     assert!(loss_a < 0.5 * mlp_loss(&init(), &x, &y).item::<f64>(), "training reduced the loss: {loss_a}");
 }
+
+#[test]
+fn forward_mode_composes_with_itself_and_with_reverse_mode() {
+    use crate::autodiff::{hessian, jacfwd, jacrev, jvp};
+    let x = Tensor::from_vec(vec![0.5, -1.0, 2.0], &[3]);
+    let t = Tensor::from_vec(vec![1.0, 2.0, -1.0], &[3]);
+    // d/dx sin(x) . t = cos(x) t
+    let (y, jt) = jvp(|x| vec![x[0].sin()], std::slice::from_ref(&x), std::slice::from_ref(&t));
+    let want: Vec<f64> = [0.5f64, -1.0, 2.0].iter().zip([1.0, 2.0, -1.0]).map(|(a, b)| a.cos() * b).collect();
+    assert_eq!(jt[0].to_vec::<f64>(), want);
+    assert!(!y[0].requires_grad());
+    // jvp of jvp: second directional derivative of sin is -sin(x) t^2.
+    let (_, jj) = jvp(
+        |p| vec![jvp(|q| vec![q[0].sin()], p, std::slice::from_ref(&t)).1.remove(0)],
+        std::slice::from_ref(&x),
+        std::slice::from_ref(&t),
+    );
+    let want2: Vec<f64> = [0.5f64, -1.0, 2.0].iter().zip([1.0f64, 2.0, -1.0]).map(|(a, b)| -a.sin() * b * b).collect();
+    for (g, w) in jj[0].to_vec::<f64>().iter().zip(&want2) {
+        assert!((g - w).abs() < 1e-12);
+    }
+    // grad of a jvp output (reverse over forward).
+    let g = grad(|p: &[Tensor]| jvp(|q| vec![q[0].square().sum_all()], p, std::slice::from_ref(&t)).1.remove(0))(
+        std::slice::from_ref(&x),
+    );
+    assert_eq!(g.to_vec::<f64>(), vec![2.0, 4.0, -2.0]);
+    // Jacobians both ways and the Hessian of sum(x^3) = diag(6x).
+    let f = |p: &[Tensor]| Tensor::stack(&[&p[0].prod_all(), &p[0].exp().sum_all()], 0);
+    let (jr, jf) = (jacrev(f)(std::slice::from_ref(&x)), jacfwd(f)(std::slice::from_ref(&x)));
+    assert_eq!(jr.shape(), vec![2, 3]);
+    for (a, b) in jr.to_vec::<f64>().iter().zip(jf.to_vec::<f64>()) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+    assert_eq!(jr.select(0, 0).to_vec::<f64>(), vec![-2.0, 1.0, -0.5]);
+    let h = hessian(|p: &[Tensor]| p[0].pow(3.0).sum_all())(std::slice::from_ref(&x));
+    assert_eq!(h.to_vec::<f64>(), vec![3.0, 0.0, 0.0, 0.0, -6.0, 0.0, 0.0, 0.0, 12.0]);
+}

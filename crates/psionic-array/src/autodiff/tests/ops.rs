@@ -1,7 +1,7 @@
 //! Every differentiable op of the core engine, gradchecked in f64 against central
 //! differences; the smooth ones also gradgradchecked.
 
-use super::check::{data, gradcheck, gradgradcheck};
+use super::check::{data, gradcheck, gradgradcheck, jvp_check};
 use crate::{NormOrd, Tensor};
 
 type F = Box<dyn Fn(&[Tensor]) -> Tensor>;
@@ -13,6 +13,7 @@ fn x1(shape: &[usize], lo: f64, hi: f64) -> Vec<Tensor> {
 fn run(cases: Vec<(&str, F, Vec<Tensor>)>, second: bool) {
     for (name, f, ins) in &cases {
         gradcheck(name, f.as_ref(), ins);
+        jvp_check(name, f.as_ref(), ins);
         if second {
             gradgradcheck(name, f.as_ref(), ins);
         }

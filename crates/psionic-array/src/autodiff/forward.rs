@@ -1,0 +1,129 @@
+//! Forward mode: `jvp` pushes tangents through the computation as it runs.
+//!
+//! Each active `jvp` is a level holding a tangent per node. Every node built while a level
+//! is active (in `tensor::build`) gets its output tangent from the primitive's jvp rule.
+//! A rule for level L runs with levels L and above suspended, so its own ops are not
+//! mistaken for the function's (no perturbation confusion), while lower levels still see
+//! them: jvp of jvp works, and rules are recorded for grad when grad mode is on.
+
+use super::rules::jvp::jvp as jvp_rule;
+use crate::mode::{check, raise};
+use crate::node::Node;
+use crate::prim::{Prim, ViewOp};
+use crate::tensor::{build, Tensor};
+use psionic_core::Error;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Tangents of one level, keyed by node address (the node is kept alive with it, so the
+/// address is not reused while the level lives).
+type Level = HashMap<usize, (Arc<Node>, Tensor)>;
+
+thread_local! {
+    static LEVELS: RefCell<Vec<Level>> = const { RefCell::new(Vec::new()) };
+    static ACTIVE: Cell<usize> = const { Cell::new(0) };
+}
+
+fn key(n: &Arc<Node>) -> usize {
+    Arc::as_ptr(n) as usize
+}
+
+/// True when some `jvp` is running on this thread (the cheap check `build` makes).
+pub(crate) fn active() -> bool {
+    ACTIVE.with(|a| a.get() > 0)
+}
+
+fn tangent(level: usize, n: &Arc<Node>) -> Option<Tensor> {
+    LEVELS.with(|l| l.borrow().get(level).and_then(|m| m.get(&key(n)).map(|(_, t)| t.clone())))
+}
+
+/// Runs `f` with only the levels below `level` active.
+fn below<R>(level: usize, f: impl FnOnce() -> R) -> R {
+    let hidden: Vec<Level> = LEVELS.with(|l| l.borrow_mut().split_off(level));
+    ACTIVE.with(|a| a.set(level));
+    let r = f();
+    let n = LEVELS.with(|l| {
+        let mut l = l.borrow_mut();
+        l.extend(hidden);
+        l.len()
+    });
+    ACTIVE.with(|a| a.set(n));
+    r
+}
+
+/// Called for every node built while a `jvp` is active: gives it a tangent at each level
+/// where one of its inputs has one.
+pub(crate) fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) {
+    if !node.meta.dtype.is_float() {
+        return;
+    }
+    let n_levels = LEVELS.with(|l| l.borrow().len());
+    for level in (0..n_levels).rev() {
+        let ts: Vec<Option<Tensor>> = inputs.iter().map(|i| tangent(level, i)).collect();
+        if ts.iter().all(Option::is_none) {
+            continue;
+        }
+        let t = below(level, || {
+            let xs: Vec<Tensor> = inputs.iter().map(|i| Tensor::from_node(i.clone())).collect();
+            let y = Tensor::from_node(node.clone());
+            check(jvp_rule(&node.prim, &xs, &y, &ts))
+        });
+        let t = if t.dtype() != node.meta.dtype { t.to_dtype(node.meta.dtype) } else { t };
+        LEVELS.with(|l| l.borrow_mut()[level].insert(key(node), (node.clone(), t)));
+    }
+}
+
+/// `mx.jvp(f, primals, tangents)`: the outputs of `f` and their directional derivatives
+/// along `tangents`, computed in one forward pass.
+#[track_caller]
+pub fn jvp(
+    f: impl FnOnce(&[Tensor]) -> Vec<Tensor>,
+    primals: &[Tensor],
+    tangents: &[Tensor],
+) -> (Vec<Tensor>, Vec<Tensor>) {
+    if primals.len() != tangents.len() {
+        raise(Error::invalid("jvp", format!("{} primals but {} tangents", primals.len(), tangents.len())));
+    }
+    for (i, (p, t)) in primals.iter().zip(tangents).enumerate() {
+        if p.shape() != t.shape() {
+            raise(Error::shape(
+                "jvp",
+                format!("tangent {i} has shape {:?} but primal {i} has shape {:?}", t.shape(), p.shape()),
+            ));
+        }
+    }
+    // Fresh nodes for the primals, so tangents attach to this level's inputs only.
+    let xs: Vec<Tensor> = primals
+        .iter()
+        .map(|p| {
+            let n = p.node();
+            Tensor::from_node(check(build(Prim::View(ViewOp::Reshape(n.meta.shape.clone())), vec![n])))
+        })
+        .collect();
+    let level = LEVELS.with(|l| {
+        let mut l = l.borrow_mut();
+        let mut m = Level::new();
+        for (x, t) in xs.iter().zip(tangents) {
+            if x.dtype().is_float() {
+                let n = x.node();
+                m.insert(key(&n), (n, t.to_dtype(x.dtype())));
+            }
+        }
+        l.push(m);
+        l.len()
+    });
+    ACTIVE.with(|a| a.set(level));
+    struct Pop(usize);
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            LEVELS.with(|l| l.borrow_mut().truncate(self.0 - 1));
+            ACTIVE.with(|a| a.set(self.0 - 1));
+        }
+    }
+    let pop = Pop(level);
+    let outs = f(&xs);
+    let tans = outs.iter().map(|o| tangent(level - 1, &o.node()).unwrap_or_else(|| o.zeros_like())).collect();
+    drop(pop);
+    (outs, tans)
+}
