@@ -125,7 +125,8 @@ impl Tensor {
         debug_assert_eq!(value.shape(), self.shape());
         let detached = self.0.view.as_ref().is_some_and(|v| v.detached);
         let target = self.view_base().unwrap_or(self);
-        if is_grad_enabled() && !detached && target.node().is_grad_leaf() {
+        let old = target.node();
+        if is_grad_enabled() && !detached && old.is_grad_leaf() {
             let what = if self.is_view() { "a view of a leaf Variable" } else { "a leaf Variable" };
             return Err(Error::invalid(
                 "in-place",
@@ -149,7 +150,6 @@ impl Tensor {
         };
         // A leaf updated without recording (an optimizer step under no_grad, a write
         // through `detach()`) stays the same leaf: same `.grad`, still requiring grad.
-        let old = target.node();
         let new = match old.ad.slot.get() {
             Some(slot) if old.is_grad_leaf() && !new.ad.recorded => leaf_alias(&new, slot.clone())?,
             _ => new,
@@ -305,11 +305,19 @@ impl Tensor {
     }
 }
 
-/// A new node holding the same value as `node` (zero-copy), not recorded, marked as the
-/// leaf whose gradients go to `slot`.
+/// A new node holding the same value as `node` (zero-copy): a distinct identity for
+/// autograd bookkeeping. Recorded, like any op, when grad mode is on and `node` requires
+/// grad.
+pub(crate) fn alias(node: &Arc<Node>) -> Result<Arc<Node>> {
+    build(Prim::View(ViewOp::Reshape(node.meta.shape.clone())), vec![node.clone()])
+}
+
+/// An unrecorded [`alias`] of `node` marked as the leaf whose gradients go to `slot`.
 pub(crate) fn leaf_alias(node: &Arc<Node>, slot: Arc<GradSlot>) -> Result<Arc<Node>> {
-    let _mode = GradModeGuard::new(false);
-    let n = build(Prim::View(ViewOp::Reshape(node.meta.shape.clone())), vec![node.clone()])?;
+    let n = {
+        let _mode = GradModeGuard::new(false);
+        alias(node)?
+    };
     let _ = n.ad.slot.set(slot);
     Ok(n)
 }

@@ -66,6 +66,17 @@ pub fn sum_slice<A: Float + Send + Sync>(s: &[A]) -> A {
     pairwise(partials.into_inner().unwrap(), |a, b| a + b, A::zero())
 }
 
+/// `l` seen as two layouts: over the `kept` dims (carrying the offset: where each output's
+/// run starts) and over the reduced `dims` (offset 0: positions within a run).
+pub(crate) fn split_layout(l: &Layout, kept: &[usize], dims: &[usize]) -> (Layout, Layout) {
+    let pick = |ds: &[usize], offset| Layout {
+        shape: ds.iter().map(|&d| l.shape[d]).collect(),
+        strides: ds.iter().map(|&d| l.strides[d]).collect(),
+        offset,
+    };
+    (pick(kept, l.offset), pick(dims, 0))
+}
+
 /// Reduces `x` over `dims` (sorted, distinct, already normalised), calling `f` on each
 /// output's run of inputs (gathered into a contiguous slice when strided).
 fn reduce_runs<T: Element, U: Element>(
@@ -76,16 +87,7 @@ fn reduce_runs<T: Element, U: Element>(
 ) -> CpuArray {
     let l = &x.layout;
     let kept: Vec<usize> = (0..l.ndim()).filter(|d| !dims.contains(d)).collect();
-    let outer = Layout {
-        shape: kept.iter().map(|&d| l.shape[d]).collect(),
-        strides: kept.iter().map(|&d| l.strides[d]).collect(),
-        offset: l.offset,
-    };
-    let inner = Layout {
-        shape: dims.iter().map(|&d| l.shape[d]).collect(),
-        strides: dims.iter().map(|&d| l.strides[d]).collect(),
-        offset: 0,
-    };
+    let (outer, inner) = split_layout(l, &kept, dims);
     let (k, r) = (outer.numel(), inner.numel());
     let unit = r <= 1 || {
         let rows = psionic_core::strided::Rows::<1>::from_layouts(&inner.shape, [&inner]);

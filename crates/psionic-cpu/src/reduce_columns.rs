@@ -7,7 +7,7 @@
 use crate::array::CpuArray;
 use crate::element::Element;
 use crate::parallel::for_out_chunks;
-use crate::reduce::BLOCK;
+use crate::reduce::{split_layout, BLOCK};
 use crate::storage::Storage;
 use num_traits::Float;
 use psionic_core::strided::OffsetIter;
@@ -29,17 +29,8 @@ pub fn sum_columns<A: Float + Element>(x: &CpuArray, dims: &[usize]) -> Option<C
         return None;
     }
     let len = l.shape[last];
-    let rows = &kept[..kept.len() - 1];
-    let outer = Layout {
-        shape: rows.iter().map(|&d| l.shape[d]).collect(),
-        strides: rows.iter().map(|&d| l.strides[d]).collect(),
-        offset: l.offset,
-    };
-    let inner = Layout {
-        shape: dims.iter().map(|&d| l.shape[d]).collect(),
-        strides: dims.iter().map(|&d| l.strides[d]).collect(),
-        offset: 0,
-    };
+    // Output rows run over the kept dims but the last, which is the row itself.
+    let (outer, inner) = split_layout(l, &kept[..kept.len() - 1], dims);
     let r = inner.numel();
     let src = x.storage.as_slice::<A>();
     let mut out = Storage::uninit::<A>(outer.numel() * len);

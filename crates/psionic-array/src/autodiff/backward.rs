@@ -38,27 +38,39 @@ fn edges(n: &Arc<Node>) -> Result<Vec<Arc<Node>>> {
     n.ad.edges.lock().unwrap().clone().ok_or_else(freed_error)
 }
 
-/// Nodes reachable from `roots` through recorded edges, children before parents.
-fn topo(roots: &[Arc<Node>]) -> Result<Vec<Arc<Node>>> {
+/// A node with its recorded inputs.
+type WithEdges = (Arc<Node>, Vec<Arc<Node>>);
+
+/// Nodes reachable from `roots` through recorded edges, children before parents, each
+/// with its edges (read once here, then reused by the walk).
+fn topo(roots: &[Arc<Node>]) -> Result<Vec<WithEdges>> {
     let mut order = vec![];
     let mut seen = std::collections::HashSet::new();
-    let mut stack: Vec<(Arc<Node>, bool)> = roots.iter().rev().map(|r| (r.clone(), false)).collect();
+    // `Some(edges)` marks a node whose children were pushed: it is done when popped again.
+    let mut stack: Vec<(Arc<Node>, Option<_>)> = roots.iter().rev().map(|r| (r.clone(), None)).collect();
     while let Some((n, done)) = stack.pop() {
-        if done {
-            order.push(n);
+        if let Some(es) = done {
+            order.push((n, es));
             continue;
         }
         if !seen.insert(key(&n)) {
             continue;
         }
-        stack.push((n.clone(), true));
-        for e in edges(&n)?.into_iter().rev() {
-            if e.requires_grad() && !seen.contains(&key(&e)) {
-                stack.push((e, false));
-            }
-        }
+        let es = edges(&n)?;
+        let children: Vec<Arc<Node>> =
+            es.iter().rev().filter(|e| e.requires_grad() && !seen.contains(&key(e))).cloned().collect();
+        stack.push((n, Some(es)));
+        stack.extend(children.into_iter().map(|e| (e, None)));
     }
     Ok(order)
+}
+
+/// `prev + g`, or `g` when there is nothing yet: how every gradient sum is taken.
+fn add_to(prev: Option<Tensor>, g: Tensor) -> Tensor {
+    match prev {
+        Some(p) => &p + &g,
+        None => g,
+    }
 }
 
 /// Runs backward from `roots` (each with its output gradient).
@@ -77,27 +89,25 @@ pub(crate) fn run(
         targets.unwrap_or(&[]).iter().enumerate().map(|(i, t)| (key(t), i)).rev().collect();
     // With targets, only nodes from which a target is reachable need their rule run.
     let mut needed: HashMap<usize, bool> = HashMap::new();
-    for n in &order {
+    for (n, es) in &order {
         let reach = targets.is_none()
             || target_keys.contains_key(&key(n))
-            || edges(n)?.iter().any(|e| needed.get(&key(e)).copied().unwrap_or(false));
+            || es.iter().any(|e| needed.get(&key(e)).copied().unwrap_or(false));
         needed.insert(key(n), reach);
     }
     let mut grads: HashMap<usize, Tensor> = HashMap::new();
     let _mode = GradModeGuard::new(opts.create_graph);
     let accumulate = |grads: &mut HashMap<usize, Tensor>, k: usize, g: Tensor| {
-        let total = match grads.remove(&k) {
-            Some(prev) => &prev + &g,
-            None => g,
-        };
+        let total = add_to(grads.remove(&k), g);
         grads.insert(k, total);
     };
     for (n, g) in roots {
         accumulate(&mut grads, key(&n), g);
     }
     let mut results: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
-    for n in order.iter().rev() {
-        let k = key(n);
+    // Consumed in order, so each node's edges are dropped as soon as its rule has run.
+    for (n, ins) in order.into_iter().rev() {
+        let k = key(&n);
         if !needed.get(&k).copied().unwrap_or(false) {
             continue;
         }
@@ -112,10 +122,7 @@ pub(crate) fn run(
             if targets.is_none() {
                 if n.is_grad_leaf() {
                     let mut cur = slot.grad.lock().unwrap();
-                    *cur = Some(match cur.take() {
-                        Some(prev) => &prev + &g,
-                        None => g.clone(),
-                    });
+                    *cur = Some(add_to(cur.take(), g.clone()));
                 } else if slot.retains() {
                     *slot.grad.lock().unwrap() = Some(g.clone());
                 }
@@ -127,15 +134,16 @@ pub(crate) fn run(
         if !n.ad.recorded {
             continue;
         }
-        let ins = edges(n)?;
         for s in n.ad.saved.lock().unwrap().iter() {
             if s.current() != s.at {
                 let role = s.input.map_or("output 0".to_string(), |i| format!("input {i}"));
+                let meta = s.input.map_or(&n.meta, |i| &ins[i].meta);
                 return Err(Error::invalid(
                     "backward",
                     format!(
-                        "one of the variables needed for gradient computation has been modified by an inplace operation: [{}], which is {role} of {}, is at version {}; expected version {} instead.",
-                        s.what,
+                        "one of the variables needed for gradient computation has been modified by an inplace operation: [{} {:?}], which is {role} of {}, is at version {}; expected version {} instead.",
+                        meta.dtype.name(),
+                        meta.shape,
                         backward_name(&n.prim),
                         s.current(),
                         s.at

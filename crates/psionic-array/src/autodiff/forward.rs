@@ -6,11 +6,11 @@
 //! mistaken for the function's (no perturbation confusion), while lower levels still see
 //! them: jvp of jvp works, and rules are recorded for grad when grad mode is on.
 
+use super::functional::check_same_shape;
 use super::rules::jvp::jvp as jvp_rule;
 use crate::mode::{check, raise};
 use crate::node::Node;
-use crate::prim::{Prim, ViewOp};
-use crate::tensor::{build, Tensor};
+use crate::tensor::{alias, Tensor};
 use psionic_core::Error;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -86,21 +86,10 @@ pub fn jvp(
         raise(Error::invalid("jvp", format!("{} primals but {} tangents", primals.len(), tangents.len())));
     }
     for (i, (p, t)) in primals.iter().zip(tangents).enumerate() {
-        if p.shape() != t.shape() {
-            raise(Error::shape(
-                "jvp",
-                format!("tangent {i} has shape {:?} but primal {i} has shape {:?}", t.shape(), p.shape()),
-            ));
-        }
+        check_same_shape("jvp", ("tangent", t), ("primal", p), i);
     }
     // Fresh nodes for the primals, so tangents attach to this level's inputs only.
-    let xs: Vec<Tensor> = primals
-        .iter()
-        .map(|p| {
-            let n = p.node();
-            Tensor::from_node(check(build(Prim::View(ViewOp::Reshape(n.meta.shape.clone())), vec![n])))
-        })
-        .collect();
+    let xs: Vec<Tensor> = primals.iter().map(|p| Tensor::from_node(check(alias(&p.node())))).collect();
     let level = LEVELS.with(|l| {
         let mut l = l.borrow_mut();
         let mut m = Level::new();

@@ -10,8 +10,8 @@ use super::backward::{run, Opts};
 use super::mode::{is_grad_enabled, GradModeGuard, TransformLevel};
 use super::slot::GradSlot;
 use crate::mode::{check, raise};
-use crate::prim::{Prim, ViewOp};
-use crate::tensor::{build, leaf_alias, Tensor};
+use crate::ops::args::dims_i64;
+use crate::tensor::{alias, leaf_alias, Tensor};
 use psionic_core::Error;
 use std::sync::Arc;
 
@@ -20,11 +20,21 @@ use std::sync::Arc;
 fn trace_input(x: &Tensor) -> Tensor {
     let n = x.node();
     let node = if n.requires_grad() && is_grad_enabled() {
-        check(build(Prim::View(ViewOp::Reshape(n.meta.shape.clone())), vec![n]))
+        check(alias(&n))
     } else {
         check(leaf_alias(&n, Arc::new(GradSlot::default())))
     };
     Tensor::from_node(node)
+}
+
+/// Raises unless the `i`-th `given` tensor (a tangent or cotangent) has the shape of the
+/// `i`-th `want` tensor it pairs with.
+#[track_caller]
+pub(super) fn check_same_shape(who: &'static str, given: (&str, &Tensor), want: (&str, &Tensor), i: usize) {
+    let ((gn, g), (wn, w)) = (given, want);
+    if g.shape() != w.shape() {
+        raise(Error::shape(who, format!("{gn} {i} has shape {:?} but {wn} {i} has shape {:?}", g.shape(), w.shape())));
+    }
 }
 
 /// Runs `f` on traced copies of `primals[argnums]`, then backward from its outputs with
@@ -64,12 +74,7 @@ fn vjp_core(
     for (i, o) in outs.iter().enumerate() {
         let g = match cotangents.and_then(|c| c.get(i)) {
             Some(c) => {
-                if c.shape() != o.shape() {
-                    raise(Error::shape(
-                        who,
-                        format!("cotangent {i} has shape {:?} but output {i} has shape {:?}", c.shape(), o.shape()),
-                    ));
-                }
+                check_same_shape(who, ("cotangent", c), ("output", o), i);
                 c.to_dtype(o.dtype())
             }
             None if cotangents.is_some() => raise(Error::invalid(who, "one cotangent is needed per output")),
@@ -163,10 +168,6 @@ fn basis(shape: &[usize], dtype: psionic_core::DType) -> Vec<Tensor> {
         .collect()
 }
 
-fn dims(s: &[usize]) -> Vec<i64> {
-    s.iter().map(|&d| d as i64).collect()
-}
-
 /// `jax.jacrev`: the Jacobian of `f` at its first argument by reverse mode, one vjp per
 /// output element; shape `out_shape ++ in_shape`.
 pub fn jacrev<F: Fn(&[Tensor]) -> Tensor>(f: F) -> impl Fn(&[Tensor]) -> Tensor {
@@ -176,8 +177,8 @@ pub fn jacrev<F: Fn(&[Tensor]) -> Tensor>(f: F) -> impl Fn(&[Tensor]) -> Tensor 
             .iter()
             .map(|u| vjp_core(|x| vec![f(x)], xs, &[0], Some(std::slice::from_ref(u)), "jacrev").1.remove(0))
             .collect();
-        let mut shape = dims(&out.shape());
-        shape.extend(dims(&xs[0].shape()));
+        let mut shape = dims_i64(&out.shape());
+        shape.extend(dims_i64(&xs[0].shape()));
         Tensor::stack(&rows.iter().collect::<Vec<_>>(), 0).reshape(&shape)
     }
 }
@@ -195,8 +196,8 @@ pub fn jacfwd<F: Fn(&[Tensor]) -> Tensor>(f: F) -> impl Fn(&[Tensor]) -> Tensor 
             })
             .collect();
         let out_shape = cols.first().map(|c| c.shape()).unwrap_or_default();
-        let mut shape = dims(&out_shape);
-        shape.extend(dims(&xs[0].shape()));
+        let mut shape = dims_i64(&out_shape);
+        shape.extend(dims_i64(&xs[0].shape()));
         Tensor::stack(&cols.iter().collect::<Vec<_>>(), -1).reshape(&shape)
     }
 }

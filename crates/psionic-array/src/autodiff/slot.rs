@@ -28,9 +28,7 @@ impl GradSlot {
 pub(crate) struct SavedVersion {
     pub counter: Arc<AtomicU64>,
     pub at: u64,
-    /// Shape and dtype, to name the tensor in the error as PyTorch does.
-    pub what: String,
-    /// Which input of the node (or `None` for its output).
+    /// Which input of the node (or `None` for its output); its meta names it in errors.
     pub input: Option<usize>,
 }
 

@@ -6,7 +6,7 @@ use super::mode::GradModeGuard;
 use super::slot::{GradSlot, Hook};
 use crate::mode::{check, raise};
 use crate::prim::ViewOp;
-use crate::tensor::{leaf_alias, Tensor};
+use crate::tensor::{alias, leaf_alias, Tensor};
 use psionic_core::{Error, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -66,13 +66,13 @@ impl Tensor {
                 "only Tensors of floating point and complex dtype can require gradients",
             ));
         }
-        let alias = if on {
+        let new = if on {
             leaf_alias(&node, self.slot())?
         } else {
             let _g = GradModeGuard::new(false);
-            crate::tensor::build(crate::prim::Prim::View(ViewOp::Reshape(node.meta.shape.clone())), vec![node])?
+            alias(&node)?
         };
-        self.set_node(alias);
+        self.set_node(new);
         Ok(())
     }
 
@@ -104,11 +104,7 @@ impl Tensor {
             raise(Error::invalid("detach_", "Can't detach views in-place. Use detach() instead."));
         }
         let _g = GradModeGuard::new(false);
-        let n = self.node();
-        self.set_node(check(crate::tensor::build(
-            crate::prim::Prim::View(ViewOp::Reshape(n.meta.shape.clone())),
-            vec![n],
-        )));
+        self.set_node(check(alias(&self.node())));
         self
     }
 

@@ -43,6 +43,11 @@ impl From<Scalar> for Arg {
     }
 }
 
+/// Sizes or dim indices as the `i64`s that shape arguments take.
+pub(crate) fn dims_i64(s: &[usize]) -> Vec<i64> {
+    s.iter().map(|&v| v as i64).collect()
+}
+
 /// A set of dims for reductions: one dim, a list, or an array.
 pub trait Dims {
     fn dims(&self) -> Vec<i64>;

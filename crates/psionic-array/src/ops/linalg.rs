@@ -1,15 +1,12 @@
 //! The matmul family: matmul, mm, bmm, mv, dot, vdot, outer, addmm, addmv, baddbmm,
 //! tensordot, einsum, kron, trace. Everything funnels into one batched `Matmul` primitive.
 
+use super::args::dims_i64;
 use crate::mode::{check, raise};
 use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::{broadcast_shapes, Error, Scalar};
 use std::collections::BTreeMap;
-
-fn dims_i64(s: &[usize]) -> Vec<i64> {
-    s.iter().map(|&v| v as i64).collect()
-}
 
 impl Tensor {
     /// `torch.matmul`: 1-D operands are promoted to matrices and the added dim removed;

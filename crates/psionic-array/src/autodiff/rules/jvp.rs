@@ -5,6 +5,7 @@
 
 use super::{binary, reduce, unary, vjp, Ctx};
 use crate::autodiff::tensor_api::{try_grad, GradOpts};
+use crate::ops::args::dims_i64;
 use crate::prim::{Prim, ViewOp};
 use crate::tensor::Tensor;
 use psionic_core::ops::{ReduceOp, ScanOp};
@@ -21,7 +22,7 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         Prim::Contiguous => tz(0),
         Prim::View(ViewOp::AsStrided { .. }) => return transpose(prim, x, y, t),
         // The tangent's strides may differ from the primal's: reshape, not view.
-        Prim::View(ViewOp::Reshape(s)) => tz(0).reshape(&s.iter().map(|&n| n as i64).collect::<Vec<_>>()),
+        Prim::View(ViewOp::Reshape(s)) => tz(0).reshape(&dims_i64(s)),
         Prim::View(v) => tz(0).view_op(v.clone()),
         Prim::Cat { .. } => {
             let ts: Vec<Tensor> = (0..x.len()).map(tz).collect();
@@ -45,9 +46,8 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         Prim::Reduce { op: ReduceOp::Sum, .. } => same(&[&tz(0)])?,
         Prim::Reduce { op, dims } => {
             let d = reduce::vjp(*op, dims, &x[0], y, &y.ones_like()).expect("float reduction");
-            let idims: Vec<i64> = dims.iter().map(|&i| i as i64).collect();
-            let s = (&d * &tz(0)).sum(idims, false);
-            s.reshape(&y.shape().iter().map(|&n| n as i64).collect::<Vec<_>>())
+            // Prim dims are never empty for a tensor with dims, so this sums exactly them.
+            (&d * &tz(0)).sum(dims_i64(dims), false)
         }
         Prim::Scan { op: ScanOp::CumSum, .. } => same(&[&tz(0)])?,
         Prim::Scan { .. } => return transpose(prim, x, y, t),

@@ -59,44 +59,53 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
 /// Which inputs (and whether the output) a rule reads by value. Backward refuses to run
 /// a rule whose saved values were modified in place after being saved, as PyTorch does;
 /// rules that need only shapes save nothing, so in-place writes to their inputs are fine.
-fn saves(prim: &Prim) -> (Vec<bool>, bool) {
+/// Returns a bit mask of saved inputs (bit `i` for input `i`) and whether the output is.
+fn saves(prim: &Prim) -> (u8, bool) {
     use UnaryOp as U;
+    const NONE: u8 = 0;
+    const FIRST: u8 = 1;
+    const BOTH: u8 = 0b11;
     match prim {
         Prim::Unary(op) => match op {
-            U::Neg | U::Sign | U::Floor | U::Ceil | U::Round | U::Trunc | U::Frac => (vec![false], false),
-            U::Exp | U::Exp2 | U::Expm1 | U::Sigmoid | U::Tanh | U::Sqrt | U::Rsqrt | U::Reciprocal | U::Relu => {
-                (vec![false], true)
-            }
-            U::Tan | U::Erfinv => (vec![false], true),
-            _ => (vec![true], false),
+            U::Neg | U::Sign | U::Floor | U::Ceil | U::Round | U::Trunc | U::Frac => (NONE, false),
+            U::Exp
+            | U::Exp2
+            | U::Expm1
+            | U::Sigmoid
+            | U::Tanh
+            | U::Sqrt
+            | U::Rsqrt
+            | U::Reciprocal
+            | U::Relu
+            | U::Tan
+            | U::Erfinv => (NONE, true),
+            _ => (FIRST, false),
         },
         Prim::Binary(op) => match op {
-            BinaryOp::Add | BinaryOp::Sub => (vec![false, false], false),
-            BinaryOp::Div | BinaryOp::Pow | BinaryOp::Hypot | BinaryOp::Copysign => (vec![true, true], true),
-            _ => (vec![true, true], false),
+            BinaryOp::Add | BinaryOp::Sub => (NONE, false),
+            BinaryOp::Div | BinaryOp::Pow | BinaryOp::Hypot | BinaryOp::Copysign => (BOTH, true),
+            _ => (BOTH, false),
         },
-        Prim::Where => (vec![true, false, false], false),
-        Prim::Reduce { op: ReduceOp::Sum, .. } => (vec![false], false),
-        Prim::Reduce { .. } => (vec![true], true),
-        Prim::Scan { op: ScanOp::CumSum, .. } => (vec![false], false),
-        Prim::Scan { .. } => (vec![true], true),
-        Prim::Matmul => (vec![true, true], false),
-        _ => (vec![], false),
+        Prim::Where => (FIRST, false),
+        Prim::Reduce { op: ReduceOp::Sum, .. } | Prim::Scan { op: ScanOp::CumSum, .. } => (NONE, false),
+        Prim::Reduce { .. } | Prim::Scan { .. } => (FIRST, true),
+        Prim::Matmul => (BOTH, false),
+        _ => (NONE, false),
     }
 }
 
 /// Records the version of every value `node`'s rule will read (see [`saves`]).
 pub(crate) fn stamp_saved(node: &Arc<Node>, inputs: &[&Tensor], out: &Tensor) {
     let (ins, output) = saves(&node.prim);
+    if ins == 0 && !output {
+        return;
+    }
     let mut saved = node.ad.saved.lock().unwrap();
-    let what = |t: &Tensor| format!("{} {:?}", t.dtype().name(), t.shape());
-    for (i, t) in inputs.iter().enumerate() {
-        if ins.get(i).copied().unwrap_or(false) {
-            saved.push(SavedVersion { counter: t.0.version.clone(), at: t.version(), what: what(t), input: Some(i) });
-        }
+    for (i, t) in inputs.iter().enumerate().filter(|(i, _)| ins >> i & 1 == 1) {
+        saved.push(SavedVersion { counter: t.0.version.clone(), at: t.version(), input: Some(i) });
     }
     if output {
-        saved.push(SavedVersion { counter: out.0.version.clone(), at: out.version(), what: what(out), input: None });
+        saved.push(SavedVersion { counter: out.0.version.clone(), at: out.version(), input: None });
     }
 }
 

@@ -1,6 +1,7 @@
 //! vjp rules of reductions and scans.
 
 use super::mask;
+use crate::ops::args::dims_i64;
 use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::ops::{ReduceOp, ScanOp};
@@ -9,8 +10,7 @@ use psionic_core::DType;
 /// `t` (reduced over `dims`) reshaped with those dims kept as 1 and expanded to `shape`.
 fn expand_back(t: &Tensor, dims: &[usize], shape: &[usize]) -> Tensor {
     let keep: Vec<i64> = shape.iter().enumerate().map(|(i, &n)| if dims.contains(&i) { 1 } else { n as i64 }).collect();
-    let full: Vec<i64> = shape.iter().map(|&n| n as i64).collect();
-    t.reshape(&keep).expand(&full)
+    t.reshape(&keep).expand(&dims_i64(shape))
 }
 
 fn any_zero(x: &Tensor) -> bool {
@@ -21,7 +21,7 @@ pub(super) fn vjp(op: ReduceOp, dims: &[usize], x: &Tensor, y: &Tensor, g: &Tens
     let shape = x.shape();
     let ge = expand_back(g, dims, &shape);
     let ye = || expand_back(y, dims, &shape);
-    let idims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+    let idims = dims_i64(dims);
     Some(match op {
         ReduceOp::Sum => ge,
         ReduceOp::Prod => &ge * &prod_others(x, dims, &ye()),
@@ -69,7 +69,7 @@ fn prod_others(x: &Tensor, dims: &[usize], ye: &Tensor) -> Tensor {
     flat.push(-1);
     let xf = xp.reshape(&flat);
     let others = exclusive_both(&xf, -1);
-    let back: Vec<i64> = pshape.iter().map(|&n| n as i64).collect();
+    let back = dims_i64(&pshape);
     let mut inv = vec![0i64; nd];
     for (i, &p) in perm.iter().enumerate() {
         inv[p as usize] = i as i64;
@@ -126,7 +126,7 @@ pub(super) fn scan_vjp(op: ScanOp, dim: usize, x: &Tensor, y: &Tensor, g: &Tenso
 fn cumprod_general(x: &Tensor, g: &Tensor, d: i64) -> Tensor {
     let xl = x.movedim(&[d], &[-1]);
     let n = xl.size(-1);
-    let mut rows: Vec<i64> = xl.shape().iter().map(|&s| s as i64).collect();
+    let mut rows = dims_i64(&xl.shape());
     rows.insert(rows.len() - 1, n as i64);
     let grid = xl.unsqueeze(-2).expand(&rows);
     let eye = Tensor::eye(n, None, DType::Bool);

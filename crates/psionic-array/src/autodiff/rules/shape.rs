@@ -3,6 +3,7 @@
 
 use super::unbroadcast;
 use crate::mode::check;
+use crate::ops::args::dims_i64;
 use crate::prim::{Prim, ViewOp};
 use crate::tensor::Tensor;
 use psionic_core::{Error, Layout, Result};
@@ -15,9 +16,8 @@ fn scatter(x_shape: &[usize], chain: Vec<ViewOp>, g: &Tensor) -> Tensor {
 
 pub(super) fn view_vjp(v: &ViewOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let shape = x.shape();
-    let full: Vec<i64> = shape.iter().map(|&n| n as i64).collect();
     Ok(match v {
-        ViewOp::Reshape(_) | ViewOp::Unsqueeze(_) | ViewOp::Squeeze(_) => g.reshape(&full),
+        ViewOp::Reshape(_) | ViewOp::Unsqueeze(_) | ViewOp::Squeeze(_) => g.reshape(&dims_i64(&shape)),
         ViewOp::Permute(p) => {
             let nd = shape.len() as i64;
             let mut inv = vec![0i64; p.len()];
