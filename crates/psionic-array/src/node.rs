@@ -4,6 +4,7 @@ use crate::autodiff::slot::{GradSlot, SavedVersion};
 use crate::prim::{Meta, Prim};
 use psionic_core::{Device, Error, Result};
 use psionic_cpu::CpuArray;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// One value in the graph: a primitive applied to input nodes. Immutable once built except
@@ -16,7 +17,12 @@ pub struct Node {
     pub device: Device,
     pub data: OnceLock<CpuArray>,
     pub(crate) ad: Autograd,
+    /// Creation order: tells the nodes a call built from those that existed before it
+    /// (what `checkpoint` reads without being passed it).
+    pub(crate) seq: u64,
 }
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// What backward needs from a node. Only nodes built while recording (grad mode on and an
 /// input requiring grad) keep `edges`, so everything else holds no inputs once evaluated.
@@ -57,6 +63,7 @@ impl Node {
             device,
             data: OnceLock::new(),
             ad: Autograd::default(),
+            seq: SEQ.fetch_add(1, Ordering::Relaxed),
         };
         let _ = n.data.set(data);
         Arc::new(n)
@@ -64,7 +71,13 @@ impl Node {
 
     pub fn new(prim: Prim, inputs: Vec<Arc<Node>>, meta: Meta, device: Device, record: bool) -> Arc<Node> {
         let ad = Autograd { recorded: record, edges: Mutex::new(record.then(|| inputs.clone())), ..Default::default() };
-        Arc::new(Node { prim, inputs: Mutex::new(inputs), meta, device, data: OnceLock::new(), ad })
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Node { prim, inputs: Mutex::new(inputs), meta, device, data: OnceLock::new(), ad, seq })
+    }
+
+    /// The `seq` the next node will get (at least).
+    pub(crate) fn next_seq() -> u64 {
+        SEQ.load(Ordering::Relaxed)
     }
 
     /// True when gradients flow through this node: recorded, or a leaf that requires grad.

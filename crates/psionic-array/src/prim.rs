@@ -2,9 +2,11 @@
 //! here, its output shape/dtype inference ([`Prim::infer`]) and its CPU evaluation
 //! ([`Prim::eval_cpu`]). Derivative and batching rules join them in the autodiff layer.
 
+use crate::autodiff::custom::CustomOp;
 use psionic_core::ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
 use psionic_cpu::CpuArray;
+use std::sync::Arc;
 
 /// A layout transform that shares storage. Views remember the chain of these from their
 /// base so a write through a view can be replayed onto a new version of the base.
@@ -41,6 +43,8 @@ pub enum ViewOp {
         strides: Vec<isize>,
         offset: usize,
     },
+    /// Reverses the given (normalized) dims with negative strides; `flip` copies it.
+    Flip(Vec<usize>),
 }
 
 impl ViewOp {
@@ -64,6 +68,7 @@ impl ViewOp {
             ViewOp::Diagonal { offset, d1, d2 } => l.diagonal("diagonal", *offset, *d1, *d2),
             ViewOp::Unfold { dim, size, step } => l.unfold("unfold", *dim, *size, *step),
             ViewOp::AsStrided { shape, strides, offset } => Ok(Layout { shape: shape.clone(), strides: strides.clone(), offset: *offset }),
+            ViewOp::Flip(dims) => Ok(l.flip(dims)),
         }
     }
 }
@@ -98,6 +103,19 @@ pub enum Prim {
     /// layout of input 0) selects: the functional form of a write through a view.
     SliceUpdate {
         chain: Vec<ViewOp>,
+    },
+    /// Stands for one example of a batched value inside `vmap`: it has the per-example
+    /// shape, and its values exist only in the batched twin, so evaluating it refuses.
+    Placeholder,
+    /// Output `index` of a call to a function with its own rules (`CustomFunction`,
+    /// `checkpoint`). Inputs: the call's `n_args` arguments, the `n_captured` tensors
+    /// requiring grad that it read without being passed them, then every output of the
+    /// call (computed when it was made).
+    Custom {
+        op: Arc<CustomOp>,
+        n_args: usize,
+        n_captured: usize,
+        index: usize,
     },
 }
 
@@ -135,7 +153,8 @@ fn same_dtype(op: &'static str, inputs: &[&Meta]) -> Result<DType> {
 impl Prim {
     pub fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
         Ok(match self {
-            Prim::Const => unreachable!("constants carry their own meta"),
+            Prim::Const | Prim::Placeholder => unreachable!("built with their meta"),
+            Prim::Custom { n_args, n_captured, index, .. } => inputs[n_args + n_captured + index].clone(),
             Prim::Cast(d) => Meta::new(inputs[0].shape.clone(), *d),
             Prim::Unary(op) => {
                 let dtype = if op.out_is_bool() { DType::Bool } else { inputs[0].dtype };
@@ -200,6 +219,11 @@ impl Prim {
         let x = inputs.first().copied();
         match self {
             Prim::Const => unreachable!("constants are born evaluated"),
+            Prim::Placeholder => Err(Error::invalid(
+                "vmap",
+                "the values of a batched tensor are not available inside the vmapped function (it sees one example's shape only); move value-dependent code (item, to_vec, printing, as_strided) outside vmap",
+            )),
+            Prim::Custom { n_args, n_captured, index, .. } => Ok(inputs[n_args + n_captured + index].clone()),
             Prim::Cast(d) => Ok(psionic_cpu::cast::cast(x.unwrap(), *d)),
             Prim::Unary(op) => psionic_cpu::unary::unary(*op, x.unwrap()),
             Prim::Binary(op) => psionic_cpu::binary::binary(*op, inputs[0], inputs[1], &out.shape),

@@ -148,6 +148,12 @@ impl Tensor {
                 build(Prim::SliceUpdate { chain: v.chain.clone() }, vec![v.base.node(), value.node()])?
             }
         };
+        if crate::autodiff::vmap::batched_write_to_outside(&old, &new) {
+            return Err(Error::invalid(
+                "vmap",
+                "in-place write of a batched value into a tensor from outside the vmapped function (it is the same for every example, so it cannot hold one value per example); use the out-of-place op instead",
+            ));
+        }
         // A leaf updated without recording (an optimizer step under no_grad, a write
         // through `detach()`) stays the same leaf: same `.grad`, still requiring grad.
         let new = match old.ad.slot.get() {
@@ -336,8 +342,11 @@ pub(crate) fn build(prim: Prim, inputs: Vec<Arc<Node>>) -> Result<Arc<Node>> {
     let meta = prim.infer(&metas)?;
     let record = is_grad_enabled() && meta.dtype.is_float() && inputs.iter().any(|n| n.requires_grad());
     let fwd = crate::autodiff::forward::active().then(|| inputs.clone());
+    let vm = crate::autodiff::vmap::active().then(|| inputs.clone());
     let node = Node::new(prim, inputs, meta, device, record);
-    if !is_lazy() {
+    // A node standing for a batched value inside vmap is never evaluated: its twin is.
+    let batched = vm.is_some_and(|ins| crate::autodiff::vmap::on_build(&node, &ins));
+    if !is_lazy() && !batched {
         node.eval()?;
     }
     if let Some(ins) = fwd {

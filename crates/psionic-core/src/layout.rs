@@ -2,10 +2,10 @@
 //!
 //! A layout maps a multi-index to an element offset: `offset + Σ index[d] * strides[d]`.
 //! Every view op (permute, narrow, slice with step, select, expand, squeeze, unsqueeze,
-//! diagonal, view/reshape when strides allow, unfold, as_strided) is a pure function from
-//! one layout to another here, so the graph can share storage and a write through a view
-//! can be replayed on a fresh copy of its base. Strides are signed so that a future
-//! negative-stride view (NumPy's flip) needs no new type; PyTorch itself never makes one.
+//! diagonal, view/reshape when strides allow, unfold, as_strided, flip) is a pure function
+//! from one layout to another here, so the graph can share storage and a write through a
+//! view can be replayed on a fresh copy of its base. Strides are signed: `flip` is a
+//! negative-stride view internally (PyTorch's `flip` then copies it, as ours does).
 
 use crate::error::{Error, Result};
 use crate::shape::{normalize_dim, normalize_insert_dim, numel};
@@ -325,6 +325,21 @@ impl Layout {
         out.shape.push(size);
         out.strides.push(self.strides[d]);
         Ok(out)
+    }
+
+    /// Reverses the given (normalized) dims: the offset moves to each dim's last element
+    /// and its stride changes sign.
+    pub fn flip(&self, dims: &[usize]) -> Layout {
+        let mut out = self.clone();
+        let mut off = self.offset as isize;
+        for &d in dims {
+            if out.shape[d] > 0 {
+                off += (out.shape[d] as isize - 1) * out.strides[d];
+                out.strides[d] = -out.strides[d];
+            }
+        }
+        out.offset = off as usize;
+        out
     }
 
     /// `as_strided(size, stride, storage_offset)`; `storage_len` bounds-checks the result.

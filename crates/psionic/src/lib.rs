@@ -18,8 +18,8 @@ pub use psionic_cpu as cpu;
 /// Everything a user script needs in scope.
 pub mod prelude {
     pub use psionic_array::autodiff::{
-        autograd, enable_grad, grad, hessian, jacfwd, jacrev, jvp, no_grad, stop_gradient, value_and_grad, vjp,
-        BackwardOpts, GradOpts, Tree,
+        autograd, checkpoint, enable_grad, grad, hessian, jacfwd, jacrev, jvp, no_grad, stop_gradient, value_and_grad,
+        vjp, vmap, vmap_tree, BackwardOpts, CustomFunction, GradOpts, Tree,
     };
     pub use psionic_array::{fallible, lazy, DType, Device, NormOrd, Scalar, Tensor};
 }

@@ -7,12 +7,12 @@
 //! them: jvp of jvp works, and rules are recorded for grad when grad mode is on.
 
 use super::functional::check_same_shape;
+use super::levels::{push, Stack};
 use super::rules::jvp::jvp as jvp_rule;
 use crate::mode::{check, raise};
 use crate::node::Node;
 use crate::tensor::{alias, Tensor};
 use psionic_core::Error;
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -21,35 +21,26 @@ use std::sync::Arc;
 type Level = HashMap<usize, (Arc<Node>, Tensor)>;
 
 thread_local! {
-    static LEVELS: RefCell<Vec<Level>> = const { RefCell::new(Vec::new()) };
-    static ACTIVE: Cell<usize> = const { Cell::new(0) };
+    static LEVELS: Stack<Level> = const { Stack::new() };
 }
 
-fn key(n: &Arc<Node>) -> usize {
+pub(crate) fn key(n: &Arc<Node>) -> usize {
     Arc::as_ptr(n) as usize
 }
 
 /// True when some `jvp` is running on this thread (the cheap check `build` makes).
 pub(crate) fn active() -> bool {
-    ACTIVE.with(|a| a.get() > 0)
+    LEVELS.with(|s| s.active())
 }
 
 fn tangent(level: usize, n: &Arc<Node>) -> Option<Tensor> {
-    LEVELS.with(|l| l.borrow().get(level).and_then(|m| m.get(&key(n)).map(|(_, t)| t.clone())))
+    LEVELS.with(|s| s.get(level, |m| m.get(&key(n)).map(|(_, t)| t.clone())).flatten())
 }
 
-/// Runs `f` with only the levels below `level` active.
-fn below<R>(level: usize, f: impl FnOnce() -> R) -> R {
-    let hidden: Vec<Level> = LEVELS.with(|l| l.borrow_mut().split_off(level));
-    ACTIVE.with(|a| a.set(level));
-    let r = f();
-    let n = LEVELS.with(|l| {
-        let mut l = l.borrow_mut();
-        l.extend(hidden);
-        l.len()
-    });
-    ACTIVE.with(|a| a.set(n));
-    r
+/// Runs `f` with every `jvp` level hidden (a custom function's forward pass, whose
+/// tangents come from its own rule).
+pub(crate) fn suspended<R>(f: impl FnOnce() -> R) -> R {
+    LEVELS.with(|s| s.below(0, f))
 }
 
 /// Called for every node built while a `jvp` is active: gives it a tangent at each level
@@ -58,19 +49,21 @@ pub(crate) fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) {
     if !node.meta.dtype.is_float() {
         return;
     }
-    let n_levels = LEVELS.with(|l| l.borrow().len());
+    let n_levels = LEVELS.with(|s| s.len());
     for level in (0..n_levels).rev() {
         let ts: Vec<Option<Tensor>> = inputs.iter().map(|i| tangent(level, i)).collect();
         if ts.iter().all(Option::is_none) {
             continue;
         }
-        let t = below(level, || {
-            let xs: Vec<Tensor> = inputs.iter().map(|i| Tensor::from_node(i.clone())).collect();
-            let y = Tensor::from_node(node.clone());
-            check(jvp_rule(&node.prim, &xs, &y, &ts))
+        let t = LEVELS.with(|s| {
+            s.below(level, || {
+                let xs: Vec<Tensor> = inputs.iter().map(|i| Tensor::from_node(i.clone())).collect();
+                let y = Tensor::from_node(node.clone());
+                check(jvp_rule(&node.prim, &xs, &y, &ts))
+            })
         });
         let t = if t.dtype() != node.meta.dtype { t.to_dtype(node.meta.dtype) } else { t };
-        LEVELS.with(|l| l.borrow_mut()[level].insert(key(node), (node.clone(), t)));
+        LEVELS.with(|s| s.get_mut(level, |m| m.insert(key(node), (node.clone(), t))));
     }
 }
 
@@ -90,29 +83,16 @@ pub fn jvp(
     }
     // Fresh nodes for the primals, so tangents attach to this level's inputs only.
     let xs: Vec<Tensor> = primals.iter().map(|p| Tensor::from_node(check(alias(&p.node())))).collect();
-    let level = LEVELS.with(|l| {
-        let mut l = l.borrow_mut();
-        let mut m = Level::new();
-        for (x, t) in xs.iter().zip(tangents) {
-            if x.dtype().is_float() {
-                let n = x.node();
-                m.insert(key(&n), (n, t.to_dtype(x.dtype())));
-            }
-        }
-        l.push(m);
-        l.len()
-    });
-    ACTIVE.with(|a| a.set(level));
-    struct Pop(usize);
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            LEVELS.with(|l| l.borrow_mut().truncate(self.0 - 1));
-            ACTIVE.with(|a| a.set(self.0 - 1));
+    let mut m = Level::new();
+    for (x, t) in xs.iter().zip(tangents) {
+        if x.dtype().is_float() {
+            let n = x.node();
+            m.insert(key(&n), (n, t.to_dtype(x.dtype())));
         }
     }
-    let pop = Pop(level);
+    let pop = push(&LEVELS, m);
     let outs = f(&xs);
-    let tans = outs.iter().map(|o| tangent(level - 1, &o.node()).unwrap_or_else(|| o.zeros_like())).collect();
+    let tans = outs.iter().map(|o| tangent(pop.level, &o.node()).unwrap_or_else(|| o.zeros_like())).collect();
     drop(pop);
     (outs, tans)
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// A copy of `x` (no data copied) that this level differentiates with respect to. When
 /// `x` already carries an outer level's graph the copy stays connected to it.
-fn trace_input(x: &Tensor) -> Tensor {
+pub(crate) fn trace_input(x: &Tensor) -> Tensor {
     let n = x.node();
     let node = if n.requires_grad() && is_grad_enabled() {
         check(alias(&n))

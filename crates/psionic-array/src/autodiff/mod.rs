@@ -10,14 +10,18 @@
 //! the per-primitive rules in `rules/`.
 
 pub(crate) mod backward;
+pub mod custom;
 pub mod forward;
 pub mod functional;
+mod levels;
 pub mod mode;
 pub(crate) mod rules;
 pub mod slot;
 pub mod tensor_api;
 pub mod tree;
+pub mod vmap;
 
+pub use custom::{checkpoint, CustomFunction};
 pub use forward::jvp;
 pub use functional::{
     grad, grad_argnums, hessian, jacfwd, jacrev, stop_gradient, value_and_grad, value_and_grad_aux, vjp,
@@ -28,6 +32,7 @@ pub use mode::{
 };
 pub use tensor_api::{BackwardOpts, GradOpts};
 pub use tree::{value_and_grad_tree, Tree};
+pub use vmap::{vmap, vmap_fallbacks, vmap_tree};
 
 /// `torch.autograd`-style free functions.
 pub mod autograd {

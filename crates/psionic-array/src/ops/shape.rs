@@ -375,26 +375,9 @@ impl Tensor {
     /// Reverses the order of elements along `dims` (a copy).
     #[track_caller]
     pub fn flip(&self, dims: &[i64]) -> Tensor {
-        let l = Layout::contiguous(&self.shape());
-        let ds = check(psionic_core::shape::normalize_dims("flip", dims, l.ndim()));
-        // A negative-stride layout read once by the copy kernel.
-        let mut fl = l.clone();
-        for &d in &ds {
-            if fl.shape[d] > 0 {
-                fl.offset = (fl.offset as isize + (fl.shape[d] as isize - 1) * fl.strides[d]) as usize;
-                fl.strides[d] = -fl.strides[d];
-            }
-        }
-        let src = self.contiguous();
-        let v = check(Tensor::make(
-            Prim::View(ViewOp::AsStrided {
-                shape: fl.shape.clone(),
-                strides: fl.strides.clone(),
-                offset: src.storage_offset() + fl.offset,
-            }),
-            &[&src],
-        ));
-        v.deep_clone()
+        let ds = check(psionic_core::shape::normalize_dims("flip", dims, self.dim()));
+        // A negative-stride view, read once by the copy kernel.
+        self.view_op(ViewOp::Flip(ds)).deep_clone()
     }
 
     /// Rotates elements by `shifts` along `dims`; with no dims, over the flattened tensor.

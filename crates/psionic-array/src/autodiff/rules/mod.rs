@@ -4,6 +4,7 @@
 //! differentiated again. A rule returns `None` for inputs that are not differentiable
 //! (integer or bool inputs, conditions, indices).
 
+pub(crate) mod batch;
 mod binary;
 pub(crate) mod jvp;
 mod linalg;
@@ -11,6 +12,7 @@ mod reduce;
 mod shape;
 mod unary;
 
+use super::custom;
 use super::slot::SavedVersion;
 use crate::node::Node;
 use crate::prim::Prim;
@@ -31,7 +33,7 @@ pub(crate) struct Ctx<'a> {
 /// Input gradients for one node, in input order.
 pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
     Ok(match c.prim {
-        Prim::Const => vec![],
+        Prim::Const | Prim::Placeholder => vec![],
         Prim::Cast(_) => vec![Some(c.g.to_dtype(c.x[0].dtype()))],
         Prim::Unary(op) => vec![Some(unary::vjp(*op, &c.x[0], c.y, c.g))],
         Prim::Binary(op) => {
@@ -53,6 +55,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Matmul => linalg::matmul_vjp(&c.x[0], &c.x[1], c.g),
         Prim::Cat { dim } => shape::cat_vjp(*dim, c.x, c.g),
         Prim::SliceUpdate { chain } => shape::slice_update_vjp(chain, &c.x[0], &c.x[1], c.g)?,
+        Prim::Custom { op, n_args, n_captured, index } => custom::vjp(op, (*n_args, *n_captured, *index), c.x, c.g)?,
     })
 }
 
@@ -60,11 +63,11 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
 /// a rule whose saved values were modified in place after being saved, as PyTorch does;
 /// rules that need only shapes save nothing, so in-place writes to their inputs are fine.
 /// Returns a bit mask of saved inputs (bit `i` for input `i`) and whether the output is.
-fn saves(prim: &Prim) -> (u8, bool) {
+fn saves(prim: &Prim) -> (u64, bool) {
     use UnaryOp as U;
-    const NONE: u8 = 0;
-    const FIRST: u8 = 1;
-    const BOTH: u8 = 0b11;
+    const NONE: u64 = 0;
+    const FIRST: u64 = 1;
+    const BOTH: u64 = 0b11;
     match prim {
         Prim::Unary(op) => match op {
             U::Neg | U::Sign | U::Floor | U::Ceil | U::Round | U::Trunc | U::Frac => (NONE, false),
@@ -90,6 +93,8 @@ fn saves(prim: &Prim) -> (u8, bool) {
         Prim::Reduce { op: ReduceOp::Sum, .. } | Prim::Scan { op: ScanOp::CumSum, .. } => (NONE, false),
         Prim::Reduce { .. } | Prim::Scan { .. } => (FIRST, true),
         Prim::Matmul => (BOTH, false),
+        // A custom rule may read any argument or output (the first 64 are checked).
+        Prim::Custom { .. } => (u64::MAX, false),
         _ => (NONE, false),
     }
 }
@@ -101,7 +106,7 @@ pub(crate) fn stamp_saved(node: &Arc<Node>, inputs: &[&Tensor], out: &Tensor) {
         return;
     }
     let mut saved = node.ad.saved.lock().unwrap();
-    for (i, t) in inputs.iter().enumerate().filter(|(i, _)| ins >> i & 1 == 1) {
+    for (i, t) in inputs.iter().enumerate().filter(|&(i, _)| i < 64 && ins >> i & 1 == 1) {
         saved.push(SavedVersion { counter: t.0.version.clone(), at: t.version(), input: Some(i) });
     }
     if output {
@@ -124,6 +129,8 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::Matmul => "Matmul".to_string(),
         Prim::Cat { .. } => "Cat".to_string(),
         Prim::SliceUpdate { .. } => "CopySlices".to_string(),
+        Prim::Placeholder => "Batched".to_string(),
+        Prim::Custom { op, .. } => op.name().to_string(),
     };
     format!("{base}Backward0")
 }

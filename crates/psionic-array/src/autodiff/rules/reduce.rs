@@ -13,8 +13,10 @@ fn expand_back(t: &Tensor, dims: &[usize], shape: &[usize]) -> Tensor {
     t.reshape(&keep).expand(&dims_i64(shape))
 }
 
+/// Whether the zero-safe (slower) product gradient is needed; always inside `vmap`,
+/// where values cannot be read.
 fn any_zero(x: &Tensor) -> bool {
-    x.eq(0.0).any().item::<bool>()
+    crate::autodiff::vmap::is_batched(&x.node()) || x.eq(0.0).any().item::<bool>()
 }
 
 pub(super) fn vjp(op: ReduceOp, dims: &[usize], x: &Tensor, y: &Tensor, g: &Tensor) -> Option<Tensor> {

@@ -27,6 +27,7 @@ pub(super) fn view_vjp(v: &ViewOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
             g.permute(&inv)
         }
         ViewOp::Expand(_) => unbroadcast(g, &shape),
+        ViewOp::Flip(_) => g.view_op(v.clone()),
         ViewOp::Slice { .. } | ViewOp::Select { .. } | ViewOp::Diagonal { .. } => scatter(&shape, vec![v.clone()], g),
         ViewOp::Unfold { dim, size, step } => {
             // Windows overlap when step < size: add one strided slice per window offset.

@@ -113,3 +113,71 @@ pub fn jvp_check(name: &str, f: &dyn Fn(&[Tensor]) -> Tensor, inputs: &[Tensor])
     let rhs: f64 = vj.iter().zip(&ts).map(|(g, t)| (g * t).sum_all().item::<f64>()).sum();
     assert!((lhs - rhs).abs() <= 1e-9 * (1.0 + rhs.abs()), "{name}: <Jt,u> = {lhs} but <t,J'u> = {rhs}");
 }
+
+/// Example `k` of a batch built from `x`: scaled copies, so every example differs while
+/// staying in the domain the test picked for `x`.
+fn example(x: &Tensor, k: usize) -> Tensor {
+    x.mul([1.0, 0.95, 1.05][k])
+}
+
+/// Checks `vmap` of `f` (and of its vjp, i.e. per-example gradients) against a loop of
+/// `f` over three examples. First every input is batched (even inputs along their first
+/// axis, odd ones along their last); then, with several inputs, the first is shared by
+/// all examples and the output gets the batch in its last axis.
+pub fn vmap_check(name: &str, f: &dyn Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]) {
+    use crate::autodiff::{vjp, vmap};
+    let n = inputs.len();
+    let per_example_vjp = |xs: &[Tensor]| {
+        let u = cotangent(&f(xs).shape());
+        vjp(|a| vec![f(a)], xs, std::slice::from_ref(&u)).1
+    };
+    for config in 0..2 {
+        if config == 1 && n < 2 {
+            continue;
+        }
+        let axes: Vec<Option<i64>> = (0..n)
+            .map(|i| match (config, i) {
+                (1, 0) => None,
+                (1, _) => Some(0),
+                (_, i) if i % 2 == 1 => Some(-1),
+                _ => Some(0),
+            })
+            .collect();
+        let args = |k: usize| -> Vec<Tensor> {
+            inputs.iter().zip(&axes).map(|(x, a)| if a.is_some() { example(x, k) } else { x.clone() }).collect()
+        };
+        let batched: Vec<Tensor> = inputs
+            .iter()
+            .zip(&axes)
+            .map(|(x, a)| match a {
+                None => x.clone(),
+                Some(a) => {
+                    let d = if *a < 0 { x.dim() as i64 + 1 + a } else { *a };
+                    Tensor::stack(&[&example(x, 0), &example(x, 1), &example(x, 2)], d)
+                }
+            })
+            .collect();
+        let out_axis = if config == 0 { 0 } else { -1 };
+        let got = vmap(|xs: &[Tensor]| vec![f(xs)], &axes, &[Some(out_axis)])(&batched).remove(0);
+        let want: Vec<Tensor> = (0..3).map(|k| f(&args(k))).collect();
+        let want = Tensor::stack(&want.iter().collect::<Vec<_>>(), out_axis);
+        assert_close(&format!("{name}: vmap {axes:?}"), &got, &want);
+        let got = vmap(per_example_vjp, &axes, &[Some(0)])(&batched);
+        for i in 0..n {
+            let want: Vec<Tensor> = (0..3).map(|k| per_example_vjp(&args(k)).remove(i)).collect();
+            let want = Tensor::stack(&want.iter().collect::<Vec<_>>(), 0);
+            assert_close(&format!("{name}: vmap of vjp, input {i}, {axes:?}"), &got[i], &want);
+        }
+    }
+}
+
+/// Same shape and values within a tight tolerance (batched kernels may sum in another
+/// order than per-example ones).
+pub fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    let (g, w) = (got.to_vec::<f64>(), want.to_vec::<f64>());
+    for (j, (a, b)) in g.iter().zip(&w).enumerate() {
+        let ok = (a - b).abs() <= 1e-12 + 1e-9 * b.abs() || (a.is_nan() && b.is_nan());
+        assert!(ok, "{what}: element {j}: got {a}, want {b}");
+    }
+}

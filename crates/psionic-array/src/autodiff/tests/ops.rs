@@ -1,7 +1,8 @@
 //! Every differentiable op of the core engine, gradchecked in f64 against central
-//! differences; the smooth ones also gradgradchecked.
+//! differences (the smooth ones also gradgradchecked), its jvp checked against its vjp,
+//! and its vmap (and the vmap of its vjp) checked against a loop over examples.
 
-use super::check::{data, gradcheck, gradgradcheck, jvp_check};
+use super::check::{data, gradcheck, gradgradcheck, jvp_check, vmap_check};
 use crate::{NormOrd, Tensor};
 
 type F = Box<dyn Fn(&[Tensor]) -> Tensor>;
@@ -14,6 +15,10 @@ fn run(cases: Vec<(&str, F, Vec<Tensor>)>, second: bool) {
     for (name, f, ins) in &cases {
         gradcheck(name, f.as_ref(), ins);
         jvp_check(name, f.as_ref(), ins);
+        // as_strided addresses storage, which has no per-example meaning: refused in vmap.
+        if *name != "as_strided" {
+            vmap_check(name, f.as_ref(), ins);
+        }
         if second {
             gradgradcheck(name, f.as_ref(), ins);
         }

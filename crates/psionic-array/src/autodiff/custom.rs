@@ -1,0 +1,387 @@
+//! Functions with their own rules (`mx.custom_function`, `jax.custom_vjp`/`custom_jvp`,
+//! `torch.autograd.Function`) and `checkpoint`, which is such a function whose vjp
+//! recomputes its forward pass.
+//!
+//! A call runs the forward once and builds one `Prim::Custom` node per output, whose
+//! inputs are the arguments, the tensors the forward read that carry gradients without
+//! being arguments ("captured": a layer's weights), and every output. The nodes' rules
+//! (vjp, jvp, batching) are the function's own, or defaults derived from the forward:
+//! vjp by recomputing it (so only the arguments, captured tensors and outputs stay
+//! alive between forward and backward), jvp by pushing tangents through it, and vmap by
+//! a loop over the batch, which is the one loop fallback `vmap` has and is reported.
+
+use super::backward::{run, Opts};
+use super::functional::trace_input;
+use super::mode::{is_grad_enabled, GradModeGuard, TransformLevel};
+use super::slot::GradSlot;
+use super::{forward, no_grad, vmap};
+use crate::mode::{check, lazy};
+use crate::node::Node;
+use crate::prim::Prim;
+use crate::tensor::{leaf_alias, Tensor};
+use psionic_core::{Error, Result};
+use std::sync::Arc;
+
+type Forward = dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync;
+/// `(primals, cotangents, outputs) -> gradient per primal` (MLX's argument order).
+type VjpRule = dyn Fn(&[Tensor], &[Tensor], &[Tensor]) -> Vec<Option<Tensor>> + Send + Sync;
+/// `(primals, tangents) -> tangent per output`.
+type JvpRule = dyn Fn(&[Tensor], &[Tensor]) -> Vec<Tensor> + Send + Sync;
+/// `(inputs, axes) -> (outputs, output axes)`: `axes[i]` is the batch axis of input `i`
+/// (`None`: not batched).
+type VmapRule = dyn Fn(&[Tensor], &[Option<usize>]) -> (Vec<Tensor>, Vec<Option<usize>>) + Send + Sync;
+
+#[derive(Clone)]
+enum Batching {
+    /// One call per example, reported by `vmap_fallbacks`.
+    Loop,
+    Rule(Arc<VmapRule>),
+    /// `checkpoint`: a checkpointed call of the vmapped forward.
+    Forward,
+}
+
+/// The function and its rules, shared by every node a call of it builds.
+#[derive(Clone)]
+pub struct CustomOp {
+    name: String,
+    forward: Arc<Forward>,
+    vjp: Option<Arc<VjpRule>>,
+    jvp: Option<Arc<JvpRule>>,
+    batching: Batching,
+}
+
+impl PartialEq for CustomOp {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl std::fmt::Debug for CustomOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CustomOp({})", self.name)
+    }
+}
+
+impl CustomOp {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A function with custom derivative and batching rules (MLX's `mx.custom_function`).
+///
+/// ```
+/// use psionic_array::{autodiff::{grad, CustomFunction}, Tensor};
+/// // exp whose gradient is clipped to at most 1.
+/// let f = CustomFunction::new("clipped_exp", |x: &[Tensor]| vec![x[0].exp()])
+///     .with_vjp(|_x: &[Tensor], ct: &[Tensor], out: &[Tensor]| vec![Some((&ct[0] * &out[0]).clamp(None::<f64>, Some(1.0)))]);
+/// let g = grad(move |x: &[Tensor]| f.call(x).remove(0).sum_all());
+/// let x = Tensor::from_vec(vec![-1.0f64, 2.0], &[2]);
+/// let got = g(&[x]).to_vec::<f64>();
+/// assert!((got[0] - (-1.0f64).exp()).abs() < 1e-12 && got[1] == 1.0);
+/// ```
+#[derive(Clone)]
+pub struct CustomFunction {
+    op: Arc<CustomOp>,
+}
+
+impl CustomFunction {
+    /// `forward` maps the arguments to one or more outputs.
+    pub fn new(name: impl Into<String>, forward: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> Self {
+        let op =
+            CustomOp { name: name.into(), forward: Arc::new(forward), vjp: None, jvp: None, batching: Batching::Loop };
+        CustomFunction { op: Arc::new(op) }
+    }
+
+    fn with(&self, edit: impl FnOnce(&mut CustomOp)) -> Self {
+        let mut op = (*self.op).clone();
+        edit(&mut op);
+        CustomFunction { op: Arc::new(op) }
+    }
+
+    /// The vjp: `rule(primals, cotangents, outputs)` returns one gradient per primal
+    /// (`None`: no gradient). Without one, the vjp differentiates the forward.
+    pub fn with_vjp(
+        self,
+        rule: impl Fn(&[Tensor], &[Tensor], &[Tensor]) -> Vec<Option<Tensor>> + Send + Sync + 'static,
+    ) -> Self {
+        self.with(|op| op.vjp = Some(Arc::new(rule)))
+    }
+
+    /// The jvp: `rule(primals, tangents)` returns one tangent per output. Without one,
+    /// tangents are pushed through the forward.
+    pub fn with_jvp(self, rule: impl Fn(&[Tensor], &[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> Self {
+        self.with(|op| op.jvp = Some(Arc::new(rule)))
+    }
+
+    /// The batching rule: `rule(inputs, axes)` gets each input with its batch axis
+    /// (`None`: unbatched) and returns the batched outputs with theirs. Without one,
+    /// `vmap` calls the function once per example and reports it (`vmap_fallbacks`).
+    pub fn with_vmap(
+        self,
+        rule: impl Fn(&[Tensor], &[Option<usize>]) -> (Vec<Tensor>, Vec<Option<usize>>) + Send + Sync + 'static,
+    ) -> Self {
+        self.with(|op| op.batching = Batching::Rule(Arc::new(rule)))
+    }
+
+    /// A function whose vjp recomputes `forward` (see [`checkpoint`]).
+    pub fn checkpointed(forward: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> Self {
+        Self::new("checkpoint", forward).with(|op| op.batching = Batching::Forward)
+    }
+
+    /// Calls the function; its outputs carry this function's rules.
+    #[track_caller]
+    pub fn call(&self, args: &[Tensor]) -> Vec<Tensor> {
+        let op = &self.op;
+        let batched = args.iter().any(|a| vmap::is_batched(&a.node()));
+        // Inside vmap the forward only needs shapes: built lazily with vmap hidden, never
+        // evaluated; the outputs' batched values come from the batching rule.
+        let discover = op.vjp.is_none() && !batched && is_grad_enabled();
+        let start = Node::next_seq();
+        let outs = forward::suspended(|| {
+            if batched {
+                vmap::suspended(|| lazy(|| no_grad(|| (op.forward)(args))))
+            } else if discover {
+                (op.forward)(args)
+            } else {
+                no_grad(|| (op.forward)(args))
+            }
+        });
+        if outs.is_empty() {
+            crate::mode::raise(Error::invalid("custom function", format!("'{}' returned no outputs", op.name)));
+        }
+        let captured = if discover { captured(args, &outs, start) } else { vec![] };
+        // Keep the values, drop the graph recorded while looking for captured tensors.
+        let outs: Vec<Tensor> = if discover { outs.iter().map(Tensor::detach).collect() } else { outs };
+        let inputs: Vec<&Tensor> = args.iter().chain(&captured).chain(&outs).collect();
+        (0..outs.len())
+            .map(|index| {
+                let prim = Prim::Custom { op: op.clone(), n_args: args.len(), n_captured: captured.len(), index };
+                check(Tensor::make(prim, &inputs))
+            })
+            .collect()
+    }
+}
+
+/// `mx.checkpoint(f)` / `torch.utils.checkpoint`: `f` whose intermediate values are not
+/// kept for backward but recomputed there. Gradients reach the arguments and any tensor
+/// requiring grad that `f` reads (captured weights), as without checkpointing.
+pub fn checkpoint<F>(f: F) -> impl Fn(&[Tensor]) -> Vec<Tensor> + Clone + Send + Sync
+where
+    F: Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static,
+{
+    let c = CustomFunction::checkpointed(f);
+    move |xs: &[Tensor]| c.call(xs)
+}
+
+/// The values requiring grad that the forward's recorded graph reaches and that existed
+/// before the call (built before `start`), other than the arguments: read by the
+/// forward without being passed to it.
+fn captured(args: &[Tensor], outs: &[Tensor], start: u64) -> Vec<Tensor> {
+    let arg_nodes: Vec<Arc<Node>> = args.iter().map(Tensor::node).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<Arc<Node>> = outs.iter().rev().map(Tensor::node).filter(|n| n.requires_grad()).collect();
+    let mut found = vec![];
+    while let Some(n) = stack.pop() {
+        if !seen.insert(Arc::as_ptr(&n) as usize) {
+            continue;
+        }
+        if n.seq < start {
+            if !arg_nodes.iter().any(|a| Arc::ptr_eq(a, &n)) {
+                found.push(Tensor::from_node(n));
+            }
+            continue;
+        }
+        let edges = n.ad.edges.lock().unwrap().clone().unwrap_or_default();
+        stack.extend(edges.into_iter().rev().filter(|e| e.requires_grad()));
+    }
+    found
+}
+
+/// Gradients for one `Custom` node: arguments, then captured tensors, then `None` for
+/// the outputs. `g` is the cotangent of output `index`; the others are zero.
+pub(crate) fn vjp(
+    op: &CustomOp,
+    (n_args, n_captured, index): (usize, usize, usize),
+    x: &[Tensor],
+    g: &Tensor,
+) -> Result<Vec<Option<Tensor>>> {
+    let (args, rest) = x.split_at(n_args);
+    let (captured, outs) = rest.split_at(n_captured);
+    let cots: Vec<Tensor> =
+        outs.iter().enumerate().map(|(j, o)| if j == index { g.clone() } else { o.zeros_like() }).collect();
+    let mut grads = match &op.vjp {
+        Some(rule) => {
+            let gs = rule(args, &cots, outs);
+            check_rule_output(op, "vjp", args, &gs)?;
+            gs.into_iter().zip(args).map(|(g, a)| g.map(|g| g.to_dtype(a.dtype()))).collect()
+        }
+        None => recompute_vjp(op, args, captured, &cots)?,
+    };
+    grads.resize(x.len(), None);
+    Ok(grads)
+}
+
+fn check_rule_output(op: &CustomOp, what: &str, want: &[Tensor], got: &[Option<Tensor>]) -> Result<()> {
+    if got.len() != want.len() {
+        return Err(Error::invalid(
+            "custom function",
+            format!("the {what} rule of '{}' returned {} values for {} inputs", op.name, got.len(), want.len()),
+        ));
+    }
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if let Some(g) = g {
+            if g.shape() != w.shape() {
+                return Err(Error::shape(
+                    "custom function",
+                    format!(
+                        "the {what} rule of '{}' returned shape {:?} for input {i} of shape {:?}",
+                        op.name,
+                        g.shape(),
+                        w.shape()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The vjp of the forward, recomputed: runs it again with recording on and walks back
+/// to the arguments and captured tensors. Under `create_graph` (grad mode on here) the
+/// recomputation stays connected, so gradients of gradients work.
+fn recompute_vjp(op: &CustomOp, args: &[Tensor], captured: &[Tensor], cots: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
+    let create = is_grad_enabled();
+    let _level = TransformLevel::enter();
+    let _mode = GradModeGuard::new(true);
+    let traced: Vec<Tensor> = args
+        .iter()
+        .map(|a| match (a.dtype().is_float(), create) {
+            (false, _) => a.clone(),
+            (true, true) => trace_input(a),
+            (true, false) => Tensor::from_node(check(leaf_alias(&a.node(), Arc::new(GradSlot::default())))),
+        })
+        .collect();
+    let outs = (op.forward)(&traced);
+    if outs.len() != cots.len() {
+        return Err(Error::invalid(
+            "checkpoint",
+            format!("'{}' returned {} outputs when recomputed, {} the first time", op.name, outs.len(), cots.len()),
+        ));
+    }
+    let roots: Vec<_> = outs
+        .iter()
+        .zip(cots)
+        .filter(|(o, _)| o.requires_grad())
+        .map(|(o, c)| (o.node(), c.to_dtype(o.dtype())))
+        .collect();
+    let targets: Vec<Arc<Node>> = traced.iter().chain(captured).map(Tensor::node).collect();
+    if roots.is_empty() {
+        return Ok(vec![None; targets.len()]);
+    }
+    run(roots, Some(&targets), &Opts { retain_graph: create, create_graph: create })
+}
+
+/// The tangent of output `index`: the function's jvp rule, or tangents pushed through the
+/// forward. Tangents of captured tensors have no rule to go through, so they are refused.
+pub(crate) fn jvp(
+    op: &CustomOp,
+    (n_args, n_captured, index): (usize, usize, usize),
+    x: &[Tensor],
+    t: &[Option<Tensor>],
+) -> Result<Tensor> {
+    if t[n_args..n_args + n_captured].iter().any(Option::is_some) {
+        return Err(Error::invalid(
+            "jvp",
+            format!(
+                "'{}' reads a tensor with a tangent that is not one of its arguments; pass it as an argument",
+                op.name
+            ),
+        ));
+    }
+    let args = &x[..n_args];
+    let ts: Vec<Tensor> = (0..n_args).map(|i| t[i].clone().unwrap_or_else(|| args[i].zeros_like())).collect();
+    let outs = match &op.jvp {
+        Some(rule) => rule(args, &ts),
+        None => forward::jvp(|a| (op.forward)(a), args, &ts).1,
+    };
+    let want = &x[n_args + n_captured..];
+    check_rule_output(op, "jvp", want, &outs.iter().cloned().map(Some).collect::<Vec<_>>())?;
+    Ok(outs[index].to_dtype(want[index].dtype()))
+}
+
+/// The batched output `index` of a `Custom` node (batch in dim 0), from the function's
+/// vmap rule, a checkpointed call of the vmapped forward, or the reported loop.
+pub(crate) fn batch(
+    op: &Arc<CustomOp>,
+    (n_args, n_captured, index): (usize, usize, usize),
+    x: &[Tensor],
+    b: &[Option<Tensor>],
+    size: usize,
+) -> Result<Tensor> {
+    let out_at = n_args + n_captured + index;
+    let broadcast = |t: &Tensor| {
+        let mut s = vec![size as i64];
+        s.extend(t.shape().iter().map(|&d| d as i64));
+        t.unsqueeze(0).expand(&s)
+    };
+    if b[..n_args + n_captured].iter().all(Option::is_none) {
+        // The forward read batched values it was not given: it ran batched already.
+        return Ok(b[out_at].clone().unwrap_or_else(|| broadcast(&x[out_at])));
+    }
+    if b[n_args..n_args + n_captured].iter().any(Option::is_some) {
+        return Err(Error::invalid(
+            "vmap",
+            format!("'{}' reads a batched tensor that is not one of its arguments; pass it as an argument", op.name),
+        ));
+    }
+    let ins: Vec<Tensor> = (0..n_args).map(|i| b[i].clone().unwrap_or_else(|| x[i].clone())).collect();
+    let axes: Vec<Option<usize>> = (0..n_args).map(|i| b[i].as_ref().map(|_| 0)).collect();
+    Ok(match &op.batching {
+        Batching::Rule(rule) => {
+            let (outs, out_axes) = rule(&ins, &axes);
+            match (outs.get(index), out_axes.get(index)) {
+                (Some(o), Some(Some(a))) => o.movedim(&[*a as i64], &[0]),
+                (Some(o), Some(None)) => broadcast(o),
+                _ => {
+                    return Err(Error::invalid(
+                        "vmap",
+                        format!(
+                            "the vmap rule of '{}' returned {} outputs and {} axes; output {index} is needed",
+                            op.name,
+                            outs.len(),
+                            out_axes.len()
+                        ),
+                    ))
+                }
+            }
+        }
+        Batching::Forward => {
+            let fwd = op.forward.clone();
+            let in_axes: Vec<Option<i64>> = axes.iter().map(|a| a.map(|a| a as i64)).collect();
+            let batched = CustomFunction::checkpointed(move |a: &[Tensor]| {
+                let f = fwd.clone();
+                vmap::vmap(move |x: &[Tensor]| f(x), &in_axes, &[Some(0)])(a)
+            });
+            batched.call(&ins).swap_remove(index)
+        }
+        Batching::Loop => {
+            vmap::report_fallback(&op.name);
+            if size == 0 {
+                let mut s = vec![0];
+                s.extend(x[out_at].shape());
+                return Ok(Tensor::zeros(&s, x[out_at].dtype()));
+            }
+            let f = CustomFunction { op: op.clone() };
+            let per: Vec<Tensor> = (0..size as i64)
+                .map(|k| {
+                    let ins_k: Vec<Tensor> = (0..n_args)
+                        .map(|i| if axes[i].is_some() { ins[i].select(0, k) } else { ins[i].clone() })
+                        .collect();
+                    f.call(&ins_k).swap_remove(index)
+                })
+                .collect();
+            Tensor::stack(&per.iter().collect::<Vec<_>>(), 0)
+        }
+    })
+}

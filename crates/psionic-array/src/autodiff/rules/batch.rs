@@ -1,0 +1,154 @@
+//! vmap (batching) rules: one primitive applied to a batch at once. Batched inputs arrive
+//! as physical tensors with the batch in dim 0 (`b[i]`); unbatched inputs are the values
+//! themselves (`x[i]`). Each rule shifts the primitive's dims past the batch dim and
+//! returns the output with the batch in dim 0, so no rule loops over the batch.
+
+use crate::autodiff::custom;
+use crate::ops::args::dims_i64;
+use crate::prim::{Prim, ViewOp};
+use crate::tensor::Tensor;
+use psionic_core::shape::{normalize_dim, normalize_insert_dim};
+use psionic_core::{Error, Layout, Result};
+
+/// The batched output of `prim` over inputs `x` (per-example shapes), where `b[i]` is
+/// the physical value of input `i` when it is batched; `size` is the batch size.
+pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize) -> Result<Tensor> {
+    // Input `i` with the batch dim, broadcasting an unbatched input (a view, no copy).
+    let full = |i: usize| match &b[i] {
+        Some(p) => p.clone(),
+        None => {
+            let mut s = vec![size as i64];
+            s.extend(dims_i64(&x[i].shape()));
+            x[i].unsqueeze(0).expand(&s)
+        }
+    };
+    // Input `i` ready to broadcast against per-example rank `rank`: a batched input gets
+    // size-1 dims after the batch dim; an unbatched one broadcasts as it is.
+    let aligned = |i: usize, rank: usize| match &b[i] {
+        Some(p) => (x[i].dim()..rank).fold(p.clone(), |t, _| t.unsqueeze(1)),
+        None => x[i].clone(),
+    };
+    let same = |inputs: &[Tensor]| Tensor::make(prim.clone(), &inputs.iter().collect::<Vec<_>>());
+    let lrank = |i: usize| x[i].dim();
+    Ok(match prim {
+        Prim::Const | Prim::Placeholder => unreachable!("nodes without inputs are never batched by a rule"),
+        Prim::Cast(_) | Prim::Unary(_) | Prim::Contiguous => same(&[full(0)])?,
+        Prim::Binary(_) | Prim::Where => {
+            let rank = (0..x.len()).map(lrank).max().unwrap_or(0);
+            same(&(0..x.len()).map(|i| aligned(i, rank)).collect::<Vec<_>>())?
+        }
+        // Reducing nothing (a 0-d input) is reducing a size-1 dim.
+        Prim::Reduce { op, dims } if dims.is_empty() => {
+            Tensor::make(Prim::Reduce { op: *op, dims: vec![1] }, &[&full(0).unsqueeze(1)])?
+        }
+        Prim::Reduce { op, dims } => {
+            Tensor::make(Prim::Reduce { op: *op, dims: dims.iter().map(|d| d + 1).collect() }, &[&full(0)])?
+        }
+        Prim::Scan { op, dim, indices } => {
+            Tensor::make(Prim::Scan { op: *op, dim: dim + 1, indices: *indices }, &[&full(0)])?
+        }
+        Prim::View(ViewOp::Reshape(s)) => {
+            let mut shape = vec![size as i64];
+            shape.extend(dims_i64(s));
+            full(0).reshape(&shape)
+        }
+        Prim::View(v) => {
+            let ops = batched_view(v, &x[0].shape(), size)?;
+            ops.into_iter().try_fold(full(0), |t, op| t.make_view(op))?
+        }
+        Prim::Matmul => matmul(x, b, size)?,
+        Prim::Cat { dim } => {
+            let ins: Vec<Tensor> = (0..x.len()).map(full).collect();
+            Tensor::make(Prim::Cat { dim: dim + 1 }, &ins.iter().collect::<Vec<_>>())?
+        }
+        Prim::SliceUpdate { chain } => {
+            let mut l = Layout::contiguous(&x[0].shape());
+            let mut phys = vec![];
+            for op in chain {
+                phys.extend(batched_view(op, &l.shape, size)?);
+                l = op.apply(&l)?;
+            }
+            Tensor::make(Prim::SliceUpdate { chain: phys }, &[&full(0), &full(1)])?
+        }
+        Prim::Custom { op, n_args, n_captured, index } => {
+            custom::batch(op, (*n_args, *n_captured, *index), x, b, size)?
+        }
+    })
+}
+
+/// The view ops that apply `v` to each example of a batch (batch in dim 0) of inputs of
+/// per-example shape `lshape`.
+pub(crate) fn batched_view(v: &ViewOp, lshape: &[usize], size: usize) -> Result<Vec<ViewOp>> {
+    let n = lshape.len();
+    let shift = |d: i64| -> Result<i64> { Ok(normalize_dim("vmap", d, n)? as i64 + 1) };
+    let with_batch = |s: &[usize]| {
+        let mut out = vec![size];
+        out.extend_from_slice(s);
+        out
+    };
+    Ok(vec![match v {
+        ViewOp::Reshape(s) => ViewOp::Reshape(with_batch(s)),
+        ViewOp::Permute(p) => {
+            let mut q = vec![0];
+            for &d in p {
+                q.push(shift(d)?);
+            }
+            ViewOp::Permute(q)
+        }
+        ViewOp::Slice { dim, start, stop, step } => {
+            ViewOp::Slice { dim: shift(*dim)?, start: *start, stop: *stop, step: *step }
+        }
+        ViewOp::Select { dim, index } => ViewOp::Select { dim: shift(*dim)?, index: *index },
+        ViewOp::Expand(s) => {
+            let mut ops: Vec<ViewOp> = (n..s.len()).map(|_| ViewOp::Unsqueeze(1)).collect();
+            ops.push(ViewOp::Expand(with_batch(s)));
+            return Ok(ops);
+        }
+        ViewOp::Unsqueeze(d) => ViewOp::Unsqueeze(normalize_insert_dim("vmap", *d, n)? as i64 + 1),
+        ViewOp::Squeeze(None) => {
+            ViewOp::Squeeze(Some((0..n).filter(|&d| lshape[d] == 1).map(|d| d as i64 + 1).collect()))
+        }
+        // Squeezing a 0-d tensor is the identity.
+        ViewOp::Squeeze(Some(_)) if n == 0 => ViewOp::Squeeze(Some(vec![])),
+        ViewOp::Squeeze(Some(ds)) => ViewOp::Squeeze(Some(ds.iter().map(|&d| shift(d)).collect::<Result<_>>()?)),
+        ViewOp::Diagonal { offset, d1, d2 } => ViewOp::Diagonal { offset: *offset, d1: shift(*d1)?, d2: shift(*d2)? },
+        // Unfolding a 0-d tensor gives its one element as a length-`size` (0 or 1) dim.
+        ViewOp::Unfold { size: w, .. } if n == 0 => {
+            return Ok(vec![
+                ViewOp::Unsqueeze(1),
+                ViewOp::Slice { dim: 1, start: Some(0), stop: Some(*w as i64), step: 1 },
+            ])
+        }
+        ViewOp::Unfold { dim, size: w, step } => ViewOp::Unfold { dim: shift(*dim)?, size: *w, step: *step },
+        ViewOp::Flip(ds) => ViewOp::Flip(ds.iter().map(|d| d + 1).collect()),
+        ViewOp::AsStrided { .. } => {
+            return Err(Error::invalid(
+                "vmap",
+                "as_strided has no batching rule: its strides and offset address one example's storage",
+            ))
+        }
+    }])
+}
+
+/// `a @ b` per example. When only `a` is batched and the examples are plain matrices, the
+/// batch folds into the rows: one `[size*m, k] @ [k, n]` product instead of `size` small ones.
+fn matmul(x: &[Tensor], b: &[Option<Tensor>], size: usize) -> Result<Tensor> {
+    let rank = x[0].dim();
+    let expand = |i: usize| {
+        let mut s = vec![size as i64];
+        s.extend(dims_i64(&x[i].shape()));
+        x[i].unsqueeze(0).expand(&s)
+    };
+    match (&b[0], &b[1]) {
+        (Some(pa), None) if rank == 2 => {
+            let (m, k) = (x[0].size(0) as i64, x[0].size(1) as i64);
+            let rows = pa.reshape(&[size as i64 * m, k]);
+            let out = Tensor::make(Prim::Matmul, &[&rows, &x[1]])?;
+            Ok(out.reshape(&[size as i64, m, x[1].size(1) as i64]))
+        }
+        (Some(pa), Some(pb)) => Tensor::make(Prim::Matmul, &[pa, pb]),
+        (Some(pa), None) => Tensor::make(Prim::Matmul, &[pa, &expand(1)]),
+        (None, Some(pb)) => Tensor::make(Prim::Matmul, &[&expand(0), pb]),
+        (None, None) => unreachable!("a rule runs only when some input is batched"),
+    }
+}
