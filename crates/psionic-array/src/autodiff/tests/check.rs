@@ -174,10 +174,14 @@ pub fn vmap_check(name: &str, f: &dyn Fn(&[Tensor]) -> Tensor, inputs: &[Tensor]
 /// Same shape and values within a tight tolerance (batched kernels may sum in another
 /// order than per-example ones).
 pub fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
+    assert_close_tol(what, got, want, 1e-12, 1e-9);
+}
+
+pub fn assert_close_tol(what: &str, got: &Tensor, want: &Tensor, atol: f64, rtol: f64) {
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     let (g, w) = (got.to_vec::<f64>(), want.to_vec::<f64>());
     for (j, (a, b)) in g.iter().zip(&w).enumerate() {
-        let ok = (a - b).abs() <= 1e-12 + 1e-9 * b.abs() || (a.is_nan() && b.is_nan());
+        let ok = (a - b).abs() <= atol + rtol * b.abs() || (a.is_nan() && b.is_nan());
         assert!(ok, "{what}: element {j}: got {a}, want {b}");
     }
 }

@@ -2,5 +2,6 @@ mod check;
 mod custom;
 mod functional;
 mod ops;
+mod oracle;
 mod torch_face;
 mod vmap;
