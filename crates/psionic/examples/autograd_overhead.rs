@@ -4,37 +4,17 @@
 //!
 //! `cargo run --release -p psionic --example autograd_overhead`
 
-use psionic::prelude::*;
-use std::process::Command;
-use std::time::Instant;
+#[path = "common/bench.rs"]
+mod bench;
 
-fn median_us(reps: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..reps / 10 {
-        f();
-    }
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[t.len() / 2]
-}
+use bench::{median_us, python_numbers, row, PY_MEDIAN};
+use psionic::prelude::*;
 
 fn torch_us(reps: usize) -> Option<(f64, f64)> {
-    let py = std::env::var("PSIONIC_PYTHON").unwrap_or_else(|_| "oracle/.venv/bin/python".into());
     let code = format!(
-        r#"
-import torch, time, statistics
+        r#"{PY_MEDIAN}
+import torch
 torch.set_num_threads(1)
-def med(f, n):
-    for _ in range(n // 10): f()
-    t = []
-    for _ in range(n):
-        s = time.perf_counter(); f(); t.append((time.perf_counter() - s) * 1e6)
-    return statistics.median(t)
 a = torch.rand(16); b = torch.rand(16)
 x = torch.rand(16, requires_grad=True); y = torch.rand(16, requires_grad=True)
 def bw():
@@ -42,10 +22,7 @@ def bw():
 print(med(lambda: a + b, {reps}), med(bw, {reps}))
 "#
     );
-    let out = Command::new(py).arg("-c").arg(code).output().ok()?;
-    let s = String::from_utf8(out.stdout).ok()?;
-    let v: Vec<f64> = s.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-    (v.len() == 2).then(|| (v[0], v[1]))
+    python_numbers(&code, 2).map(|v| (v[0], v[1]))
 }
 
 fn main() {
@@ -62,11 +39,7 @@ fn main() {
         (add, bw)
     });
     let torch = torch_us(reps);
-    println!("{:<34} {:>10} {:>10} {:>8}", "op (16 elements, 1 thread)", "psionic", "torch", "ratio");
-    for (name, ours, theirs) in [("add", add, torch.map(|t| t.0)), ("(x*y).sum().backward()", bw, torch.map(|t| t.1))] {
-        match theirs {
-            Some(t) => println!("{name:<34} {ours:>8.2}us {t:>8.2}us {:>7.2}x", ours / t),
-            None => println!("{name:<34} {ours:>8.2}us {:>10} {:>8}", "n/a", "n/a"),
-        }
-    }
+    println!("{:<40} {:>12} {:>12} {:>8}", "op (16 elements, 1 thread)", "psionic", "torch", "ratio");
+    row("add", add, torch.map(|t| t.0));
+    row("(x*y).sum().backward()", bw, torch.map(|t| t.1));
 }
