@@ -165,4 +165,13 @@ fn forward_mode_composes_with_itself_and_with_reverse_mode() {
     assert_eq!(jr.select(0, 0).to_vec::<f64>(), vec![-2.0, 1.0, -0.5]);
     let h = hessian(|p: &[Tensor]| p[0].pow(3.0).sum_all())(std::slice::from_ref(&x));
     assert_eq!(h.to_vec::<f64>(), vec![3.0, 0.0, 0.0, 0.0, -6.0, 0.0, 0.0, 0.0, 12.0]);
+    // jvp of vjp: for f = x sin(x) and cotangent u, d/dx [u f'(x)] . t = u t (2 cos x - x sin x).
+    let u = Tensor::from_vec(vec![0.3, -0.7, 1.1], &[3]);
+    let pullback = |p: &[Tensor]| crate::autodiff::vjp(|q| vec![&q[0].sin() * &q[0]], p, std::slice::from_ref(&u)).1;
+    let (_, jv) = jvp(pullback, std::slice::from_ref(&x), std::slice::from_ref(&t));
+    let (xv, tv, uv) = (x.to_vec::<f64>(), t.to_vec::<f64>(), u.to_vec::<f64>());
+    for (i, g) in jv[0].to_vec::<f64>().iter().enumerate() {
+        let w = uv[i] * tv[i] * (2.0 * xv[i].cos() - xv[i] * xv[i].sin());
+        assert!((g - w).abs() < 1e-12, "jvp of vjp {i}: {g} vs {w}");
+    }
 }
