@@ -331,6 +331,10 @@ impl Layout {
     /// and its stride changes sign.
     pub fn flip(&self, dims: &[usize]) -> Layout {
         let mut out = self.clone();
+        // No element to address: moving the offset could only point past the storage.
+        if self.numel() == 0 {
+            return out;
+        }
         let mut off = self.offset as isize;
         for &d in dims {
             if out.shape[d] > 0 {

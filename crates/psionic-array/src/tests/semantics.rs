@@ -174,3 +174,10 @@ proptest::proptest! {
         proptest::prop_assert_eq!(x.permute(&[2, 0, 1]).sum([0, 2], true).sum_all().item::<i64>(), total);
     }
 }
+
+#[test]
+fn flip_of_an_empty_tensor_is_empty() {
+    let e = Tensor::zeros(&[0, 3], DType::F32);
+    assert_eq!(e.flip(&[1]).shape(), vec![0, 3]);
+    assert_eq!(e.flip(&[0, 1]).numel(), 0);
+}
