@@ -336,7 +336,8 @@ impl Layout {
             return out;
         }
         let mut off = self.offset as isize;
-        for &d in dims {
+        // A 0-d tensor accepts dim 0 (as PyTorch does) and has nothing to reverse.
+        for &d in dims.iter().filter(|&&d| d < self.ndim()) {
             if out.shape[d] > 0 {
                 off += (out.shape[d] as isize - 1) * out.strides[d];
                 out.strides[d] = -out.strides[d];

@@ -22,13 +22,56 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// Replays the committed upstream (PyTorch OpInfo) cases and prints a table per family.
+    Conformance {
+        /// Only this family (e.g. tensor_core, reductions).
+        #[arg(long)]
+        family: Option<String>,
+        /// Only this op (its OpInfo name, e.g. add, nn.functional.gelu).
+        #[arg(long)]
+        op: Option<String>,
+        /// Also write the full report (schema in docs/conformance-report.md) here.
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+        /// Fixture directory (default: the repository's fixtures/conformance/pytorch).
+        #[arg(long)]
+        fixtures: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Demo { size, reps } => demo(size, reps),
+        Cmd::Conformance { family, op, report, fixtures } => {
+            if let Err(e) = conformance(family, op, report, fixtures) {
+                eprintln!("psionic conformance: {e}");
+                std::process::exit(2);
+            }
+        }
     }
+}
+
+fn conformance(
+    family: Option<String>,
+    op: Option<String>,
+    report: Option<std::path::PathBuf>,
+    fixtures: Option<std::path::PathBuf>,
+) -> Result<(), String> {
+    use psionic_conformance::{fixture, run_pytorch, Filter};
+    let dir = fixtures.unwrap_or_else(fixture::pytorch_dir);
+    let r = run_pytorch(&dir, &Filter { family, op })?;
+    if r.overall.cases == 0 {
+        return Err("no case matches the filter".into());
+    }
+    print!("{}", r.table());
+    println!("overall posture: {}", r.posture);
+    if let Some(path) = report {
+        let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+        std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(())
 }
 
 fn demo(size: usize, reps: usize) {

@@ -180,4 +180,5 @@ fn flip_of_an_empty_tensor_is_empty() {
     let e = Tensor::zeros(&[0, 3], DType::F32);
     assert_eq!(e.flip(&[1]).shape(), vec![0, 3]);
     assert_eq!(e.flip(&[0, 1]).numel(), 0);
+    assert_eq!(Tensor::scalar(2.0).flip(&[0]).item::<f64>(), 2.0);
 }

@@ -1,0 +1,38 @@
+//! Comparing Psionic's results with the oracle's, with DESIGN.md section 4's tolerances:
+//! f64 rtol 1e-10; f32 rtol 1e-5, 1e-4 for families that sum long axes (reductions,
+//! linear algebra); f16/bf16 1e-2; integers and bools exactly. NaNs match NaNs and
+//! infinities match infinities of the same sign.
+
+use psionic_array::Tensor;
+use psionic_core::DType;
+
+/// `(atol, rtol)` for results of `dtype` in `family`.
+pub fn tolerance(dtype: DType, family: &str) -> (f64, f64) {
+    let long_sums = matches!(family, "reductions" | "linalg");
+    match dtype {
+        DType::F64 => (1e-10, 1e-10),
+        DType::F32 if long_sums => (1e-5, 1e-4),
+        DType::F32 => (1e-6, 1e-5),
+        DType::F16 | DType::BF16 => (1e-2, 1e-2),
+        _ => (0.0, 0.0),
+    }
+}
+
+/// `Ok` when `got` matches `want` in shape, dtype and values; otherwise why not.
+pub fn compare(got: &Tensor, want: &Tensor, family: &str) -> Result<(), String> {
+    if got.shape() != want.shape() {
+        return Err(format!("shape {:?}, expected {:?}", got.shape(), want.shape()));
+    }
+    if got.dtype() != want.dtype() {
+        return Err(format!("dtype {}, expected {}", got.dtype(), want.dtype()));
+    }
+    let (atol, rtol) = tolerance(want.dtype(), family);
+    let (g, w) = (got.to_vec::<f64>(), want.to_vec::<f64>());
+    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+        let same = a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= atol + rtol * b.abs();
+        if !same {
+            return Err(format!("element {i}: {a}, expected {b} (atol {atol:e}, rtol {rtol:e})"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! A family's fixtures: `<family>.json` (the manifest) and `<family>.safetensors` (every
+//! tensor the manifest names), as `oracle/conformance/torch_opinfo.py` writes them.
+
+use crate::value::{dtype_from_torch, Value};
+use psionic_array::Tensor;
+use psionic_core::DType;
+use safetensors::{Dtype as St, SafeTensors};
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// One upstream case: an op applied to decoded inputs, with the oracle's outputs and, for
+/// differentiable cases, a cotangent per differentiable output and the gradients.
+pub struct Case {
+    pub id: String,
+    pub op: String,
+    pub variant: String,
+    pub family: String,
+    pub dtype: DType,
+    pub input: Value,
+    pub args: Vec<Value>,
+    pub kwargs: BTreeMap<String, Value>,
+    /// Tensors among input, args and kwargs, in manifest order.
+    pub tensors: Vec<Tensor>,
+    pub outputs: Vec<Value>,
+    pub cotangents: Vec<Tensor>,
+    /// Gradient per differentiable input (index into `tensors`); `None`: not reached.
+    pub grads: BTreeMap<usize, Option<Tensor>>,
+}
+
+pub struct Family {
+    pub name: String,
+    pub cases: Vec<Case>,
+}
+
+/// Where the committed PyTorch fixtures live.
+pub fn pytorch_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/conformance/pytorch")
+}
+
+/// The family names present in `dir`, sorted.
+pub fn families_in(dir: &Path) -> Result<Vec<String>, String> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let p = e.map_err(|e| e.to_string())?.path();
+        if p.extension().is_some_and(|x| x == "json") {
+            out.push(p.file_stem().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn load(dir: &Path, family: &str) -> Result<Family, String> {
+    let read = |ext: &str| {
+        let p = dir.join(format!("{family}.{ext}"));
+        std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let bytes = read("safetensors")?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| format!("{family}.safetensors: {e}"))?;
+    let mut store = HashMap::new();
+    for (k, v) in st.tensors() {
+        store.insert(k.to_string(), tensor_from(v.dtype(), v.shape(), v.data()).map_err(|e| format!("{k}: {e}"))?);
+    }
+    let manifest: Json = serde_json::from_slice(&read("json")?).map_err(|e| format!("{family}.json: {e}"))?;
+    let get = |k: &str| store.get(k).cloned().ok_or_else(|| format!("tensor {k} missing from {family}.safetensors"));
+    let mut cases = vec![];
+    for c in manifest["cases"].as_array().ok_or("manifest has no cases")? {
+        cases.push(case(c, &get).map_err(|e| format!("{family}: case {}: {e}", c["id"]))?);
+    }
+    Ok(Family { name: family.to_string(), cases })
+}
+
+fn case(c: &Json, get: &dyn Fn(&str) -> Result<Tensor, String>) -> Result<Case, String> {
+    let s = |k: &str| c[k].as_str().unwrap_or("").to_string();
+    let mut tensors = vec![];
+    let input = Value::decode(&c["input"], get, &mut tensors)?;
+    let args = match Value::decode(&c["args"], get, &mut tensors)? {
+        Value::List(v) => v,
+        _ => return Err("args is not a list".into()),
+    };
+    let mut kwargs = BTreeMap::new();
+    for (k, v) in c["kwargs"].as_object().into_iter().flatten() {
+        kwargs.insert(k.clone(), Value::decode(v, get, &mut tensors)?);
+    }
+    let mut ignore = vec![];
+    let outputs = c["outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| Value::decode(o, get, &mut ignore))
+        .collect::<Result<_, _>>()?;
+    let key = |j: &Json| j["t"].as_str().map(get).transpose();
+    let cotangents = c["cotangents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|j| key(j).and_then(|t| t.ok_or("bad cotangent".into())))
+        .collect::<Result<_, String>>()?;
+    let mut grads = BTreeMap::new();
+    for (i, g) in c["grads"].as_object().into_iter().flatten() {
+        grads.insert(i.parse::<usize>().map_err(|e| e.to_string())?, key(g)?);
+    }
+    Ok(Case {
+        id: s("id"),
+        op: s("op"),
+        variant: s("variant"),
+        family: s("family"),
+        dtype: dtype_from_torch(&s("dtype"))?,
+        input,
+        args,
+        kwargs,
+        tensors,
+        outputs,
+        cotangents,
+        grads,
+    })
+}
+
+fn tensor_from(dtype: St, shape: &[usize], data: &[u8]) -> Result<Tensor, String> {
+    fn le<const N: usize, T>(data: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
+        data.chunks_exact(N).map(|c| f(c.try_into().unwrap())).collect()
+    }
+    Ok(match dtype {
+        St::F64 => Tensor::from_vec(le(data, f64::from_le_bytes), shape),
+        St::F32 => Tensor::from_vec(le(data, f32::from_le_bytes), shape),
+        St::F16 => Tensor::from_vec(le(data, half::f16::from_le_bytes), shape),
+        St::BF16 => Tensor::from_vec(le(data, half::bf16::from_le_bytes), shape),
+        St::I64 => Tensor::from_vec(le(data, i64::from_le_bytes), shape),
+        St::I32 => Tensor::from_vec(le(data, i32::from_le_bytes), shape),
+        St::BOOL => Tensor::from_vec(data.iter().map(|&b| b != 0).collect::<Vec<_>>(), shape),
+        other => return Err(format!("safetensors dtype {other:?} is not read here")),
+    })
+}

@@ -1,0 +1,39 @@
+//! Conformance: upstream PyTorch (OpInfo) cases, harvested by the oracle scripts into
+//! `fixtures/conformance/`, replayed through Psionic with no Python. Every case ends as
+//! `pass`, `fail`, `refused` or `unsupported`; the report and the claim postures are
+//! computed from those results (`report.rs`), never written by hand.
+
+pub mod compare;
+pub mod fixture;
+pub mod report;
+pub mod run;
+pub mod torch;
+pub mod value;
+
+use report::{pytorch_report, CaseResult, Report};
+use std::path::Path;
+
+/// Which cases to run.
+#[derive(Default, Clone)]
+pub struct Filter {
+    pub family: Option<String>,
+    pub op: Option<String>,
+}
+
+/// Replays the PyTorch fixtures in `dir` that pass `filter`.
+pub fn run_pytorch(dir: &Path, filter: &Filter) -> Result<Report, String> {
+    let mut results: Vec<CaseResult> = vec![];
+    for fam in fixture::families_in(dir)? {
+        if filter.family.as_ref().is_some_and(|f| *f != fam) {
+            continue;
+        }
+        let family = fixture::load(dir, &fam)?;
+        for case in &family.cases {
+            if filter.op.as_ref().is_some_and(|o| *o != case.op) {
+                continue;
+            }
+            results.push(run::run_case(case, None));
+        }
+    }
+    Ok(pytorch_report(results))
+}

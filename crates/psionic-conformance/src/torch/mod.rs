@@ -1,0 +1,114 @@
+//! PyTorch OpInfo names mapped onto Psionic calls. Each family file is a table from the
+//! op name to a function of the decoded call; a name that is not in any table, or a call
+//! with arguments the mapping does not understand, is `Unsupported` (never guessed).
+
+mod elementwise;
+mod linalg;
+mod reductions;
+
+use crate::value::Value;
+use psionic_array::Tensor;
+use std::collections::BTreeMap;
+
+/// Why a case produced no result to compare.
+pub enum Miss {
+    Unsupported(String),
+}
+
+pub type R<T> = Result<T, Miss>;
+
+pub fn unsupported<T>(why: impl Into<String>) -> R<T> {
+    Err(Miss::Unsupported(why.into()))
+}
+
+/// One OpInfo call: `op(input, *args, **kwargs)`.
+pub struct Call<'a> {
+    pub op: &'a str,
+    pub variant: &'a str,
+    pub input: &'a Value,
+    pub args: &'a [Value],
+    pub kwargs: &'a BTreeMap<String, Value>,
+}
+
+impl Call<'_> {
+    pub fn x(&self) -> R<&Tensor> {
+        self.input.as_tensor().map_or_else(|| unsupported("input is not a tensor"), Ok)
+    }
+
+    /// Positional argument `i` or keyword `name`.
+    pub fn param(&self, i: usize, name: &str) -> Option<&Value> {
+        self.args.get(i).or_else(|| self.kwargs.get(name))
+    }
+
+    /// Refuses calls with more than `n` positional arguments or other keywords than
+    /// `known`: the mapping must understand every argument it is given.
+    pub fn only(&self, n: usize, known: &[&str]) -> R<()> {
+        if self.args.len() > n {
+            return unsupported(format!("{} positional arguments", self.args.len()));
+        }
+        if let Some(k) = self.kwargs.keys().find(|k| !known.contains(&k.as_str())) {
+            return unsupported(format!("keyword argument {k}"));
+        }
+        Ok(())
+    }
+}
+
+impl Value {
+    pub fn f64(&self) -> R<f64> {
+        match self {
+            Value::Float(f) => Ok(*f),
+            Value::Int(i) => Ok(*i as f64),
+            Value::Bool(b) => Ok(*b as i64 as f64),
+            _ => unsupported("expected a number"),
+        }
+    }
+
+    pub fn i64(&self) -> R<i64> {
+        match self {
+            Value::Int(i) => Ok(*i),
+            Value::Bool(b) => Ok(*b as i64),
+            _ => unsupported("expected an integer"),
+        }
+    }
+
+    pub fn bool(&self) -> R<bool> {
+        match self {
+            Value::Bool(b) => Ok(*b),
+            _ => unsupported("expected a bool"),
+        }
+    }
+
+    /// An int or a list of ints (dims, shapes).
+    pub fn ints(&self) -> R<Vec<i64>> {
+        match self {
+            Value::Int(i) => Ok(vec![*i]),
+            Value::List(v) => v.iter().map(Value::i64).collect(),
+            _ => unsupported("expected ints"),
+        }
+    }
+
+    /// A tensor, or a Python number as a weak scalar.
+    pub fn arg(&self) -> R<psionic_array::Arg> {
+        Ok(match self {
+            Value::Tensor(t) => t.into(),
+            Value::Float(f) => (*f).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Bool(b) => (*b).into(),
+            _ => return unsupported("expected a tensor or a number"),
+        })
+    }
+}
+
+/// Runs the call through Psionic; outputs in the order OpInfo's op returns them.
+pub fn call(c: &Call) -> R<Vec<Tensor>> {
+    if let Some(r) = elementwise::call(c) {
+        return r;
+    }
+    if let Some(r) = reductions::call(c) {
+        return r;
+    }
+    if let Some(r) = linalg::call(c) {
+        return r;
+    }
+    unsupported(format!("no mapping for {}", c.op))
+}

@@ -1,0 +1,138 @@
+//! Reductions, scans and softmax (the reductions family).
+
+use super::{unsupported, Call, R};
+use crate::value::Value;
+use psionic_array::{NormOrd, Tensor};
+
+/// `dim` (int, list, or absent/None for all dims) and `keepdim`.
+fn dims(c: &Call, i: usize) -> R<Option<Vec<i64>>> {
+    match c.param(i, "dim") {
+        None | Some(Value::None) => Ok(None),
+        Some(v) => v.ints().map(Some),
+    }
+}
+
+fn keepdim(c: &Call, i: usize) -> R<bool> {
+    c.param(i, "keepdim").map_or(Ok(false), |v| v.bool())
+}
+
+/// A `dtype=` keyword: the input is cast first, as torch does.
+fn cast(c: &Call, x: &Tensor) -> R<Tensor> {
+    match c.kwargs.get("dtype") {
+        None | Some(Value::None) => Ok(x.clone()),
+        Some(Value::DType(d)) => Ok(x.to_dtype(*d)),
+        Some(_) => unsupported("dtype keyword"),
+    }
+}
+
+fn one(t: Tensor) -> R<Vec<Tensor>> {
+    Ok(vec![t])
+}
+
+pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
+    let x = c.x().ok()?;
+    let all = |d: Option<Vec<i64>>| d.unwrap_or_default();
+    Some(match c.op {
+        "sum" | "mean" | "amax" | "amin" | "logsumexp" => c.only(2, &["dim", "keepdim", "dtype"]).and_then(|_| {
+            let (d, k, x) = (dims(c, 0)?, keepdim(c, 1)?, cast(c, x)?);
+            one(match c.op {
+                "sum" => x.sum(all(d), k),
+                "mean" => x.mean(all(d), k),
+                "amax" => x.amax(all(d), k),
+                "amin" => x.amin(all(d), k),
+                _ => x.logsumexp(all(d), k),
+            })
+        }),
+        "prod" => c.only(2, &["dim", "keepdim", "dtype"]).and_then(|_| {
+            let x = cast(c, x)?;
+            match dims(c, 0)? {
+                None => one(x.prod_all()),
+                Some(d) if d.len() == 1 => one(x.prod(d[0], keepdim(c, 1)?)),
+                Some(_) => unsupported("prod over several dims"),
+            }
+        }),
+        "argmax" | "argmin" => c.only(2, &["dim", "keepdim"]).and_then(|_| {
+            let d = dims(c, 0)?.map(|d| d[0]);
+            let k = keepdim(c, 1)?;
+            one(if c.op == "argmax" { x.argmax(d, k) } else { x.argmin(d, k) })
+        }),
+        "all" | "any" => c.only(2, &["dim", "keepdim"]).and_then(|_| match dims(c, 0)? {
+            None => one(if c.op == "all" { x.all() } else { x.any() }),
+            Some(d) => {
+                let k = keepdim(c, 1)?;
+                one(if c.op == "all" { x.all_dims(d, k) } else { x.any_dims(d, k) })
+            }
+        }),
+        "softmax" | "log_softmax" => c.only(1, &["dim", "dtype"]).and_then(|_| {
+            let d = c.param(0, "dim").map_or_else(|| unsupported("implicit softmax dim"), |v| v.i64())?;
+            let x = cast(c, x)?;
+            one(if c.op == "softmax" { x.softmax(d) } else { x.log_softmax(d) })
+        }),
+        "cumsum" | "cumprod" | "logcumsumexp" => c.only(1, &["dim", "dtype"]).and_then(|_| {
+            let d = c.param(0, "dim").map_or_else(|| unsupported("no dim"), |v| v.i64())?;
+            let x = cast(c, x)?;
+            one(match c.op {
+                "cumsum" => x.cumsum(d),
+                "cumprod" => x.cumprod(d),
+                _ => x.logcumsumexp(d),
+            })
+        }),
+        "cummax" | "cummin" => c.only(1, &["dim"]).and_then(|_| {
+            let d = c.param(0, "dim").map_or_else(|| unsupported("no dim"), |v| v.i64())?;
+            let (v, i) = if c.op == "cummax" { x.cummax(d) } else { x.cummin(d) };
+            Ok(vec![v, i])
+        }),
+        "var" | "std" | "var_mean" | "std_mean" => var_std(c, x),
+        "count_nonzero" => c.only(1, &["dim"]).and_then(|_| one(x.count_nonzero(all(dims(c, 0)?)))),
+        "norm" => norm(c, x),
+        _ => return None,
+    })
+}
+
+fn var_std(c: &Call, x: &Tensor) -> R<Vec<Tensor>> {
+    c.only(3, &["dim", "unbiased", "correction", "keepdim"])?;
+    // Positional forms: (unbiased) or (dim, unbiased, keepdim).
+    let (d, correction, k) = match c.args.first() {
+        Some(Value::Bool(u)) => (None, if *u { 1.0 } else { 0.0 }, false),
+        _ => {
+            let unbiased = c.param(1, "unbiased").map_or(Ok(true), |v| v.bool())?;
+            let corr = match c.kwargs.get("correction") {
+                None | Some(Value::None) => {
+                    if unbiased {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }
+                Some(v) => v.f64()?,
+            };
+            (dims(c, 0)?, corr, keepdim(c, 2)?)
+        }
+    };
+    let d = d.unwrap_or_default();
+    let v = x.var(d.clone(), correction, k);
+    Ok(match c.op {
+        "var" => vec![v],
+        "std" => vec![v.sqrt()],
+        "var_mean" => vec![v, x.mean(d, k)],
+        _ => vec![v.sqrt(), x.mean(d, k)],
+    })
+}
+
+fn norm(c: &Call, x: &Tensor) -> R<Vec<Tensor>> {
+    c.only(3, &["p", "dim", "keepdim", "dtype"])?;
+    let p = match c.param(0, "p") {
+        None | Some(Value::None) => NormOrd::Fro,
+        Some(Value::Str(s)) if s == "fro" => NormOrd::Fro,
+        Some(Value::Float(f)) if f.is_infinite() => {
+            if *f > 0.0 {
+                NormOrd::Inf
+            } else {
+                NormOrd::NegInf
+            }
+        }
+        Some(v) => NormOrd::P(v.f64()?),
+    };
+    let d = dims(c, 1)?.unwrap_or_default();
+    one(cast(c, x)?.norm(p, d, keepdim(c, 2)?))
+}

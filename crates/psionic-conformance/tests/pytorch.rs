@@ -1,0 +1,54 @@
+//! The PyTorch conformance suite as a test: every case in the committed baseline of
+//! passing ids must still pass, and the comparator must call a wrong result a `fail`.
+
+use psionic_conformance::report::Status;
+use psionic_conformance::{fixture, run, run_pytorch, Filter};
+use std::collections::BTreeSet;
+
+fn baseline_path() -> std::path::PathBuf {
+    fixture::pytorch_dir().join("baseline.txt")
+}
+
+#[test]
+fn baseline_cases_still_pass() {
+    let report = run_pytorch(&fixture::pytorch_dir(), &Filter::default()).expect("fixtures load");
+    let passing: BTreeSet<&str> =
+        report.cases.iter().filter(|c| c.status == Status::Pass).map(|c| c.id.as_str()).collect();
+    if std::env::var_os("PSIONIC_UPDATE_BASELINE").is_some() {
+        let text: String = passing.iter().map(|id| format!("{id}\n")).collect();
+        std::fs::write(baseline_path(), text).unwrap();
+        return;
+    }
+    let baseline = std::fs::read_to_string(baseline_path()).expect("baseline.txt");
+    let lost: Vec<String> = baseline
+        .lines()
+        .filter(|id| !passing.contains(id))
+        .map(|id| {
+            let c = report.cases.iter().find(|c| c.id == id);
+            format!("{id}: {}", c.map_or("no longer harvested".to_string(), |c| format!("{:?} {}", c.status, c.detail)))
+        })
+        .collect();
+    assert!(lost.is_empty(), "{} baseline cases no longer pass:\n{}", lost.len(), lost.join("\n"));
+}
+
+#[test]
+fn a_wrong_result_is_a_fail() {
+    let fam = fixture::load(&fixture::pytorch_dir(), "tensor_core").unwrap();
+    let case = fam.cases.iter().find(|c| c.op == "exp" && c.dtype == psionic_core::DType::F64).expect("an exp case");
+    assert_eq!(run::run_case(case, None).status, Status::Pass);
+    let nudge = |outs: Vec<psionic_array::Tensor>| outs.iter().map(|o| o.add(1e-6)).collect();
+    let r = run::run_case(case, Some(&nudge));
+    assert_eq!(r.status, Status::Fail, "{r:?}");
+    assert!(r.detail.contains("expected"), "{}", r.detail);
+}
+
+#[test]
+fn readme_table_matches_the_results() {
+    let report = run_pytorch(&fixture::pytorch_dir(), &Filter::default()).expect("fixtures load");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let begin = "<!-- conformance:begin -->\n";
+    let a = readme.find(begin).expect("README conformance markers") + begin.len();
+    let b = readme.find("<!-- conformance:end -->").unwrap();
+    let want = format!("{}overall posture: {}\n", report.table(), report.posture);
+    assert_eq!(&readme[a..b], want, "README's table is stale: run scripts/conformance_table.sh");
+}

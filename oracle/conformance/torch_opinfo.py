@@ -1,0 +1,178 @@
+"""Harvests PyTorch's own OpInfo cases (torch.testing._internal.common_methods_invocations
+.op_db) into conformance fixtures: for every OpInfo entry named in FAMILIES, its
+sample_inputs in float32 and float64 (plus the integer, bool and half dtypes the op
+supports), the forward outputs, and the gradients of a fixed random cotangent with
+respect to every differentiable tensor input.
+
+Writes, per family, fixtures/conformance/pytorch/<family>.safetensors (every tensor,
+contiguous) and <family>.json (the manifest: one entry per case, naming its tensors).
+Run with the pinned venv:  oracle/.venv/bin/python oracle/conformance/torch_opinfo.py
+Deterministic: the generator is reseeded per op and dtype, so the bytes depend only on
+the pinned versions.
+
+Manifest value encoding (for inputs, args, kwargs and outputs):
+  {"t": key}            a tensor stored under `key` in the family's safetensors file
+  {"dtype": "float32"}  a torch.dtype
+  [v, ...]              a list/tuple/torch.Size
+  numbers, bools, strings, null as themselves
+"""
+import json, os, sys
+import torch
+from safetensors.torch import save_file
+from torch.testing._internal.common_methods_invocations import op_db
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "conformance", "pytorch")
+MAX_SAMPLES = {torch.float32: 6, torch.float64: 6}
+OTHER_SAMPLES = 2
+MAX_NUMEL = 2048
+
+# PyTorch feature families (DESIGN.md section 6) and the OpInfo names harvested for each.
+FAMILIES = {
+    "tensor_core": """abs acos acosh add addcdiv addcmul asin asinh atan atan2 atanh bitwise_and
+        bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift bitwise_xor ceil clamp
+        clamp_max clamp_min copysign cos cosh deg2rad div eq erf erfc erfinv exp exp2 expm1
+        float_power floor floor_divide fmax fmin fmod frac ge gt hypot isfinite isinf isnan
+        isneginf isposinf le lerp log log10 log1p log2 logaddexp logical_and logical_not
+        logical_or logical_xor logit lt maximum minimum mul nan_to_num ne neg positive pow
+        rad2deg reciprocal remainder round rsqrt sigmoid sign signbit sin sinc sinh sqrt square
+        sub tan tanh true_divide trunc where xlogy arange linspace logspace eye full full_like
+        ones ones_like zeros zeros_like clone contiguous isclose allclose equal""",
+    "reductions": """all amax amin any argmax argmin count_nonzero cummax cummin cumprod cumsum
+        logcumsumexp logsumexp mean norm prod std std_mean sum var var_mean softmax
+        log_softmax max min""",
+    "shape_ops": """broadcast_tensors broadcast_to cat chunk diag diag_embed diagonal expand
+        expand_as flatten flip hstack movedim narrow permute repeat repeat_interleave reshape
+        roll select slice split split_with_sizes squeeze stack t tensor_split tile transpose
+        tril triu unbind unflatten unfold unsqueeze view vstack as_strided""",
+    "linalg": """addmm addmv baddbmm bmm dot einsum kron matmul mm mv outer tensordot trace vdot""",
+    "nn_functional": """nn.functional.relu nn.functional.relu6 nn.functional.elu nn.functional.selu
+        nn.functional.celu nn.functional.gelu nn.functional.silu nn.functional.mish
+        nn.functional.softplus nn.functional.leaky_relu nn.functional.hardtanh
+        nn.functional.hardsigmoid nn.functional.hardswish nn.functional.logsigmoid
+        nn.functional.softsign nn.functional.tanhshrink nn.functional.hardshrink
+        nn.functional.softshrink""",
+}
+
+EXTRA_DTYPES = [torch.int64, torch.int32, torch.bool, torch.float16, torch.bfloat16]
+
+
+class Skip(Exception):
+    pass
+
+
+class Family:
+    def __init__(self):
+        self.tensors, self.cases = {}, []
+
+    def put(self, key, t):
+        t = t.detach()
+        if t.is_complex() or t.layout != torch.strided:
+            raise Skip("complex or sparse")
+        if t.numel() > MAX_NUMEL:
+            raise Skip("too large")
+        self.tensors[key] = t.contiguous().clone()
+        return {"t": key}
+
+
+def encode(fam, prefix, v, tensors):
+    """Manifest form of `v`; tensors are stored and listed in `tensors` (in order)."""
+    if isinstance(v, torch.Tensor):
+        key = f"{prefix}.{len(tensors)}"
+        tensors.append(v)
+        return fam.put(key, v)
+    if isinstance(v, torch.dtype):
+        return {"dtype": str(v).replace("torch.", "")}
+    if isinstance(v, (bool, int, str)) or v is None:
+        return v
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return {"float": str(v)}
+        return v
+    if isinstance(v, (list, tuple, torch.Size)):
+        return [encode(fam, prefix, x, tensors) for x in v]
+    raise Skip(f"unencodable {type(v).__name__}")
+
+
+def flat_outputs(out):
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in flat_outputs(o)]
+    return [out]
+
+
+def harvest(fam, family, op, dtype, limit):
+    torch.manual_seed(0)
+    grad = dtype.is_floating_point and op.supports_autograd
+    try:
+        samples = list(op.sample_inputs("cpu", dtype, requires_grad=grad))
+    except Exception:
+        return
+    taken = 0
+    for si, s in enumerate(samples):
+        if taken >= limit:
+            break
+        cid = f"{op.name}.{op.variant_test_name or '_'}.{str(dtype)[6:]}.{si}"
+        saved_keys = set()
+        ins = []
+        try:
+            before = set(fam.tensors)
+            entry = {
+                "id": cid, "op": op.name, "variant": op.variant_test_name, "family": family,
+                "dtype": str(dtype).replace("torch.", ""),
+                "input": encode(fam, cid + ".in", s.input, ins),
+                "args": encode(fam, cid + ".in", list(s.args), ins),
+                "kwargs": {k: encode(fam, cid + ".in", v, ins) for k, v in sorted(s.kwargs.items())},
+            }
+            out = op(s.input, *s.args, **s.kwargs)
+            outs = flat_outputs(out)
+            numbered = []
+            entry["outputs"] = [encode(fam, cid + ".out", o, numbered) for o in outs]
+            diff = [i for i, t in enumerate(ins) if t.requires_grad]
+            touts = [o for o in outs if isinstance(o, torch.Tensor) and o.requires_grad]
+            if grad and diff and touts:
+                gen = torch.Generator().manual_seed(1)
+                cots = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.dtype) for o in touts]
+                gs = torch.autograd.grad(touts, [ins[i] for i in diff], cots, allow_unused=True)
+                entry["cotangents"] = [fam.put(f"{cid}.cot.{j}", c) for j, c in enumerate(cots)]
+                entry["grads"] = {str(i): (fam.put(f"{cid}.grad.{i}", g) if g is not None else None)
+                                  for i, g in zip(diff, gs)}
+        except Skip:
+            for k in set(fam.tensors) - before:
+                del fam.tensors[k]
+            continue
+        except Exception:
+            # torch itself refuses this sample (or its grad): not a fixture.
+            for k in set(fam.tensors) - before:
+                del fam.tensors[k]
+            continue
+        fam.cases.append(entry)
+        taken += 1
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    by_name = {}
+    for op in op_db:
+        by_name.setdefault(op.name, []).append(op)
+    summary = {}
+    for family, names in FAMILIES.items():
+        fam = Family()
+        for name in names.split():
+            for op in by_name.get(name, []):
+                supported = op.supported_dtypes("cpu")
+                for dtype in [torch.float32, torch.float64] + EXTRA_DTYPES:
+                    if dtype in supported:
+                        harvest(fam, family, op, dtype, MAX_SAMPLES.get(dtype, OTHER_SAMPLES))
+        save_file(fam.tensors, os.path.join(OUT, f"{family}.safetensors"))
+        with open(os.path.join(OUT, f"{family}.json"), "w") as f:
+            json.dump({"torch": torch.__version__, "family": family, "cases": fam.cases}, f,
+                      separators=(",", ":"), sort_keys=True)
+        ops = {c["op"] for c in fam.cases}
+        summary[family] = (len(fam.cases), len(ops))
+    for fam, (n, k) in summary.items():
+        print(f"{fam}: {n} cases over {k} ops")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
