@@ -348,6 +348,11 @@ impl Tensor {
     #[track_caller]
     pub fn softmax(&self, dim: i64) -> Tensor {
         let x = if self.dtype().is_float() { self.clone() } else { self.to_dtype(DType::default_float()) };
+        if x.numel() == 0 {
+            // Nothing to normalise (and no maximum to subtract): an empty result.
+            check(psionic_core::normalize_dim("softmax", dim, x.dim().max(1)));
+            return x.deep_clone();
+        }
         let e = x.sub(x.amax(dim, true)).exp();
         e.div(e.sum(dim, true))
     }
