@@ -312,6 +312,10 @@ impl Tensor {
 
     fn scan(&self, op: ScanOp, dim: i64, indices: bool, acc: DType) -> Tensor {
         let d = check(normalize_dim("scan", dim, self.dim()));
+        if self.dim() == 0 {
+            // A 0-d tensor scans as its one-element vector (kernels and rules index dims).
+            return self.reshape(&[1]).scan(op, 0, indices, acc).reshape(&[]);
+        }
         check(Tensor::make(Prim::Scan { op, dim: d, indices }, &[&self.to_dtype(acc)]))
     }
 
