@@ -73,8 +73,10 @@ pub fn run_case(case: &Case, outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Ve
             Value::Bool(b) => Tensor::scalar(*b as i64 as f64).to_dtype(psionic_core::DType::Bool),
             _ => return result(case, Status::Unsupported, format!("output {i} is not a tensor")),
         };
-        if let Err(e) = compare(o, &w, &case.family) {
-            return result(case, Status::Fail, format!("output {i}: {e}"));
+        match guarded(|| compare(o, &w, &case.family)) {
+            Err(e) => return e.into_result(case),
+            Ok(Err(e)) => return result(case, Status::Fail, format!("output {i}: {e}")),
+            Ok(Ok(())) => {}
         }
     }
     if case.cotangents.is_empty() {

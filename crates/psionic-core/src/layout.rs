@@ -62,6 +62,28 @@ impl Layout {
         self.shape.iter().zip(&self.strides).any(|(&n, &s)| n > 1 && s == 0)
     }
 
+    /// True when no two indices can reach the same element: with dims ordered by
+    /// |stride|, each stride clears the span of the dims below it. (Sufficient, and exact
+    /// for the layouts views make; a layout failing it is treated as overlapping.)
+    pub fn is_non_overlapping(&self) -> bool {
+        let mut dims: Vec<(usize, usize)> = self
+            .shape
+            .iter()
+            .zip(&self.strides)
+            .filter(|(&n, _)| n > 1)
+            .map(|(&n, &s)| (n, s.unsigned_abs()))
+            .collect();
+        dims.sort_by_key(|&(_, s)| s);
+        let mut span = 1usize;
+        for (n, s) in dims {
+            if s < span {
+                return false;
+            }
+            span += s * (n - 1);
+        }
+        true
+    }
+
     /// Offset of the element at a multi-index.
     pub fn offset_of(&self, index: &[usize]) -> usize {
         let mut off = self.offset as isize;

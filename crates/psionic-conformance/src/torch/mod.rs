@@ -5,6 +5,7 @@
 mod elementwise;
 mod linalg;
 mod reductions;
+mod shape;
 
 use crate::value::Value;
 use psionic_array::Tensor;
@@ -108,6 +109,9 @@ pub fn call(c: &Call) -> R<Vec<Tensor>> {
         return r;
     }
     if let Some(r) = linalg::call(c) {
+        return r;
+    }
+    if let Some(r) = shape::call(c) {
         return r;
     }
     unsupported(format!("no mapping for {}", c.op))

@@ -124,3 +124,15 @@ fn flip_reverses_offsets_along_each_dim() {
     assert_eq!(offsets(&t.flip(&[0])), vec![2, 5, 1, 4, 0, 3]);
     assert_eq!(Layout::contiguous(&[0, 3]).flip(&[1]).offset, 0);
 }
+
+#[test]
+fn overlap_detection() {
+    let l = |shape: &[usize], strides: &[isize]| Layout { shape: shape.to_vec(), strides: strides.to_vec(), offset: 0 };
+    assert!(l(&[2, 3], &[3, 1]).is_non_overlapping());
+    assert!(l(&[3, 2], &[1, 3]).is_non_overlapping());
+    assert!(l(&[2, 2], &[1, 4]).is_non_overlapping());
+    assert!(!l(&[2, 2], &[1, 1]).is_non_overlapping());
+    assert!(!l(&[3, 2], &[1, 2]).is_non_overlapping());
+    assert!(!l(&[4], &[0]).is_non_overlapping());
+    assert!(l(&[1, 5], &[0, 1]).is_non_overlapping());
+}

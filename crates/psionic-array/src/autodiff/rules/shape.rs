@@ -47,7 +47,7 @@ pub(super) fn view_vjp(v: &ViewOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
                 return Err(Error::invalid("as_strided backward", "needs an input that is contiguous in its storage"));
             }
             let rel = Layout { shape: s.clone(), strides: strides.clone(), offset: offset - xl.offset };
-            if rel.has_internal_overlap() {
+            if !rel.is_non_overlapping() {
                 return Err(Error::invalid("as_strided backward", "overlapping as_strided views are not supported"));
             }
             let chain = vec![ViewOp::AsStrided { shape: rel.shape, strides: rel.strides, offset: rel.offset }];
