@@ -20,8 +20,14 @@ impl CpuArray {
         Self::new(Storage::from_vec(v), shape)
     }
 
-    /// Shares this array's storage under another layout (a view).
-    pub fn with_layout(&self, layout: Layout) -> Self {
+    /// Shares this array's storage under another layout (a view). An empty view addresses
+    /// nothing, so its offset is reset: view arithmetic on empty tensors (select, narrow,
+    /// flip) can leave it past the end of the storage, where every kernel would slice out
+    /// of range.
+    pub fn with_layout(&self, mut layout: Layout) -> Self {
+        if layout.numel() == 0 {
+            layout.offset = 0;
+        }
         CpuArray { storage: self.storage.clone(), layout }
     }
 

@@ -86,9 +86,7 @@ pub fn map1<T: Element, U: Element>(x: &CpuArray, work: usize, f: impl Fn(&[T], 
     let n = x.numel();
     let mut out = Storage::uninit::<U>(n);
     let src = x.storage.as_slice::<T>();
-    if n == 0 {
-        // An empty view's offset may lie past its (possibly empty) storage: read nothing.
-    } else if x.layout.is_contiguous() {
+    if x.layout.is_contiguous() {
         let src = &src[x.layout.offset..x.layout.offset + n];
         for_out_chunks(out.as_mut_slice::<U>(), CHUNK, work, |start, o| f(&src[start..start + o.len()], o));
     } else {
