@@ -10,15 +10,21 @@ use crate::value::Value;
 use psionic_array::autodiff::{autograd, GradOpts};
 use psionic_array::{fallible, Tensor};
 
-/// A copy of `v` in which tensor number `i` (manifest order) is `with(i, t)`.
-fn remap(v: &Value, next: &mut usize, with: &dyn Fn(usize, &Tensor) -> Tensor) -> Value {
+/// A copy of `v` for the call: tensor number `i` (manifest order, `leaves.len()` when it
+/// is reached) becomes a fresh leaf requiring grad when the case differentiates it, and
+/// every tensor is pushed onto `leaves` in that order.
+fn remap(v: &Value, case: &Case, leaves: &mut Vec<Tensor>) -> Value {
     match v {
         Value::Tensor(t) => {
-            let i = *next;
-            *next += 1;
-            Value::Tensor(with(i, t))
+            let t = if case.grads.contains_key(&leaves.len()) {
+                t.deep_clone().requires_grad_(true).clone()
+            } else {
+                t.clone()
+            };
+            leaves.push(t.clone());
+            Value::Tensor(t)
         }
-        Value::List(xs) => Value::List(xs.iter().map(|x| remap(x, next, with)).collect()),
+        Value::List(xs) => Value::List(xs.iter().map(|x| remap(x, case, leaves)).collect()),
         other => other.clone(),
     }
 }
@@ -37,22 +43,10 @@ fn result(case: &Case, status: Status, detail: impl Into<String>) -> CaseResult 
 /// Replays `case`; `outputs_override` replaces Psionic's outputs (the comparator test
 /// feeds a wrong result through it).
 pub fn run_case(case: &Case, outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Vec<Tensor>>) -> CaseResult {
-    // Fresh leaves for the differentiable inputs, so gradients can be taken.
-    let with = |i: usize, t: &Tensor| {
-        if case.grads.contains_key(&i) {
-            t.deep_clone().requires_grad_(true).clone()
-        } else {
-            t.clone()
-        }
-    };
-    let mut n = 0;
-    let input = remap(&case.input, &mut n, &with);
-    let args: Vec<Value> = case.args.iter().map(|a| remap(a, &mut n, &with)).collect();
-    let kwargs = case.kwargs.iter().map(|(k, v)| (k.clone(), remap(v, &mut n, &with))).collect();
     let mut leaves = vec![];
-    collect(&input, &mut leaves);
-    args.iter().for_each(|a| collect(a, &mut leaves));
-    case.kwargs.keys().for_each(|k| collect(&kwargs_get(&kwargs, k), &mut leaves));
+    let input = remap(&case.input, case, &mut leaves);
+    let args: Vec<Value> = case.args.iter().map(|a| remap(a, case, &mut leaves)).collect();
+    let kwargs = case.kwargs.iter().map(|(k, v)| (k.clone(), remap(v, case, &mut leaves))).collect();
     let c = Call { op: &case.op, variant: &case.variant, input: &input, args: &args, kwargs: &kwargs };
     let outs = match guarded(|| call(&c)) {
         Err(e) => return e.into_result(case),
@@ -63,11 +57,11 @@ pub fn run_case(case: &Case, outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Ve
         Some(f) => f(outs),
         None => outs,
     };
-    let want: Vec<&Value> = case.outputs.iter().collect();
+    let want = &case.outputs;
     if outs.len() != want.len() {
         return result(case, Status::Fail, format!("{} outputs, expected {}", outs.len(), want.len()));
     }
-    for (i, (o, w)) in outs.iter().zip(&want).enumerate() {
+    for (i, (o, w)) in outs.iter().zip(want).enumerate() {
         let w = match w {
             Value::Tensor(t) => t.clone(),
             Value::Bool(b) => Tensor::scalar(*b as i64 as f64).to_dtype(psionic_core::DType::Bool),
@@ -120,18 +114,6 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, Abort> {
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default(),
         )),
-    }
-}
-
-fn kwargs_get(m: &std::collections::BTreeMap<String, Value>, k: &str) -> Value {
-    m.get(k).cloned().unwrap_or(Value::None)
-}
-
-fn collect(v: &Value, out: &mut Vec<Tensor>) {
-    match v {
-        Value::Tensor(t) => out.push(t.clone()),
-        Value::List(xs) => xs.iter().for_each(|x| collect(x, out)),
-        _ => {}
     }
 }
 

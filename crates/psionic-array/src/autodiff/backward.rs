@@ -31,7 +31,7 @@ fn freed_error() -> Error {
 }
 
 /// The recorded inputs of `n` (empty for leaves).
-fn edges(n: &Arc<Node>) -> Result<Vec<Arc<Node>>> {
+pub(crate) fn edges(n: &Arc<Node>) -> Result<Vec<Arc<Node>>> {
     if !n.ad.recorded {
         return Ok(vec![]);
     }
@@ -161,8 +161,8 @@ pub(crate) fn run(
             }
             let gin = if gin.dtype() != e.meta.dtype { gin.to_dtype(e.meta.dtype) } else { gin };
             debug_assert_eq!(gin.shape(), e.meta.shape, "{:?} input {i}", n.prim);
-            let readable = !super::vmap::is_batched(&gin.node());
-            if is_anomaly_enabled() && readable && !gin.isfinite().all().item::<bool>() {
+            // Values of a batched gradient cannot be read inside vmap: not checked there.
+            if is_anomaly_enabled() && !super::vmap::is_batched(&gin.node()) && !gin.isfinite().all().item::<bool>() {
                 return Err(Error::invalid(
                     "backward",
                     format!("Function '{}' returned nan values in its {i}th output.", backward_name(&n.prim)),

@@ -10,7 +10,7 @@
 //! alive between forward and backward), jvp by pushing tangents through it, and vmap by
 //! a loop over the batch, which is the one loop fallback `vmap` has and is reported.
 
-use super::backward::{run, Opts};
+use super::backward::{edges, run, Opts};
 use super::functional::trace_input;
 use super::mode::{is_grad_enabled, GradModeGuard, TransformLevel};
 use super::slot::GradSlot;
@@ -192,8 +192,9 @@ fn captured(args: &[Tensor], outs: &[Tensor], start: u64) -> Vec<Tensor> {
             }
             continue;
         }
-        let edges = n.ad.edges.lock().unwrap().clone().unwrap_or_default();
-        stack.extend(edges.into_iter().rev().filter(|e| e.requires_grad()));
+        // Just recorded, so never freed: an error here cannot happen.
+        let es = edges(&n).unwrap_or_default();
+        stack.extend(es.into_iter().rev().filter(|e| e.requires_grad()));
     }
     found
 }
@@ -320,11 +321,7 @@ pub(crate) fn batch(
     size: usize,
 ) -> Result<Tensor> {
     let out_at = n_args + n_captured + index;
-    let broadcast = |t: &Tensor| {
-        let mut s = vec![size as i64];
-        s.extend(t.shape().iter().map(|&d| d as i64));
-        t.unsqueeze(0).expand(&s)
-    };
+    let broadcast = |t: &Tensor| super::rules::batch::broadcast(t, size);
     if b[..n_args + n_captured].iter().all(Option::is_none) {
         // The forward read batched values it was not given: it ran batched already.
         return Ok(b[out_at].clone().unwrap_or_else(|| broadcast(&x[out_at])));

@@ -11,7 +11,7 @@
 //! `grad`, `grad` of `vmap` and `jvp` of `vmap` compose.
 
 use super::levels::{push, Stack};
-use super::rules::batch::batch;
+use super::rules::batch::{batch, broadcast};
 use super::tree::Tree;
 use crate::mode::{check, raise};
 use crate::node::Node;
@@ -181,11 +181,7 @@ fn run(
             )),
             (None, None) => o.clone(),
             (p, Some(axis)) => {
-                let p = p.unwrap_or_else(|| {
-                    let mut s = vec![size as i64];
-                    s.extend(o.shape().iter().map(|&d| d as i64));
-                    o.unsqueeze(0).expand(&s)
-                });
+                let p = p.unwrap_or_else(|| broadcast(o, size));
                 let a = check(normalize_dim("vmap", axis, p.dim()));
                 p.movedim(&[0], &[a as i64])
             }

@@ -10,18 +10,19 @@ use crate::tensor::Tensor;
 use psionic_core::shape::{normalize_dim, normalize_insert_dim};
 use psionic_core::{Error, Layout, Result};
 
+/// `t` repeated along a new leading batch dim of `size` (a stride-0 view, no copy): how
+/// an unbatched value enters a batched computation.
+pub(crate) fn broadcast(t: &Tensor, size: usize) -> Tensor {
+    let mut s = vec![size as i64];
+    s.extend(dims_i64(&t.shape()));
+    t.unsqueeze(0).expand(&s)
+}
+
 /// The batched output of `prim` over inputs `x` (per-example shapes), where `b[i]` is
 /// the physical value of input `i` when it is batched; `size` is the batch size.
 pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize) -> Result<Tensor> {
     // Input `i` with the batch dim, broadcasting an unbatched input (a view, no copy).
-    let full = |i: usize| match &b[i] {
-        Some(p) => p.clone(),
-        None => {
-            let mut s = vec![size as i64];
-            s.extend(dims_i64(&x[i].shape()));
-            x[i].unsqueeze(0).expand(&s)
-        }
-    };
+    let full = |i: usize| b[i].clone().unwrap_or_else(|| broadcast(&x[i], size));
     // Input `i` ready to broadcast against per-example rank `rank`: a batched input gets
     // size-1 dims after the batch dim; an unbatched one broadcasts as it is.
     let aligned = |i: usize, rank: usize| match &b[i] {
@@ -134,11 +135,7 @@ pub(crate) fn batched_view(v: &ViewOp, lshape: &[usize], size: usize) -> Result<
 /// batch folds into the rows: one `[size*m, k] @ [k, n]` product instead of `size` small ones.
 fn matmul(x: &[Tensor], b: &[Option<Tensor>], size: usize) -> Result<Tensor> {
     let rank = x[0].dim();
-    let expand = |i: usize| {
-        let mut s = vec![size as i64];
-        s.extend(dims_i64(&x[i].shape()));
-        x[i].unsqueeze(0).expand(&s)
-    };
+    let expand = |i: usize| broadcast(&x[i], size);
     match (&b[0], &b[1]) {
         (Some(pa), None) if rank == 2 => {
             let (m, k) = (x[0].size(0) as i64, x[0].size(1) as i64);
