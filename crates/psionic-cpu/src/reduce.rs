@@ -100,7 +100,10 @@ fn reduce_runs<T: Element, U: Element>(
     for_out_chunks(out.as_mut_slice::<U>(), per_chunk, r.max(1) * work, |start, o| {
         let mut scratch = Vec::with_capacity(if unit { 0 } else { r });
         for (slot, base) in o.iter_mut().zip(OffsetIter::new(&outer, start)) {
-            *slot = if unit {
+            // An empty run reads nothing: its offsets may lie past an empty storage.
+            *slot = if r == 0 {
+                f(&[])
+            } else if unit {
                 f(&src[base..base + r])
             } else {
                 scratch.clear();

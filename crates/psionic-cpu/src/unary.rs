@@ -86,9 +86,12 @@ pub fn unary(op: UnaryOp, x: &CpuArray) -> Result<CpuArray> {
                     *o = !v;
                 }
             })),
-            UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Trunc | UnaryOp::Round | UnaryOp::NanToNum { .. } => {
-                Ok(crate::elementwise::contiguous::<bool>(x))
-            }
+            UnaryOp::Floor
+            | UnaryOp::Ceil
+            | UnaryOp::Trunc
+            | UnaryOp::Round
+            | UnaryOp::Sign
+            | UnaryOp::NanToNum { .. } => Ok(crate::elementwise::contiguous::<bool>(x)),
             _ => Err(Error::Unsupported {
                 op: "unary",
                 dtype: DType::Bool,

@@ -112,7 +112,8 @@ impl Tensor {
     /// `torch.linspace`: evenly spaced, computed symmetrically from both ends as PyTorch does.
     pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
         let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
-        let half = steps / 2;
+        // One step is the start alone; the rest fill from both ends toward the middle.
+        let half = if steps == 1 { 1 } else { steps / 2 };
         let v = (0..steps)
             .map(|i| if i < half { start + step * i as f64 } else { end - step * (steps - 1 - i) as f64 })
             .collect();
@@ -159,6 +160,8 @@ impl Tensor {
             })
             .collect();
         let mask = Tensor::from_vec(mask, &[r, c]);
-        Tensor::where_(&mask, self, 0)
+        // A zero of the input's own kind, so bool stays bool.
+        let zero = if self.dtype() == DType::Bool { Scalar::from(false) } else { Scalar::from(0i64) };
+        Tensor::where_(&mask, self, zero)
     }
 }

@@ -166,19 +166,26 @@ impl Tensor {
         }
         let da = check(psionic_core::shape::normalize_dims("tensordot", dims_a, self.dim()));
         let db = check(psionic_core::shape::normalize_dims("tensordot", dims_b, other.dim()));
-        let (sa, sb) = (self.shape(), other.shape());
+        let (mut a, mut b) = (self.clone(), other.clone());
         for (&x, &y) in da.iter().zip(&db) {
-            if sa[x] != sb[y] {
-                raise(Error::shape("tensordot", format!("contracted dimensions need to match, but first has size {} in dim {x} and second has size {} in dim {y}", sa[x], sb[y])));
+            let (n, m) = (a.shape()[x], b.shape()[y]);
+            // A size-1 dim contracts with the sum of the other side over its dim, as in PyTorch.
+            if n == 1 && m != 1 {
+                b = b.sum(y as i64, true);
+            } else if m == 1 && n != 1 {
+                a = a.sum(x as i64, true);
+            } else if n != m {
+                raise(Error::shape("tensordot", format!("contracted dimensions need to match, but first has size {n} in dim {x} and second has size {m} in dim {y}")));
             }
         }
+        let (sa, sb) = (a.shape(), b.shape());
         let fa: Vec<usize> = (0..sa.len()).filter(|d| !da.contains(d)).collect();
         let fb: Vec<usize> = (0..sb.len()).filter(|d| !db.contains(d)).collect();
         let k: usize = da.iter().map(|&d| sa[d]).product();
         let pa: Vec<i64> = fa.iter().chain(&da).map(|&d| d as i64).collect();
         let pb: Vec<i64> = db.iter().chain(&fb).map(|&d| d as i64).collect();
-        let a2 = self.permute(&pa).reshape(&[-1, k as i64]);
-        let b2 = other.permute(&pb).reshape(&[k as i64, -1]);
+        let a2 = a.permute(&pa).reshape(&[-1, k as i64]);
+        let b2 = b.permute(&pb).reshape(&[k as i64, -1]);
         let out: Vec<i64> = fa.iter().map(|&d| sa[d] as i64).chain(fb.iter().map(|&d| sb[d] as i64)).collect();
         a2.matmul(&b2).reshape(&out)
     }

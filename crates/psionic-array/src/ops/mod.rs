@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod binary;
+pub mod composite;
 pub mod creation;
 pub mod inplace;
 pub mod linalg;

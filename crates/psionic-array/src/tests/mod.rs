@@ -1,3 +1,4 @@
+mod composite;
 mod oracle;
 mod properties;
 mod semantics;

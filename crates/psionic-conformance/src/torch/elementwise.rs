@@ -1,6 +1,7 @@
 //! Elementwise ops (the tensor_core family) and `torch.nn.functional` activations.
 
 use super::{unsupported, Call, R};
+use crate::value::Value;
 use psionic_array::{Arg, Tensor};
 
 type Unary = fn(&Tensor) -> Tensor;
@@ -30,6 +31,9 @@ const UNARY: &[(&str, Unary)] = unary! {
     "nn.functional.relu" => relu, "nn.functional.relu6" => relu6, "nn.functional.silu" => silu,
     "nn.functional.mish" => mish, "nn.functional.selu" => selu, "nn.functional.hardsigmoid" => hardsigmoid,
     "nn.functional.hardswish" => hardswish, "clone" => deep_clone, "contiguous" => contiguous,
+    "positive" => positive, "deg2rad" => deg2rad, "rad2deg" => rad2deg, "sinc" => sinc, "signbit" => signbit,
+    "nn.functional.logsigmoid" => logsigmoid, "nn.functional.softsign" => softsign,
+    "nn.functional.tanhshrink" => tanhshrink,
 };
 
 /// Ops of the input and one other tensor or number.
@@ -41,6 +45,7 @@ const BINARY: &[(&str, Binary)] = binary! {
     "bitwise_and" => bitwise_and, "bitwise_or" => bitwise_or, "bitwise_xor" => bitwise_xor,
     "bitwise_left_shift" => bitwise_left_shift, "bitwise_right_shift" => bitwise_right_shift,
     "eq" => eq, "ne" => ne, "lt" => lt, "le" => le, "gt" => gt, "ge" => ge, "true_divide" => div,
+    "float_power" => float_power,
 };
 
 fn f(c: &Call, i: usize, name: &str, default: f64) -> R<f64> {
@@ -69,7 +74,7 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
             // alpha keeps its Python type: an int alpha leaves integer tensors integer.
             let alpha = match c.kwargs.get("alpha") {
                 None => None,
-                Some(crate::value::Value::Int(i)) => Some(psionic_core::Scalar::from(*i)),
+                Some(Value::Int(i)) => Some(psionic_core::Scalar::from(*i)),
                 Some(v) => Some(psionic_core::Scalar::from(v.f64()?)),
             };
             Ok(match (c.op, alpha) {
@@ -82,7 +87,7 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         "div" => r(c.only(1, &["rounding_mode"]).and_then(|_| {
             let other = c.param(0, "other").map_or_else(|| unsupported("no other operand"), |v| v.arg())?;
             let mode = match c.kwargs.get("rounding_mode") {
-                Some(crate::value::Value::Str(s)) => Some(s.as_str()),
+                Some(Value::Str(s)) => Some(s.as_str()),
                 _ => None,
             };
             Ok(x.div_mode(other, mode))
@@ -95,14 +100,14 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         })),
         "logit" => r(c.only(1, &["eps"]).and_then(|_| {
             Ok(x.logit(match c.param(0, "eps") {
-                Some(crate::value::Value::None) | None => None,
+                Some(Value::None) | None => None,
                 Some(v) => Some(v.f64()?),
             }))
         })),
         "nan_to_num" => r(c.only(0, &["nan", "posinf", "neginf"]).and_then(|_| {
             let opt = |k: &str| -> R<Option<f64>> {
                 match c.kwargs.get(k) {
-                    Some(crate::value::Value::None) | None => Ok(None),
+                    Some(Value::None) | None => Ok(None),
                     Some(v) => v.f64().map(Some),
                 }
             };
@@ -110,7 +115,7 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         })),
         "nn.functional.gelu" => r(c.only(0, &["approximate"]).map(|_| {
             x.gelu(match c.kwargs.get("approximate") {
-                Some(crate::value::Value::Str(s)) => s.as_str(),
+                Some(Value::Str(s)) => s.as_str(),
                 _ => "none",
             })
         })),
@@ -125,17 +130,70 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         "nn.functional.hardtanh" => r(c
             .only(2, &["min_val", "max_val", "inplace"])
             .and_then(|_| Ok(x.hardtanh(f(c, 0, "min_val", -1.0)?, f(c, 1, "max_val", 1.0)?)))),
+        "nn.functional.hardshrink" => r(c.only(1, &["lambd"]).and_then(|_| Ok(x.hardshrink(f(c, 0, "lambd", 0.5)?)))),
+        "nn.functional.softshrink" => r(c.only(1, &["lambd"]).and_then(|_| Ok(x.softshrink(f(c, 0, "lambd", 0.5)?)))),
         "clamp" | "clamp_min" | "clamp_max" => r(clamp(c, x)),
+        // OpInfo's where is `lambda self, condition, other: torch.where(condition, self, other)`.
+        "where" => r(c.only(2, &[]).and_then(|_| {
+            let cond = c.args.first().and_then(Value::as_tensor).map_or_else(|| unsupported("tensor condition"), Ok)?;
+            Ok(Tensor::where_(cond, x, operand(c, 1, "other")?))
+        })),
+        "isclose" | "allclose" => {
+            let other = c.args.first().and_then(Value::as_tensor)?;
+            let go = || -> R<Vec<Tensor>> {
+                c.only(4, &["rtol", "atol", "equal_nan"])?;
+                let (rt, at) = (f(c, 1, "rtol", 1e-5)?, f(c, 2, "atol", 1e-8)?);
+                let nan = c.param(3, "equal_nan").map_or(Ok(false), |v| v.bool())?;
+                Ok(vec![if c.op == "isclose" {
+                    x.isclose(other, rt, at, nan)
+                } else {
+                    Tensor::scalar(x.allclose(other, rt, at, nan) as i64 as f64).to_dtype(psionic_core::DType::Bool)
+                }])
+            };
+            Some(go())
+        }
+        "equal" => {
+            let other = c.args.first().and_then(Value::as_tensor)?;
+            Some(
+                c.only(1, &[])
+                    .map(|_| vec![Tensor::scalar(x.equal(other) as i64 as f64).to_dtype(psionic_core::DType::Bool)]),
+            )
+        }
+        "lerp" => r(c.only(2, &[]).and_then(|_| Ok(x.lerp(operand(c, 0, "end")?, operand(c, 1, "weight")?)))),
+        "addcmul" | "addcdiv" => r(c.only(2, &["value"]).and_then(|_| {
+            let t =
+                |i: usize| c.args.get(i).and_then(Value::as_tensor).map_or_else(|| unsupported("tensor operand"), Ok);
+            let value = match c.kwargs.get("value") {
+                None => psionic_core::Scalar::from(1i64),
+                Some(Value::Int(i)) => psionic_core::Scalar::from(*i),
+                Some(v) => psionic_core::Scalar::from(v.f64()?),
+            };
+            Ok(if c.op == "addcmul" { x.addcmul(t(0)?, t(1)?, value) } else { x.addcdiv(t(0)?, t(1)?, value) })
+        })),
         _ => None,
     }
 }
 
+/// Positional argument `i` (or keyword `name`) as a tensor or number.
+fn operand(c: &Call, i: usize, name: &str) -> R<Arg> {
+    c.param(i, name).map_or_else(|| unsupported(format!("no {name} operand")), |v| v.arg())
+}
+
 fn clamp(c: &Call, x: &Tensor) -> R<Tensor> {
     c.only(2, &["min", "max"])?;
+    let tensor = |v: Option<&Value>| matches!(v, Some(Value::Tensor(_)));
+    let (lo, hi) = match c.op {
+        "clamp_min" => (c.param(0, "min"), None),
+        "clamp_max" => (None, c.param(0, "max")),
+        _ => (c.param(0, "min"), c.param(1, "max")),
+    };
+    if tensor(lo) || tensor(hi) {
+        return Ok(x.clamp_tensor(lo.and_then(Value::as_tensor), hi.and_then(Value::as_tensor)));
+    }
     let bound = |v: Option<&crate::value::Value>| -> R<Option<f64>> {
         match v {
-            None | Some(crate::value::Value::None) => Ok(None),
-            Some(crate::value::Value::Tensor(_)) => unsupported("tensor bounds"),
+            None | Some(Value::None) => Ok(None),
+            Some(Value::Tensor(_)) => unsupported("tensor bounds"),
             Some(v) => v.f64().map(Some),
         }
     };

@@ -2,6 +2,7 @@
 //! op name to a function of the decoded call; a name that is not in any table, or a call
 //! with arguments the mapping does not understand, is `Unsupported` (never guessed).
 
+mod creation;
 mod elementwise;
 mod linalg;
 mod reductions;
@@ -102,6 +103,9 @@ impl Value {
 
 /// Runs the call through Psionic; outputs in the order OpInfo's op returns them.
 pub fn call(c: &Call) -> R<Vec<Tensor>> {
+    if let Some(r) = creation::call(c) {
+        return r;
+    }
     if let Some(r) = elementwise::call(c) {
         return r;
     }

@@ -82,11 +82,28 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
             let (v, i) = if c.op == "cummax" { x.cummax(d) } else { x.cummin(d) };
             Ok(vec![v, i])
         }),
+        "max" | "min" => extreme(c, x),
         "var" | "std" | "var_mean" | "std_mean" => var_std(c, x),
         "count_nonzero" => c.only(1, &["dim"]).and_then(|_| one(x.count_nonzero(all(dims(c, 0)?)))),
         "norm" => norm(c, x),
         _ => return None,
     })
+}
+
+/// `torch.max`/`torch.min`: of everything, along `dim` (values and indices), or
+/// elementwise against another tensor (the `binary` variant).
+fn extreme(c: &Call, x: &Tensor) -> R<Vec<Tensor>> {
+    c.only(2, &["dim", "keepdim", "other"])?;
+    let max = c.op == "max";
+    match c.param(0, "dim") {
+        None => one(if max { x.max_all() } else { x.min_all() }),
+        Some(Value::Tensor(o)) => one(if max { x.maximum(o) } else { x.minimum(o) }),
+        Some(d) => {
+            let (d, k) = (d.i64()?, keepdim(c, 1)?);
+            let (v, i) = if max { x.max_dim(d, k) } else { x.min_dim(d, k) };
+            Ok(vec![v, i])
+        }
+    }
 }
 
 fn var_std(c: &Call, x: &Tensor) -> R<Vec<Tensor>> {

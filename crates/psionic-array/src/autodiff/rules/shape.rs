@@ -29,6 +29,8 @@ pub(super) fn view_vjp(v: &ViewOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
         ViewOp::Expand(_) => unbroadcast(g, &shape),
         ViewOp::Flip(_) => g.view_op(v.clone()),
         ViewOp::Slice { .. } | ViewOp::Select { .. } | ViewOp::Diagonal { .. } => scatter(&shape, vec![v.clone()], g),
+        // A 0-d input unfolds into `size` (0 or 1) copies of its element.
+        ViewOp::Unfold { .. } if shape.is_empty() => g.sum_all(),
         ViewOp::Unfold { dim, size, step } => {
             // Windows overlap when step < size: add one strided slice per window offset.
             let d = psionic_core::normalize_dim("unfold", *dim, shape.len().max(1))? as i64;

@@ -80,7 +80,9 @@ pub(super) fn vjp(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Tensor {
         }
         LeakyRelu(slope) => Tensor::where_(&x.gt(0.0), g, g.mul(slope)),
         Hardtanh { min, max } => mask(&x.gt(min).logical_and(x.lt(max)), g),
-        Hardsigmoid => mask(&x.gt(-3.0).logical_and(x.lt(3.0)), &g.div(6.0)),
+        // PyTorch's kernel multiplies by the f32 constant 1/6 in every dtype; so do we,
+        // so that f64 gradients agree to the last bit rather than to 3e-8.
+        Hardsigmoid => mask(&x.gt(-3.0).logical_and(x.lt(3.0)), &g.mul((1.0f32 / 6.0) as f64)),
         Hardswish => {
             let mid = g * &x.div(3.0).add(0.5);
             Tensor::where_(&x.lt(-3.0), 0.0, Tensor::where_(&x.le(3.0), &mid, g))

@@ -42,6 +42,9 @@ fn smooth_unary_ops() {
         "gelu" => |x: &Tensor| x.gelu("none"), "gelu_tanh" => |x: &Tensor| x.gelu("tanh"),
         "silu" => |x: &Tensor| x.silu(), "mish" => |x: &Tensor| x.mish(), "softplus" => |x: &Tensor| x.softplus(1.5, 20.0),
         "selu" => |x: &Tensor| x.selu(), "elu" => |x: &Tensor| x.elu(0.7), "celu" => |x: &Tensor| x.celu(0.5),
+        "sinc" => |x: &Tensor| x.sinc(), "deg2rad" => |x: &Tensor| x.deg2rad(), "rad2deg" => |x: &Tensor| x.rad2deg(),
+        "logsigmoid" => |x: &Tensor| x.logsigmoid(), "tanhshrink" => |x: &Tensor| x.tanhshrink(),
+        "float_power" => |x: &Tensor| x.float_power(3),
     );
     cases.extend(unary_cases!(0.2, 3.0;
         "sqrt" => |x: &Tensor| x.sqrt(), "rsqrt" => |x: &Tensor| x.rsqrt(), "reciprocal" => |x: &Tensor| x.reciprocal(),
@@ -67,6 +70,8 @@ fn piecewise_unary_ops() {
         "floor" => |x: &Tensor| x.floor(), "ceil" => |x: &Tensor| x.ceil(), "round" => |x: &Tensor| x.round(),
         "trunc" => |x: &Tensor| x.trunc(), "frac" => |x: &Tensor| x.frac(), "sign" => |x: &Tensor| x.sign(),
         "nan_to_num" => |x: &Tensor| x.nan_to_num(0.0, None, None), "round_decimals" => |x: &Tensor| x.round_decimals(1),
+        "softsign" => |x: &Tensor| x.softsign(), "hardshrink" => |x: &Tensor| x.hardshrink(0.5),
+        "softshrink" => |x: &Tensor| x.softshrink(0.5),
     );
     run(cases, false);
 }
