@@ -26,13 +26,17 @@ pub fn tolerance(dtype: DType, long_sums: bool) -> (f64, f64) {
 
 /// `Ok` when `got` matches `want` in shape, dtype and values; otherwise why not.
 pub fn compare(got: &Tensor, want: &Tensor, long_sums: bool) -> Result<(), String> {
+    compare_tol(got, want, tolerance(want.dtype(), long_sums))
+}
+
+/// [`compare`] with explicit `(atol, rtol)`.
+pub fn compare_tol(got: &Tensor, want: &Tensor, (atol, rtol): (f64, f64)) -> Result<(), String> {
     if got.shape() != want.shape() {
         return Err(format!("shape {:?}, expected {:?}", got.shape(), want.shape()));
     }
     if got.dtype() != want.dtype() {
         return Err(format!("dtype {}, expected {}", got.dtype(), want.dtype()));
     }
-    let (atol, rtol) = tolerance(want.dtype(), long_sums);
     let (g, w) = (got.to_vec::<f64>(), want.to_vec::<f64>());
     for (i, (a, b)) in g.iter().zip(&w).enumerate() {
         let same = a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= atol + rtol * b.abs();

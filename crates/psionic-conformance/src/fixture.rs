@@ -56,12 +56,7 @@ pub fn load(dir: &Path, family: &str) -> Result<Family, String> {
         let p = dir.join(format!("{family}.{ext}"));
         std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
     };
-    let bytes = read("safetensors")?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| format!("{family}.safetensors: {e}"))?;
-    let mut store = HashMap::new();
-    for (k, v) in st.tensors() {
-        store.insert(k.to_string(), tensor_from(v.dtype(), v.shape(), v.data()).map_err(|e| format!("{k}: {e}"))?);
-    }
+    let store = load_tensors(&read("safetensors")?, family)?;
     let manifest: Json = serde_json::from_slice(&read("json")?).map_err(|e| format!("{family}.json: {e}"))?;
     let get = |k: &str| store.get(k).cloned().ok_or_else(|| format!("tensor {k} missing from {family}.safetensors"));
     let mut cases = vec![];
@@ -69,6 +64,16 @@ pub fn load(dir: &Path, family: &str) -> Result<Family, String> {
         cases.push(case(c, &get).map_err(|e| format!("{family}: case {}: {e}", c["id"]))?);
     }
     Ok(Family { name: family.to_string(), cases })
+}
+
+/// Every tensor of a family's safetensors file, by name.
+pub fn load_tensors(bytes: &[u8], family: &str) -> Result<HashMap<String, Tensor>, String> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| format!("{family}.safetensors: {e}"))?;
+    let mut store = HashMap::new();
+    for (k, v) in st.tensors() {
+        store.insert(k.to_string(), tensor_from(v.dtype(), v.shape(), v.data()).map_err(|e| format!("{k}: {e}"))?);
+    }
+    Ok(store)
 }
 
 fn case(c: &Json, get: &dyn Fn(&str) -> Result<Tensor, String>) -> Result<Case, String> {
@@ -128,6 +133,11 @@ fn tensor_from(dtype: St, shape: &[usize], data: &[u8]) -> Result<Tensor, String
         St::BF16 => Tensor::from_vec(le(data, half::bf16::from_le_bytes), shape),
         St::I64 => Tensor::from_vec(le(data, i64::from_le_bytes), shape),
         St::I32 => Tensor::from_vec(le(data, i32::from_le_bytes), shape),
+        St::I16 => Tensor::from_vec(le(data, i16::from_le_bytes), shape),
+        St::I8 => Tensor::from_vec(data.iter().map(|&b| b as i8).collect::<Vec<_>>(), shape),
+        St::U8 => Tensor::from_vec(data.to_vec(), shape),
+        // Psionic has no unsigned 32-bit dtype: MLX's uint32 indices are read as int64.
+        St::U32 => Tensor::from_vec(le(data, |b| u32::from_le_bytes(b) as i64), shape),
         St::BOOL => Tensor::from_vec(data.iter().map(|&b| b != 0).collect::<Vec<_>>(), shape),
         other => return Err(format!("safetensors dtype {other:?} is not read here")),
     })

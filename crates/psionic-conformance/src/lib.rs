@@ -1,16 +1,18 @@
-//! Conformance: upstream PyTorch (OpInfo) cases, harvested by the oracle scripts into
-//! `fixtures/conformance/`, replayed through Psionic with no Python. Every case ends as
+//! Conformance: upstream PyTorch (OpInfo) cases and cases written from MLX's test
+//! families, harvested by the oracle scripts into `fixtures/conformance/`, replayed
+//! through Psionic with no Python. Every case ends as
 //! `pass`, `fail`, `refused` or `unsupported`; the report and the claim postures are
 //! computed from those results (`report.rs`), never written by hand.
 
 pub mod compare;
 pub mod fixture;
+pub mod mlx;
 pub mod report;
 pub mod run;
 pub mod torch;
 pub mod value;
 
-use report::{pytorch_report, CaseResult, Report};
+use report::{mlx_report, pytorch_report, CaseResult, Report};
 use std::path::Path;
 
 /// Which cases to run.
@@ -36,4 +38,21 @@ pub fn run_pytorch(dir: &Path, filter: &Filter) -> Result<Report, String> {
         }
     }
     Ok(pytorch_report(results))
+}
+
+/// Replays the MLX fixtures in `dir` that pass `filter` (`op` names an upstream test).
+pub fn run_mlx(dir: &Path, filter: &Filter) -> Result<Report, String> {
+    let mut results: Vec<CaseResult> = vec![];
+    for fam in fixture::families_in(dir)? {
+        if filter.family.as_ref().is_some_and(|f| *f != fam) {
+            continue;
+        }
+        for case in &mlx::load(dir, &fam)? {
+            if filter.op.as_ref().is_some_and(|o| *o != case.test) {
+                continue;
+            }
+            results.push(mlx::run_case(case, None));
+        }
+    }
+    Ok(mlx_report(results))
 }

@@ -7,6 +7,14 @@
 //!
 //! Overall: credible when every family is, `compatible_later` when every family is,
 //! `seeded_evidence_only` otherwise.
+//!
+//! Postures per MLX family (the seed's outcomes), and overall by the same rule over all
+//! cases:
+//! - `fail`: some case fails (a bug: Psionic computes something MLX does not);
+//! - `pass`: no case fails and at least half of the family's cases pass;
+//! - `refusal`: no case fails, fewer than half pass, and Psionic refuses (with its typed
+//!   error) at least as many cases as it lacks the op or feature for;
+//! - `unsupported`: otherwise: most cases need something Psionic does not have yet.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -93,7 +101,57 @@ pub fn pytorch_posture(c: &Counts) -> &'static str {
     }
 }
 
+/// The MLX posture of one family from its counts (rule in the module docs).
+pub fn mlx_posture(c: &Counts) -> &'static str {
+    if c.fail > 0 {
+        "fail"
+    } else if c.pass > 0 && c.pass * 2 >= c.cases {
+        "pass"
+    } else if c.refused > 0 && c.refused >= c.unsupported {
+        "refusal"
+    } else {
+        "unsupported"
+    }
+}
+
 pub fn pytorch_report(cases: Vec<CaseResult>) -> Report {
+    build(cases, "pytorch", pytorch_posture, |families| {
+        if !families.is_empty() && families.iter().all(|f| f.posture == "pytorch_credible") {
+            "pytorch_credible"
+        } else if families.iter().all(|f| f.posture == "pytorch_compatible_later") {
+            "pytorch_compatible_later"
+        } else {
+            "seeded_evidence_only"
+        }
+    })
+}
+
+/// MLX families in upstream order; every one is reported, with no cases if it has none.
+pub const MLX_FAMILIES: &[&str] = &[
+    "array_core",
+    "ops_numeric",
+    "autograd",
+    "vmap",
+    "custom_vjp",
+    "compile",
+    "export_import",
+    "nn_optimizers_quantized",
+    "distributed",
+];
+
+pub fn mlx_report(cases: Vec<CaseResult>) -> Report {
+    let overall = mlx_posture(&count(&cases.iter().collect::<Vec<_>>()));
+    let mut r = build(cases, "mlx", mlx_posture, |_| overall);
+    r.families.sort_by_key(|f| MLX_FAMILIES.iter().position(|n| *n == f.family));
+    r
+}
+
+fn build(
+    cases: Vec<CaseResult>,
+    upstream: &'static str,
+    posture: fn(&Counts) -> &'static str,
+    overall_posture: impl Fn(&[FamilyReport]) -> &'static str,
+) -> Report {
     let mut by_family: BTreeMap<String, Vec<&CaseResult>> = BTreeMap::new();
     for c in &cases {
         by_family.entry(c.family.clone()).or_default().push(c);
@@ -102,26 +160,21 @@ pub fn pytorch_report(cases: Vec<CaseResult>) -> Report {
         .iter()
         .map(|(f, rs)| {
             let counts = count(rs);
-            FamilyReport { family: f.clone(), posture: pytorch_posture(&counts), counts }
+            FamilyReport { family: f.clone(), posture: posture(&counts), counts }
         })
         .collect();
-    let posture = if !families.is_empty() && families.iter().all(|f| f.posture == "pytorch_credible") {
-        "pytorch_credible"
-    } else if families.iter().all(|f| f.posture == "pytorch_compatible_later") {
-        "pytorch_compatible_later"
-    } else {
-        "seeded_evidence_only"
-    };
+    let posture = overall_posture(&families);
     let overall = count(&cases.iter().collect::<Vec<_>>());
-    Report { schema: SCHEMA, upstream: "pytorch", families, overall, posture, cases }
+    Report { schema: SCHEMA, upstream, families, overall, posture, cases }
 }
 
 impl Report {
     /// The per-family table `psionic conformance` prints (and the README shows).
     pub fn table(&self) -> String {
         let mut s = format!(
-            "| {} family | cases | pass | fail | refused | unsupported | ops (all pass) | posture |\n|---|---:|---:|---:|---:|---:|---:|---|\n",
-            self.upstream
+            "| {} family | cases | pass | fail | refused | unsupported | {} (all pass) | posture |\n|---|---:|---:|---:|---:|---:|---:|---|\n",
+            self.upstream,
+            if self.upstream == "mlx" { "tests" } else { "ops" }
         );
         let row = |name: &str, c: &Counts, p: &str| {
             format!(

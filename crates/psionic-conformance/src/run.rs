@@ -49,7 +49,8 @@ pub fn run_case(case: &Case, outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Ve
     let kwargs = case.kwargs.iter().map(|(k, v)| (k.clone(), remap(v, case, &mut leaves))).collect();
     let c = Call { op: &case.op, variant: &case.variant, input: &input, args: &args, kwargs: &kwargs };
     let outs = match guarded(|| call(&c)) {
-        Err(e) => return e.into_result(case),
+        Err(Abort::Unsupported(why)) => return result(case, Status::Unsupported, why),
+        Err(e) => return e.into_result(|s, d| result(case, s, d)),
         Ok(Err(Miss::Unsupported(why))) => return result(case, Status::Unsupported, why),
         Ok(Ok(o)) => o,
     };
@@ -68,7 +69,7 @@ pub fn run_case(case: &Case, outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Ve
             _ => return result(case, Status::Unsupported, format!("output {i} is not a tensor")),
         };
         match guarded(|| compare(o, &w, sums_long_axes(&case.family))) {
-            Err(e) => return e.into_result(case),
+            Err(e) => return e.into_result(|s, d| result(case, s, d)),
             Ok(Err(e)) => return result(case, Status::Fail, format!("output {i}: {e}")),
             Ok(Ok(())) => {}
         }
@@ -77,30 +78,34 @@ pub fn run_case(case: &Case, outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Ve
         return result(case, Status::Pass, "");
     }
     match guarded(|| grads(case, &outs, &leaves)) {
-        Err(e) => e.into_result(case),
+        Err(e) => e.into_result(|s, d| result(case, s, d)),
         Ok(Err(e)) => result(case, Status::Fail, e),
         Ok(Ok(())) => result(case, Status::Pass, ""),
     }
 }
 
-/// How a call went wrong: Psionic's typed refusal, or a panic that is not one (a bug).
-enum Abort {
+/// How a call went wrong: Psionic's typed refusal, a mapping miss raised from inside a
+/// transform (where it cannot be returned), or a panic that is neither (a bug).
+pub(crate) enum Abort {
     Refused(String),
+    Unsupported(String),
     Panic(String),
 }
 
 impl Abort {
-    fn into_result(self, case: &Case) -> CaseResult {
+    pub(crate) fn into_result(self, result: impl Fn(Status, String) -> CaseResult) -> CaseResult {
         match self {
-            Abort::Refused(e) => result(case, Status::Refused, e),
-            Abort::Panic(e) => result(case, Status::Fail, format!("panic: {e}")),
+            Abort::Refused(e) => result(Status::Refused, e),
+            Abort::Unsupported(e) => result(Status::Unsupported, e),
+            Abort::Panic(e) => result(Status::Fail, format!("panic: {e}")),
         }
     }
 }
 
-/// Runs `f`, turning op errors into `Refused` and any other panic into `Panic`, with the
-/// panic hook silenced meanwhile (a case's panic is a result here, not noise).
-fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, Abort> {
+/// Runs `f`, turning op errors into `Refused`, mapping misses into `Unsupported` and any
+/// other panic into `Panic`, with the panic hook silenced meanwhile (a case's panic is a
+/// result here, not noise).
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, Abort> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fallible(f)));
@@ -108,12 +113,17 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, Abort> {
     match r {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Abort::Refused(e.to_string())),
-        Err(p) => Err(Abort::Panic(
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default(),
-        )),
+        Err(p) => Err(match p.downcast::<Miss>() {
+            Ok(m) => match *m {
+                Miss::Unsupported(why) => Abort::Unsupported(why),
+            },
+            Err(p) => Abort::Panic(
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default(),
+            ),
+        }),
     }
 }
 

@@ -44,11 +44,18 @@ fn a_wrong_result_is_a_fail() {
 
 #[test]
 fn readme_table_matches_the_results() {
-    let report = run_pytorch(&fixture::pytorch_dir(), &Filter::default()).expect("fixtures load");
+    let torch = run_pytorch(&fixture::pytorch_dir(), &Filter::default()).expect("fixtures load");
+    let mlx = psionic_conformance::run_mlx(&psionic_conformance::mlx::mlx_dir(), &Filter::default()).unwrap();
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let begin = "<!-- conformance:begin -->\n";
     let a = readme.find(begin).expect("README conformance markers") + begin.len();
     let b = readme.find("<!-- conformance:end -->").unwrap();
-    let want = format!("{}overall posture: {}\n", report.table(), report.posture);
-    assert_eq!(&readme[a..b], want, "README's table is stale: run scripts/conformance_table.sh");
+    let want = format!(
+        "{}overall posture: {}\n\n{}overall posture: {}\n",
+        torch.table(),
+        torch.posture,
+        mlx.table(),
+        mlx.posture
+    );
+    assert_eq!(&readme[a..b], want, "README's tables are stale: run scripts/conformance_table.sh");
 }

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use psionic::prelude::*;
+use psionic_conformance::Filter;
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -22,18 +23,23 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
-    /// Replays the committed upstream (PyTorch OpInfo) cases and prints a table per family.
+    /// Replays the committed upstream cases (PyTorch OpInfo, MLX test families) and
+    /// prints a table per family.
     Conformance {
-        /// Only this family (e.g. tensor_core, reductions).
+        /// Only this upstream: pytorch or mlx.
+        #[arg(long)]
+        upstream: Option<String>,
+        /// Only this family (e.g. tensor_core, reductions, autograd, vmap).
         #[arg(long)]
         family: Option<String>,
-        /// Only this op (its OpInfo name, e.g. add, nn.functional.gelu).
+        /// Only this op (its OpInfo name, e.g. add, nn.functional.gelu) or MLX test (test_sum).
         #[arg(long)]
         op: Option<String>,
         /// Also write the full report (schema in docs/conformance-report.md) here.
         #[arg(long)]
         report: Option<std::path::PathBuf>,
-        /// Fixture directory (default: the repository's fixtures/conformance/pytorch).
+        /// Fixture directory holding pytorch/ and mlx/ (default: the repository's
+        /// fixtures/conformance).
         #[arg(long)]
         fixtures: Option<std::path::PathBuf>,
     },
@@ -43,8 +49,8 @@ fn main() {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Demo { size, reps } => demo(size, reps),
-        Cmd::Conformance { family, op, report, fixtures } => {
-            if let Err(e) = conformance(family, op, report, fixtures) {
+        Cmd::Conformance { upstream, family, op, report, fixtures } => {
+            if let Err(e) = conformance(upstream, Filter { family, op }, report, fixtures) {
                 eprintln!("psionic conformance: {e}");
                 std::process::exit(2);
             }
@@ -53,26 +59,48 @@ fn main() {
 }
 
 fn conformance(
-    family: Option<String>,
-    op: Option<String>,
+    upstream: Option<String>,
+    filter: Filter,
     report: Option<std::path::PathBuf>,
     fixtures: Option<std::path::PathBuf>,
 ) -> Result<(), String> {
-    use psionic_conformance::{fixture, run_pytorch, Filter};
-    let dir = fixtures.unwrap_or_else(fixture::pytorch_dir);
-    let r = run_pytorch(&dir, &Filter { family, op })?;
-    if r.overall.cases == 0 {
+    use psionic_conformance::{fixture, run_mlx, run_pytorch};
+    let root = fixtures.unwrap_or_else(|| fixture::pytorch_dir().join(".."));
+    let wants = |u: &str| upstream.as_deref().is_none_or(|w| w == u);
+    if upstream.as_deref().is_some_and(|u| u != "pytorch" && u != "mlx") {
+        return Err(format!("unknown upstream {:?} (pytorch or mlx)", upstream.unwrap()));
+    }
+    let mut reports = serde_json::Map::new();
+    reports.insert("schema".into(), "psionic-conformance/2".into());
+    let mut any = false;
+    for (name, run) in [("pytorch", run_pytorch as RunFn), ("mlx", run_mlx as RunFn)] {
+        if !wants(name) {
+            continue;
+        }
+        let r = run(&root.join(name), &filter)?;
+        if r.overall.cases == 0 {
+            continue;
+        }
+        if any {
+            println!();
+        }
+        any = true;
+        print!("{}", r.table());
+        println!("overall posture: {}", r.posture);
+        reports.insert(name.into(), serde_json::to_value(&r).map_err(|e| e.to_string())?);
+    }
+    if !any {
         return Err("no case matches the filter".into());
     }
-    print!("{}", r.table());
-    println!("overall posture: {}", r.posture);
     if let Some(path) = report {
-        let json = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?;
         std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
         println!("report written to {}", path.display());
     }
     Ok(())
 }
+
+type RunFn = fn(&std::path::Path, &Filter) -> Result<psionic_conformance::report::Report, String>;
 
 fn demo(size: usize, reps: usize) {
     println!("== tensors (eager) ==");

@@ -92,7 +92,17 @@ pub fn jvp(
     }
     let pop = push(&LEVELS, m);
     let outs = f(&xs);
-    let tans = outs.iter().map(|o| tangent(pop.level, &o.node()).unwrap_or_else(|| o.zeros_like())).collect();
+    // An output with no tangent gets zeros; a non-float output (a comparison) gets them in
+    // the tangents' dtype, as MLX does, since a bool tangent is no use downstream.
+    let tangent_dtype = tangents.first().map_or(psionic_core::DType::default_float(), Tensor::dtype);
+    let zero = |o: &Tensor| {
+        if o.dtype().is_float() {
+            o.zeros_like()
+        } else {
+            Tensor::zeros(&o.shape(), tangent_dtype)
+        }
+    };
+    let tans = outs.iter().map(|o| tangent(pop.level, &o.node()).unwrap_or_else(|| zero(o))).collect();
     drop(pop);
     (outs, tans)
 }

@@ -294,16 +294,16 @@ fn einsum_impl(eq: &str, ops: &[&Tensor]) -> psionic_core::Result<Tensor> {
         .unwrap_or(0);
     // Ellipsis dims get labels outside the ASCII letters, right-aligned across operands.
     let ell: Vec<char> = (0..max_ell).map(|i| char::from_u32(0x100 + i as u32).unwrap()).collect();
+    // Label uses are counted as written: `ii` uses `i` twice, so an implicit output
+    // leaves it out (the trace), even though the diagonal leaves one `i` behind.
     let mut terms = vec![];
+    let mut counts: BTreeMap<char, usize> = BTreeMap::new();
     for (s, t) in specs.iter().zip(ops) {
         let l = parse_operand(s, t.dim(), &ell)?;
-        terms.push(dedupe((*t).clone(), l));
-    }
-    let mut counts: BTreeMap<char, usize> = BTreeMap::new();
-    for (_, l) in &terms {
-        for &c in l {
+        for &c in &l {
             *counts.entry(c).or_default() += 1;
         }
+        terms.push(dedupe((*t).clone(), l));
     }
     let out: Labels = match &rhs {
         Some(r) => {
