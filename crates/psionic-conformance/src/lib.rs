@@ -35,6 +35,9 @@ pub fn run_pytorch(dir: &Path, filter: &Filter) -> Result<Report, String> {
                 continue;
             }
             results.push(run::run_case(case, None));
+            if run::has_strided_twin(case) {
+                results.push(run::run_strided(case));
+            }
         }
     }
     Ok(pytorch_report(results))

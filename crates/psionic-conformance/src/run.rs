@@ -12,21 +12,39 @@ use psionic_array::{fallible, Tensor};
 
 /// A copy of `v` for the call: tensor number `i` (manifest order, `leaves.len()` when it
 /// is reached) becomes a fresh leaf requiring grad when the case differentiates it, and
-/// every tensor is pushed onto `leaves` in that order.
-fn remap(v: &Value, case: &Case, leaves: &mut Vec<Tensor>) -> Value {
+/// every tensor is pushed onto `leaves` in that order. With `strided`, every tensor of at
+/// least one dim is replaced by a non-contiguous view of the same values (every other
+/// element of a buffer twice as long), as OpInfo's `noncontiguous()` samples are.
+fn remap(v: &Value, case: &Case, leaves: &mut Vec<Tensor>, strided: bool) -> Value {
     match v {
         Value::Tensor(t) => {
-            let t = if case.grads.contains_key(&leaves.len()) {
-                t.deep_clone().requires_grad_(true).clone()
+            let t = if strided && t.dim() > 0 && t.numel() > 0 {
+                let mut reps = vec![1; t.dim() + 1];
+                reps[t.dim()] = 2;
+                t.unsqueeze(-1).repeat(&reps).select(-1, 0)
             } else {
                 t.clone()
+            };
+            let t = if case.grads.contains_key(&leaves.len()) {
+                let leaf = if strided { t.detach() } else { t.deep_clone() };
+                leaf.requires_grad_(true).clone()
+            } else {
+                t
             };
             leaves.push(t.clone());
             Value::Tensor(t)
         }
-        Value::List(xs) => Value::List(xs.iter().map(|x| remap(x, case, leaves)).collect()),
+        Value::List(xs) => Value::List(xs.iter().map(|x| remap(x, case, leaves, strided)).collect()),
         other => other.clone(),
     }
+}
+
+/// Whether `case` has a non-contiguous twin: a float32/float64 case with a tensor of at
+/// least one dim (`as_strided` addresses storage, so its inputs must stay contiguous).
+pub fn has_strided_twin(case: &Case) -> bool {
+    matches!(case.dtype, psionic_core::DType::F32 | psionic_core::DType::F64)
+        && case.op != "as_strided"
+        && case.tensors.iter().any(|t| t.dim() > 0 && t.numel() > 0)
 }
 
 fn result(case: &Case, status: Status, detail: impl Into<String>) -> CaseResult {
@@ -43,10 +61,25 @@ fn result(case: &Case, status: Status, detail: impl Into<String>) -> CaseResult 
 /// Replays `case`; `outputs_override` replaces Psionic's outputs (the comparator test
 /// feeds a wrong result through it).
 pub fn run_case(case: &Case, outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Vec<Tensor>>) -> CaseResult {
+    run_case_with(case, outputs_override, false)
+}
+
+/// [`run_case`] on non-contiguous inputs; its id is the case's with `~noncontiguous`.
+pub fn run_strided(case: &Case) -> CaseResult {
+    let mut r = run_case_with(case, None, true);
+    r.id.push_str("~noncontiguous");
+    r
+}
+
+fn run_case_with(
+    case: &Case,
+    outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Vec<Tensor>>,
+    strided: bool,
+) -> CaseResult {
     let mut leaves = vec![];
-    let input = remap(&case.input, case, &mut leaves);
-    let args: Vec<Value> = case.args.iter().map(|a| remap(a, case, &mut leaves)).collect();
-    let kwargs = case.kwargs.iter().map(|(k, v)| (k.clone(), remap(v, case, &mut leaves))).collect();
+    let input = remap(&case.input, case, &mut leaves, strided);
+    let args: Vec<Value> = case.args.iter().map(|a| remap(a, case, &mut leaves, strided)).collect();
+    let kwargs = case.kwargs.iter().map(|(k, v)| (k.clone(), remap(v, case, &mut leaves, strided))).collect();
     let c = Call { op: &case.op, variant: &case.variant, input: &input, args: &args, kwargs: &kwargs };
     let outs = match guarded(|| call(&c)) {
         Err(Abort::Unsupported(why)) => return result(case, Status::Unsupported, why),
