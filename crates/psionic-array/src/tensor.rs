@@ -291,6 +291,12 @@ impl Tensor {
     }
 
     /// `self` when the dtype already matches, otherwise a converted copy (`.to(dtype)`).
+    /// Itself when floating point; integers and bools promote to the default float dtype,
+    /// as float-only ops take them.
+    pub(crate) fn to_float(&self) -> Tensor {
+        self.to_dtype(self.dtype().to_float())
+    }
+
     pub fn to_dtype(&self, dtype: DType) -> Tensor {
         if self.dtype() == dtype {
             return self.clone();

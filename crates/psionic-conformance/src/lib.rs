@@ -4,6 +4,7 @@
 //! `pass`, `fail`, `refused` or `unsupported`; the report and the claim postures are
 //! computed from those results (`report.rs`), never written by hand.
 
+pub mod baseline;
 pub mod compare;
 pub mod fixture;
 pub mod mlx;

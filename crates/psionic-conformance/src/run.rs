@@ -82,7 +82,6 @@ fn run_case_with(
     let kwargs = case.kwargs.iter().map(|(k, v)| (k.clone(), remap(v, case, &mut leaves, strided))).collect();
     let c = Call { op: &case.op, variant: &case.variant, input: &input, args: &args, kwargs: &kwargs };
     let outs = match guarded(|| call(&c)) {
-        Err(Abort::Unsupported(why)) => return result(case, Status::Unsupported, why),
         Err(e) => return e.into_result(|s, d| result(case, s, d)),
         Ok(Err(Miss::Unsupported(why))) => return result(case, Status::Unsupported, why),
         Ok(Ok(o)) => o,

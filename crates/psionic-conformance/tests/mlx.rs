@@ -3,32 +3,12 @@
 //! be refused by Psionic too.
 
 use psionic_conformance::report::Status;
-use psionic_conformance::{mlx, run_mlx, Filter};
-use std::collections::BTreeSet;
-
-fn baseline_path() -> std::path::PathBuf {
-    mlx::mlx_dir().join("baseline.txt")
-}
+use psionic_conformance::{baseline, mlx, run_mlx, Filter};
 
 #[test]
 fn baseline_cases_still_pass() {
     let report = run_mlx(&mlx::mlx_dir(), &Filter::default()).expect("fixtures load");
-    let passing: BTreeSet<&str> =
-        report.cases.iter().filter(|c| c.status == Status::Pass).map(|c| c.id.as_str()).collect();
-    if std::env::var_os("PSIONIC_UPDATE_BASELINE").is_some() {
-        let text: String = passing.iter().map(|id| format!("{id}\n")).collect();
-        std::fs::write(baseline_path(), text).unwrap();
-        return;
-    }
-    let baseline = std::fs::read_to_string(baseline_path()).expect("baseline.txt");
-    let lost: Vec<String> = baseline
-        .lines()
-        .filter(|id| !passing.contains(id))
-        .map(|id| {
-            let c = report.cases.iter().find(|c| c.id == id);
-            format!("{id}: {}", c.map_or("no longer harvested".to_string(), |c| format!("{:?} {}", c.status, c.detail)))
-        })
-        .collect();
+    let lost = baseline::lost(&report, &mlx::mlx_dir().join("baseline.txt"));
     assert!(lost.is_empty(), "{} baseline cases no longer pass:\n{}", lost.len(), lost.join("\n"));
 }
 

@@ -9,19 +9,10 @@ use psionic_core::{DType, Error};
 use std::f64::consts::PI;
 
 impl Tensor {
-    /// Integer and bool inputs promote to the default float dtype, as float-only ops do.
-    fn floated(&self) -> Tensor {
-        if self.dtype().is_float() {
-            self.clone()
-        } else {
-            self.to_dtype(DType::default_float())
-        }
-    }
-
     /// `sin(pi x) / (pi x)`, 1 at 0 (where its derivative is 0).
     #[track_caller]
     pub fn sinc(&self) -> Tensor {
-        let x = self.floated();
+        let x = self.to_float();
         let zero = x.eq(0.0);
         let pix = Tensor::where_(&zero, 1.0, &x).mul(PI);
         Tensor::where_(&zero, 1.0, pix.sin().div(&pix))
@@ -30,13 +21,13 @@ impl Tensor {
     /// Degrees to radians.
     #[track_caller]
     pub fn deg2rad(&self) -> Tensor {
-        self.floated().mul(PI / 180.0)
+        self.to_float().mul(PI / 180.0)
     }
 
     /// Radians to degrees.
     #[track_caller]
     pub fn rad2deg(&self) -> Tensor {
-        self.floated().mul(180.0 / PI)
+        self.to_float().mul(180.0 / PI)
     }
 
     /// True where the sign bit is set (so for -0.0 and negative NaNs too).
@@ -71,21 +62,21 @@ impl Tensor {
     /// `log(sigmoid(x))` as `min(x, 0) - log1p(exp(-|x|))`, exact for large `|x|`.
     #[track_caller]
     pub fn logsigmoid(&self) -> Tensor {
-        let x = self.floated();
+        let x = self.to_float();
         x.minimum(0.0).sub(x.abs().neg().exp().log1p())
     }
 
     /// `x / (1 + |x|)`.
     #[track_caller]
     pub fn softsign(&self) -> Tensor {
-        let x = self.floated();
+        let x = self.to_float();
         x.div(x.abs().add(1.0))
     }
 
     /// `x - tanh(x)`.
     #[track_caller]
     pub fn tanhshrink(&self) -> Tensor {
-        let x = self.floated();
+        let x = self.to_float();
         x.sub(x.tanh())
     }
 

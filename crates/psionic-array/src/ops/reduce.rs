@@ -233,7 +233,7 @@ impl Tensor {
     /// `log(sum(exp(x)))`, computed stably around the max.
     #[track_caller]
     pub fn logsumexp(&self, dims: impl Dims, keepdim: bool) -> Tensor {
-        let x = if self.dtype().is_float() { self.clone() } else { self.to_dtype(DType::default_float()) };
+        let x = self.to_float();
         let d = dims.dims();
         if x.numel() == 0 {
             return x.exp().sum(d, keepdim).log();
@@ -351,7 +351,7 @@ impl Tensor {
     /// `exp(x - max) / sum(exp(x - max))` along `dim`.
     #[track_caller]
     pub fn softmax(&self, dim: i64) -> Tensor {
-        let x = if self.dtype().is_float() { self.clone() } else { self.to_dtype(DType::default_float()) };
+        let x = self.to_float();
         if x.numel() == 0 {
             // Nothing to normalise (and no maximum to subtract): an empty result.
             check(psionic_core::normalize_dim("softmax", dim, x.dim().max(1)));
@@ -363,7 +363,7 @@ impl Tensor {
 
     #[track_caller]
     pub fn log_softmax(&self, dim: i64) -> Tensor {
-        let x = if self.dtype().is_float() { self.clone() } else { self.to_dtype(DType::default_float()) };
+        let x = self.to_float();
         x.sub(x.logsumexp(dim, true))
     }
 }

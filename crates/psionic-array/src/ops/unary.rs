@@ -12,8 +12,8 @@ use psionic_core::{DType, Error, Scalar};
 #[track_caller]
 pub(crate) fn unary(x: &Tensor, op: UnaryOp) -> Tensor {
     let dt = x.dtype();
-    let input = if op.float_only() && !dt.is_float() {
-        x.to_dtype(DType::default_float())
+    let input = if op.float_only() {
+        x.to_float()
     } else if dt == DType::Bool && op == UnaryOp::Square {
         // PyTorch squares bools as int64 (`x * x` with integer promotion).
         x.to_dtype(DType::I64)

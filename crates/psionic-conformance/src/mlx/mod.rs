@@ -108,9 +108,7 @@ fn tolerance(dtype: DType) -> (f64, f64) {
 pub fn run_case(case: &Case, outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Vec<Tensor>>) -> CaseResult {
     let got = match guarded(|| replay(case)) {
         Err(Abort::Refused(e)) if case.outputs.is_none() => return result(case, Status::Pass, format!("refused: {e}")),
-        Err(Abort::Unsupported(why)) | Ok(Err(Miss::Unsupported(why))) => {
-            return result(case, Status::Unsupported, why)
-        }
+        Ok(Err(Miss::Unsupported(why))) => return result(case, Status::Unsupported, why),
         Err(e) => return e.into_result(|s, d| result(case, s, d)),
         Ok(Ok(v)) => v,
     };

@@ -3,7 +3,7 @@
 //! integers) translated explicitly. Names not here are `unsupported`, never guessed.
 
 use super::program::Call;
-use super::value::{from_nested, Val};
+use super::value::{from_nested, pack, Val};
 use crate::torch::{unsupported, R};
 use psionic_array::autodiff::stop_gradient;
 use psionic_array::{DType, Scalar, Tensor};
@@ -51,29 +51,6 @@ fn t(v: Tensor) -> R<Val> {
     Ok(Val::T(v))
 }
 
-fn list(v: Vec<Tensor>) -> R<Val> {
-    Ok(Val::List(v.into_iter().map(Val::T).collect()))
-}
-
-fn flag(c: &Call, i: usize, name: &str, default: bool) -> R<bool> {
-    c.get(i, name).map_or(Ok(default), |v| match v {
-        Val::Bool(b) => Ok(*b),
-        _ => unsupported(format!("{name} flag")),
-    })
-}
-
-fn dtype(c: &Call, i: usize) -> R<Option<DType>> {
-    match c.get(i, "dtype") {
-        None => Ok(None),
-        Some(Val::DType(d)) => Ok(Some(*d)),
-        Some(_) => unsupported("dtype"),
-    }
-}
-
-fn shape(v: &Val) -> R<Vec<usize>> {
-    v.ints()?.into_iter().map(|d| usize::try_from(d).map_or_else(|_| unsupported("negative size"), Ok)).collect()
-}
-
 fn scalar(v: &Val) -> R<Scalar> {
     Ok(match v {
         Val::Int(i) => Scalar::from(*i),
@@ -116,7 +93,7 @@ pub fn call(c: &Call) -> R<Val> {
     match c.name {
         "array" => {
             c.only(2, &["dtype"])?;
-            let d = dtype(c, 1)?;
+            let d = Call::dtype(c.get(1, "dtype"))?;
             let x = match c.arg(0, "a")? {
                 Val::T(x) => x.deep_clone(),
                 v => from_nested(v, d)?,
@@ -147,7 +124,7 @@ pub fn call(c: &Call) -> R<Val> {
             c.only(2, &["rtol", "atol", "equal_nan"])?;
             let (a, b) = (c.x()?, c.arg(1, "b")?.array()?);
             let f = |n: &str, d: f64| c.kw.get(n).map_or(Ok(d), Val::f64);
-            let (rt, at, nan) = (f("rtol", 1e-5)?, f("atol", 1e-8)?, flag(c, 9, "equal_nan", false)?);
+            let (rt, at, nan) = (f("rtol", 1e-5)?, f("atol", 1e-8)?, Call::flag(c.kw("equal_nan"), false)?);
             t(if c.name == "isclose" { a.isclose(&b, rt, at, nan) } else { a.isclose(&b, rt, at, nan).all() })
         }
         "array_equal" => {
@@ -155,7 +132,7 @@ pub fn call(c: &Call) -> R<Val> {
             let (a, b) = (c.x()?, c.arg(1, "b")?.array()?);
             let same = a.shape() == b.shape() && {
                 let (a, b) = (a.to_dtype(DType::F64), b.to_dtype(DType::F64));
-                let eq = if flag(c, 9, "equal_nan", false)? { a.isclose(&b, 0.0, 0.0, true) } else { a.eq(&b) };
+                let eq = if Call::flag(c.kw("equal_nan"), false)? { a.isclose(&b, 0.0, 0.0, true) } else { a.eq(&b) };
                 eq.all().item::<bool>()
             };
             t(Tensor::scalar(same as i64 as f64).to_dtype(DType::Bool))
@@ -163,7 +140,7 @@ pub fn call(c: &Call) -> R<Val> {
         "divmod" => {
             c.only(2, &[])?;
             let (a, b) = (c.x()?, c.arg(1, "b")?.operand()?);
-            list(vec![a.floor_divide(b.clone()), a.remainder(b)])
+            Ok(pack(vec![a.floor_divide(b.clone()), a.remainder(b)], false))
         }
         "matmul" => {
             c.only(2, &[])?;
@@ -200,17 +177,17 @@ pub fn call(c: &Call) -> R<Val> {
         }
         "zeros" | "ones" => {
             c.only(2, &["dtype"])?;
-            let (s, d) = (shape(c.arg(0, "shape")?)?, dtype(c, 1)?.unwrap_or(DType::F32));
+            let (s, d) = (c.arg(0, "shape")?.usizes()?, Call::dtype(c.get(1, "dtype"))?.unwrap_or(DType::F32));
             t(if c.name == "zeros" { Tensor::zeros(&s, d) } else { Tensor::ones(&s, d) })
         }
         "full" => {
             c.only(3, &["dtype"])?;
-            let (s, v) = (shape(c.arg(0, "shape")?)?, c.arg(1, "vals")?);
+            let (s, v) = (c.arg(0, "shape")?.usizes()?, c.arg(1, "vals")?);
             match v {
                 Val::T(_) => unsupported("full with array values"),
                 v => {
                     let v = scalar(v)?;
-                    t(Tensor::full(&s, v, dtype(c, 2)?.unwrap_or(scalar_dtype(v))))
+                    t(Tensor::full(&s, v, Call::dtype(c.get(2, "dtype"))?.unwrap_or(scalar_dtype(v))))
                 }
             }
         }
@@ -224,7 +201,7 @@ pub fn call(c: &Call) -> R<Val> {
                 _ => return unsupported("arange arguments"),
             };
             let float = nums.iter().any(|n| matches!(n, Scalar::Float(_)));
-            let d = dtype(c, 9)?.unwrap_or(if float { DType::F32 } else { DType::I32 });
+            let d = Call::dtype(c.kw("dtype"))?.unwrap_or(if float { DType::F32 } else { DType::I32 });
             // MLX returns an empty range where the step points away from the stop;
             // PyTorch (and Psionic's arange) refuse it.
             if (e.to_f64() - s.to_f64()) / st.to_f64() <= 0.0 {
@@ -236,17 +213,19 @@ pub fn call(c: &Call) -> R<Val> {
             c.only(3, &["dtype"])?;
             let (a, b) = (c.arg(0, "start")?.f64()?, c.arg(1, "stop")?.f64()?);
             let n = c.get(2, "num").map_or(Ok(50), Val::i64)?;
-            t(Tensor::linspace(a, b, n.max(0) as usize, dtype(c, 9)?.unwrap_or(DType::F32)))
+            t(Tensor::linspace(a, b, n.max(0) as usize, Call::dtype(c.kw("dtype"))?.unwrap_or(DType::F32)))
         }
         "eye" | "tri" => {
             c.only(3, &["k", "dtype"])?;
             let n = c.arg(0, "n")?.i64()? as usize;
             let m = c.get(1, "m").map_or(Ok(n as i64), Val::i64)? as usize;
             let k = c.get(2, "k").map_or(Ok(0), Val::i64)?;
-            let ones = Tensor::ones(&[n, m], dtype(c, 9)?.unwrap_or(DType::F32));
+            let ones = Tensor::ones(&[n, m], Call::dtype(c.kw("dtype"))?.unwrap_or(DType::F32));
             t(if c.name == "eye" { ones.tril(k).triu(k) } else { ones.tril(k) })
         }
-        "identity" => t(Tensor::eye(c.arg(0, "n")?.i64()? as usize, None, dtype(c, 1)?.unwrap_or(DType::F32))),
+        "identity" => {
+            t(Tensor::eye(c.arg(0, "n")?.i64()? as usize, None, Call::dtype(c.get(1, "dtype"))?.unwrap_or(DType::F32)))
+        }
         "nn.leaky_relu" => t(c.x()?.leaky_relu(c.kw.get("negative_slope").map_or(Ok(0.01), Val::f64)?)),
         "nn.elu" => t(c.x()?.elu(c.kw.get("alpha").map_or(Ok(1.0), Val::f64)?)),
         "nn.celu" => t(c.x()?.celu(c.kw.get("alpha").map_or(Ok(1.0), Val::f64)?)),

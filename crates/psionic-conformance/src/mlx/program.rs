@@ -104,7 +104,7 @@ fn closure(f: &Json, env: &Env, store: &Store) -> Func {
     })
 }
 
-/// Keyword `name` of a call.
+/// One `mx.<name>(*args, **kw)` call.
 pub struct Call<'a> {
     pub name: &'a str,
     pub args: &'a [Val],
@@ -115,6 +115,25 @@ impl Call<'_> {
     /// Positional argument `i`, else keyword `name`.
     pub fn get(&self, i: usize, name: &str) -> Option<&Val> {
         self.args.get(i).or_else(|| self.kw.get(name)).filter(|v| !matches!(v, Val::None))
+    }
+
+    /// Keyword `name` (keyword-only parameters).
+    pub fn kw(&self, name: &str) -> Option<&Val> {
+        self.kw.get(name).filter(|v| !matches!(v, Val::None))
+    }
+
+    /// A bool parameter (`v` from [`Call::get`] or [`Call::kw`]), `default` when absent.
+    pub fn flag(v: Option<&Val>, default: bool) -> R<bool> {
+        v.map_or(Ok(default), Val::bool)
+    }
+
+    /// A `dtype=` parameter.
+    pub fn dtype(v: Option<&Val>) -> R<Option<psionic_array::DType>> {
+        match v {
+            None => Ok(None),
+            Some(Val::DType(d)) => Ok(Some(*d)),
+            Some(_) => unsupported("dtype"),
+        }
     }
 
     pub fn arg(&self, i: usize, name: &str) -> R<&Val> {

@@ -11,11 +11,7 @@ fn axes(c: &Call) -> R<Option<Vec<i64>>> {
 }
 
 fn keepdims(c: &Call, i: usize) -> R<bool> {
-    match c.get(i, "keepdims") {
-        None => Ok(false),
-        Some(Val::Bool(b)) => Ok(*b),
-        Some(_) => unsupported("keepdims"),
-    }
+    Call::flag(c.get(i, "keepdims"), false)
 }
 
 /// Every axis of `x` when `axis` is None.
@@ -115,16 +111,11 @@ pub fn call(c: &Call) -> Option<R<Val>> {
         "cumsum" | "cumprod" | "cummax" | "cummin" | "logcumsumexp" => (|| {
             c.only(2, &["axis", "reverse", "inclusive"])?;
             let x = c.x()?;
-            let flag = |n: &str, d: bool| match c.kw.get(n) {
-                None => Ok(d),
-                Some(Val::Bool(b)) => Ok(*b),
-                Some(_) => unsupported(n.to_string()),
-            };
             let (x, axis) = match c.get(1, "axis") {
                 None => (x.reshape(&[-1]), 0),
                 Some(a) => (x, a.i64()?),
             };
-            t(scan(&x, c.name, axis, flag("reverse", false)?, flag("inclusive", true)?)?)
+            t(scan(&x, c.name, axis, Call::flag(c.kw("reverse"), false)?, Call::flag(c.kw("inclusive"), true)?)?)
         })(),
         "softmax" => (|| {
             c.only(2, &["axis", "precise"])?;

@@ -3,16 +3,12 @@
 //! until Psionic has indexing ops.
 
 use super::program::Call;
-use super::value::Val;
+use super::value::{pack, Val};
 use crate::torch::{unsupported, R};
 use psionic_array::Tensor;
 
-fn ints_usize(v: &Val) -> R<Vec<usize>> {
-    v.ints()?.into_iter().map(|d| usize::try_from(d).map_or_else(|_| unsupported("negative"), Ok)).collect()
-}
-
 fn list(v: Vec<Tensor>) -> R<Val> {
-    Ok(Val::List(v.into_iter().map(Val::T).collect()))
+    Ok(pack(v, false))
 }
 
 /// `x[start:stop:step]` along `dim`, with Python's rules for negative and missing bounds.
@@ -116,7 +112,7 @@ pub fn call(c: &Call) -> Option<R<Val>> {
             let e = c.get(2, "end_axis").map_or(Ok(-1), Val::i64)?;
             t(x()?.flatten(s, e))
         })(),
-        "broadcast_to" => (|| t(x()?.broadcast_to(&ints_usize(c.arg(1, "shape")?)?)))(),
+        "broadcast_to" => (|| t(x()?.broadcast_to(&c.arg(1, "shape")?.usizes()?)))(),
         "broadcast_arrays" => (|| {
             let xs = c.args.iter().map(Val::array).collect::<R<Vec<_>>>()?;
             list(Tensor::broadcast_tensors(&xs.iter().collect::<Vec<_>>()))
@@ -148,7 +144,7 @@ pub fn call(c: &Call) -> Option<R<Val>> {
             }
         })(),
         "unstack" => (|| list(x()?.unbind(c.get(1, "axis").map_or(Ok(0), Val::i64)?)))(),
-        "tile" => (|| t(x()?.tile(&ints_usize(c.arg(1, "reps")?)?)))(),
+        "tile" => (|| t(x()?.tile(&c.arg(1, "reps")?.usizes()?)))(),
         "repeat" => (|| {
             let r = c.arg(1, "repeats")?.i64()? as usize;
             t(x()?.repeat_interleave(r, c.get(2, "axis").map(Val::i64).transpose()?))

@@ -77,6 +77,18 @@ impl Val {
         }
     }
 
+    pub fn bool(&self) -> R<bool> {
+        match self {
+            Val::Bool(b) => Ok(*b),
+            _ => unsupported("expected a bool"),
+        }
+    }
+
+    /// A shape (or repetition counts): an int or a list of non-negative ints.
+    pub fn usizes(&self) -> R<Vec<usize>> {
+        self.ints()?.into_iter().map(|d| usize::try_from(d).map_or_else(|_| unsupported("negative size"), Ok)).collect()
+    }
+
     /// An int or a list of ints (axes, shapes).
     pub fn ints(&self) -> R<Vec<i64>> {
         match self {

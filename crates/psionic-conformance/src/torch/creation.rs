@@ -37,6 +37,11 @@ fn count(v: &Value) -> R<usize> {
     usize::try_from(v.i64()?).map_or_else(|_| unsupported("negative count"), Ok)
 }
 
+/// Positional argument `i` or keyword `name`, which the call must have.
+fn required<'a>(c: &'a Call, i: usize, name: &str) -> R<&'a Value> {
+    c.param(i, name).map_or_else(|| unsupported(format!("no {name}")), Ok)
+}
+
 const FACTORY_KWARGS: &[&str] = &["device", "dtype", "requires_grad"];
 
 pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
@@ -47,7 +52,7 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
             Ok(if c.op == "zeros" { Tensor::zeros(&s, d) } else { Tensor::ones(&s, d) })
         })),
         "full" => one(c.only(1, FACTORY_KWARGS).and_then(|_| {
-            let v = number(c.param(0, "fill_value").ok_or(super::Miss::Unsupported("no fill value".into()))?)?;
+            let v = number(required(c, 0, "fill_value")?)?;
             // Without a dtype, full infers it from the fill value (int64, bool or float).
             let d = dtype(c)?.unwrap_or(match v {
                 Scalar::Bool(_) => DType::Bool,
@@ -65,7 +70,7 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
             Ok(match c.op {
                 "zeros_like" => x.zeros_like(),
                 "ones_like" => x.ones_like(),
-                _ => x.full_like(number(c.param(0, "fill_value").ok_or(super::Miss::Unsupported("no fill".into()))?)?),
+                _ => x.full_like(number(required(c, 0, "fill_value")?)?),
             })
         })),
         "arange" => one(c.only(2, FACTORY_KWARGS).and_then(|_| {
@@ -86,8 +91,8 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         })),
         "linspace" | "logspace" => one(c.only(3, FACTORY_KWARGS).and_then(|_| {
             let start = number(c.input)?.to_f64();
-            let end = number(c.param(0, "end").ok_or(super::Miss::Unsupported("no end".into()))?)?.to_f64();
-            let steps = count(c.param(1, "steps").ok_or(super::Miss::Unsupported("no steps".into()))?)?;
+            let end = number(required(c, 0, "end")?)?.to_f64();
+            let steps = count(required(c, 1, "steps")?)?;
             let d = dtype(c)?.unwrap_or(DType::default_float());
             Ok(if c.op == "linspace" {
                 Tensor::linspace(start, end, steps, d)
