@@ -2,7 +2,7 @@
 //! here, its output shape/dtype inference ([`Prim::infer`]) and its CPU evaluation
 //! ([`Prim::eval_cpu`]). Derivative and batching rules join them in the autodiff layer.
 
-use crate::autodiff::custom::CustomOp;
+use crate::autodiff::custom::CustomCall;
 use psionic_core::ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
 use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
 use psionic_cpu::CpuArray;
@@ -107,16 +107,11 @@ pub enum Prim {
     /// Stands for one example of a batched value inside `vmap`: it has the per-example
     /// shape, and its values exist only in the batched twin, so evaluating it refuses.
     Placeholder,
-    /// Output `index` of a call to a function with its own rules (`CustomFunction`,
-    /// `checkpoint`). Inputs: the call's `n_args` arguments, the `n_captured` tensors
-    /// requiring grad that it read without being passed them, then every output of the
-    /// call (computed when it was made).
-    Custom {
-        op: Arc<CustomOp>,
-        n_args: usize,
-        n_captured: usize,
-        index: usize,
-    },
+    /// A call to a function with its own rules (`CustomFunction`, `checkpoint`). Inputs:
+    /// the call's arguments, the tensors requiring grad that it read without being
+    /// passed them, then its outputs' value (computed when it was made; several outputs
+    /// packed into one vector, see `CustomCall`).
+    Custom(Arc<CustomCall>),
 }
 
 /// Shape, dtype and strides of a node, known when it is built. Every kernel writes a
@@ -154,7 +149,7 @@ impl Prim {
     pub fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
         Ok(match self {
             Prim::Const | Prim::Placeholder => unreachable!("built with their meta"),
-            Prim::Custom { n_args, n_captured, index, .. } => inputs[n_args + n_captured + index].clone(),
+            Prim::Custom(_) => inputs[inputs.len() - 1].clone(),
             Prim::Cast(d) => Meta::new(inputs[0].shape.clone(), *d),
             Prim::Unary(op) => {
                 let dtype = if op.out_is_bool() { DType::Bool } else { inputs[0].dtype };
@@ -223,7 +218,7 @@ impl Prim {
                 "vmap",
                 "the values of a batched tensor are not available inside the vmapped function (it sees one example's shape only); move value-dependent code (item, to_vec, printing, as_strided) outside vmap",
             )),
-            Prim::Custom { n_args, n_captured, index, .. } => Ok(inputs[n_args + n_captured + index].clone()),
+            Prim::Custom(_) => Ok(inputs[inputs.len() - 1].clone()),
             Prim::Cast(d) => Ok(psionic_cpu::cast::cast(x.unwrap(), *d)),
             Prim::Unary(op) => psionic_cpu::unary::unary(*op, x.unwrap()),
             Prim::Binary(op) => psionic_cpu::binary::binary(*op, inputs[0], inputs[1], &out.shape),

@@ -2,9 +2,12 @@
 //! `torch.autograd.Function`) and `checkpoint`, which is such a function whose vjp
 //! recomputes its forward pass.
 //!
-//! A call runs the forward once and builds one `Prim::Custom` node per output, whose
-//! inputs are the arguments, the tensors the forward read that carry gradients without
-//! being arguments ("captured": a layer's weights), and every output. The nodes' rules
+//! A call runs the forward once and builds one `Prim::Custom` node, whose inputs are the
+//! arguments, the tensors the forward read that carry gradients without being arguments
+//! ("captured": a layer's weights), and the outputs' values. Several outputs are packed
+//! into that one node (flattened, concatenated) and handed out as views of it, so a
+//! backward pass calls the vjp rule once per call with every output's cotangent, as MLX
+//! does, however the outputs are used afterwards. The node's rules
 //! (vjp, jvp, batching) are the function's own, or defaults derived from the forward:
 //! vjp by recomputing it (so only the arguments, captured tensors and outputs stay
 //! alive between forward and backward), jvp by pushing tangents through it, and vmap by
@@ -19,7 +22,7 @@ use crate::mode::{check, lazy};
 use crate::node::Node;
 use crate::prim::Prim;
 use crate::tensor::{leaf_alias, Tensor};
-use psionic_core::{Error, Result};
+use psionic_core::{numel, promote_types, DType, Error, Result};
 use std::sync::Arc;
 
 type Forward = dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync;
@@ -65,6 +68,77 @@ impl std::fmt::Debug for CustomOp {
 impl CustomOp {
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// One call of a custom function: its rules, how its node's inputs divide (arguments,
+/// captured tensors, then the one packed value), and the shape and dtype of each output.
+#[derive(Debug)]
+pub struct CustomCall {
+    op: Arc<CustomOp>,
+    n_args: usize,
+    n_captured: usize,
+    outs: Vec<(Vec<usize>, DType)>,
+    /// The packed value's dtype: the outputs' promoted float type, or f64 when some
+    /// output is not float (exact for integers up to 2^53 and for bools).
+    packed: DType,
+}
+
+impl PartialEq for CustomCall {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl CustomCall {
+    fn new(op: Arc<CustomOp>, n_args: usize, n_captured: usize, outs: &[Tensor]) -> Self {
+        let dtypes: Vec<DType> = outs.iter().map(Tensor::dtype).collect();
+        let packed = if dtypes.iter().all(|d| d.is_float()) {
+            dtypes.iter().copied().reduce(promote_types).expect("at least one output")
+        } else {
+            DType::F64
+        };
+        CustomCall { op, n_args, n_captured, outs: outs.iter().map(|o| (o.shape(), o.dtype())).collect(), packed }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.op.name
+    }
+
+    /// The node's value for these outputs (each with `lead` leading batch dims): the one
+    /// output itself, or all of them flattened and concatenated.
+    fn pack(&self, outs: &[Tensor], lead: &[usize]) -> Tensor {
+        if self.outs.len() == 1 {
+            return outs[0].clone();
+        }
+        let dims: Vec<i64> = lead.iter().map(|&d| d as i64).collect();
+        let flat: Vec<Tensor> = outs
+            .iter()
+            .zip(&self.outs)
+            .map(|(o, (shape, _))| {
+                let mut s = dims.clone();
+                s.push(numel(shape) as i64);
+                o.reshape(&s).to_dtype(self.packed)
+            })
+            .collect();
+        Tensor::cat(&flat.iter().collect::<Vec<_>>(), lead.len() as i64)
+    }
+
+    /// The outputs as views of the node's value `v` (the inverse of `pack`).
+    fn unpack(&self, v: &Tensor) -> Vec<Tensor> {
+        if self.outs.len() == 1 {
+            return vec![v.clone()];
+        }
+        let mut start = 0i64;
+        self.outs
+            .iter()
+            .map(|(shape, dtype)| {
+                let n = numel(shape);
+                let piece = v.narrow(0, start, n).reshape(&shape.iter().map(|&d| d as i64).collect::<Vec<_>>());
+                start += n as i64;
+                piece.to_dtype(*dtype)
+            })
+            .collect()
     }
 }
 
@@ -153,13 +227,13 @@ impl CustomFunction {
         let captured = if discover { captured(args, &outs, start) } else { vec![] };
         // Keep the values, drop the graph recorded while looking for captured tensors.
         let outs: Vec<Tensor> = if discover { outs.iter().map(Tensor::detach).collect() } else { outs };
-        let inputs: Vec<&Tensor> = args.iter().chain(&captured).chain(&outs).collect();
-        (0..outs.len())
-            .map(|index| {
-                let prim = Prim::Custom { op: op.clone(), n_args: args.len(), n_captured: captured.len(), index };
-                check(Tensor::make(prim, &inputs))
-            })
-            .collect()
+        let call = Arc::new(CustomCall::new(op.clone(), args.len(), captured.len(), &outs));
+        // Packed where the forward ran (lazily and unbatched inside vmap), unrecorded.
+        let pack = || no_grad(|| call.pack(&outs, &[]));
+        let value = forward::suspended(|| if batched { vmap::suspended(|| lazy(pack)) } else { pack() });
+        let inputs: Vec<&Tensor> = args.iter().chain(&captured).chain([&value]).collect();
+        let node = check(Tensor::make(Prim::Custom(call.clone()), &inputs));
+        call.unpack(&node)
     }
 }
 
@@ -199,21 +273,18 @@ fn captured(args: &[Tensor], outs: &[Tensor], start: u64) -> Vec<Tensor> {
     found
 }
 
-/// Gradients for one `Custom` node: arguments, then captured tensors, then `None` for
-/// the outputs. `g` is the cotangent of output `index`; the others are zero.
-pub(crate) fn vjp(
-    op: &CustomOp,
-    (n_args, n_captured, index): (usize, usize, usize),
-    x: &[Tensor],
-    g: &Tensor,
-) -> Result<Vec<Option<Tensor>>> {
-    let (args, rest) = x.split_at(n_args);
-    let (captured, outs) = rest.split_at(n_captured);
-    let cots: Vec<Tensor> =
-        outs.iter().enumerate().map(|(j, o)| if j == index { g.clone() } else { o.zeros_like() }).collect();
+/// Gradients for a `Custom` node with cotangent `g` (of its packed value): arguments,
+/// then captured tensors, then `None` for the value. The rule runs once, with every
+/// output's cotangent.
+pub(crate) fn vjp(call: &CustomCall, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    let op = &call.op;
+    let (args, rest) = x.split_at(call.n_args);
+    let (captured, value) = rest.split_at(call.n_captured);
+    let outs = call.unpack(&value[0]);
+    let cots = call.unpack(g);
     let mut grads = match &op.vjp {
         Some(rule) => {
-            let gs = rule(args, &cots, outs);
+            let gs = rule(args, &cots, &outs);
             check_rule_output(op, "vjp", args, &gs)?;
             gs.into_iter().zip(args).map(|(g, a)| g.map(|g| g.to_dtype(a.dtype()))).collect()
         }
@@ -283,14 +354,11 @@ fn recompute_vjp(op: &CustomOp, args: &[Tensor], captured: &[Tensor], cots: &[Te
     run(roots, Some(&targets), &Opts { retain_graph: create, create_graph: create })
 }
 
-/// The tangent of output `index`: the function's jvp rule, or tangents pushed through the
-/// forward. Tangents of captured tensors have no rule to go through, so they are refused.
-pub(crate) fn jvp(
-    op: &CustomOp,
-    (n_args, n_captured, index): (usize, usize, usize),
-    x: &[Tensor],
-    t: &[Option<Tensor>],
-) -> Result<Tensor> {
+/// The tangent of a `Custom` node's packed value: the function's jvp rule, or tangents
+/// pushed through the forward. Tangents of captured tensors have no rule to go through,
+/// so they are refused.
+pub(crate) fn jvp(call: &CustomCall, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Tensor> {
+    let (op, n_args, n_captured) = (&call.op, call.n_args, call.n_captured);
     if t[n_args..n_args + n_captured].iter().any(Option::is_some) {
         return Err(Error::invalid(
             "jvp",
@@ -306,27 +374,23 @@ pub(crate) fn jvp(
         Some(rule) => rule(args, &ts),
         None => forward::jvp(|a| (op.forward)(a), args, &ts).1,
     };
-    let want = &x[n_args + n_captured..];
-    check_rule_output(op, "jvp", want, &outs.iter().cloned().map(Some).collect::<Vec<_>>())?;
-    Ok(outs[index].to_dtype(want[index].dtype()))
+    let want = call.unpack(&x[n_args + n_captured]);
+    check_rule_output(op, "jvp", &want, &outs.iter().cloned().map(Some).collect::<Vec<_>>())?;
+    let outs: Vec<Tensor> = outs.iter().zip(&want).map(|(o, w)| o.to_dtype(w.dtype())).collect();
+    Ok(call.pack(&outs, &[]))
 }
 
-/// The batched output `index` of a `Custom` node (batch in dim 0), from the function's
+/// The batched packed value of a `Custom` node (batch in dim 0), from the function's
 /// vmap rule, a checkpointed call of the vmapped forward, or the reported loop.
-pub(crate) fn batch(
-    op: &Arc<CustomOp>,
-    (n_args, n_captured, index): (usize, usize, usize),
-    x: &[Tensor],
-    b: &[Option<Tensor>],
-    size: usize,
-) -> Result<Tensor> {
-    let out_at = n_args + n_captured + index;
+pub(crate) fn batch(call: &Arc<CustomCall>, x: &[Tensor], b: &[Option<Tensor>], size: usize) -> Result<Tensor> {
+    let (op, n_args, n_captured) = (&call.op, call.n_args, call.n_captured);
+    let value_at = n_args + n_captured;
     let broadcast = |t: &Tensor| super::rules::batch::broadcast(t, size);
-    if b[..n_args + n_captured].iter().all(Option::is_none) {
+    if b[..value_at].iter().all(Option::is_none) {
         // The forward read batched values it was not given: it ran batched already.
-        return Ok(b[out_at].clone().unwrap_or_else(|| broadcast(&x[out_at])));
+        return Ok(b[value_at].clone().unwrap_or_else(|| broadcast(&x[value_at])));
     }
-    if b[n_args..n_args + n_captured].iter().any(Option::is_some) {
+    if b[n_args..value_at].iter().any(Option::is_some) {
         return Err(Error::invalid(
             "vmap",
             format!("'{}' reads a batched tensor that is not one of its arguments; pass it as an argument", op.name),
@@ -334,24 +398,28 @@ pub(crate) fn batch(
     }
     let ins: Vec<Tensor> = (0..n_args).map(|i| b[i].clone().unwrap_or_else(|| x[i].clone())).collect();
     let axes: Vec<Option<usize>> = (0..n_args).map(|i| b[i].as_ref().map(|_| 0)).collect();
-    Ok(match &op.batching {
+    let outs: Vec<Tensor> = match &op.batching {
         Batching::Rule(rule) => {
             let (outs, out_axes) = rule(&ins, &axes);
-            match (outs.get(index), out_axes.get(index)) {
-                (Some(o), Some(Some(a))) => o.movedim(&[*a as i64], &[0]),
-                (Some(o), Some(None)) => broadcast(o),
-                _ => {
-                    return Err(Error::invalid(
-                        "vmap",
-                        format!(
-                            "the vmap rule of '{}' returned {} outputs and {} axes; output {index} is needed",
-                            op.name,
-                            outs.len(),
-                            out_axes.len()
-                        ),
-                    ))
-                }
+            if outs.len() != call.outs.len() || out_axes.len() != outs.len() {
+                return Err(Error::invalid(
+                    "vmap",
+                    format!(
+                        "the vmap rule of '{}' returned {} outputs and {} axes for a function of {} outputs",
+                        op.name,
+                        outs.len(),
+                        out_axes.len(),
+                        call.outs.len()
+                    ),
+                ));
             }
+            outs.iter()
+                .zip(out_axes)
+                .map(|(o, a)| match a {
+                    Some(a) => o.movedim(&[a as i64], &[0]),
+                    None => broadcast(o),
+                })
+                .collect()
         }
         Batching::Forward => {
             let fwd = op.forward.clone();
@@ -360,14 +428,14 @@ pub(crate) fn batch(
                 let f = fwd.clone();
                 vmap::vmap(move |x: &[Tensor]| f(x), &in_axes, &[Some(0)])(a)
             });
-            batched.call(&ins).swap_remove(index)
+            batched.call(&ins)
         }
         Batching::Loop => {
             vmap::report_fallback(&op.name);
             if size == 0 {
                 let mut s = vec![0];
-                s.extend(x[out_at].shape());
-                return Ok(Tensor::zeros(&s, x[out_at].dtype()));
+                s.extend(x[value_at].shape());
+                return Ok(Tensor::zeros(&s, x[value_at].dtype()));
             }
             let f = CustomFunction { op: op.clone() };
             let per: Vec<Tensor> = (0..size as i64)
@@ -375,10 +443,11 @@ pub(crate) fn batch(
                     let ins_k: Vec<Tensor> = (0..n_args)
                         .map(|i| if axes[i].is_some() { ins[i].select(0, k) } else { ins[i].clone() })
                         .collect();
-                    f.call(&ins_k).swap_remove(index)
+                    call.pack(&f.call(&ins_k), &[])
                 })
                 .collect();
-            Tensor::stack(&per.iter().collect::<Vec<_>>(), 0)
+            return Ok(Tensor::stack(&per.iter().collect::<Vec<_>>(), 0));
         }
-    })
+    };
+    Ok(call.pack(&outs, &[size]))
 }

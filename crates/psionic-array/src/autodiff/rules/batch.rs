@@ -71,9 +71,7 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
             }
             Tensor::make(Prim::SliceUpdate { chain: phys }, &[&full(0), &full(1)])?
         }
-        Prim::Custom { op, n_args, n_captured, index } => {
-            custom::batch(op, (*n_args, *n_captured, *index), x, b, size)?
-        }
+        Prim::Custom(call) => custom::batch(call, x, b, size)?,
     })
 }
 

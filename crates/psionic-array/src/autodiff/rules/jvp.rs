@@ -18,9 +18,7 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
     let same = |inputs: &[&Tensor]| Tensor::make(prim.clone(), inputs);
     Ok(match prim {
         Prim::Const | Prim::Placeholder => y.zeros_like(),
-        Prim::Custom { op, n_args, n_captured, index } => {
-            return crate::autodiff::custom::jvp(op, (*n_args, *n_captured, *index), x, t)
-        }
+        Prim::Custom(call) => return crate::autodiff::custom::jvp(call, x, t),
         Prim::Cast(d) => tz(0).to_dtype(*d),
         Prim::Contiguous => tz(0),
         Prim::View(ViewOp::AsStrided { .. }) => return transpose(prim, x, y, t),

@@ -55,7 +55,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Matmul => linalg::matmul_vjp(&c.x[0], &c.x[1], c.g),
         Prim::Cat { dim } => shape::cat_vjp(*dim, c.x, c.g),
         Prim::SliceUpdate { chain } => shape::slice_update_vjp(chain, &c.x[0], &c.x[1], c.g)?,
-        Prim::Custom { op, n_args, n_captured, index } => custom::vjp(op, (*n_args, *n_captured, *index), c.x, c.g)?,
+        Prim::Custom(call) => custom::vjp(call, c.x, c.g)?,
     })
 }
 
@@ -94,7 +94,7 @@ fn saves(prim: &Prim) -> (u64, bool) {
         Prim::Reduce { .. } | Prim::Scan { .. } => (FIRST, true),
         Prim::Matmul => (BOTH, false),
         // A custom rule may read any argument or output (the first 64 are checked).
-        Prim::Custom { .. } => (u64::MAX, false),
+        Prim::Custom(_) => (u64::MAX, false),
         _ => (NONE, false),
     }
 }
@@ -130,7 +130,7 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::Cat { .. } => "Cat".to_string(),
         Prim::SliceUpdate { .. } => "CopySlices".to_string(),
         Prim::Placeholder => "Batched".to_string(),
-        Prim::Custom { op, .. } => op.name().to_string(),
+        Prim::Custom(call) => call.name().to_string(),
     };
     format!("{base}Backward0")
 }

@@ -73,6 +73,49 @@ fn multiple_outputs_and_default_rules() {
 }
 
 #[test]
+fn several_outputs_share_one_call_of_each_rule() {
+    // MLX calls a multi-output vjp rule once, with every output's cotangent: a rule
+    // returning a constant gives that constant, not one copy per output used.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let f = CustomFunction::new("test_split", |x: &[Tensor]| {
+        vec![x[0].exp(), x[0].sum_all().to_dtype(DType::F32), x[0].gt(0.0).to_dtype(DType::I64)]
+    })
+    .with_vjp(move |x: &[Tensor], ct: &[Tensor], out: &[Tensor]| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        assert_eq!((ct.len(), out.len()), (3, 3));
+        assert_eq!((ct[1].dtype(), out[2].dtype(), out[2].shape()), (DType::F32, DType::I64, x[0].shape()));
+        vec![Some(&(&ct[0] * &out[0]) + &ct[1].to_dtype(DType::F64))]
+    })
+    .with_jvp(|x: &[Tensor], t: &[Tensor]| {
+        vec![&t[0] * &x[0].exp(), t[0].sum_all().to_dtype(DType::F32), x[0].zeros_like().to_dtype(DType::I64)]
+    });
+    let x = Tensor::from_vec(vec![-1.0f64, 0.5, 2.0], &[3]);
+    let outs = f.call(&[x.clone()]);
+    assert_eq!(outs.iter().map(Tensor::dtype).collect::<Vec<_>>(), [DType::F64, DType::F32, DType::I64]);
+    assert_eq!(outs[2].to_vec::<i64>(), [0, 1, 1]);
+    assert_close("packed output 0", &outs[0], &x.exp());
+    let f1 = f.clone();
+    let g = grad(move |a: &[Tensor]| {
+        let o = f1.call(a);
+        &o[0].sum_all() + &o[1].to_dtype(DType::F64)
+    })(&[x.clone()]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one vjp call for the whole call");
+    assert_close("both cotangents in one call", &g, &x.exp().add(1.0));
+    // jvp packs the rule's tangents the same way; vmap loops over the packed value.
+    let t = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3]);
+    let f2 = f.clone();
+    let (_, jt) = jvp(move |a: &[Tensor]| f2.call(a), &[x.clone()], &[t.clone()]);
+    assert_close("jvp 0", &jt[0], &(&t * &x.exp()));
+    assert_eq!(jt[1].to_vec::<f32>(), [6.0]);
+    let xb = data(&[4, 3], -1.0, 1.0, 5);
+    let out = vmap(move |a: &[Tensor]| f.call(a), &[Some(0)], &[Some(0)])(&[xb.clone()]);
+    assert_close("vmap 0", &out[0], &xb.exp());
+    assert_eq!(out[1].to_vec::<f32>(), xb.sum(1, false).to_dtype(DType::F32).to_vec::<f32>());
+    assert_eq!(out[2].to_vec::<i64>(), xb.gt(0.0).to_dtype(DType::I64).to_vec::<i64>());
+}
+
+#[test]
 fn bad_rule_outputs_are_refused() {
     let f = CustomFunction::new("test_bad", |x: &[Tensor]| vec![x[0].exp()])
         .with_vjp(|_x: &[Tensor], ct: &[Tensor], _o: &[Tensor]| vec![Some(ct[0].sum_all())]);
