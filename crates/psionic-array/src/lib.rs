@@ -8,6 +8,7 @@
 
 pub mod autodiff;
 pub mod display;
+pub mod graph;
 pub mod mode;
 pub mod node;
 pub mod ops;
@@ -20,6 +21,7 @@ pub use ops::args::{Arg, Dims};
 pub use ops::binary::result_type;
 pub use ops::reduce::NormOrd;
 pub use psionic_core::{DType, Device, Error, Result, Scalar};
+pub use psionic_cpu::Element;
 pub use tensor::Tensor;
 
 #[cfg(test)]

@@ -104,8 +104,9 @@ pub enum Prim {
     SliceUpdate {
         chain: Vec<ViewOp>,
     },
-    /// Stands for one example of a batched value inside `vmap`: it has the per-example
-    /// shape, and its values exist only in the batched twin, so evaluating it refuses.
+    /// A value known by shape and dtype only: one example of a batched value inside
+    /// `vmap` (its values exist only in the batched twin) or an input while `compile`
+    /// traces. Evaluating it refuses.
     Placeholder,
     /// A call to a function with its own rules (`CustomFunction`, `checkpoint`). Inputs:
     /// the call's arguments, the tensors requiring grad that it read without being
@@ -215,8 +216,8 @@ impl Prim {
         match self {
             Prim::Const => unreachable!("constants are born evaluated"),
             Prim::Placeholder => Err(Error::invalid(
-                "vmap",
-                "the values of a batched tensor are not available inside the vmapped function (it sees one example's shape only); move value-dependent code (item, to_vec, printing, as_strided) outside vmap",
+                "vmap/compile",
+                "the values of a batched tensor are not available inside the vmapped function, nor those of an input inside a function being compiled (they see shapes only); move value-dependent code (item, to_vec, printing, as_strided) outside vmap or compile",
             )),
             Prim::Custom(_) => Ok(inputs[inputs.len() - 1].clone()),
             Prim::Cast(d) => Ok(psionic_cpu::cast::cast(x.unwrap(), *d)),

@@ -4,7 +4,6 @@
 use crate::value::{dtype_from_torch, Value};
 use psionic_array::Tensor;
 use psionic_core::DType;
-use safetensors::{Dtype as St, SafeTensors};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -68,12 +67,8 @@ pub fn load(dir: &Path, family: &str) -> Result<Family, String> {
 
 /// Every tensor of a family's safetensors file, by name.
 pub fn load_tensors(bytes: &[u8], family: &str) -> Result<HashMap<String, Tensor>, String> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| format!("{family}.safetensors: {e}"))?;
-    let mut store = HashMap::new();
-    for (k, v) in st.tensors() {
-        store.insert(k.to_string(), tensor_from(v.dtype(), v.shape(), v.data()).map_err(|e| format!("{k}: {e}"))?);
-    }
-    Ok(store)
+    let (named, _) = psionic_io::safetensors::read(bytes).map_err(|e| format!("{family}.safetensors: {e}"))?;
+    Ok(named.into_iter().collect())
 }
 
 fn case(c: &Json, get: &dyn Fn(&str) -> Result<Tensor, String>) -> Result<Case, String> {
@@ -119,26 +114,5 @@ fn case(c: &Json, get: &dyn Fn(&str) -> Result<Tensor, String>) -> Result<Case, 
         outputs,
         cotangents,
         grads,
-    })
-}
-
-fn tensor_from(dtype: St, shape: &[usize], data: &[u8]) -> Result<Tensor, String> {
-    fn le<const N: usize, T>(data: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
-        data.chunks_exact(N).map(|c| f(c.try_into().unwrap())).collect()
-    }
-    Ok(match dtype {
-        St::F64 => Tensor::from_vec(le(data, f64::from_le_bytes), shape),
-        St::F32 => Tensor::from_vec(le(data, f32::from_le_bytes), shape),
-        St::F16 => Tensor::from_vec(le(data, half::f16::from_le_bytes), shape),
-        St::BF16 => Tensor::from_vec(le(data, half::bf16::from_le_bytes), shape),
-        St::I64 => Tensor::from_vec(le(data, i64::from_le_bytes), shape),
-        St::I32 => Tensor::from_vec(le(data, i32::from_le_bytes), shape),
-        St::I16 => Tensor::from_vec(le(data, i16::from_le_bytes), shape),
-        St::I8 => Tensor::from_vec(data.iter().map(|&b| b as i8).collect::<Vec<_>>(), shape),
-        St::U8 => Tensor::from_vec(data.to_vec(), shape),
-        // Psionic has no unsigned 32-bit dtype: MLX's uint32 indices are read as int64.
-        St::U32 => Tensor::from_vec(le(data, |b| u32::from_le_bytes(b) as i64), shape),
-        St::BOOL => Tensor::from_vec(data.iter().map(|&b| b != 0).collect::<Vec<_>>(), shape),
-        other => return Err(format!("safetensors dtype {other:?} is not read here")),
     })
 }

@@ -12,8 +12,10 @@ pub use psionic_array::autodiff::{self, autograd, mode as grad_mode};
 pub use psionic_array::{
     fallible, lazy, result_type, Arg, DType, Device, Dims, Error, LazyGuard, NormOrd, Result, Scalar, Tensor,
 };
+pub use psionic_compiler::{compile, Compiled};
 pub use psionic_core as core;
 pub use psionic_cpu as cpu;
+pub use psionic_io as io;
 
 /// Everything a user script needs in scope.
 pub mod prelude {
@@ -22,6 +24,7 @@ pub mod prelude {
         vjp, vmap, vmap_tree, BackwardOpts, CustomFunction, GradOpts, Tree,
     };
     pub use psionic_array::{fallible, lazy, DType, Device, NormOrd, Scalar, Tensor};
+    pub use psionic_compiler::compile;
 }
 
 /// Runs `f` on a dedicated pool of `threads` worker threads (kernels split work across

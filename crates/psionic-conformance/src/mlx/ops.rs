@@ -239,8 +239,26 @@ pub fn call(c: &Call) -> R<Val> {
         n if n.starts_with("nn.losses.") => unsupported(format!("{n}: Psionic has no loss functions yet")),
         n if n.starts_with("optimizers.") => unsupported(format!("{n}: Psionic has no optimizers yet")),
         n if n.starts_with("distributed.") => unsupported(format!("{n}: Psionic has no distributed backend yet")),
-        "load" => unsupported("load: Psionic has no array file IO yet"),
+        "load" => load(c),
         "quantize" | "dequantize" => unsupported(format!("{}: Psionic has no quantization yet", c.name)),
         other => unsupported(format!("no mapping for mx.{other}")),
     }
+}
+
+/// `mx.load` of a file's bytes (a uint8 array) in the named format: one array for
+/// `.npy`, a dict of arrays otherwise. A file Psionic cannot read is refused.
+fn load(c: &Call) -> R<Val> {
+    c.only(2, &[])?;
+    let bytes = c.arg(0, "file")?.tensor()?.to_vec::<u8>();
+    let format = match c.arg(1, "format")? {
+        Val::Str(f) => psionic_io::Format::of_path(std::path::Path::new(&format!("file.{f}"))),
+        _ => return unsupported("load: format argument"),
+    };
+    let loaded = format.and_then(|f| psionic_io::read(&bytes, f));
+    let loaded =
+        loaded.unwrap_or_else(|e| psionic_array::mode::raise(psionic_core::Error::invalid("load", e.to_string())));
+    Ok(match loaded {
+        psionic_io::Loaded::Array(t) => Val::T(t),
+        psionic_io::Loaded::Named(v) => Val::Dict(v.into_iter().map(|(k, t)| (k, Val::T(t))).collect()),
+    })
 }

@@ -1,5 +1,5 @@
 //! MLX's function transforms on Psionic's: `grad`, `value_and_grad`, `vjp`, `jvp`,
-//! `vmap`, `custom_function` (with its vjp/jvp/vmap rules) and `checkpoint`. Function
+//! `vmap`, `custom_function` (with its vjp/jvp/vmap rules), `checkpoint` and `compile`. Function
 //! values are interpreter closures; inside Psionic's transforms, where a closure cannot
 //! return an error, a mapping miss travels as a panic carrying the [`Miss`] and is turned
 //! back into `unsupported` where the case is run.
@@ -24,6 +24,19 @@ fn vals(xs: &[Tensor]) -> Vec<Val> {
 /// `f` on tensors, returning its output arrays.
 fn on_tensors(f: &Func, xs: &[Tensor]) -> Vec<Tensor> {
     must(f(&vals(xs)).and_then(|v| tensors(&v)))
+}
+
+/// `f` as a function of tensors for a Psionic transform, and a flag telling whether its
+/// last call returned one array (so the transformed function returns one too).
+fn tensor_fn(f: Func) -> (impl Fn(&[Tensor]) -> Vec<Tensor> + Clone + Send + Sync + 'static, Arc<AtomicBool>) {
+    let single = Arc::new(AtomicBool::new(true));
+    let s = single.clone();
+    let body = move |xs: &[Tensor]| {
+        let v = must(f(&vals(xs)));
+        s.store(matches!(v, Val::T(_)), Ordering::Relaxed);
+        must(tensors(&v))
+    };
+    (body, single)
 }
 
 /// One int or a list of them (`argnums`); `None` when absent.
@@ -96,33 +109,30 @@ pub fn call(c: &Call) -> Option<R<Val>> {
                 let xs = args.iter().map(|a| a.array()).collect::<R<Vec<_>>>()?;
                 let ins = axes(in_ax.as_ref(), xs.len())?;
                 let outs = axes(out_ax.as_ref(), 1)?;
-                let single = Arc::new(AtomicBool::new(true));
-                let (f, s) = (f.clone(), single.clone());
-                let body = move |xs: &[Tensor]| {
-                    let v = must(f(&vals(xs)));
-                    s.store(matches!(v, Val::T(_)), Ordering::Relaxed);
-                    must(tensors(&v))
-                };
+                let (body, single) = tensor_fn(f.clone());
                 let ys = autodiff::vmap(body, &ins, &outs)(&xs);
                 Ok(pack(ys, single.load(Ordering::Relaxed)))
             })
         })(),
         "checkpoint" => (|| {
-            let f = f()?;
-            let single = Arc::new(AtomicBool::new(true));
-            let s = single.clone();
-            let ck = autodiff::checkpoint(move |xs: &[Tensor]| {
-                let v = must(f(&vals(xs)));
-                s.store(matches!(v, Val::T(_)), Ordering::Relaxed);
-                must(tensors(&v))
-            });
+            c.only(1, &[])?;
+            let (body, single) = tensor_fn(f()?);
+            let ck = autodiff::checkpoint(body);
             func(move |args: &[Val]| {
                 let xs = args.iter().map(|a| a.array()).collect::<R<Vec<_>>>()?;
-                let ys = ck(&xs);
-                Ok(pack(ys, single.load(Ordering::Relaxed)))
+                Ok(pack(ck(&xs), single.load(Ordering::Relaxed)))
             })
         })(),
-        "compile" => unsupported("compile: Psionic has no compile transform yet"),
+        "compile" => (|| {
+            c.only(1, &["shapeless"])?;
+            let (body, single) = tensor_fn(f()?);
+            let compiled = psionic_compiler::compile(body).shapeless(Call::flag(c.kw("shapeless"), false)?);
+            func(move |args: &[Val]| {
+                let xs = args.iter().map(|a| a.array()).collect::<R<Vec<_>>>()?;
+                // Replays do not run the function, so its arity flag is from the trace.
+                Ok(pack(compiled.call(&xs), single.load(Ordering::Relaxed)))
+            })
+        })(),
         _ => return None,
     })
 }

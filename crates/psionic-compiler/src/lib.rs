@@ -1,0 +1,125 @@
+//! `compile`: MLX's `mx.compile` for Psionic functions.
+//!
+//! A compiled function is traced once per input signature (shapes and dtypes): called
+//! on symbolic inputs in lazy mode, its graph is read back from the outputs (`trace`),
+//! simplified (`simplify`: common subexpressions merged, work on constants done once)
+//! and cached. Later calls with the same signature replay the cached primitives on the
+//! new inputs (`replay`) instead of running the function again. Replayed primitives go
+//! through the same node builder as ops, so a compiled function composes with every
+//! transform: `grad` of it, it of `grad`, `vmap`, `jvp`.
+//!
+//! Like MLX, tensors the function reads without being passed them (closures) are read
+//! when it is traced; pass a tensor as an argument when its value may change between
+//! calls. A function whose graph is shape-polymorphic (elementwise ops, reductions,
+//! matmul, permutations) can be compiled `shapeless`: one trace then serves every input
+//! shape of the same rank and dtypes. A graph with shape-specific steps (reshapes,
+//! slices, expands) is traced again per shape even when `shapeless` is asked for, so
+//! the answer is never a replay built for other shapes.
+//!
+//! ```
+//! use psionic_array::Tensor;
+//! use psionic_compiler::compile;
+//! let f = compile(|x: &[Tensor]| vec![&x[0].exp() * &x[0]]);
+//! let a = f.call(&[Tensor::from_vec(vec![0.0f32, 1.0], &[2])]);
+//! let b = f.call(&[Tensor::from_vec(vec![2.0f32, 3.0], &[2])]);
+//! assert_eq!((a[0].to_vec::<f32>()[1], f.traces()), (1f32.exp(), 1));
+//! assert_eq!(b[0].to_vec::<f32>()[0], 2.0 * 2f32.exp());
+//! ```
+
+mod replay;
+mod simplify;
+mod trace;
+
+use psionic_array::mode::check;
+use psionic_array::Tensor;
+use psionic_core::{DType, Device, Result};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+pub use trace::{Graph, Slot, Step};
+
+type Function = dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync;
+
+/// What selects a cached graph: per input its dtype, device, rank and (unless the graph
+/// is shape-polymorphic and the function shapeless) its shape.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct Key(Vec<(DType, Device, usize, Option<Vec<usize>>)>);
+
+impl Key {
+    fn of(args: &[Tensor], with_shapes: bool) -> Key {
+        Key(args.iter().map(|a| (a.dtype(), a.device(), a.ndim(), with_shapes.then(|| a.shape()))).collect())
+    }
+}
+
+struct Inner {
+    f: Box<Function>,
+    shapeless: bool,
+    cache: Mutex<HashMap<Key, Arc<Graph>>>,
+    traces: AtomicUsize,
+}
+
+/// A compiled function (see the crate docs). Cloning shares the function and its cache.
+#[derive(Clone)]
+pub struct Compiled(Arc<Inner>);
+
+/// Compiles `f`: traced on its first call for each input signature, replayed after.
+pub fn compile(f: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> Compiled {
+    Compiled(Arc::new(Inner {
+        f: Box::new(f),
+        shapeless: false,
+        cache: Mutex::new(HashMap::new()),
+        traces: AtomicUsize::new(0),
+    }))
+}
+
+impl Compiled {
+    /// MLX's `shapeless=True`: one trace serves inputs of any shape (same ranks and
+    /// dtypes) when the traced graph allows it.
+    pub fn shapeless(self, yes: bool) -> Compiled {
+        let inner = Arc::into_inner(self.0).expect("set shapeless before sharing a compiled function");
+        Compiled(Arc::new(Inner { shapeless: yes, ..inner }))
+    }
+
+    /// Calls the compiled function; op misuse raises as it would uncompiled.
+    #[track_caller]
+    pub fn call(&self, args: &[Tensor]) -> Vec<Tensor> {
+        check(self.try_call(args))
+    }
+
+    /// [`Compiled::call`] returning errors (from tracing or replay) instead of raising.
+    pub fn try_call(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
+        replay::run(&*self.graph(args)?, args)
+    }
+
+    /// How many times the function has been traced (once per signature it has seen).
+    pub fn traces(&self) -> usize {
+        self.0.traces.load(Ordering::Relaxed)
+    }
+
+    /// The simplified graph that a call with `args` replays (traced now if needed).
+    pub fn graph(&self, args: &[Tensor]) -> Result<Arc<Graph>> {
+        let exact = Key::of(args, true);
+        let loose = Key::of(args, false);
+        {
+            let cache = self.0.cache.lock().unwrap();
+            if let Some(g) = cache.get(&exact) {
+                return Ok(g.clone());
+            }
+            if let Some(g) = cache.get(&loose).filter(|_| self.0.shapeless) {
+                return Ok(g.clone());
+            }
+        }
+        // Traced without the lock: the function may call other compiled functions.
+        let g = Arc::new(simplify::simplify(trace::trace(&*self.0.f, args)?)?);
+        self.0.traces.fetch_add(1, Ordering::Relaxed);
+        let mut cache = self.0.cache.lock().unwrap();
+        if self.0.shapeless && g.shape_polymorphic() {
+            cache.insert(loose, g.clone());
+        }
+        cache.insert(exact, g.clone());
+        Ok(g)
+    }
+}
+
+#[cfg(test)]
+mod tests;

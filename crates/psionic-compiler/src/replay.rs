@@ -1,0 +1,55 @@
+//! Replay: the cached graph's primitives applied to a call's arguments, through the
+//! same node builder as ops (so autograd, vmap and jvp see ordinary ops). Each value is
+//! released after its last use, so intermediates live no longer than they would in the
+//! uncompiled function.
+
+use crate::trace::{Graph, Slot};
+use psionic_array::{graph, Tensor};
+use psionic_core::{Error, Result};
+
+pub fn run(g: &Graph, args: &[Tensor]) -> Result<Vec<Tensor>> {
+    if args.len() != g.n_inputs {
+        return Err(Error::invalid(
+            "compile",
+            format!("the compiled function was traced with {} arguments, called with {}", g.n_inputs, args.len()),
+        ));
+    }
+    let last_use = last_uses(g);
+    let consts: Vec<Tensor> = g.consts.iter().map(|n| graph::tensor(n.clone())).collect();
+    let mut values: Vec<Option<Tensor>> = vec![None; g.ops.len()];
+    let read = |values: &[Option<Tensor>], s: Slot| match s {
+        Slot::Input(i) => args[i].clone(),
+        Slot::Const(i) => consts[i].clone(),
+        Slot::Op(i) => values[i].clone().expect("values are read before their last use"),
+    };
+    for (k, step) in g.ops.iter().enumerate() {
+        let ins: Vec<Tensor> = step.inputs.iter().map(|s| read(&values, *s)).collect();
+        values[k] = Some(graph::apply(step.prim.clone(), &ins.iter().collect::<Vec<_>>())?);
+        for s in &step.inputs {
+            if let Slot::Op(i) = s {
+                if last_use[*i] == k {
+                    values[*i] = None;
+                }
+            }
+        }
+    }
+    Ok(g.outputs.iter().map(|s| read(&values, *s)).collect())
+}
+
+/// For each step, the last step reading it (`usize::MAX` for outputs: kept to the end).
+fn last_uses(g: &Graph) -> Vec<usize> {
+    let mut last = vec![0; g.ops.len()];
+    for (k, step) in g.ops.iter().enumerate() {
+        for s in &step.inputs {
+            if let Slot::Op(i) = s {
+                last[*i] = k;
+            }
+        }
+    }
+    for s in &g.outputs {
+        if let Slot::Op(i) = s {
+            last[*i] = usize::MAX;
+        }
+    }
+    last
+}

@@ -1,0 +1,123 @@
+//! Compiled functions agree with the uncompiled ones, trace once per signature, compose
+//! with the transforms, and refuse what they cannot do faithfully.
+// Argument lists read as `&[x.clone()]` like the calls they stand for.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
+use crate::{compile, Slot};
+use psionic_array::autodiff::{grad, jvp, vmap};
+use psionic_array::{fallible, DType, Tensor};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn data(shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|i| ((i as u64 * 2654435761 + seed * 97) % 1000) as f64 / 500.0 - 1.0).collect();
+    Tensor::from_vec(v, shape)
+}
+
+fn mlp(x: &[Tensor]) -> Vec<Tensor> {
+    let h = x[0].matmul(&x[1]).tanh();
+    vec![(&h * &h).sum_all(), h]
+}
+
+#[test]
+fn replays_match_the_function_and_trace_once_per_signature() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let f = compile(move |x: &[Tensor]| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        mlp(x)
+    });
+    for seed in 0..3 {
+        let args = [data(&[4, 3], seed), data(&[3, 5], seed + 10)];
+        let (got, want) = (f.call(&args), mlp(&args));
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.to_vec::<f64>(), w.to_vec::<f64>());
+        }
+    }
+    assert_eq!((f.traces(), calls.load(Ordering::SeqCst)), (1, 1));
+    f.call(&[data(&[2, 3], 0), data(&[3, 5], 1)]);
+    f.call(&[data(&[4, 3], 0).to_dtype(DType::F32), data(&[3, 5], 1).to_dtype(DType::F32)]);
+    assert_eq!(f.traces(), 3, "a new shape or dtype is a new trace");
+}
+
+#[test]
+fn simplify_merges_repeats_and_folds_constants() {
+    let f = compile(|x: &[Tensor]| {
+        let c = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).exp().mul(3.0);
+        vec![&(&x[0].sin() + &x[0].sin()) * &c]
+    });
+    let x = data(&[2], 0);
+    let g = f.graph(&[x.clone()]).unwrap();
+    // sin once, add, mul: the constant's exp and scaling are done at trace time.
+    assert_eq!(g.ops.len(), 3, "{g:?}");
+    assert!(matches!(g.ops[2].inputs[1], Slot::Const(_)));
+    let want = (&x.sin().mul(2.0) * &Tensor::from_vec(vec![1.0f64, 2.0], &[2]).exp().mul(3.0)).to_vec::<f64>();
+    let got = f.call(&[x])[0].to_vec::<f64>();
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-15);
+    }
+}
+
+#[test]
+fn composes_with_grad_vmap_and_jvp() {
+    let f = compile(|x: &[Tensor]| vec![(&x[0].exp() * &x[1]).sum_all()]);
+    let (a, b) = (data(&[3], 1), data(&[3], 2));
+    let fc = f.clone();
+    let g = grad(move |x: &[Tensor]| fc.call(x).remove(0))(&[a.clone(), b.clone()]);
+    assert_eq!(g.to_vec::<f64>(), (&a.exp() * &b).to_vec::<f64>());
+    // compile of grad.
+    let cg = compile(|x: &[Tensor]| vec![grad(|y: &[Tensor]| y[0].exp().sum_all())(x)]);
+    assert_eq!(cg.call(&[a.clone()])[0].to_vec::<f64>(), a.exp().to_vec::<f64>());
+    // vmap of a compiled function: the replay is batched by the ops' own rules.
+    let fv = f.clone();
+    let xs = data(&[4, 3], 3);
+    let out = vmap(move |x: &[Tensor]| fv.call(&[x[0].clone(), b.clone()]), &[Some(0)], &[Some(0)])(&[xs.clone()]);
+    let want = (&xs.exp() * &data(&[3], 2)).sum(1, false);
+    assert_eq!(out[0].to_vec::<f64>(), want.to_vec::<f64>());
+    let fj = f.clone();
+    let t = data(&[3], 5);
+    let (_, tan) = jvp(move |x: &[Tensor]| fj.call(&[x[0].clone(), data(&[3], 2)]), &[a.clone()], &[t.clone()]);
+    let want = (&(&a.exp() * &data(&[3], 2)) * &t).sum_all();
+    assert!((tan[0].item::<f64>() - want.item::<f64>()).abs() < 1e-14);
+}
+
+#[test]
+fn gradients_reach_weights_read_from_the_closure() {
+    let w = data(&[3], 7).requires_grad_(true).clone();
+    let wc = w.clone();
+    let f = compile(move |x: &[Tensor]| vec![(&x[0] * &wc).square().sum_all()]);
+    let x = data(&[3], 8);
+    f.call(&[x.clone()])[0].backward();
+    assert_eq!(w.grad().unwrap().to_vec::<f64>(), (&(&x * &w.detach()).mul(2.0) * &x).to_vec::<f64>());
+}
+
+#[test]
+fn shapeless_reuses_one_trace_only_when_the_graph_allows_it() {
+    let f = compile(|x: &[Tensor]| vec![x[0].exp().add(1.0).sum(0, false)]).shapeless(true);
+    for n in [3, 5, 8] {
+        let x = data(&[n, 2], n as u64);
+        assert_eq!(f.call(&[x.clone()])[0].to_vec::<f64>(), x.exp().add(1.0).sum(0, false).to_vec::<f64>());
+    }
+    assert_eq!(f.traces(), 1);
+    // A reshape carries the traced shape: traced again rather than replayed wrongly.
+    let r = compile(|x: &[Tensor]| vec![x[0].reshape(&[-1]).mul(2.0)]).shapeless(true);
+    for n in [2, 3] {
+        let x = data(&[n, 2], 1);
+        assert_eq!(r.call(&[x.clone()])[0].shape(), [2 * n]);
+    }
+    assert_eq!(r.traces(), 2);
+}
+
+#[test]
+fn refuses_in_place_writes_to_arguments_and_value_reads() {
+    let f = compile(|x: &[Tensor]| {
+        x[0].add_(1.0);
+        vec![x[0].clone()]
+    });
+    let e = fallible(|| f.call(&[data(&[2], 0)])).unwrap_err().to_string();
+    assert!(e.contains("must not modify its arguments"), "{e}");
+    let g = compile(|x: &[Tensor]| vec![x[0].mul(x[0].sum_all().item::<f64>())]);
+    let e = fallible(|| g.call(&[data(&[2], 0)])).unwrap_err().to_string();
+    assert!(e.contains("outside vmap or compile"), "{e}");
+}

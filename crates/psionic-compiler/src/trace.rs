@@ -1,0 +1,116 @@
+//! Tracing: the function runs once on symbolic inputs in a lazy scope, so every op it
+//! applies becomes a pending node; walking back from its outputs gives the graph.
+
+use psionic_array::autodiff::no_grad;
+use psionic_array::graph::{self, symbolic};
+use psionic_array::node::Node;
+use psionic_array::prim::{Prim, ViewOp};
+use psionic_array::{fallible, lazy, Tensor};
+use psionic_core::{Error, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where a value of the graph comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Slot {
+    /// Argument `i` of the call.
+    Input(usize),
+    /// A value that existed before the trace (`Graph::consts`): data the function built
+    /// from literals, tensors it read from its closure (a layer's weights, kept as
+    /// nodes so gradients still reach them).
+    Const(usize),
+    /// The result of `Graph::ops[i]`.
+    Op(usize),
+}
+
+/// One primitive applied to earlier slots.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub prim: Prim,
+    pub inputs: Vec<Slot>,
+}
+
+/// A traced function: its primitives in an order where inputs come first, the values it
+/// read from outside, and which slots are its outputs.
+#[derive(Debug)]
+pub struct Graph {
+    pub n_inputs: usize,
+    pub consts: Vec<Arc<Node>>,
+    pub ops: Vec<Step>,
+    pub outputs: Vec<Slot>,
+}
+
+impl Graph {
+    /// True when replaying the graph on inputs of other shapes (same ranks) computes what
+    /// the function would: every step infers its shape from its inputs' shapes rather
+    /// than carrying a shape of the trace.
+    pub fn shape_polymorphic(&self) -> bool {
+        self.ops.iter().all(|s| match &s.prim {
+            Prim::Cast(_)
+            | Prim::Unary(_)
+            | Prim::Binary(_)
+            | Prim::Where
+            | Prim::Reduce { .. }
+            | Prim::Scan { .. }
+            | Prim::Contiguous
+            | Prim::Matmul
+            | Prim::Cat { .. } => true,
+            Prim::View(v) => matches!(v, ViewOp::Permute(_) | ViewOp::Unsqueeze(_) | ViewOp::Flip(_)),
+            _ => false,
+        })
+    }
+}
+
+/// Runs `f` on symbolic stand-ins for `args` and reads back its graph.
+pub fn trace(f: &(dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync), args: &[Tensor]) -> Result<Graph> {
+    let inputs: Vec<Tensor> = args.iter().map(|a| symbolic(&a.shape(), a.dtype(), a.device())).collect();
+    let input_nodes: Vec<Arc<Node>> = inputs.iter().map(graph::node).collect();
+    // Unrecorded: gradients of a compiled function come from replaying it under the
+    // caller's grad mode, not from this trace.
+    let outs = fallible(|| lazy(|| no_grad(|| f(&inputs))))?;
+    for (i, (t, n)) in inputs.iter().zip(&input_nodes).enumerate() {
+        if !Arc::ptr_eq(&graph::node(t), n) {
+            return Err(Error::invalid(
+                "compile",
+                format!("the function writes to its argument {i} in place; a compiled function must not modify its arguments (return the new value instead)"),
+            ));
+        }
+    }
+    let mut g = Graph { n_inputs: args.len(), consts: vec![], ops: vec![], outputs: vec![] };
+    let mut slots: HashMap<*const Node, Slot> =
+        input_nodes.iter().enumerate().map(|(i, n)| (Arc::as_ptr(n), Slot::Input(i))).collect();
+    for o in &outs {
+        let slot = visit(&mut g, &mut slots, graph::node(o));
+        g.outputs.push(slot);
+    }
+    Ok(g)
+}
+
+/// Adds `root` and everything it needs to `g` (post-order, no recursion: traced graphs
+/// of long loops are deep) and returns its slot.
+fn visit(g: &mut Graph, slots: &mut HashMap<*const Node, Slot>, root: Arc<Node>) -> Slot {
+    let mut stack = vec![(root.clone(), false)];
+    while let Some((n, expanded)) = stack.pop() {
+        let key = Arc::as_ptr(&n);
+        if slots.contains_key(&key) {
+            continue;
+        }
+        // Values from outside the trace: evaluated data, or a symbolic value of an
+        // enclosing transform (a vmapped example the function closes over).
+        if n.is_evaluated() || matches!(n.prim, Prim::Placeholder | Prim::Const) {
+            slots.insert(key, Slot::Const(g.consts.len()));
+            g.consts.push(n);
+            continue;
+        }
+        let inputs = graph::pending_inputs(&n);
+        if expanded {
+            let ins = inputs.iter().map(|i| slots[&Arc::as_ptr(i)]).collect();
+            slots.insert(key, Slot::Op(g.ops.len()));
+            g.ops.push(Step { prim: n.prim.clone(), inputs: ins });
+            continue;
+        }
+        stack.push((n.clone(), true));
+        stack.extend(inputs.into_iter().rev().map(|i| (i, false)));
+    }
+    slots[&Arc::as_ptr(&root)]
+}
