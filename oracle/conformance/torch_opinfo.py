@@ -1,7 +1,8 @@
 """Harvests PyTorch's own OpInfo cases (torch.testing._internal.common_methods_invocations
 .op_db) into conformance fixtures: for every OpInfo entry named in FAMILIES, its
 sample_inputs in float32 and float64 (plus the integer, bool and half dtypes the op
-supports), the forward outputs, and the gradients of a fixed random cotangent with
+supports) and, where the OpInfo has them, its reference_inputs beyond the samples (ids
+with `ref`), the forward outputs, and the gradients of a fixed random cotangent with
 respect to every differentiable tensor input.
 
 Writes, per family, fixtures/conformance/pytorch/<family>.safetensors (every tensor,
@@ -16,7 +17,7 @@ Manifest value encoding (for inputs, args, kwargs and outputs):
   [v, ...]              a list/tuple/torch.Size
   numbers, bools, strings, null as themselves
 """
-import json, os, sys
+import hashlib, itertools, json, os, sys
 import torch
 from safetensors.torch import save_file
 from torch.testing._internal.common_methods_invocations import op_db
@@ -24,6 +25,12 @@ from torch.testing._internal.common_methods_invocations import op_db
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "conformance", "pytorch")
 MAX_SAMPLES = {torch.float32: 6, torch.float64: 6}
 OTHER_SAMPLES = 2
+# Reference inputs (extremes, special values, odd shapes) beyond the samples.
+MAX_REFERENCES = {torch.float32: 4, torch.float64: 4}
+# Reference generators can be long; only this many are looked at, and only small ones
+# are kept (their large tensors repeat the samples' coverage at many times the bytes).
+REFERENCE_SCAN = 300
+REFERENCE_NUMEL = 256
 MAX_NUMEL = 2048
 
 # PyTorch feature families (DESIGN.md section 6) and the OpInfo names harvested for each.
@@ -63,12 +70,13 @@ class Skip(Exception):
 class Family:
     def __init__(self):
         self.tensors, self.cases = {}, []
+        self.max_numel = MAX_NUMEL
 
     def put(self, key, t):
         t = t.detach()
         if t.is_complex() or t.layout != torch.strided:
             raise Skip("complex or sparse")
-        if t.numel() > MAX_NUMEL:
+        if t.numel() > self.max_numel:
             raise Skip("too large")
         self.tensors[key] = t.contiguous().clone()
         return {"t": key}
@@ -101,18 +109,59 @@ def flat_outputs(out):
     return [out]
 
 
-def harvest(fam, family, op, dtype, limit):
+def fingerprint(s):
+    """What tells two SampleInputs apart: their values, dtypes and shapes."""
+    h = hashlib.sha1()
+
+    def walk(v):
+        if isinstance(v, torch.Tensor):
+            t = v.detach()
+            h.update(repr((tuple(t.shape), str(t.dtype), t.layout)).encode())
+            if t.layout == torch.strided and t.numel() <= 4 * MAX_NUMEL:
+                h.update(repr(t.tolist()).encode())
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for k in sorted(v):
+                h.update(k.encode())
+                walk(v[k])
+        else:
+            h.update(repr(v).encode())
+
+    walk([s.input, list(s.args), s.kwargs])
+    return h.hexdigest()
+
+
+def harvest(fam, family, op, dtype, limit, ref_limit):
     torch.manual_seed(0)
     grad = dtype.is_floating_point and op.supports_autograd
     try:
         samples = list(op.sample_inputs("cpu", dtype, requires_grad=grad))
     except Exception:
         return
+    take(fam, family, op, dtype, grad, samples, "", limit)
+    if not ref_limit or op.reference_inputs_func is None:
+        return
+    seen = {fingerprint(s) for s in samples}
+    torch.manual_seed(0)
+    try:
+        refs = list(itertools.islice(op.reference_inputs("cpu", dtype, requires_grad=grad), REFERENCE_SCAN))
+    except Exception:
+        return
+    fam.max_numel = REFERENCE_NUMEL
+    try:
+        take(fam, family, op, dtype, grad, [r for r in refs if fingerprint(r) not in seen], "ref", ref_limit)
+    finally:
+        fam.max_numel = MAX_NUMEL
+
+
+def take(fam, family, op, dtype, grad, samples, tag, limit):
     taken = 0
     for si, s in enumerate(samples):
         if taken >= limit:
             break
-        cid = f"{op.name}.{op.variant_test_name or '_'}.{str(dtype)[6:]}.{si}"
+        cid = f"{op.name}.{op.variant_test_name or '_'}.{str(dtype)[6:]}.{tag}{si}"
         saved_keys = set()
         ins = []
         try:
@@ -163,7 +212,7 @@ def main():
                 supported = op.supported_dtypes("cpu")
                 for dtype in [torch.float32, torch.float64] + EXTRA_DTYPES:
                     if dtype in supported:
-                        harvest(fam, family, op, dtype, MAX_SAMPLES.get(dtype, OTHER_SAMPLES))
+                        harvest(fam, family, op, dtype, MAX_SAMPLES.get(dtype, OTHER_SAMPLES), MAX_REFERENCES.get(dtype, 0))
         save_file(fam.tensors, os.path.join(OUT, f"{family}.safetensors"))
         with open(os.path.join(OUT, f"{family}.json"), "w") as f:
             json.dump({"torch": torch.__version__, "family": family, "cases": fam.cases}, f,

@@ -154,13 +154,22 @@ impl Tensor {
     /// `self + value * t1 * t2`.
     #[track_caller]
     pub fn addcmul(&self, t1: &Tensor, t2: &Tensor, value: impl Into<Scalar>) -> Tensor {
-        self.add(t1.mul(t2).mul(value.into()))
+        let [s, t1, t2] = self.common_dtype3(t1, t2);
+        s.add(t1.mul(&t2).mul(value.into()))
+    }
+
+    /// The three tensors cast to their joint result type: PyTorch computes the
+    /// pointwise ternary ops in it, not pairwise in narrower types.
+    fn common_dtype3(&self, t1: &Tensor, t2: &Tensor) -> [Tensor; 3] {
+        let dt = result_type(&[&Arg::T(self.clone()), &Arg::T(t1.clone()), &Arg::T(t2.clone())]);
+        [self.to_dtype(dt), t1.to_dtype(dt), t2.to_dtype(dt)]
     }
 
     /// `self + value * t1 / t2`.
     #[track_caller]
     pub fn addcdiv(&self, t1: &Tensor, t2: &Tensor, value: impl Into<Scalar>) -> Tensor {
-        self.add(t1.div(t2).mul(value.into()))
+        let [s, t1, t2] = self.common_dtype3(t1, t2);
+        s.add(t1.div(&t2).mul(value.into()))
     }
 
     /// `|self - other| <= atol + rtol * |other|`, with NaN equal to NaN only if `equal_nan`.

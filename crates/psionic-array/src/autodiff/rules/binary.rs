@@ -23,9 +23,11 @@ pub(super) fn vjp(op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) 
             let db = mask(&a.eq(0.0).logical_and(b.ge(0.0)).logical_not(), &(g * &(y * &a.log())));
             both(da, db)
         }
+        // At the origin the gradient is 0, not 0/0, as PyTorch defines it.
         Atan2 => {
             let r = &a.square() + &b.square();
-            both(g * &(b / &r), -(g * &(a / &r)))
+            let inv = Tensor::where_(&r.eq(0.0), 0.0, r.reciprocal());
+            both(g * &(b * &inv), -(g * &(a * &inv)))
         }
         // Ties split the gradient evenly, as PyTorch does.
         Maximum | Minimum => {
@@ -37,9 +39,14 @@ pub(super) fn vjp(op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) 
             both(ga, gb)
         }
         // The NaN-ignoring forms send the gradient to whichever input was chosen.
+        // The NaN-ignoring forms: a NaN operand loses (both NaN: the first wins), ties
+        // split evenly, as PyTorch does.
         Fmax | Fmin => {
-            let pick_a = if op == Fmax { a.ge(b) } else { a.le(b) }.logical_or(b.isnan());
-            both(mask(&pick_a, g), mask(&pick_a.logical_not(), g))
+            let (beats_b, beats_a) = if op == Fmax { (a.gt(b), b.gt(a)) } else { (a.lt(b), b.lt(a)) };
+            let win_a = beats_b.logical_or(b.isnan());
+            let win_b = beats_a.logical_or(a.isnan().logical_and(b.isnan().logical_not()));
+            let half = mask(&a.eq(b), &g.mul(0.5));
+            both(Tensor::where_(&win_a, g, &half), Tensor::where_(&win_b, g, &half))
         }
         Hypot => both(g * &(a / y), g * &(b / y)),
         Copysign => {
