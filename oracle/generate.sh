@@ -12,6 +12,7 @@ py=oracle/.venv/bin/python
 $py oracle/gen_fixtures.py                 # core ops vs torch -> fixtures/core_ops.json
 $py oracle/gen_autodiff.py                 # composites vs torch.autograd and mx transforms
 $py oracle/conformance/torch_opinfo.py     # OpInfo cases -> fixtures/conformance/pytorch/
+$py oracle/conformance/torch_modules.py    # nn modules (fixed weights), optim steps -> same
 $py oracle/conformance/mlx_harvest.py      # MLX test-family cases -> fixtures/conformance/mlx/
 PSIONIC_UPDATE_BASELINE=1 cargo test -q --release -p psionic-conformance baseline
 scripts/conformance_table.sh

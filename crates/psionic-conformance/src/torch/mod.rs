@@ -118,5 +118,11 @@ pub fn call(c: &Call) -> R<Vec<Tensor>> {
     if let Some(r) = shape::call(c) {
         return r;
     }
-    unsupported(format!("no mapping for {}", c.op))
+    match c.op {
+        op if op.starts_with("nn.") && op.as_bytes().get(3).is_some_and(u8::is_ascii_uppercase) => {
+            unsupported(format!("{op}: Psionic has no nn modules yet"))
+        }
+        op if op.starts_with("optim.") => unsupported(format!("{op}: Psionic has no optimizers yet")),
+        op => unsupported(format!("no mapping for {op}")),
+    }
 }
