@@ -33,6 +33,7 @@ mod trace;
 use psionic_array::mode::check;
 use psionic_array::Tensor;
 use psionic_core::{DType, Device, Result};
+pub use replay::Plan;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,7 +55,7 @@ impl Key {
 struct Inner {
     f: Box<Function>,
     shapeless: bool,
-    cache: Mutex<HashMap<Key, Arc<Graph>>>,
+    cache: Mutex<HashMap<Key, Arc<Plan>>>,
     traces: AtomicUsize,
 }
 
@@ -97,23 +98,20 @@ impl Compiled {
     }
 
     /// The simplified graph that a call with `args` replays (traced now if needed).
-    pub fn graph(&self, args: &[Tensor]) -> Result<Arc<Graph>> {
+    pub fn graph(&self, args: &[Tensor]) -> Result<Arc<Plan>> {
         let exact = Key::of(args, true);
-        let loose = Key::of(args, false);
+        let loose = self.0.shapeless.then(|| Key::of(args, false));
         {
             let cache = self.0.cache.lock().unwrap();
-            if let Some(g) = cache.get(&exact) {
-                return Ok(g.clone());
-            }
-            if let Some(g) = cache.get(&loose).filter(|_| self.0.shapeless) {
+            if let Some(g) = cache.get(&exact).or_else(|| loose.as_ref().and_then(|k| cache.get(k))) {
                 return Ok(g.clone());
             }
         }
         // Traced without the lock: the function may call other compiled functions.
-        let g = Arc::new(simplify::simplify(trace::trace(&*self.0.f, args)?)?);
+        let g = Arc::new(Plan::new(simplify::simplify(trace::trace(&*self.0.f, args)?)?));
         self.0.traces.fetch_add(1, Ordering::Relaxed);
         let mut cache = self.0.cache.lock().unwrap();
-        if self.0.shapeless && g.shape_polymorphic() {
+        if let Some(loose) = loose.filter(|_| g.shape_polymorphic()) {
             cache.insert(loose, g.clone());
         }
         cache.insert(exact, g.clone());

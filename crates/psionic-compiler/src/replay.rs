@@ -7,14 +7,38 @@ use crate::trace::{Graph, Slot};
 use psionic_array::{graph, Tensor};
 use psionic_core::{Error, Result};
 
-pub fn run(g: &Graph, args: &[Tensor]) -> Result<Vec<Tensor>> {
+/// A simplified graph ready to replay: with, per step, the last step that reads its value
+/// (worked out once when the graph is cached, not on every call).
+#[derive(Debug)]
+pub struct Plan {
+    graph: Graph,
+    last_use: Vec<usize>,
+}
+
+impl Plan {
+    pub fn new(graph: Graph) -> Plan {
+        let last_use = last_uses(&graph);
+        Plan { graph, last_use }
+    }
+}
+
+impl std::ops::Deref for Plan {
+    type Target = Graph;
+    fn deref(&self) -> &Graph {
+        &self.graph
+    }
+}
+
+pub fn run(plan: &Plan, args: &[Tensor]) -> Result<Vec<Tensor>> {
+    let (g, last_use) = (&plan.graph, &plan.last_use);
     if args.len() != g.n_inputs {
         return Err(Error::invalid(
             "compile",
             format!("the compiled function was traced with {} arguments, called with {}", g.n_inputs, args.len()),
         ));
     }
-    let last_use = last_uses(g);
+    // Fresh handles per call: an in-place write to an output that is a constant must not
+    // reach the cached graph.
     let consts: Vec<Tensor> = g.consts.iter().map(|n| graph::tensor(n.clone())).collect();
     let mut values: Vec<Option<Tensor>> = vec![None; g.ops.len()];
     let read = |values: &[Option<Tensor>], s: Slot| match s {

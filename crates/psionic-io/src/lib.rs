@@ -34,16 +34,23 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format named by a file extension (`"npy"`, `"npz"`, `"safetensors"`).
+    pub fn of_extension(ext: &str) -> Option<Format> {
+        match ext {
+            "npy" => Some(Format::Npy),
+            "npz" => Some(Format::Npz),
+            "safetensors" => Some(Format::Safetensors),
+            _ => None,
+        }
+    }
+
     pub fn of_path(path: &Path) -> Result<Format> {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("npy") => Ok(Format::Npy),
-            Some("npz") => Ok(Format::Npz),
-            Some("safetensors") => Ok(Format::Safetensors),
-            _ => Err(IoError::format(
+        path.extension().and_then(|e| e.to_str()).and_then(Format::of_extension).ok_or_else(|| {
+            IoError::format(
                 "load",
                 format!("{}: unknown extension (expected .npy, .npz or .safetensors)", path.display()),
-            )),
-        }
+            )
+        })
     }
 }
 

@@ -8,21 +8,7 @@ use std::io::Write;
 
 fn every_dtype() -> Vec<Tensor> {
     let base = Tensor::from_vec(vec![-2.5f64, 0.0, 1.0, 3.25, -0.0, 7.0], &[2, 3]);
-    [
-        DType::Bool,
-        DType::U8,
-        DType::I8,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-        DType::F16,
-        DType::BF16,
-        DType::F32,
-        DType::F64,
-    ]
-    .iter()
-    .map(|&d| base.to_dtype(d))
-    .collect()
+    DType::ALL.iter().map(|&d| base.to_dtype(d)).collect()
 }
 
 fn same(a: &Tensor, b: &Tensor) {

@@ -20,6 +20,7 @@ use super::slot::GradSlot;
 use super::{forward, no_grad, vmap};
 use crate::mode::{check, lazy};
 use crate::node::Node;
+use crate::ops::args::dims_i64;
 use crate::prim::Prim;
 use crate::tensor::{leaf_alias, Tensor};
 use psionic_core::{numel, promote_types, DType, Error, Result};
@@ -92,9 +93,8 @@ impl PartialEq for CustomCall {
 
 impl CustomCall {
     fn new(op: Arc<CustomOp>, n_args: usize, n_captured: usize, outs: &[Tensor]) -> Self {
-        let dtypes: Vec<DType> = outs.iter().map(Tensor::dtype).collect();
-        let packed = if dtypes.iter().all(|d| d.is_float()) {
-            dtypes.iter().copied().reduce(promote_types).expect("at least one output")
+        let packed = if outs.iter().all(|o| o.dtype().is_float()) {
+            outs.iter().map(Tensor::dtype).reduce(promote_types).expect("at least one output")
         } else {
             DType::F64
         };
@@ -134,7 +134,7 @@ impl CustomCall {
             .iter()
             .map(|(shape, dtype)| {
                 let n = numel(shape);
-                let piece = v.narrow(0, start, n).reshape(&shape.iter().map(|&d| d as i64).collect::<Vec<_>>());
+                let piece = v.narrow(0, start, n).reshape(&dims_i64(shape));
                 start += n as i64;
                 piece.to_dtype(*dtype)
             })

@@ -18,6 +18,14 @@ pub fn result_type(args: &[&Arg]) -> DType {
         .result()
 }
 
+/// The tensors cast to their joint result type: ops over several tensors (addcmul,
+/// isclose, ...) compute in it, as PyTorch does, not pairwise in narrower types.
+fn promoted<const N: usize>(ts: [&Tensor; N]) -> [Tensor; N] {
+    let args: Vec<Arg> = ts.iter().map(|t| Arg::T((*t).clone())).collect();
+    let dt = result_type(&args.iter().collect::<Vec<_>>());
+    ts.map(|t| t.to_dtype(dt))
+}
+
 /// An operand materialised as a tensor of `dtype` (scalars become 0-d constants).
 pub(crate) fn as_tensor(a: &Arg, dtype: DType) -> Tensor {
     match a {
@@ -154,29 +162,22 @@ impl Tensor {
     /// `self + value * t1 * t2`.
     #[track_caller]
     pub fn addcmul(&self, t1: &Tensor, t2: &Tensor, value: impl Into<Scalar>) -> Tensor {
-        let [s, t1, t2] = self.common_dtype3(t1, t2);
+        let [s, t1, t2] = promoted([self, t1, t2]);
         s.add(t1.mul(&t2).mul(value.into()))
-    }
-
-    /// The three tensors cast to their joint result type: PyTorch computes the
-    /// pointwise ternary ops in it, not pairwise in narrower types.
-    fn common_dtype3(&self, t1: &Tensor, t2: &Tensor) -> [Tensor; 3] {
-        let dt = result_type(&[&Arg::T(self.clone()), &Arg::T(t1.clone()), &Arg::T(t2.clone())]);
-        [self.to_dtype(dt), t1.to_dtype(dt), t2.to_dtype(dt)]
     }
 
     /// `self + value * t1 / t2`.
     #[track_caller]
     pub fn addcdiv(&self, t1: &Tensor, t2: &Tensor, value: impl Into<Scalar>) -> Tensor {
-        let [s, t1, t2] = self.common_dtype3(t1, t2);
+        let [s, t1, t2] = promoted([self, t1, t2]);
         s.add(t1.div(&t2).mul(value.into()))
     }
 
     /// `|self - other| <= atol + rtol * |other|`, with NaN equal to NaN only if `equal_nan`.
     #[track_caller]
     pub fn isclose(&self, other: &Tensor, rtol: f64, atol: f64, equal_nan: bool) -> Tensor {
-        let dt = result_type(&[&Arg::T(self.clone()), &Arg::T(other.clone())]);
-        let (a, b) = (self.to_dtype(dt), other.to_dtype(dt));
+        let [a, b] = promoted([self, other]);
+        let dt = a.dtype();
         let exact = a.eq(&b);
         if !dt.is_float() {
             return exact;

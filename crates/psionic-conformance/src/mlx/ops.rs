@@ -251,10 +251,11 @@ fn load(c: &Call) -> R<Val> {
     c.only(2, &[])?;
     let bytes = c.arg(0, "file")?.tensor()?.to_vec::<u8>();
     let format = match c.arg(1, "format")? {
-        Val::Str(f) => psionic_io::Format::of_path(std::path::Path::new(&format!("file.{f}"))),
-        _ => return unsupported("load: format argument"),
+        Val::Str(f) => psionic_io::Format::of_extension(f),
+        _ => None,
     };
-    let loaded = format.and_then(|f| psionic_io::read(&bytes, f));
+    let Some(format) = format else { return unsupported("load: format argument") };
+    let loaded = psionic_io::read(&bytes, format);
     let loaded =
         loaded.unwrap_or_else(|e| psionic_array::mode::raise(psionic_core::Error::invalid("load", e.to_string())));
     Ok(match loaded {

@@ -5,7 +5,7 @@
 //! back into `unsupported` where the case is run.
 
 use super::program::Call;
-use super::value::{pack, tensors, Func, Val};
+use super::value::{arrays, pack, tensors, Func, Val};
 use crate::torch::{unsupported, Miss, R};
 use psionic_array::autodiff::{self, CustomFunction};
 use psionic_array::Tensor;
@@ -75,7 +75,7 @@ pub fn call(c: &Call) -> Option<R<Val>> {
             let (f, (nums, single)) = (f()?, argnums(c.get(1, "argnums"))?);
             let with_value = c.name == "value_and_grad";
             func(move |args: &[Val]| {
-                let xs = args.iter().map(|a| a.array()).collect::<R<Vec<_>>>()?;
+                let xs = arrays(args)?;
                 let f = f.clone();
                 let scalar = move |xs: &[Tensor]| -> Tensor {
                     let mut out = on_tensors(&f, xs);
@@ -106,7 +106,7 @@ pub fn call(c: &Call) -> Option<R<Val>> {
             c.only(3, &["in_axes", "out_axes"])?;
             let (f, in_ax, out_ax) = (f()?, c.get(1, "in_axes").cloned(), c.get(2, "out_axes").cloned());
             func(move |args: &[Val]| {
-                let xs = args.iter().map(|a| a.array()).collect::<R<Vec<_>>>()?;
+                let xs = arrays(args)?;
                 let ins = axes(in_ax.as_ref(), xs.len())?;
                 let outs = axes(out_ax.as_ref(), 1)?;
                 let (body, single) = tensor_fn(f.clone());
@@ -119,7 +119,7 @@ pub fn call(c: &Call) -> Option<R<Val>> {
             let (body, single) = tensor_fn(f()?);
             let ck = autodiff::checkpoint(body);
             func(move |args: &[Val]| {
-                let xs = args.iter().map(|a| a.array()).collect::<R<Vec<_>>>()?;
+                let xs = arrays(args)?;
                 Ok(pack(ck(&xs), single.load(Ordering::Relaxed)))
             })
         })(),
@@ -128,7 +128,7 @@ pub fn call(c: &Call) -> Option<R<Val>> {
             let (body, single) = tensor_fn(f()?);
             let compiled = psionic_compiler::compile(body).shapeless(Call::flag(c.kw("shapeless"), false)?);
             func(move |args: &[Val]| {
-                let xs = args.iter().map(|a| a.array()).collect::<R<Vec<_>>>()?;
+                let xs = arrays(args)?;
                 // Replays do not run the function, so its arity flag is from the trace.
                 Ok(pack(compiled.call(&xs), single.load(Ordering::Relaxed)))
             })
@@ -186,7 +186,7 @@ pub fn custom(f: Func, vjp: Option<Func>, jvp: Option<Func>, vmap: Option<Func>)
     }
     let cf = Arc::new(cf);
     func(move |args: &[Val]| {
-        let xs = args.iter().map(|a| a.array()).collect::<R<Vec<_>>>()?;
+        let xs = arrays(args)?;
         let ys = cf.call(&xs);
         Ok(pack(ys, single_out.load(Ordering::Relaxed)))
     })

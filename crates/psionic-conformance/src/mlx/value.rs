@@ -135,6 +135,11 @@ pub fn pack(ts: Vec<Tensor>, single: bool) -> Val {
     }
 }
 
+/// Call arguments as arrays (Python numbers made into arrays as MLX does).
+pub fn arrays(args: &[Val]) -> R<Vec<Tensor>> {
+    args.iter().map(Val::array).collect()
+}
+
 /// The arrays of `v` (one array, or a list of them).
 pub fn tensors(v: &Val) -> R<Vec<Tensor>> {
     match v {

@@ -29,22 +29,16 @@ pub(super) fn vjp(op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) 
             let inv = Tensor::where_(&r.eq(0.0), 0.0, r.reciprocal());
             both(g * &(b * &inv), -(g * &(a * &inv)))
         }
-        // Ties split the gradient evenly, as PyTorch does.
-        Maximum | Minimum => {
-            let (win_a, win_b) = if op == Maximum { (a.gt(b), a.lt(b)) } else { (a.lt(b), a.gt(b)) };
-            let tie = a.eq(b);
-            let half = g.mul(0.5);
-            let ga = Tensor::where_(&win_a, g, mask(&tie, &half));
-            let gb = Tensor::where_(&win_b, g, mask(&tie, &half));
-            both(ga, gb)
-        }
-        // The NaN-ignoring forms send the gradient to whichever input was chosen.
-        // The NaN-ignoring forms: a NaN operand loses (both NaN: the first wins), ties
-        // split evenly, as PyTorch does.
-        Fmax | Fmin => {
-            let (beats_b, beats_a) = if op == Fmax { (a.gt(b), b.gt(a)) } else { (a.lt(b), b.lt(a)) };
-            let win_a = beats_b.logical_or(b.isnan());
-            let win_b = beats_a.logical_or(a.isnan().logical_and(b.isnan().logical_not()));
+        // The winner takes the gradient and ties split it evenly, as PyTorch does. The
+        // NaN-ignoring forms (fmax/fmin) also let a NaN operand lose (both NaN: the
+        // first wins).
+        Maximum | Minimum | Fmax | Fmin => {
+            let (beats_b, beats_a) = if matches!(op, Maximum | Fmax) { (a.gt(b), b.gt(a)) } else { (a.lt(b), b.lt(a)) };
+            let (win_a, win_b) = if matches!(op, Fmax | Fmin) {
+                (beats_b.logical_or(b.isnan()), beats_a.logical_or(a.isnan().logical_and(b.isnan().logical_not())))
+            } else {
+                (beats_b, beats_a)
+            };
             let half = mask(&a.eq(b), &g.mul(0.5));
             both(Tensor::where_(&win_a, g, &half), Tensor::where_(&win_b, g, &half))
         }
