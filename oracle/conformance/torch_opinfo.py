@@ -14,6 +14,7 @@ the pinned versions.
 Manifest value encoding (for inputs, args, kwargs and outputs):
   {"t": key}            a tensor stored under `key` in the family's safetensors file
   {"dtype": "float32"}  a torch.dtype
+  {"slice": [start, stop, step]}, {"ellipsis": null}  index expressions (`x[...]`)
   [v, ...]              a list/tuple/torch.Size
   numbers, bools, strings, null as themselves
 """
@@ -46,11 +47,16 @@ FAMILIES = {
         ones ones_like zeros zeros_like clone contiguous isclose allclose equal""",
     "reductions": """all amax amin any argmax argmin count_nonzero cummax cummin cumprod cumsum
         logcumsumexp logsumexp mean norm prod std std_mean sum var var_mean softmax
-        log_softmax max min""",
+        log_softmax max min median nanmedian mode kthvalue quantile nanquantile nansum
+        nanmean""",
     "shape_ops": """broadcast_tensors broadcast_to cat chunk diag diag_embed diagonal expand
         expand_as flatten flip hstack movedim narrow permute repeat repeat_interleave reshape
         roll select slice split split_with_sizes squeeze stack t tensor_split tile transpose
         tril triu unbind unflatten unfold unsqueeze view vstack as_strided""",
+    "indexing": """__getitem__ index_put gather scatter scatter_add scatter_reduce index_select
+        index_add index_copy index_fill index_reduce masked_fill masked_scatter masked_select
+        take take_along_dim put nonzero argwhere bincount histc sort argsort msort topk
+        searchsorted bucketize unique unique_consecutive""",
     "linalg": """addmm addmv baddbmm bmm dot einsum kron matmul mm mv outer tensordot trace vdot""",
     "nn_functional": """nn.functional.relu nn.functional.relu6 nn.functional.elu nn.functional.selu
         nn.functional.celu nn.functional.gelu nn.functional.silu nn.functional.mish
@@ -96,6 +102,10 @@ def encode(fam, prefix, v, tensors):
         if v != v or v in (float("inf"), float("-inf")):
             return {"float": str(v)}
         return v
+    if isinstance(v, slice):
+        return {"slice": [encode(fam, prefix, x, tensors) for x in (v.start, v.stop, v.step)]}
+    if v is Ellipsis:
+        return {"ellipsis": None}
     if isinstance(v, (list, tuple, torch.Size)):
         return [encode(fam, prefix, x, tensors) for x in v]
     raise Skip(f"unencodable {type(v).__name__}")

@@ -3,7 +3,7 @@
 //! ([`Prim::eval_cpu`]). Derivative and batching rules join them in the autodiff layer.
 
 use crate::autodiff::custom::CustomCall;
-use psionic_core::ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
+use psionic_core::ops::{BinaryOp, OrderOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
 use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
 use psionic_cpu::CpuArray;
 use std::sync::Arc;
@@ -104,6 +104,26 @@ pub enum Prim {
     SliceUpdate {
         chain: Vec<ViewOp>,
     },
+    /// `out[p] = x[p with p[dim] = index[p]]` (inputs: x, i64 index of x's rank).
+    Gather {
+        dim: usize,
+    },
+    /// A copy of input 0 with input 2's values combined into the positions input 1 (i64,
+    /// same rank) names along `dim`; see `psionic_cpu::gather::scatter`.
+    Scatter {
+        dim: usize,
+        reduce: ScatterReduce,
+        include_self: bool,
+    },
+    /// i64 positions along `dim`: a sorting permutation or the mode's index.
+    Order {
+        op: OrderOp,
+        dim: usize,
+    },
+    /// Insertion points of input 1's values in input 0's sorted last dim.
+    SearchSorted {
+        right: bool,
+    },
     /// A value known by shape and dtype only: one example of a batched value inside
     /// `vmap` (its values exist only in the batched twin) or an input while `compile`
     /// traces. Evaluating it refuses.
@@ -144,6 +164,33 @@ fn same_dtype(op: &'static str, inputs: &[&Meta]) -> Result<DType> {
         return Err(Error::dtype(op, format!("expected all inputs to have dtype {d}, got {}", o.dtype)));
     }
     Ok(d)
+}
+
+/// An index tensor for gather/scatter: i64, the rank of each operand, and no larger than
+/// any of them in any dim but the operand's own `dim` (if given).
+fn check_index_shape(op: &'static str, index: &Meta, operands: &[(&Meta, Option<usize>)]) -> Result<()> {
+    if index.dtype != DType::I64 {
+        return Err(Error::dtype(op, format!("Expected dtype int64 for index, got {}", index.dtype)));
+    }
+    // An empty index names nothing, so its shape is not checked (as in PyTorch).
+    if psionic_core::numel(&index.shape) == 0 {
+        return Ok(());
+    }
+    let rank = |m: &Meta| m.shape.len().max(1);
+    for (m, dim) in operands {
+        if rank(m) != rank(index) {
+            return Err(Error::shape(op, "Index tensor must have the same number of dimensions as input tensor"));
+        }
+        for (d, &n) in index.shape.iter().enumerate() {
+            if Some(d) != *dim && n > m.shape.get(d).copied().unwrap_or(1) {
+                return Err(Error::shape(
+                    op,
+                    format!("Size does not match at dimension {d} expected index {:?} to be no larger than self {:?} apart from dimension {}", index.shape, m.shape, dim.unwrap_or(usize::MAX)),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Prim {
@@ -208,6 +255,33 @@ impl Prim {
                 Meta::new(shape, d)
             }
             Prim::SliceUpdate { .. } => Meta::new(inputs[0].shape.clone(), inputs[0].dtype),
+            Prim::Gather { dim } => {
+                check_index_shape("gather", inputs[1], &[(inputs[0], Some(*dim))])?;
+                Meta::new(inputs[1].shape.clone(), inputs[0].dtype)
+            }
+            Prim::Scatter { dim, .. } => {
+                same_dtype("scatter", &[inputs[0], inputs[2]])?;
+                check_index_shape("scatter", inputs[1], &[(inputs[0], Some(*dim)), (inputs[2], None)])?;
+                Meta::new(inputs[0].shape.clone(), inputs[0].dtype)
+            }
+            Prim::Order { op, dim } => {
+                let mut shape = inputs[0].shape.clone();
+                if *op == OrderOp::Mode && !shape.is_empty() {
+                    shape[*dim] = 1;
+                }
+                Meta::new(shape, DType::I64)
+            }
+            Prim::SearchSorted { .. } => {
+                let (s, v) = (&inputs[0].shape, &inputs[1].shape);
+                if s.len() > 1 && (s.len() != v.len() || s[..s.len() - 1] != v[..v.len() - 1]) {
+                    return Err(Error::shape(
+                        "searchsorted",
+                        format!("boundaries tensor should be 1 dimension or the first N-1 dimensions of boundaries tensor and input value tensor must match, but we got boundaries tensor {s:?} and input value tensor {v:?}"),
+                    ));
+                }
+                same_dtype("searchsorted", inputs)?;
+                Meta::new(v.clone(), DType::I64)
+            }
         })
     }
 
@@ -246,6 +320,12 @@ impl Prim {
                 }
                 Ok(psionic_cpu::index::assemble(&out.shape, out.dtype, &pieces))
             }
+            Prim::Gather { dim } => psionic_cpu::gather::gather(inputs[0], inputs[1], *dim),
+            Prim::Scatter { dim, reduce, include_self } => {
+                psionic_cpu::gather::scatter(inputs[0], inputs[1], inputs[2], *dim, *reduce, *include_self)
+            }
+            Prim::Order { op, dim } => psionic_cpu::order::order(*op, x.unwrap(), *dim),
+            Prim::SearchSorted { right } => psionic_cpu::order::searchsorted(inputs[0], inputs[1], *right),
             Prim::SliceUpdate { chain } => {
                 let (base, vals) = (inputs[0], inputs[1]);
                 let replay = |l: &Layout| {

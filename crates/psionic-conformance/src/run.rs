@@ -100,7 +100,11 @@ fn run_case_with(
             Value::Bool(b) => Tensor::scalar(*b as i64 as f64).to_dtype(psionic_core::DType::Bool),
             _ => return result(case, Status::Unsupported, format!("output {i} is not a tensor")),
         };
-        match guarded(|| compare(o, &w, sums_long_axes(&case.family))) {
+        let checked = guarded(|| match tie_free_indices(case, &c, i) {
+            Some(dim) => same_up_to_ties(c.x().ok(), o, &w, dim),
+            None => compare(o, &w, sums_long_axes(&case.family)),
+        });
+        match checked {
             Err(e) => return e.into_result(|s, d| result(case, s, d)),
             Ok(Err(e)) => return result(case, Status::Fail, format!("output {i}: {e}")),
             Ok(Ok(())) => {}
@@ -114,6 +118,40 @@ fn run_case_with(
         Ok(Err(e)) => result(case, Status::Fail, e),
         Ok(Ok(())) => result(case, Status::Pass, ""),
     }
+}
+
+/// The dim along which output `i` of `case` holds positions whose choice among equal
+/// values PyTorch leaves unspecified: the indices of topk and kthvalue (its CPU kernels
+/// select with partitioning, so which of several equal values is named follows no
+/// documented rule).
+fn tie_free_indices(case: &Case, c: &Call, i: usize) -> Option<i64> {
+    if !matches!(case.op.as_str(), "topk" | "kthvalue") || i != 1 {
+        return None;
+    }
+    c.param(1, "dim").map_or(Some(-1), |v| v.i64().ok())
+}
+
+/// Indices `got` pass against the oracle's `want` when they are distinct along `dim` and
+/// pick the same values from `x` (so they differ only in which of equal values they name).
+fn same_up_to_ties(x: Option<&Tensor>, got: &Tensor, want: &Tensor, dim: i64) -> Result<(), String> {
+    let x = x.ok_or("no input tensor")?;
+    if got.shape() != want.shape() {
+        return compare(got, want, false);
+    }
+    if x.dim() == 0 {
+        return compare(got, want, false);
+    }
+    // kthvalue without keepdim drops the dim its indices run along.
+    let (got, want) =
+        if got.dim() < x.dim() { (got.unsqueeze(dim), want.unsqueeze(dim)) } else { (got.clone(), want.clone()) };
+    let (got, want) = (&got, &want);
+    compare(&x.gather(dim, got), &x.gather(dim, want), false).map_err(|e| format!("picks other values: {e}"))?;
+    let sorted = got.sort(dim, false).0;
+    let n = sorted.size(dim);
+    if n > 1 && sorted.narrow(dim, 1, n - 1).eq(sorted.narrow(dim, 0, n - 1)).any().item::<bool>() {
+        return Err("repeats an index".into());
+    }
+    Ok(())
 }
 
 /// How a call went wrong: Psionic's typed refusal, a mapping miss raised from inside a

@@ -1,5 +1,6 @@
 //! Case values as the manifests encode them: tensors (by key into the family's
-//! safetensors file), dtypes, numbers, strings, `None` and lists.
+//! safetensors file), dtypes, numbers, strings, `None`, lists, and the slices and
+//! ellipses of index expressions.
 
 use psionic_array::Tensor;
 use psionic_core::DType;
@@ -15,6 +16,10 @@ pub enum Value {
     Str(String),
     None,
     List(Vec<Value>),
+    /// A Python slice (`start:stop:step`, each optional) in an index expression.
+    Slice([Option<i64>; 3]),
+    /// `...` in an index expression.
+    Ellipsis,
 }
 
 impl Value {
@@ -41,6 +46,11 @@ impl Value {
                     Value::Tensor(t)
                 } else if let Some(d) = m.get("dtype").and_then(Json::as_str) {
                     Value::DType(dtype_from_torch(d)?)
+                } else if let Some(parts) = m.get("slice").and_then(Json::as_array) {
+                    let part = |i: usize| parts.get(i).and_then(Json::as_i64);
+                    Value::Slice([part(0), part(1), part(2)])
+                } else if m.contains_key("ellipsis") {
+                    Value::Ellipsis
                 } else if let Some(f) = m.get("float").and_then(Json::as_str) {
                     Value::Float(f.parse().map_err(|_| format!("bad float {f}"))?)
                 } else {

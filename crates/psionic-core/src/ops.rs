@@ -248,3 +248,41 @@ pub enum ScanOp {
     CumMin,
     LogCumSumExp,
 }
+
+/// How `scatter` combines a source value with the value its target holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScatterReduce {
+    /// The source value replaces the target (the last write wins among duplicates).
+    Assign,
+    Sum,
+    Prod,
+    /// Sum divided by the number of values combined (floor division for integers).
+    Mean,
+    /// max/min; NaN propagates.
+    Amax,
+    Amin,
+}
+
+impl ScatterReduce {
+    /// PyTorch's `reduce=` string.
+    pub fn from_name(name: &str) -> Option<ScatterReduce> {
+        Some(match name {
+            "sum" | "add" => ScatterReduce::Sum,
+            "prod" | "multiply" => ScatterReduce::Prod,
+            "mean" => ScatterReduce::Mean,
+            "amax" => ScatterReduce::Amax,
+            "amin" => ScatterReduce::Amin,
+            _ => return None,
+        })
+    }
+}
+
+/// Index-valued selections along one dim (the values follow by gathering).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderOp {
+    /// The stable sorting permutation; NaN sorts above every number.
+    Argsort { descending: bool },
+    /// Index of the most frequent value (the smallest among equally frequent ones; its
+    /// last occurrence), with the dim kept at size 1.
+    Mode,
+}

@@ -9,7 +9,7 @@ use psionic_core::strided::OffsetIter;
 use psionic_core::{DType, Error, Layout, Result};
 
 /// Walks every line along `dim`, calling `f(input offsets, output offsets)`.
-fn lines(x: &CpuArray, dim: usize, mut f: impl FnMut(&mut dyn Iterator<Item = usize>, usize, isize)) {
+pub(crate) fn lines(x: &CpuArray, dim: usize, mut f: impl FnMut(&mut dyn Iterator<Item = usize>, usize, isize)) {
     let l = &x.layout;
     let out = Layout::contiguous(&l.shape);
     let keep: Vec<usize> = (0..l.ndim()).filter(|&d| d != dim).collect();
@@ -50,7 +50,7 @@ fn scan_with<T: Element, U: Element>(
     CpuArray::new(out, &x.layout.shape)
 }
 
-fn is_nan<T: PartialOrd>(v: T) -> bool {
+pub(crate) fn is_nan<T: PartialOrd>(v: T) -> bool {
     #[allow(clippy::eq_op)]
     let r = v != v;
     r

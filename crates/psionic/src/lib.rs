@@ -10,7 +10,8 @@
 
 pub use psionic_array::autodiff::{self, autograd, mode as grad_mode};
 pub use psionic_array::{
-    fallible, lazy, result_type, Arg, DType, Device, Dims, Error, LazyGuard, NormOrd, Result, Scalar, Tensor,
+    fallible, lazy, result_type, Arg, DType, Device, Dims, Error, Interpolation, LazyGuard, NormOrd, Result, Scalar,
+    Tensor, TensorIndex,
 };
 pub use psionic_compiler::{compile, Compiled};
 pub use psionic_core as core;
@@ -23,7 +24,7 @@ pub mod prelude {
         autograd, checkpoint, enable_grad, grad, hessian, jacfwd, jacrev, jvp, no_grad, stop_gradient, value_and_grad,
         vjp, vmap, vmap_tree, BackwardOpts, CustomFunction, GradOpts, Tree,
     };
-    pub use psionic_array::{fallible, lazy, DType, Device, NormOrd, Scalar, Tensor};
+    pub use psionic_array::{fallible, lazy, DType, Device, NormOrd, Scalar, Tensor, TensorIndex};
     pub use psionic_compiler::compile;
 }
 

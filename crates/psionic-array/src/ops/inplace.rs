@@ -140,3 +140,28 @@ impl std::ops::MulAssign<f64> for Tensor {
         self.mul_(rhs);
     }
 }
+
+/// In-place twins of the index ops (`ops/index.rs`): same arguments, result written back.
+macro_rules! inplace_index {
+    ($($name:ident => $f:ident ( $($a:ident : $t:ty),* )),* $(,)?) => {
+        impl Tensor {$(
+            #[track_caller]
+            pub fn $name(&self, $($a: $t),*) -> &Self {
+                let v = self.$f($($a),*);
+                self.write(&v, stringify!($name), false)
+            }
+        )*}
+    };
+}
+inplace_index!(
+    scatter_ => scatter(dim: i64, index: &Tensor, src: impl Into<Arg>),
+    scatter_add_ => scatter_add(dim: i64, index: &Tensor, src: &Tensor),
+    scatter_reduce_ => scatter_reduce(dim: i64, index: &Tensor, src: &Tensor, reduce: &str, include_self: bool),
+    index_add_ => index_add(dim: i64, index: &Tensor, source: &Tensor, alpha: impl Into<Scalar>),
+    index_copy_ => index_copy(dim: i64, index: &Tensor, source: &Tensor),
+    index_fill_ => index_fill(dim: i64, index: &Tensor, value: impl Into<Arg>),
+    index_reduce_ => index_reduce(dim: i64, index: &Tensor, source: &Tensor, reduce: &str, include_self: bool),
+    masked_fill_ => masked_fill(mask: &Tensor, value: impl Into<Arg>),
+    masked_scatter_ => masked_scatter(mask: &Tensor, source: &Tensor),
+    put_ => put(index: &Tensor, source: &Tensor, accumulate: bool),
+);

@@ -1,4 +1,5 @@
 mod composite;
+mod indexing;
 mod oracle;
 mod properties;
 mod semantics;

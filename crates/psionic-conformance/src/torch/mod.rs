@@ -4,6 +4,7 @@
 
 mod creation;
 mod elementwise;
+mod indexing;
 mod linalg;
 mod reductions;
 mod shape;
@@ -116,6 +117,9 @@ pub fn call(c: &Call) -> R<Vec<Tensor>> {
         return r;
     }
     if let Some(r) = shape::call(c) {
+        return r;
+    }
+    if let Some(r) = indexing::call(c) {
         return r;
     }
     match c.op {

@@ -2,7 +2,7 @@
 
 use super::{unsupported, Call, R};
 use crate::value::Value;
-use psionic_array::{NormOrd, Tensor};
+use psionic_array::{Interpolation, NormOrd, Tensor};
 
 /// `dim` (int, list, or absent/None for all dims) and `keepdim`.
 fn dims(c: &Call, i: usize) -> R<Option<Vec<i64>>> {
@@ -86,6 +86,46 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         "var" | "std" | "var_mean" | "std_mean" => var_std(c, x),
         "count_nonzero" => c.only(1, &["dim"]).and_then(|_| one(x.count_nonzero(all(dims(c, 0)?)))),
         "norm" => norm(c, x),
+        "median" | "nanmedian" => c.only(2, &["dim", "keepdim"]).and_then(|_| match c.param(0, "dim") {
+            None => one(if c.op == "median" { x.median() } else { x.nanmedian() }),
+            Some(d) => {
+                let (d, k) = (d.i64()?, keepdim(c, 1)?);
+                let (v, i) = if c.op == "median" { x.median_dim(d, k) } else { x.nanmedian_dim(d, k) };
+                Ok(vec![v, i])
+            }
+        }),
+        "mode" => c.only(2, &["dim", "keepdim"]).and_then(|_| {
+            let d = c.param(0, "dim").map_or(Ok(-1), |v| v.i64())?;
+            let (v, i) = x.mode(d, keepdim(c, 1)?);
+            Ok(vec![v, i])
+        }),
+        "kthvalue" => c.only(3, &["k", "dim", "keepdim"]).and_then(|_| {
+            let k = c.param(0, "k").map_or_else(|| unsupported("no k"), |v| v.i64())?;
+            let d = c.param(1, "dim").map_or(Ok(-1), |v| v.i64())?;
+            let (v, i) = x.kthvalue(k as usize, d, keepdim(c, 2)?);
+            Ok(vec![v, i])
+        }),
+        "quantile" | "nanquantile" => c.only(4, &["q", "dim", "keepdim", "interpolation"]).and_then(|_| {
+            let q = match c.param(0, "q") {
+                Some(Value::Tensor(t)) => t.clone(),
+                Some(v) => Tensor::full(&[], v.f64()?, x.dtype()),
+                None => return unsupported("no q"),
+            };
+            let d = dims(c, 1)?.map(|d| d[0]);
+            let interp = match c.param(3, "interpolation") {
+                None => Interpolation::Linear,
+                Some(Value::Str(s)) => {
+                    Interpolation::from_name(s).map_or_else(|| unsupported(format!("interpolation {s}")), Ok)?
+                }
+                Some(_) => return unsupported("interpolation"),
+            };
+            let k = keepdim(c, 2)?;
+            one(if c.op == "quantile" { x.quantile(&q, d, k, interp) } else { x.nanquantile(&q, d, k, interp) })
+        }),
+        "nansum" | "nanmean" => c.only(2, &["dim", "keepdim", "dtype"]).and_then(|_| {
+            let (d, k, x) = (all(dims(c, 0)?), keepdim(c, 1)?, cast(c, x)?);
+            one(if c.op == "nansum" { x.nansum(&d, k) } else { x.nanmean(&d, k) })
+        }),
         _ => return None,
     })
 }

@@ -72,7 +72,64 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
             Tensor::make(Prim::SliceUpdate { chain: phys }, &[&full(0), &full(1)])?
         }
         Prim::Custom(call) => custom::batch(call, x, b, size)?,
+        Prim::Gather { dim } => {
+            let (xs, is) = (lift(&full(0), lrank(0)), lift(&full(1), lrank(1)));
+            drop_lift(Tensor::make(Prim::Gather { dim: dim + 1 }, &[&xs, &is])?, lrank(1))
+        }
+        Prim::Scatter { dim, reduce, include_self } => {
+            let p = Prim::Scatter { dim: dim + 1, reduce: *reduce, include_self: *include_self };
+            let ins = [lift(&full(0), lrank(0)), lift(&full(1), lrank(1)), lift(&full(2), lrank(2))];
+            drop_lift(Tensor::make(p, &[&ins[0], &ins[1], &ins[2]])?, lrank(0))
+        }
+        Prim::Order { op, dim } => {
+            drop_lift(Tensor::make(Prim::Order { op: *op, dim: dim + 1 }, &[&lift(&full(0), lrank(0))])?, lrank(0))
+        }
+        Prim::SearchSorted { right } => searchsorted(x, b, size, *right)?,
     })
+}
+
+/// A batched operand of per-example rank 0 gains a unit dim, so per-example dim 0 (which
+/// gather, scatter and sort treat a 0-d tensor as having) becomes physical dim 1.
+fn lift(t: &Tensor, rank: usize) -> Tensor {
+    if rank == 0 {
+        t.unsqueeze(1)
+    } else {
+        t.clone()
+    }
+}
+
+/// Undoes [`lift`] on a result whose per-example rank is `rank`.
+fn drop_lift(t: Tensor, rank: usize) -> Tensor {
+    if rank == 0 {
+        t.squeeze_dims(&[1])
+    } else {
+        t
+    }
+}
+
+/// searchsorted per example: a shared 1-d sequence searches any values as they are; a
+/// batched one gets the values' leading dims (as the N-d form requires).
+fn searchsorted(x: &[Tensor], b: &[Option<Tensor>], size: usize, right: bool) -> Result<Tensor> {
+    let prim = Prim::SearchSorted { right };
+    let vshape = x[1].shape();
+    let vals = b[1].clone().unwrap_or_else(|| broadcast(&x[1], size));
+    if b[0].is_none() && x[0].dim() == 1 {
+        return Tensor::make(prim, &[&x[0], &vals]);
+    }
+    let vals = if vshape.is_empty() { vals.unsqueeze(1) } else { vals };
+    let mut seq = b[0].clone().unwrap_or_else(|| broadcast(&x[0], size));
+    if x[0].dim() == 1 {
+        let mut target = dims_i64(&vals.shape());
+        *target.last_mut().expect("values have the batch dim") = x[0].size(0) as i64;
+        for _ in 2..vals.dim() {
+            seq = seq.unsqueeze(1);
+        }
+        seq = seq.expand(&target);
+    }
+    let out = Tensor::make(prim, &[&seq, &vals])?;
+    let mut shape = vec![size as i64];
+    shape.extend(dims_i64(&vshape));
+    Ok(out.reshape(&shape))
 }
 
 /// The view ops that apply `v` to each example of a batch (batch in dim 0) of inputs of

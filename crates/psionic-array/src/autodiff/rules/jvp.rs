@@ -8,7 +8,7 @@ use crate::autodiff::tensor_api::{try_grad, GradOpts};
 use crate::ops::args::dims_i64;
 use crate::prim::{Prim, ViewOp};
 use crate::tensor::Tensor;
-use psionic_core::ops::{ReduceOp, ScanOp};
+use psionic_core::ops::{ReduceOp, ScanOp, ScatterReduce};
 use psionic_core::Result;
 
 /// Output tangent of `prim` at inputs `x` (output `y`) for input tangents `t` (`None`
@@ -52,6 +52,13 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         }
         Prim::Scan { op: ScanOp::CumSum, .. } => same(&[&tz(0)])?,
         Prim::Scan { .. } => return transpose(prim, x, y, t),
+        Prim::Gather { .. } => same(&[&tz(0), &x[1]])?,
+        // Assignment, sums and means (fixed counts) are linear in base and source.
+        Prim::Scatter { reduce: ScatterReduce::Assign | ScatterReduce::Sum | ScatterReduce::Mean, .. } => {
+            same(&[&tz(0), &x[1], &tz(2)])?
+        }
+        Prim::Scatter { .. } => return transpose(prim, x, y, t),
+        Prim::Order { .. } | Prim::SearchSorted { .. } => y.zeros_like(),
     })
 }
 

@@ -6,6 +6,7 @@
 
 pub(crate) mod batch;
 mod binary;
+pub(crate) mod index;
 pub(crate) mod jvp;
 mod linalg;
 mod reduce;
@@ -17,7 +18,7 @@ use super::slot::SavedVersion;
 use crate::node::Node;
 use crate::prim::Prim;
 use crate::tensor::Tensor;
-use psionic_core::ops::{BinaryOp, ReduceOp, ScanOp, UnaryOp};
+use psionic_core::ops::{BinaryOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
 use psionic_core::Result;
 use std::sync::Arc;
 
@@ -56,6 +57,9 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Cat { dim } => shape::cat_vjp(*dim, c.x, c.g),
         Prim::SliceUpdate { chain } => shape::slice_update_vjp(chain, &c.x[0], &c.x[1], c.g)?,
         Prim::Custom(call) => custom::vjp(call, c.x, c.g)?,
+        Prim::Gather { dim } => index::gather_vjp(*dim, &c.x[0], &c.x[1], c.g),
+        Prim::Scatter { dim, reduce, include_self } => index::scatter_vjp(*dim, *reduce, *include_self, c.x, c.y, c.g)?,
+        Prim::Order { .. } | Prim::SearchSorted { .. } => vec![None; c.x.len()],
     })
 }
 
@@ -93,6 +97,10 @@ fn saves(prim: &Prim) -> (u64, bool) {
         Prim::Reduce { op: ReduceOp::Sum, .. } | Prim::Scan { op: ScanOp::CumSum, .. } => (NONE, false),
         Prim::Reduce { .. } | Prim::Scan { .. } => (FIRST, true),
         Prim::Matmul => (BOTH, false),
+        // Indices are read by every gather/scatter rule; values by the nonlinear ones.
+        Prim::Gather { .. } => (0b10, false),
+        Prim::Scatter { reduce: ScatterReduce::Assign | ScatterReduce::Sum | ScatterReduce::Mean, .. } => (0b10, false),
+        Prim::Scatter { .. } => (0b111, true),
         // A custom rule may read any argument or output (the first 64 are checked).
         Prim::Custom(_) => (u64::MAX, false),
         _ => (NONE, false),
@@ -131,6 +139,10 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::SliceUpdate { .. } => "CopySlices".to_string(),
         Prim::Placeholder => "Batched".to_string(),
         Prim::Custom(call) => call.name().to_string(),
+        Prim::Gather { .. } => "Gather".to_string(),
+        Prim::Scatter { reduce, .. } => format!("Scatter{reduce:?}"),
+        Prim::Order { .. } => "Sort".to_string(),
+        Prim::SearchSorted { .. } => "Searchsorted".to_string(),
     };
     format!("{base}Backward0")
 }
