@@ -63,7 +63,11 @@ FAMILIES = {
         nn.functional.softplus nn.functional.leaky_relu nn.functional.hardtanh
         nn.functional.hardsigmoid nn.functional.hardswish nn.functional.logsigmoid
         nn.functional.softsign nn.functional.tanhshrink nn.functional.hardshrink
-        nn.functional.softshrink""",
+        nn.functional.softshrink nn.functional.conv1d nn.functional.conv2d nn.functional.conv3d
+        nn.functional.conv_transpose1d nn.functional.conv_transpose2d nn.functional.conv_transpose3d
+        nn.functional.max_pool1d nn.functional.max_pool2d nn.functional.max_pool3d
+        nn.functional.avg_pool1d nn.functional.avg_pool2d nn.functional.avg_pool3d
+        nn.functional.pad constant_pad_nd nn.functional.unfold""",
 }
 
 EXTRA_DTYPES = [torch.int64, torch.int32, torch.bool, torch.float16, torch.bfloat16]

@@ -45,6 +45,12 @@ pub enum ViewOp {
     },
     /// Reverses the given (normalized) dims with negative strides; `flip` copies it.
     Flip(Vec<usize>),
+    /// Sliding windows over the last dims (see `Layout::windows`): im2col as a view.
+    Windows {
+        kernel: Vec<usize>,
+        stride: Vec<usize>,
+        dilation: Vec<usize>,
+    },
 }
 
 impl ViewOp {
@@ -69,6 +75,7 @@ impl ViewOp {
             ViewOp::Unfold { dim, size, step } => l.unfold("unfold", *dim, *size, *step),
             ViewOp::AsStrided { shape, strides, offset } => Ok(Layout { shape: shape.clone(), strides: strides.clone(), offset: *offset }),
             ViewOp::Flip(dims) => Ok(l.flip(dims)),
+            ViewOp::Windows { kernel, stride, dilation } => l.windows("windows", kernel, stride, dilation),
         }
     }
 }
@@ -123,6 +130,14 @@ pub enum Prim {
     /// Insertion points of input 1's values in input 0's sorted last dim.
     SearchSorted {
         right: bool,
+    },
+    /// The adjoint of `ViewOp::Windows`: sums `[..., O..., K...]` window values back
+    /// onto positions of a tensor whose last dims are `spatial` (col2im).
+    Fold {
+        spatial: Vec<usize>,
+        kernel: Vec<usize>,
+        stride: Vec<usize>,
+        dilation: Vec<usize>,
     },
     /// A value known by shape and dtype only: one example of a batched value inside
     /// `vmap` (its values exist only in the batched twin) or an input while `compile`
@@ -264,6 +279,18 @@ impl Prim {
                 check_index_shape("scatter", inputs[1], &[(inputs[0], Some(*dim)), (inputs[2], None)])?;
                 Meta::new(inputs[0].shape.clone(), inputs[0].dtype)
             }
+            Prim::Fold { spatial, kernel, stride, dilation } => {
+                let x = &inputs[0].shape;
+                let k = kernel.len();
+                let want = Layout::contiguous(&[x[..x.len().saturating_sub(2 * k)].to_vec(), spatial.clone()].concat())
+                    .windows("fold", kernel, stride, dilation)?;
+                if x.len() < 2 * k || want.shape != *x {
+                    return Err(Error::shape("fold", format!("windows of shape {x:?} do not fold onto {spatial:?}")));
+                }
+                let mut shape = x[..x.len() - 2 * k].to_vec();
+                shape.extend(spatial);
+                Meta::new(shape, inputs[0].dtype)
+            }
             Prim::Order { op, dim } => {
                 let mut shape = inputs[0].shape.clone();
                 if *op == OrderOp::Mode && !shape.is_empty() {
@@ -325,6 +352,9 @@ impl Prim {
                 psionic_cpu::gather::scatter(inputs[0], inputs[1], inputs[2], *dim, *reduce, *include_self)
             }
             Prim::Order { op, dim } => psionic_cpu::order::order(*op, x.unwrap(), *dim),
+            Prim::Fold { spatial, kernel, stride, dilation } => {
+                Ok(psionic_cpu::fold::fold(x.unwrap(), &out.shape, spatial.len(), kernel, stride, dilation))
+            }
             Prim::SearchSorted { right } => psionic_cpu::order::searchsorted(inputs[0], inputs[1], *right),
             Prim::SliceUpdate { chain } => {
                 let (base, vals) = (inputs[0], inputs[1]);

@@ -7,9 +7,10 @@
 use psionic_array::Tensor;
 use psionic_core::DType;
 
-/// Whether a family's results are sums over long axes.
-pub fn sums_long_axes(family: &str) -> bool {
-    matches!(family, "reductions" | "linalg")
+/// Whether a family's (or an op's) results are sums over long axes: reductions, linear
+/// algebra, and convolutions (a matmul over channels times kernel positions).
+pub fn sums_long_axes(family: &str, op: &str) -> bool {
+    matches!(family, "reductions" | "linalg") || op.starts_with("nn.functional.conv")
 }
 
 /// `(atol, rtol)` for results of `dtype`; `long_sums`: the values are sums over long

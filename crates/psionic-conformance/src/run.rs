@@ -102,7 +102,7 @@ fn run_case_with(
         };
         let checked = guarded(|| match tie_free_indices(case, &c, i) {
             Some(dim) => same_up_to_ties(c.x().ok(), o, &w, dim),
-            None => compare(o, &w, sums_long_axes(&case.family)),
+            None => compare(o, &w, sums_long_axes(&case.family, &case.op)),
         });
         match checked {
             Err(e) => return e.into_result(|s, d| result(case, s, d)),
@@ -211,7 +211,7 @@ fn grads(case: &Case, outs: &[Tensor], leaves: &[Tensor]) -> Result<(), String> 
     let refs: Vec<&Tensor> = targets.iter().map(|(_, t)| *t).collect();
     // The gradient of an input smaller than an output sums over the broadcast dims.
     let widest = outs.iter().map(Tensor::numel).max().unwrap_or(0);
-    let long = |leaf: &Tensor| sums_long_axes(&case.family) || leaf.numel() < widest;
+    let long = |leaf: &Tensor| sums_long_axes(&case.family, &case.op) || leaf.numel() < widest;
     let got = autograd::grad(&[&total], &refs, GradOpts { allow_unused: true, ..Default::default() });
     for ((i, leaf), g) in targets.iter().zip(got) {
         let want = case.grads[i].clone();

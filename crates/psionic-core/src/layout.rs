@@ -349,6 +349,44 @@ impl Layout {
         Ok(out)
     }
 
+    /// Sliding windows over the last `kernel.len()` dims: those dims become the window
+    /// positions `O_i = (S_i - dilation_i * (K_i - 1) - 1) / stride_i + 1`, followed by
+    /// the kernel offsets `K_i` (shape `[..., O..., K...]`). Windows may overlap.
+    pub fn windows(&self, op: &'static str, kernel: &[usize], stride: &[usize], dilation: &[usize]) -> Result<Layout> {
+        let k = kernel.len();
+        let n = self.ndim();
+        if k > n || stride.len() != k || dilation.len() != k {
+            return Err(Error::shape(op, format!("{k} window dims for a tensor of rank {n}")));
+        }
+        let mut out = Layout {
+            shape: self.shape[..n - k].to_vec(),
+            strides: self.strides[..n - k].to_vec(),
+            offset: self.offset,
+        };
+        let mut ks = vec![];
+        for i in 0..k {
+            let (size, st) = (self.shape[n - k + i], self.strides[n - k + i]);
+            let span = dilation[i] * (kernel[i].max(1) - 1) + 1;
+            if stride[i] == 0 || dilation[i] == 0 || kernel[i] == 0 {
+                return Err(Error::invalid(op, "kernel size, stride and dilation must be greater than zero"));
+            }
+            if span > size {
+                return Err(Error::shape(
+                    op,
+                    format!("Kernel size can't be greater than actual input size (padded input size {size}, dilated kernel size {span})"),
+                ));
+            }
+            out.shape.push((size - span) / stride[i] + 1);
+            out.strides.push(st * stride[i] as isize);
+            ks.push((kernel[i], st * dilation[i] as isize));
+        }
+        for (size, st) in ks {
+            out.shape.push(size);
+            out.strides.push(st);
+        }
+        Ok(out)
+    }
+
     /// Reverses the given (normalized) dims: the offset moves to each dim's last element
     /// and its stride changes sign.
     pub fn flip(&self, dims: &[usize]) -> Layout {

@@ -12,6 +12,7 @@ pub mod binary;
 pub mod cast;
 pub mod element;
 pub mod elementwise;
+pub mod fold;
 pub mod gather;
 pub mod index;
 pub mod matmul;

@@ -10,8 +10,8 @@
 
 pub use psionic_array::autodiff::{self, autograd, mode as grad_mode};
 pub use psionic_array::{
-    fallible, lazy, result_type, Arg, DType, Device, Dims, Error, Interpolation, LazyGuard, NormOrd, Result, Scalar,
-    Tensor, TensorIndex,
+    fallible, lazy, result_type, Arg, DType, Device, Dims, Error, Interpolation, LazyGuard, NormOrd, PadMode, Padding,
+    Pool, Result, Scalar, Tensor, TensorIndex,
 };
 pub use psionic_compiler::{compile, Compiled};
 pub use psionic_core as core;

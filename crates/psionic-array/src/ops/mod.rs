@@ -4,11 +4,14 @@
 pub mod args;
 pub mod binary;
 pub mod composite;
+pub mod conv;
 pub mod creation;
 pub mod index;
 pub mod indexing;
 pub mod inplace;
 pub mod linalg;
+pub mod pad;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod sort;

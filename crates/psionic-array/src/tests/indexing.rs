@@ -152,8 +152,9 @@ fn vmap_over_batched_indices() {
     }
     let seq = Tensor::from_vec(vec![0.0, 1.0, 2.0, 5.0, 6.0, 7.0], &[2, 3]);
     let vals = Tensor::from_vec(vec![1.5, 6.5], &[2]);
-    let s = vmap(|a: &[Tensor]| vec![a[0].searchsorted(&a[1], false, None, false)], &[Some(0), Some(0)], &[Some(0)])(&[
-        seq, vals,
-    ]);
+    let s =
+        vmap(|a: &[Tensor]| vec![a[0].searchsorted(&a[1], false, None, false)], &[Some(0), Some(0)], &[Some(0)])(&[
+            seq, vals,
+        ]);
     assert_eq!(s[0].to_vec::<i64>(), vec![2, 2]);
 }

@@ -2,6 +2,7 @@
 //! op name to a function of the decoded call; a name that is not in any table, or a call
 //! with arguments the mapping does not understand, is `Unsupported` (never guessed).
 
+mod conv;
 mod creation;
 mod elementwise;
 mod indexing;
@@ -120,6 +121,9 @@ pub fn call(c: &Call) -> R<Vec<Tensor>> {
         return r;
     }
     if let Some(r) = indexing::call(c) {
+        return r;
+    }
+    if let Some(r) = conv::call(c) {
         return r;
     }
     match c.op {

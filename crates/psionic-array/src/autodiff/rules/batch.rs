@@ -85,6 +85,8 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
             drop_lift(Tensor::make(Prim::Order { op: *op, dim: dim + 1 }, &[&lift(&full(0), lrank(0))])?, lrank(0))
         }
         Prim::SearchSorted { right } => searchsorted(x, b, size, *right)?,
+        // Both work on the last dims; the batch joins the leading ones.
+        Prim::Fold { .. } => same(&[full(0)])?,
     })
 }
 
@@ -177,6 +179,7 @@ pub(crate) fn batched_view(v: &ViewOp, lshape: &[usize], size: usize) -> Result<
         }
         ViewOp::Unfold { dim, size: w, step } => ViewOp::Unfold { dim: shift(*dim)?, size: *w, step: *step },
         ViewOp::Flip(ds) => ViewOp::Flip(ds.iter().map(|d| d + 1).collect()),
+        ViewOp::Windows { .. } => v.clone(),
         ViewOp::AsStrided { .. } => {
             return Err(Error::invalid(
                 "vmap",

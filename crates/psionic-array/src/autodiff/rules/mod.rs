@@ -60,6 +60,13 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Gather { dim } => index::gather_vjp(*dim, &c.x[0], &c.x[1], c.g),
         Prim::Scatter { dim, reduce, include_self } => index::scatter_vjp(*dim, *reduce, *include_self, c.x, c.y, c.g)?,
         Prim::Order { .. } | Prim::SearchSorted { .. } => vec![None; c.x.len()],
+        Prim::Fold { kernel, stride, dilation, .. } => {
+            vec![Some(c.g.view_op(crate::prim::ViewOp::Windows {
+                kernel: kernel.clone(),
+                stride: stride.clone(),
+                dilation: dilation.clone(),
+            }))]
+        }
     })
 }
 
@@ -143,6 +150,7 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::Scatter { reduce, .. } => format!("Scatter{reduce:?}"),
         Prim::Order { .. } => "Sort".to_string(),
         Prim::SearchSorted { .. } => "Searchsorted".to_string(),
+        Prim::Fold { .. } => "Col2Im".to_string(),
     };
     format!("{base}Backward0")
 }

@@ -43,6 +43,11 @@ pub(super) fn view_vjp(v: &ViewOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
             }
             acc
         }
+        ViewOp::Windows { kernel, stride, dilation } => {
+            let spatial = shape[shape.len() - kernel.len()..].to_vec();
+            let p = Prim::Fold { spatial, kernel: kernel.clone(), stride: stride.clone(), dilation: dilation.clone() };
+            check(Tensor::make(p, &[g]))
+        }
         ViewOp::AsStrided { shape: s, strides, offset } => {
             let xl = x.array().layout;
             if !xl.is_contiguous() || *offset < xl.offset {

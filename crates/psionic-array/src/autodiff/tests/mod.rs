@@ -1,4 +1,5 @@
 mod check;
+mod conv_ops;
 mod custom;
 mod functional;
 mod index_ops;

@@ -1,0 +1,82 @@
+//! Convolution, pooling, padding and im2col: gradchecks in f64, jvp against vjp, and vmap
+//! (and the vmap of the vjp) against a loop, like every other op.
+
+use super::check::{data, gradcheck, gradgradcheck, jvp_check, vmap_check};
+use crate::{PadMode, Padding, Pool, Tensor};
+
+type F = Box<dyn Fn(&[Tensor]) -> Tensor>;
+
+fn case(
+    name: &'static str,
+    shapes: &[&[usize]],
+    f: impl Fn(&[Tensor]) -> Tensor + 'static,
+) -> (&'static str, F, Vec<Tensor>) {
+    let ins = shapes.iter().enumerate().map(|(i, s)| data(s, -1.5, 1.5, i + 1)).collect();
+    (name, Box::new(f), ins)
+}
+
+#[test]
+fn convolutions() {
+    let p = |v: &[usize]| Padding::Explicit(v.to_vec());
+    let cases = vec![
+        case("conv1d", &[&[2, 3, 7], &[4, 3, 3], &[4]], move |x| x[0].conv(&x[1], Some(&x[2]), &[2], p(&[1]), &[1], 1)),
+        case("conv2d_dilated", &[&[1, 2, 6, 5], &[3, 2, 2, 3]], move |x| {
+            x[0].conv(&x[1], None, &[1, 2], p(&[1, 0]), &[2, 1], 1)
+        }),
+        case("conv2d_groups", &[&[2, 4, 5, 5], &[6, 2, 3, 3]], move |x| {
+            x[0].conv(&x[1], None, &[1], Padding::Same, &[1], 2)
+        }),
+        case("conv2d_depthwise", &[&[1, 3, 4, 4], &[3, 1, 3, 3]], move |x| {
+            x[0].conv(&x[1], None, &[2], p(&[1]), &[1], 3)
+        }),
+        case("conv3d_unbatched", &[&[2, 3, 4, 3], &[2, 2, 2, 2, 2]], move |x| {
+            x[0].conv(&x[1], None, &[1], Padding::Valid, &[1], 1)
+        }),
+        case("conv_transpose1d", &[&[2, 3, 4], &[3, 2, 3], &[2]], |x| {
+            x[0].conv_transpose(&x[1], Some(&x[2]), &[2], &[1], &[1], 1, &[1])
+        }),
+        case("conv_transpose2d_groups", &[&[1, 4, 3, 3], &[4, 1, 2, 3]], |x| {
+            x[0].conv_transpose(&x[1], None, &[2, 1], &[0, 1], &[1, 0], 2, &[1, 2])
+        }),
+        case("conv_transpose3d", &[&[1, 2, 2, 3, 2], &[2, 2, 2, 2, 2]], |x| {
+            x[0].conv_transpose(&x[1], None, &[2], &[0], &[0], 1, &[1])
+        }),
+    ];
+    for (name, f, ins) in &cases {
+        gradcheck(name, f.as_ref(), ins);
+        jvp_check(name, f.as_ref(), ins);
+        vmap_check(name, f.as_ref(), ins);
+    }
+    gradgradcheck(cases[2].0, cases[2].1.as_ref(), &cases[2].2);
+}
+
+#[test]
+fn pooling_padding_im2col() {
+    let cases = vec![
+        case("max_pool1d", &[&[2, 3, 8]], |x| x[0].max_pool(&Pool::new(1, &[3], &[2], &[1], &[1], true)).0),
+        case("max_pool2d_dilated", &[&[1, 2, 6, 7]], |x| {
+            x[0].max_pool(&Pool::new(2, &[2, 3], &[], &[1], &[2, 1], false)).0
+        }),
+        case("max_pool3d", &[&[1, 1, 4, 4, 3]], |x| x[0].max_pool(&Pool::new(3, &[2], &[1], &[0], &[1], false)).0),
+        case("avg_pool1d_ceil", &[&[2, 2, 7]], |x| {
+            x[0].avg_pool(&Pool::new(1, &[3], &[2], &[1], &[1], true), false, None)
+        }),
+        case("avg_pool2d_incl", &[&[1, 2, 5, 6]], |x| {
+            x[0].avg_pool(&Pool::new(2, &[3, 2], &[2], &[1], &[1], true), true, None)
+        }),
+        case("avg_pool3d_divisor", &[&[1, 1, 4, 3, 4]], |x| {
+            x[0].avg_pool(&Pool::new(3, &[2], &[], &[0], &[1], false), true, Some(3))
+        }),
+        case("pad_constant_crop", &[&[2, 3, 4]], |x| x[0].pad(&[1, -1, 2, 0], PadMode::Constant, 0.5)),
+        case("pad_reflect", &[&[2, 3, 4]], |x| x[0].pad(&[2, 1, 1, 2], PadMode::Reflect, 0.0)),
+        case("pad_replicate", &[&[2, 3, 4]], |x| x[0].pad(&[3, -1], PadMode::Replicate, 0.0)),
+        case("pad_circular", &[&[2, 3, 4]], |x| x[0].pad(&[1, 2, 2, 0], PadMode::Circular, 0.0)),
+        case("unfold_im2col", &[&[1, 2, 4, 5]], |x| x[0].im2col(&[2, 3], &[1], &[1, 0], &[1, 2])),
+        case("fold_col2im", &[&[1, 8, 6]], |x| x[0].col2im(&[3, 4], &[2, 2], &[1], &[0], &[1])),
+    ];
+    for (name, f, ins) in &cases {
+        gradcheck(name, f.as_ref(), ins);
+        jvp_check(name, f.as_ref(), ins);
+        vmap_check(name, f.as_ref(), ins);
+    }
+}

@@ -1,0 +1,169 @@
+//! Max and average pooling over the last 1-3 dims, read through the windows view.
+//! Max pooling picks each window's first maximum (NaN counts as the maximum) with a
+//! gather, so its gradient goes to that one element as in PyTorch; average pooling sums
+//! the windows and divides by PyTorch's divisor (the window within the padded input, or
+//! only its real elements, or an override).
+
+use super::conv::{expand_arg, pad_spatial, windows};
+use crate::mode::raise;
+use crate::ops::args::dims_i64;
+use crate::tensor::Tensor;
+use psionic_core::{DType, Error};
+
+/// What every pooling op is given, per spatial dim.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    pub kernel: Vec<usize>,
+    pub stride: Vec<usize>,
+    pub padding: Vec<usize>,
+    pub dilation: Vec<usize>,
+    pub ceil_mode: bool,
+}
+
+impl Pool {
+    /// `stride` empty means the kernel size (PyTorch's default).
+    pub fn new(
+        k: usize,
+        kernel: &[usize],
+        stride: &[usize],
+        padding: &[usize],
+        dilation: &[usize],
+        ceil_mode: bool,
+    ) -> Pool {
+        let op = "pool";
+        let kernel = expand_arg(op, "kernel_size", kernel, k);
+        let stride = if stride.is_empty() { kernel.clone() } else { expand_arg(op, "stride", stride, k) };
+        let padding = expand_arg(op, "padding", padding, k);
+        let dilation = expand_arg(op, "dilation", dilation, k);
+        if (0..k).any(|i| 2 * padding[i] > kernel[i]) {
+            raise(Error::invalid(op, "pad should be at most half of effective kernel size"));
+        }
+        Pool { kernel, stride, padding, dilation, ceil_mode }
+    }
+
+    /// Output size along dim `i` of an input of size `s`, and the extra right padding
+    /// that ceil mode needs to read it.
+    fn out_size(&self, i: usize, s: usize) -> (usize, usize) {
+        let (k, st, p, d) = (self.kernel[i], self.stride[i], self.padding[i], self.dilation[i]);
+        let span = d * (k - 1) + 1;
+        let room = (s + 2 * p).checked_sub(span).unwrap_or_else(|| {
+            raise(Error::shape(
+                "pool",
+                format!("Output size is too small (input size {s}, padding {p}, dilated kernel {span})"),
+            ))
+        });
+        let mut o = if self.ceil_mode { room.div_ceil(st) + 1 } else { room / st + 1 };
+        // A last window that would start in the right padding is dropped.
+        if self.ceil_mode && (o - 1) * st >= s + p {
+            o -= 1;
+        }
+        let need = (o - 1) * st + span;
+        (o, need.saturating_sub(s + 2 * p))
+    }
+}
+
+fn batched(op: &'static str, x: &Tensor, k: usize) -> (Tensor, bool) {
+    match x.dim() {
+        d if d == k + 2 => (x.clone(), false),
+        d if d == k + 1 => (x.unsqueeze(0), true),
+        d => raise(Error::shape(op, format!("{op}: Expected {}D or {}D input, but got {d}D", k + 1, k + 2))),
+    }
+}
+
+fn unbatch(t: Tensor, unbatched: bool) -> Tensor {
+    if unbatched {
+        t.squeeze_dims(&[0])
+    } else {
+        t
+    }
+}
+
+impl Tensor {
+    /// Max pooling over the last `p.kernel.len()` dims: values and the flat position of
+    /// each maximum within its input plane (PyTorch's `return_indices`).
+    #[track_caller]
+    pub fn max_pool(&self, p: &Pool) -> (Tensor, Tensor) {
+        let k = p.kernel.len();
+        let (x, unbatched) = batched("max_pool", self, k);
+        let sp: Vec<usize> = x.shape()[2..].to_vec();
+        let sizes: Vec<(usize, usize)> = (0..k).map(|i| p.out_size(i, sp[i])).collect();
+        let lr: Vec<(usize, usize)> = (0..k).map(|i| (p.padding[i], p.padding[i] + sizes[i].1)).collect();
+        let low = if x.dtype().is_float() { f64::NEG_INFINITY } else { i64::MIN as f64 };
+        let w = windows(&pad_spatial(&x, &lr, low), &p.kernel, &p.stride, &p.dilation);
+        let lead = w.dim() - k;
+        let mut flat_shape = dims_i64(&w.shape()[..lead]);
+        flat_shape.push(-1);
+        let flat = w.reshape(&flat_shape);
+        let arg = flat.argmax(Some(-1), true);
+        let values = flat.gather(-1, &arg).squeeze_dims(&[-1]);
+        // Kernel offset -> input position: o * stride - pad + k * dilation, per dim.
+        let mut rem = arg.squeeze_dims(&[-1]);
+        let mut pos = Tensor::zeros(&[], DType::I64);
+        let mut offsets = vec![];
+        for i in (0..k).rev() {
+            offsets.push(rem.remainder(p.kernel[i] as i64));
+            rem = rem.div_mode(p.kernel[i] as i64, Some("floor"));
+        }
+        offsets.reverse();
+        for i in 0..k {
+            let o = sizes[i].0;
+            let mut shape = vec![1i64; k];
+            shape[i] = o as i64;
+            let start =
+                Tensor::from_vec((0..o as i64).map(|j| j * p.stride[i] as i64 - p.padding[i] as i64).collect(), &[o])
+                    .reshape(&shape);
+            let at = &start + &(&offsets[i] * p.dilation[i] as i64);
+            pos = &(&pos * sp[i] as i64) + &at;
+        }
+        (unbatch(values, unbatched), unbatch(pos, unbatched))
+    }
+
+    /// Average pooling; `count_include_pad` counts the zero padding in the divisor,
+    /// `divisor` overrides it.
+    #[track_caller]
+    pub fn avg_pool(&self, p: &Pool, count_include_pad: bool, divisor: Option<i64>) -> Tensor {
+        let k = p.kernel.len();
+        let (x, unbatched) = batched("avg_pool", self, k);
+        let sp: Vec<usize> = x.shape()[2..].to_vec();
+        let sizes: Vec<(usize, usize)> = (0..k).map(|i| p.out_size(i, sp[i])).collect();
+        let lr: Vec<(usize, usize)> = (0..k).map(|i| (p.padding[i], p.padding[i] + sizes[i].1)).collect();
+        if x.dtype() == DType::Bool {
+            raise(Error::dtype("avg_pool", "\"avg_pool\" not implemented for 'Bool'"));
+        }
+        let win_dims: Vec<i64> = (0..k).map(|i| -(i as i64) - 1).collect();
+        let sums = windows(&pad_spatial(&x, &lr, 0.0), &p.kernel, &p.stride, &p.dilation).sum(win_dims.clone(), false);
+        // Integer averages truncate toward zero, as PyTorch's do.
+        let divide = |s: &Tensor, d: &Tensor| {
+            if x.dtype().is_float() {
+                s / d
+            } else {
+                s.div_mode(d.to_dtype(DType::I64), Some("trunc")).to_dtype(x.dtype())
+            }
+        };
+        let out = match divisor {
+            Some(0) => raise(Error::invalid("avg_pool", "divisor must be not zero")),
+            Some(d) => {
+                divide(&sums, &Tensor::scalar(d).to_dtype(if x.dtype().is_float() { x.dtype() } else { DType::I64 }))
+            }
+            None => {
+                // Which padded positions count: the real ones, plus the declared padding
+                // (never ceil mode's extra) when it is included.
+                let ones = Tensor::ones(&sp, if x.dtype().is_float() { x.dtype() } else { DType::I64 });
+                let counted = if count_include_pad {
+                    let inner: Vec<(usize, usize)> = (0..k).map(|i| (p.padding[i], p.padding[i])).collect();
+
+                    pad_spatial(
+                        &pad_spatial(&ones, &inner, 1.0),
+                        &(0..k).map(|i| (0, sizes[i].1)).collect::<Vec<_>>(),
+                        0.0,
+                    )
+                } else {
+                    pad_spatial(&ones, &lr, 0.0)
+                };
+                let count = windows(&counted, &p.kernel, &p.stride, &p.dilation).sum(win_dims, false);
+                divide(&sums, &count)
+            }
+        };
+        unbatch(out, unbatched)
+    }
+}
