@@ -70,7 +70,7 @@ pub(crate) fn pad_spatial(x: &Tensor, lr: &[(usize, usize)], value: f64) -> Tens
 }
 
 /// Adds a leading batch dim to an unbatched input (rank `k + 1`), checking the rank.
-fn batched(op: &'static str, x: &Tensor, k: usize) -> (Tensor, bool) {
+pub(crate) fn batched(op: &'static str, x: &Tensor, k: usize) -> (Tensor, bool) {
     match x.dim() {
         d if d == k + 2 => (x.clone(), false),
         d if d == k + 1 => (x.unsqueeze(0), true),

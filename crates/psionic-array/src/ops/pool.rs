@@ -4,7 +4,7 @@
 //! the windows and divides by PyTorch's divisor (the window within the padded input, or
 //! only its real elements, or an override).
 
-use super::conv::{expand_arg, pad_spatial, windows};
+use super::conv::{batched, expand_arg, pad_spatial, windows};
 use crate::mode::raise;
 use crate::ops::args::dims_i64;
 use crate::tensor::Tensor;
@@ -59,14 +59,6 @@ impl Pool {
         }
         let need = (o - 1) * st + span;
         (o, need.saturating_sub(s + 2 * p))
-    }
-}
-
-fn batched(op: &'static str, x: &Tensor, k: usize) -> (Tensor, bool) {
-    match x.dim() {
-        d if d == k + 2 => (x.clone(), false),
-        d if d == k + 1 => (x.unsqueeze(0), true),
-        d => raise(Error::shape(op, format!("{op}: Expected {}D or {}D input, but got {d}D", k + 1, k + 2))),
     }
 }
 
