@@ -27,11 +27,19 @@ fn pinned(layout: &Layout, shape: &[usize], dim: usize) -> (Layout, isize) {
     (Layout { shape: shape.to_vec(), strides, offset: layout.offset }, step)
 }
 
-fn check_index(op: &'static str, i: i64, size: usize) -> Result<usize> {
-    if i < 0 || i as usize >= size {
-        return Err(Error::invalid(op, format!("index {i} is out of bounds for dimension with size {size}")));
+/// Refuses an index holding a position outside `0..size` (before anything is written).
+fn check_indices(op: &'static str, index: &CpuArray, size: usize) -> Result<()> {
+    let idx = index.storage.as_slice::<i64>();
+    let mut bad = None;
+    psionic_core::strided::for_each_offset(&index.layout, |o| {
+        if bad.is_none() && (idx[o] < 0 || idx[o] as usize >= size) {
+            bad = Some(idx[o]);
+        }
+    });
+    match bad {
+        Some(i) => Err(Error::invalid(op, format!("index {i} is out of bounds for dimension with size {size}"))),
+        None => Ok(()),
     }
-    Ok(i as usize)
 }
 
 /// `out[p] = x[p with p[dim] = index[p]]`; `out` has the index's shape.
@@ -44,30 +52,20 @@ fn gather_typed<T: Element>(x: &CpuArray, index: &CpuArray, dim: usize) -> Resul
     if index.numel() == 0 {
         return Ok(CpuArray::new(Storage::uninit::<T>(0), &shape));
     }
-    let size = if x.layout.ndim() == 0 { 1 } else { x.shape()[dim] };
+    check_indices("gather", index, if x.layout.ndim() == 0 { 1 } else { x.shape()[dim] })?;
     let (xl, step) = pinned(&x.layout, &shape, dim);
     let (src, idx) = (x.storage.as_slice::<T>(), index.storage.as_slice::<i64>());
     let mut out = Storage::uninit::<T>(index.numel());
     let o = out.as_mut_slice::<T>();
     let rows = Rows::<2>::from_layouts(&shape, [&index.layout, &xl]);
     let (len, [si, sx]) = (rows.row_len(), rows.inner_strides());
-    let mut err = None;
     rows.for_rows(0..rows.n_rows(), |r, [oi, ox]| {
         for k in 0..len {
-            let i = idx[(oi as isize + k as isize * si) as usize];
-            match check_index("gather", i, size) {
-                Ok(i) => o[r * len + k] = src[(ox as isize + k as isize * sx + i as isize * step) as usize],
-                Err(e) => {
-                    err.get_or_insert(e);
-                    return;
-                }
-            }
+            let i = idx[(oi as isize + k as isize * si) as usize] as isize;
+            o[r * len + k] = src[(ox as isize + k as isize * sx + i * step) as usize];
         }
     });
-    match err {
-        Some(e) => Err(e),
-        None => Ok(CpuArray::new(out, &shape)),
-    }
+    Ok(CpuArray::new(out, &shape))
 }
 
 /// A copy of `base` with `src[p]` combined into `base[p with p[dim] = index[p]]` for every
@@ -131,12 +129,12 @@ fn scatter_typed<T: Element>(
     reduce: ScatterReduce,
     include_self: bool,
 ) -> Result<CpuArray> {
+    check_indices("scatter", index, if base.layout.ndim() == 0 { 1 } else { base.shape()[dim] })?;
     let mut out = crate::elementwise::contiguous::<T>(base);
     if index.numel() == 0 {
         return Ok(out);
     }
     let shape = index.shape().to_vec();
-    let size = if base.layout.ndim() == 0 { 1 } else { base.shape()[dim] };
     let (ol, step) = pinned(&out.layout, &shape, dim);
     let sl =
         Layout { shape: shape.clone(), strides: src.layout.strides[..shape.len()].to_vec(), offset: src.layout.offset };
@@ -149,18 +147,11 @@ fn scatter_typed<T: Element>(
     let mut count = if counting { vec![u32::from(include_self); dst.len()] } else { vec![] };
     let rows = Rows::<3>::from_layouts(&shape, [&index.layout, &sl, &ol]);
     let (len, [si, ss, so]) = (rows.row_len(), rows.inner_strides());
-    let mut err = None;
     rows.for_rows(0..rows.n_rows(), |_, [oi, os, oo]| {
         for k in 0..len {
             let k = k as isize;
-            let i = match check_index("scatter", idx[(oi as isize + k * si) as usize], size) {
-                Ok(i) => i,
-                Err(e) => {
-                    err.get_or_insert(e);
-                    return;
-                }
-            };
-            let t = (oo as isize + k * so + i as isize * step) as usize;
+            let i = idx[(oi as isize + k * si) as usize] as isize;
+            let t = (oo as isize + k * so + i * step) as usize;
             let v = vals[(os as isize + k * ss) as usize];
             dst[t] = if counting && count[t] == 0 { v } else { combine(reduce, dst[t], v) };
             if counting {
@@ -168,9 +159,6 @@ fn scatter_typed<T: Element>(
             }
         }
     });
-    if let Some(e) = err {
-        return Err(e);
-    }
     if reduce == ScatterReduce::Mean {
         for (d, &c) in dst.iter_mut().zip(&count) {
             if c > 1 {

@@ -48,6 +48,15 @@ pub(crate) fn dims_i64(s: &[usize]) -> Vec<i64> {
     s.iter().map(|&v| v as i64).collect()
 }
 
+/// The permutation that undoes `perm` (dims may be negative, counted from `nd`).
+pub(crate) fn inverse_permutation(perm: &[i64], nd: usize) -> Vec<i64> {
+    let mut inv = vec![0i64; perm.len()];
+    for (i, &d) in perm.iter().enumerate() {
+        inv[d.rem_euclid(nd.max(1) as i64) as usize] = i as i64;
+    }
+    inv
+}
+
 /// A set of dims for reductions: one dim, a list, or an array.
 pub trait Dims {
     fn dims(&self) -> Vec<i64>;

@@ -86,6 +86,34 @@ pub(crate) fn batched(op: &'static str, x: &Tensor, k: usize) -> (Tensor, bool) 
     }
 }
 
+/// Removes the batch dim [`batched`] added.
+pub(crate) fn unbatch(t: Tensor, unbatched: bool) -> Tensor {
+    if unbatched {
+        t.squeeze_dims(&[0])
+    } else {
+        t
+    }
+}
+
+/// `out` `[N, C, S...]` plus a per-channel bias.
+fn with_bias(out: Tensor, bias: Option<&Tensor>) -> Tensor {
+    match bias {
+        Some(b) => {
+            let mut shape = vec![1i64; out.dim()];
+            shape[1] = -1;
+            &out + &b.reshape(&shape)
+        }
+        None => out,
+    }
+}
+
+/// The permutation between `[N, C, A..., B...]` and `[N, C, B..., A...]` for two blocks
+/// of `k` dims (windows `[O..., K...]` and im2col rows `[K..., O...]`); its own inverse.
+fn swap_blocks(k: usize) -> Vec<i64> {
+    let k = k as i64;
+    [vec![0, 1], (2 + k..2 + 2 * k).collect(), (2..2 + k).collect()].concat()
+}
+
 impl Tensor {
     /// N-d convolution (cross-correlation) of `self` `[N, C_in, S...]` (or unbatched
     /// `[C_in, S...]`) with `weight` `[C_out, C_in / groups, K...]`.
@@ -134,10 +162,7 @@ impl Tensor {
         // [N, C, O..., K...] -> [N, C, K..., O...]: rows run along the output width, so
         // the im2col copy reads the input in long unit-stride runs, and the product
         // `weight @ cols` per sample lands directly in [N, C_out, O...] order.
-        let mut perm = vec![0i64, 1];
-        perm.extend((2 + k as i64..2 + 2 * k as i64).collect::<Vec<_>>());
-        perm.extend((2..2 + k as i64).collect::<Vec<_>>());
-        let cols = w.permute(&perm);
+        let cols = w.permute(&swap_blocks(k));
         let out_sp: Vec<usize> = w.shape()[2..2 + k].to_vec();
         let p: usize = out_sp.iter().product();
         let kp: usize = kernel.iter().product();
@@ -152,19 +177,7 @@ impl Tensor {
         let mut shape = vec![n as i64, cout as i64];
         shape.extend(dims_i64(&out_sp));
         let out = out.reshape(&shape);
-        let out = match bias {
-            Some(b) => {
-                let mut bs = vec![1i64, cout as i64];
-                bs.extend(vec![1i64; k]);
-                &out + &b.reshape(&bs)
-            }
-            None => out,
-        };
-        if unbatched {
-            out.squeeze_dims(&[0])
-        } else {
-            out
-        }
+        unbatch(with_bias(out, bias), unbatched)
     }
 
     /// Transposed convolution of `self` `[N, C_in, S...]` with `weight`
@@ -210,37 +223,16 @@ impl Tensor {
         let mut shape = vec![n as i64, cout as i64];
         shape.extend(dims_i64(&kernel));
         shape.extend(dims_i64(&in_sp));
-        let mut perm = vec![0i64, 1];
-        perm.extend((2 + k as i64..2 + 2 * k as i64).collect::<Vec<_>>());
-        perm.extend((2..2 + k as i64).collect::<Vec<_>>());
-        let cols = cols.reshape(&shape).permute(&perm);
+        let cols = cols.reshape(&shape).permute(&swap_blocks(k));
         // Fold onto the span the windows cover, then add output_padding as zeros on the
-        // right (it may exceed the stride when the dilation is larger).
+        // right (it may exceed the stride when the dilation is larger) and crop `padding`
+        // from both sides: one pad with negative amounts.
         let span: Vec<usize> = (0..k).map(|i| (in_sp[i] - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1).collect();
-        let full: Vec<usize> = (0..k).map(|i| span[i] + out_pad[i]).collect();
         let folded = fold_windows(&cols, &span, &kernel, &stride, &dilation);
-        let mut out = pad_spatial(&folded, &out_pad.iter().map(|&p| (0, p)).collect::<Vec<_>>(), 0.0);
-        for i in 0..k {
-            if padding[i] > 0 {
-                let len = full[i]
-                    .checked_sub(2 * padding[i])
-                    .unwrap_or_else(|| raise(Error::invalid(op, "padding larger than the output")));
-                out = out.narrow(2 + i as i64, padding[i] as i64, len);
-            }
-        }
-        let out = match bias {
-            Some(b) => {
-                let mut bs = vec![1i64, cout as i64];
-                bs.extend(vec![1i64; k]);
-                &out + &b.reshape(&bs)
-            }
-            None => out,
-        };
-        if unbatched {
-            out.squeeze_dims(&[0])
-        } else {
-            out
-        }
+        let pads: Vec<i64> =
+            (0..k).rev().flat_map(|i| [-(padding[i] as i64), out_pad[i] as i64 - padding[i] as i64]).collect();
+        let out = folded.pad(&pads, PadMode::Constant, 0.0);
+        unbatch(with_bias(out, bias), unbatched)
     }
 
     /// `nn.functional.unfold` (im2col): `[N, C, H, W]` -> `[N, C * kh * kw, L]`.
@@ -255,11 +247,7 @@ impl Tensor {
         let (n, c) = (x.size(0) as i64, x.size(1) as i64);
         let l = (w.size(2) * w.size(3)) as i64;
         let out = w.permute(&[0, 1, 4, 5, 2, 3]).reshape(&[n, c * (kernel[0] * kernel[1]) as i64, l]);
-        if unbatched {
-            out.squeeze_dims(&[0])
-        } else {
-            out
-        }
+        unbatch(out, unbatched)
     }
 
     /// `nn.functional.fold` (col2im): `[N, C * kh * kw, L]` -> `[N, C, H, W]`, summing
@@ -289,10 +277,6 @@ impl Tensor {
         let cols = x.reshape(&dims_i64(&[n, c, kernel[0], kernel[1], o[0], o[1]])).permute(&[0, 1, 4, 5, 2, 3]);
         let out = fold_windows(&cols, &full, &kernel, &stride, &dilation);
         let out = out.narrow(2, padding[0] as i64, size[0]).narrow(3, padding[1] as i64, size[1]);
-        if unbatched {
-            out.squeeze_dims(&[0])
-        } else {
-            out
-        }
+        unbatch(out, unbatched)
     }
 }

@@ -4,7 +4,7 @@
 //! nothing is copied to line them up. Ops whose output size depends on values (nonzero,
 //! masked_select, bincount) read those values on the host.
 
-use super::args::Arg;
+use super::args::{dims_i64, Arg};
 use crate::autodiff::rules::index::{boxed, gather, scatter};
 use crate::mode::{check, raise};
 use crate::tensor::Tensor;
@@ -32,7 +32,7 @@ pub(crate) fn wrap(index: &Tensor, size: usize) -> Tensor {
 
 /// A 1-d (or 0-d) `index` along `dim` of an operand shaped `shape` with `dim` resized to
 /// the index length: a stride-0 view of the index.
-fn along(op: &'static str, index: &Tensor, dim: usize, shape: &[usize]) -> Tensor {
+pub(crate) fn along(op: &'static str, index: &Tensor, dim: usize, shape: &[usize]) -> Tensor {
     if index.dim() > 1 {
         raise(Error::shape(op, format!("{op}(): Index is supposed to be a vector, got {}-d", index.dim())));
     }
@@ -56,12 +56,26 @@ fn source(value: impl Into<Arg>, dtype: DType, shape: &[usize]) -> Tensor {
     t.to_dtype(dtype).broadcast_to(shape)
 }
 
+/// `shape` with `dim` (if it has one) resized to `n`: the slices an index vector names.
+fn resized(mut shape: Vec<usize>, dim: usize, n: usize) -> Vec<usize> {
+    if let Some(s) = shape.get_mut(dim) {
+        *s = n;
+    }
+    shape
+}
+
 fn same_dtype(op: &'static str, a: &Tensor, b: &Tensor) {
     if a.dtype() != b.dtype() {
         raise(Error::dtype(
             op,
             format!("{op}(): Expected self.dtype to be equal to src.dtype, got {} and {}", a.dtype(), b.dtype()),
         ));
+    }
+}
+
+fn bool_mask(op: &'static str, mask: &Tensor) {
+    if mask.dtype() != DType::Bool {
+        raise(Error::dtype(op, format!("{op}_ only supports boolean masks, but got mask with dtype {}", mask.dtype())));
     }
 }
 
@@ -128,7 +142,7 @@ impl Tensor {
                 same_dtype(op, self, &t);
                 t
             }
-            Arg::S(s) => Tensor::full(&[], s, self.dtype()).broadcast_to(&index.shape()),
+            Arg::S(s) => source(s, self.dtype(), &index.shape()),
         };
         scatter(self, d, &index, &src, reduce, include_self)
     }
@@ -170,11 +184,7 @@ impl Tensor {
     /// position named twice is filled once (so a tensor value's gradient counts it once).
     #[track_caller]
     pub fn index_fill(&self, dim: i64, index: &Tensor, value: impl Into<Arg>) -> Tensor {
-        let d = dim_of("index_fill", dim, self.dim());
-        let mut shape = self.shape();
-        if let Some(s) = shape.get_mut(d) {
-            *s = index.numel();
-        }
+        let shape = resized(self.shape(), dim_of("index_fill", dim, self.dim()), index.numel());
         let hit = Tensor::zeros(&self.shape(), DType::Bool);
         let mask = hit.index_scatter(
             "index_fill",
@@ -205,16 +215,13 @@ impl Tensor {
     ) -> Tensor {
         let d = dim_of(op, dim, self.dim());
         let index = as_index(op, index);
-        let mut want = self.shape();
-        if let Some(s) = want.get_mut(d) {
-            *s = index.numel();
-        }
+        let want = resized(self.shape(), d, index.numel());
         let src = if source.dim() == 0 && !want.is_empty() { source.reshape(&[1]) } else { source.clone() };
         if src.shape() != want {
             raise(Error::shape(op, format!("{op}(): source shape {:?} does not match {want:?}", source.shape())));
         }
         let idx = along(op, &index, d, &want);
-        scatter(self, d, &idx, &src.reshape(&crate::ops::args::dims_i64(&want)), reduce, include_self)
+        scatter(self, d, &idx, &src.reshape(&dims_i64(&want)), reduce, include_self)
     }
 
     /// Elements of `self` (read as 1-d) at `index`; the result has the index's shape.
@@ -223,7 +230,7 @@ impl Tensor {
         let index = as_index("take", index);
         let flat = self.reshape(&[-1]);
         let idx = wrap(&index.reshape(&[-1]), flat.numel());
-        gather(&flat, 0, &idx).reshape(&crate::ops::args::dims_i64(&index.shape()))
+        gather(&flat, 0, &idx).reshape(&dims_i64(&index.shape()))
     }
 
     /// `self` (read as 1-d) with `source` written (or added) at `index`.
@@ -237,7 +244,7 @@ impl Tensor {
         let flat = self.reshape(&[-1]);
         let idx = wrap(&index.reshape(&[-1]), flat.numel());
         let r = if accumulate { ScatterReduce::Sum } else { ScatterReduce::Assign };
-        scatter(&flat, 0, &idx, &source.reshape(&[-1]), r, true).reshape(&crate::ops::args::dims_i64(&self.shape()))
+        scatter(&flat, 0, &idx, &source.reshape(&[-1]), r, true).reshape(&dims_i64(&self.shape()))
     }
 
     /// `gather` with broadcasting between `self` and `indices` outside `dim`; without a
@@ -277,24 +284,20 @@ impl Tensor {
     /// `value` where `mask` (broadcast to this shape) is true.
     #[track_caller]
     pub fn masked_fill(&self, mask: &Tensor, value: impl Into<Arg>) -> Tensor {
-        if mask.dtype() != DType::Bool {
-            raise(Error::dtype(
-                "masked_fill",
-                format!("masked_fill_ only supports boolean masks, but got mask with dtype {}", mask.dtype()),
-            ));
+        bool_mask("masked_fill", mask);
+        let value = value.into();
+        if let Arg::T(t) = &value {
+            if t.dim() != 0 {
+                raise(Error::invalid(
+                    "masked_fill",
+                    format!(
+                        "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).",
+                        t.dim()
+                    ),
+                ));
+            }
         }
-        let value = match value.into() {
-            Arg::T(t) if t.dim() != 0 => raise(Error::invalid(
-                "masked_fill",
-                format!(
-                    "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).",
-                    t.dim()
-                ),
-            )),
-            Arg::T(t) => t.to_dtype(self.dtype()),
-            Arg::S(s) => Tensor::full(&[], s, self.dtype()),
-        };
-        let out = Tensor::where_(mask, &value, self);
+        let out = Tensor::where_(mask, source(value, self.dtype(), &[]), self);
         if out.shape() != self.shape() {
             raise(Error::shape(
                 "masked_fill",
@@ -323,12 +326,7 @@ impl Tensor {
     #[track_caller]
     pub fn masked_scatter(&self, mask: &Tensor, source: &Tensor) -> Tensor {
         same_dtype("masked_scatter", self, source);
-        if mask.dtype() != DType::Bool {
-            raise(Error::dtype(
-                "masked_scatter",
-                format!("masked_scatter_ only supports boolean masks, but got mask with dtype {}", mask.dtype()),
-            ));
-        }
+        bool_mask("masked_scatter", mask);
         let shape = check(psionic_core::broadcast_shapes("masked_scatter", &self.shape(), &mask.shape()));
         let at = mask.broadcast_to(&shape).reshape(&[-1]).nonzero().reshape(&[-1]);
         let n = at.numel();
@@ -341,25 +339,23 @@ impl Tensor {
         }
         let flat = self.broadcast_to(&shape).reshape(&[-1]);
         let out = scatter(&flat, 0, &at, &boxed(&src, &[n]), ScatterReduce::Assign, true);
-        out.reshape(&crate::ops::args::dims_i64(&shape))
+        out.reshape(&dims_i64(&shape))
     }
 
     /// Coordinates of the nonzero elements, one row each (`[n, ndim]`, i64).
     #[track_caller]
     pub fn nonzero(&self) -> Tensor {
         let shape = self.shape();
-        let flags = self.to_vec::<bool>();
-        let mut coords = Vec::new();
-        let mut n = 0;
-        for (k, _) in flags.iter().enumerate().filter(|(_, &f)| f) {
+        let nd = shape.len();
+        let hits: Vec<usize> = self.to_vec::<bool>().iter().enumerate().filter(|(_, &f)| f).map(|(k, _)| k).collect();
+        let n = hits.len();
+        let mut coords = vec![0i64; n * nd];
+        for (row, &k) in coords.chunks_mut(nd.max(1)).zip(&hits) {
             let mut rem = k;
-            let start = coords.len();
-            coords.resize(start + shape.len(), 0i64);
-            for d in (0..shape.len()).rev() {
-                coords[start + d] = (rem % shape[d]) as i64;
+            for d in (0..nd).rev() {
+                row[d] = (rem % shape[d]) as i64;
                 rem /= shape[d];
             }
-            n += 1;
         }
         Tensor::from_vec(coords, &[n, shape.len()])
     }

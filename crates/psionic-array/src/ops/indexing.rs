@@ -11,7 +11,8 @@
 
 use crate::autodiff::rules::index::{gather, scatter};
 use crate::mode::raise;
-use crate::ops::args::dims_i64;
+use crate::ops::args::{dims_i64, inverse_permutation};
+use crate::ops::index::{along, wrap};
 use crate::tensor::Tensor;
 use psionic_core::ops::ScatterReduce;
 use psionic_core::{DType, Error};
@@ -194,7 +195,7 @@ fn plan(v: &Tensor, adv: &[(usize, Tensor)]) -> Plan {
                 None => b,
             });
         }
-        let w = super::index::wrap(i, size);
+        let w = wrap(i, size);
         linear = Some(match linear {
             Some(l) => &(&l * size as i64) + &w,
             None => w,
@@ -222,12 +223,9 @@ impl Plan {
 
     /// The linear positions spread over `[numel(B), rest...]` (a stride-0 view).
     fn spread(&self, rest: &[usize]) -> Tensor {
-        let flat = self.linear.reshape(&[-1]);
-        let mut target = vec![flat.numel() as i64];
-        target.extend(dims_i64(rest));
-        let mut unit = vec![flat.numel() as i64];
-        unit.extend(rest.iter().map(|_| 1));
-        flat.reshape(&unit).expand(&target)
+        let mut shape = vec![self.linear.numel()];
+        shape.extend(rest);
+        along("index", &self.linear.reshape(&[-1]), 0, &shape)
     }
 }
 
@@ -269,21 +267,16 @@ impl Tensor {
         }
         let p = plan(&v, &adv);
         let (merged, rest) = p.merged();
+        // The read's result shape: the other dims with `B` inserted at `at`.
         let b = p.linear.shape();
-        let mut shape = b.clone();
-        shape.extend(&rest);
-        let placed = move_batch(Tensor::zeros(&shape, DType::Bool), b.len(), p.at, false).shape();
+        let placed = [&rest[..p.at], &b[..], &rest[p.at..]].concat();
         let vals = move_batch(values.broadcast_to(&placed), b.len(), p.at, true);
         let mut flat_shape = vec![p.linear.numel() as i64];
         flat_shape.extend(dims_i64(&rest));
         let reduce = if accumulate { ScatterReduce::Sum } else { ScatterReduce::Assign };
         let new = scatter(&merged, 0, &p.spread(&rest), &vals.reshape(&flat_shape), reduce, true);
         let new = new.reshape(&dims_i64(&p.front.shape()));
-        let mut inv = vec![0i64; p.perm.len()];
-        for (i, &d) in p.perm.iter().enumerate() {
-            inv[d as usize] = i as i64;
-        }
-        v.copy_(&new.permute(&inv));
+        v.copy_(&new.permute(&inverse_permutation(&p.perm, p.perm.len())));
         self
     }
 }

@@ -4,7 +4,7 @@
 //! the windows and divides by PyTorch's divisor (the window within the padded input, or
 //! only its real elements, or an override).
 
-use super::conv::{batched, expand_arg, pad_spatial, windows};
+use super::conv::{batched, expand_arg, pad_spatial, unbatch, windows};
 use crate::mode::raise;
 use crate::ops::args::dims_i64;
 use crate::tensor::Tensor;
@@ -60,14 +60,25 @@ impl Pool {
         let need = (o - 1) * st + span;
         (o, need.saturating_sub(s + 2 * p))
     }
+
+    /// The batched input, whether a batch dim was added, its spatial sizes, the output
+    /// sizes with their ceil-mode extras, and the `(left, right)` padding that reads them.
+    fn prepare(&self, op: &'static str, x: &Tensor) -> Prepared {
+        let k = self.kernel.len();
+        let (x, unbatched) = batched(op, x, k);
+        let spatial: Vec<usize> = x.shape()[2..].to_vec();
+        let sizes: Vec<(usize, usize)> = (0..k).map(|i| self.out_size(i, spatial[i])).collect();
+        let lr = (0..k).map(|i| (self.padding[i], self.padding[i] + sizes[i].1)).collect();
+        Prepared { x, unbatched, spatial, sizes, lr }
+    }
 }
 
-fn unbatch(t: Tensor, unbatched: bool) -> Tensor {
-    if unbatched {
-        t.squeeze_dims(&[0])
-    } else {
-        t
-    }
+struct Prepared {
+    x: Tensor,
+    unbatched: bool,
+    spatial: Vec<usize>,
+    sizes: Vec<(usize, usize)>,
+    lr: Vec<(usize, usize)>,
 }
 
 impl Tensor {
@@ -76,10 +87,7 @@ impl Tensor {
     #[track_caller]
     pub fn max_pool(&self, p: &Pool) -> (Tensor, Tensor) {
         let k = p.kernel.len();
-        let (x, unbatched) = batched("max_pool", self, k);
-        let sp: Vec<usize> = x.shape()[2..].to_vec();
-        let sizes: Vec<(usize, usize)> = (0..k).map(|i| p.out_size(i, sp[i])).collect();
-        let lr: Vec<(usize, usize)> = (0..k).map(|i| (p.padding[i], p.padding[i] + sizes[i].1)).collect();
+        let Prepared { x, unbatched, spatial: sp, sizes, lr } = p.prepare("max_pool", self);
         let low = if x.dtype().is_float() { f64::NEG_INFINITY } else { i64::MIN as f64 };
         let w = windows(&pad_spatial(&x, &lr, low), &p.kernel, &p.stride, &p.dilation);
         let lead = w.dim() - k;
@@ -115,10 +123,7 @@ impl Tensor {
     #[track_caller]
     pub fn avg_pool(&self, p: &Pool, count_include_pad: bool, divisor: Option<i64>) -> Tensor {
         let k = p.kernel.len();
-        let (x, unbatched) = batched("avg_pool", self, k);
-        let sp: Vec<usize> = x.shape()[2..].to_vec();
-        let sizes: Vec<(usize, usize)> = (0..k).map(|i| p.out_size(i, sp[i])).collect();
-        let lr: Vec<(usize, usize)> = (0..k).map(|i| (p.padding[i], p.padding[i] + sizes[i].1)).collect();
+        let Prepared { x, unbatched, spatial: sp, sizes, lr } = p.prepare("avg_pool", self);
         if x.dtype() == DType::Bool {
             raise(Error::dtype("avg_pool", "\"avg_pool\" not implemented for 'Bool'"));
         }
@@ -132,18 +137,16 @@ impl Tensor {
                 s.div_mode(d.to_dtype(DType::I64), Some("trunc")).to_dtype(x.dtype())
             }
         };
+        let count_dtype = if x.dtype().is_float() { x.dtype() } else { DType::I64 };
         let out = match divisor {
             Some(0) => raise(Error::invalid("avg_pool", "divisor must be not zero")),
-            Some(d) => {
-                divide(&sums, &Tensor::scalar(d).to_dtype(if x.dtype().is_float() { x.dtype() } else { DType::I64 }))
-            }
+            Some(d) => divide(&sums, &Tensor::scalar(d).to_dtype(count_dtype)),
             None => {
                 // Which padded positions count: the real ones, plus the declared padding
                 // (never ceil mode's extra) when it is included.
-                let ones = Tensor::ones(&sp, if x.dtype().is_float() { x.dtype() } else { DType::I64 });
+                let ones = Tensor::ones(&sp, count_dtype);
                 let counted = if count_include_pad {
                     let inner: Vec<(usize, usize)> = (0..k).map(|i| (p.padding[i], p.padding[i])).collect();
-
                     pad_spatial(
                         &pad_spatial(&ones, &inner, 1.0),
                         &(0..k).map(|i| (0, sizes[i].1)).collect::<Vec<_>>(),

@@ -335,7 +335,7 @@ impl Tensor {
         let n = rows.size(0);
         let flat = rows.reshape(&[n as i64, -1]);
         // Lexicographic order of the rows: stable sorts by each column, last first.
-        let mut perm = Tensor::arange_i64(n);
+        let mut perm = Tensor::arange(0, n as i64, 1);
         for c in (0..flat.size(1) as i64).rev() {
             let col = flat.select(1, c).gather(0, &perm);
             perm = perm.gather(0, &col.argsort(0, false));
@@ -366,29 +366,18 @@ impl Tensor {
                 let rows = self.movedim(&[d], &[0]);
                 let flat = rows.reshape(&[rows.size(0) as i64, -1]);
                 let (first, group, counts) = row_runs(&flat);
-                let at = Tensor::arange_i64(rows.size(0)).masked_select(&first);
+                let at = Tensor::arange(0, rows.size(0) as i64, 1).masked_select(&first);
                 let vals = rows.index_select(0, &at).movedim(&[0], &[d]);
                 (vals, return_inverse.then_some(group), return_counts.then_some(counts))
             }
         }
-    }
-
-    fn arange_i64(n: usize) -> Tensor {
-        Tensor::from_vec((0..n as i64).collect(), &[n])
     }
 }
 
 /// Runs of equal neighbours in a 1-d tensor: the run values, each element's run number,
 /// and the run lengths.
 fn runs(x: &Tensor) -> (Tensor, Tensor, Tensor) {
-    let n = x.numel();
-    if n == 0 {
-        return (x.clone(), Tensor::zeros(&[0], DType::I64), Tensor::zeros(&[0], DType::I64));
-    }
-    let differs = x.narrow(0, 1, n - 1).ne(x.narrow(0, 0, n - 1));
-    let first = Tensor::cat(&[&Tensor::full(&[1], true, DType::Bool), &differs], 0);
-    let group = &first.to_dtype(DType::I64).cumsum(0) - 1;
-    let counts = group.bincount(None, 0);
+    let (first, group, counts) = row_runs(&x.reshape(&[-1, 1]));
     (x.masked_select(&first), group, counts)
 }
 

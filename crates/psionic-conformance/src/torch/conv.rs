@@ -1,12 +1,8 @@
 //! Convolution, pooling, padding and im2col (part of the nn_functional family).
 
-use super::{unsupported, Call, R};
+use super::{one, unsupported, Call, R};
 use crate::value::Value;
 use psionic_array::{PadMode, Padding, Pool, Tensor};
-
-fn one(t: Tensor) -> R<Vec<Tensor>> {
-    Ok(vec![t])
-}
 
 /// An int or list of ints as sizes; `default` when absent or None.
 fn sizes(c: &Call, i: usize, name: &str, default: &[usize]) -> R<Vec<usize>> {
@@ -16,53 +12,31 @@ fn sizes(c: &Call, i: usize, name: &str, default: &[usize]) -> R<Vec<usize>> {
     }
 }
 
-fn flag(c: &Call, i: usize, name: &str, default: bool) -> R<bool> {
-    match c.param(i, name) {
-        None | Some(Value::None) => Ok(default),
-        Some(v) => v.bool(),
-    }
-}
-
-fn opt_tensor(c: &Call, i: usize, name: &str) -> R<Option<Tensor>> {
-    match c.param(i, name) {
-        None | Some(Value::None) => Ok(None),
-        Some(Value::Tensor(t)) => Ok(Some(t.clone())),
-        Some(_) => unsupported(format!("{name} is not a tensor")),
-    }
-}
-
 pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
     let x = c.x().ok()?;
     let spatial = |op: &str| op.chars().rev().nth(1).and_then(|d| d.to_digit(10)).unwrap_or(2) as usize;
     Some(match c.op {
         "nn.functional.conv1d" | "nn.functional.conv2d" | "nn.functional.conv3d" => {
             c.only(7, &["weight", "bias", "stride", "padding", "dilation", "groups"]).and_then(|_| {
-                let w = opt_tensor(c, 0, "weight")?.map_or_else(|| unsupported("no weight"), Ok)?;
-                let b = opt_tensor(c, 1, "bias")?;
+                let w = c.tensor(0, "weight")?;
+                let b = c.opt_tensor(1, "bias")?;
                 let padding = match c.param(3, "padding") {
                     Some(Value::Str(s)) if s == "same" => Padding::Same,
                     Some(Value::Str(s)) if s == "valid" => Padding::Valid,
                     _ => Padding::Explicit(sizes(c, 3, "padding", &[0])?),
                 };
                 let groups = c.param(5, "groups").map_or(Ok(1), Value::i64)? as usize;
-                one(x.conv(
-                    &w,
-                    b.as_ref(),
-                    &sizes(c, 2, "stride", &[1])?,
-                    padding,
-                    &sizes(c, 4, "dilation", &[1])?,
-                    groups,
-                ))
+                one(x.conv(w, b, &sizes(c, 2, "stride", &[1])?, padding, &sizes(c, 4, "dilation", &[1])?, groups))
             })
         }
         "nn.functional.conv_transpose1d" | "nn.functional.conv_transpose2d" | "nn.functional.conv_transpose3d" => {
             c.only(8, &["weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"]).and_then(|_| {
-                let w = opt_tensor(c, 0, "weight")?.map_or_else(|| unsupported("no weight"), Ok)?;
-                let b = opt_tensor(c, 1, "bias")?;
+                let w = c.tensor(0, "weight")?;
+                let b = c.opt_tensor(1, "bias")?;
                 let groups = c.param(5, "groups").map_or(Ok(1), Value::i64)? as usize;
                 one(x.conv_transpose(
-                    &w,
-                    b.as_ref(),
+                    w,
+                    b,
                     &sizes(c, 2, "stride", &[1])?,
                     &sizes(c, 3, "padding", &[0])?,
                     &sizes(c, 4, "output_padding", &[0])?,
@@ -80,10 +54,10 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
                     &sizes(c, 1, "stride", &[])?,
                     &sizes(c, 2, "padding", &[0])?,
                     &sizes(c, 3, "dilation", &[1])?,
-                    flag(c, 4, "ceil_mode", false)?,
+                    c.flag(4, "ceil_mode", false)?,
                 );
                 let (v, i) = x.max_pool(&p);
-                Ok(if flag(c, 5, "return_indices", false)? { vec![v, i] } else { vec![v] })
+                Ok(if c.flag(5, "return_indices", false)? { vec![v, i] } else { vec![v] })
             })
         }
         "nn.functional.avg_pool1d" | "nn.functional.avg_pool2d" | "nn.functional.avg_pool3d" => c
@@ -96,13 +70,13 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
                     &sizes(c, 1, "stride", &[])?,
                     &sizes(c, 2, "padding", &[0])?,
                     &[1],
-                    flag(c, 3, "ceil_mode", false)?,
+                    c.flag(3, "ceil_mode", false)?,
                 );
                 let divisor = match c.param(5, "divisor_override") {
                     None | Some(Value::None) => None,
                     Some(v) => Some(v.i64()?),
                 };
-                one(x.avg_pool(&p, flag(c, 4, "count_include_pad", true)?, divisor))
+                one(x.avg_pool(&p, c.flag(4, "count_include_pad", true)?, divisor))
             }),
         "nn.functional.pad" | "constant_pad_nd" => c.only(3, &["pad", "mode", "value"]).and_then(|_| {
             let pads = c.param(0, "pad").map_or_else(|| unsupported("no pad"), Value::ints)?;

@@ -1,37 +1,11 @@
 //! Indexing, scatter/gather, masks, sorting and searching (the indexing family).
 
-use super::{unsupported, Call, R};
+use super::{one, unsupported, Call, R};
 use crate::value::Value;
 use psionic_array::{Tensor, TensorIndex as I};
 
-fn one(t: Tensor) -> R<Vec<Tensor>> {
-    Ok(vec![t])
-}
-
-fn tensor(c: &Call, i: usize, name: &str) -> R<Tensor> {
-    match c.param(i, name) {
-        Some(Value::Tensor(t)) => Ok(t.clone()),
-        _ => unsupported(format!("{name} is not a tensor")),
-    }
-}
-
 fn int(c: &Call, i: usize, name: &str) -> R<i64> {
     c.param(i, name).map_or_else(|| unsupported(format!("no {name}")), Value::i64)
-}
-
-fn flag(c: &Call, i: usize, name: &str, default: bool) -> R<bool> {
-    match c.param(i, name) {
-        None | Some(Value::None) => Ok(default),
-        Some(v) => v.bool(),
-    }
-}
-
-/// A keyword-only flag.
-fn kw_flag(c: &Call, name: &str, default: bool) -> R<bool> {
-    match c.kwargs.get(name) {
-        None | Some(Value::None) => Ok(default),
-        Some(v) => v.bool(),
-    }
 }
 
 fn string<'a>(c: &'a Call, i: usize, name: &str) -> R<&'a str> {
@@ -91,60 +65,60 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
             let Some(Value::List(ix)) = c.param(0, "indices") else { return unsupported("indices") };
             let ix: Vec<I> =
                 ix.iter().map(|v| if matches!(v, Value::None) { Ok(I::full()) } else { entry(v) }).collect::<R<_>>()?;
-            one(x.index_put(&ix, &tensor(c, 1, "values")?, flag(c, 2, "accumulate", false)?))
+            one(x.index_put(&ix, c.tensor(1, "values")?, c.flag(2, "accumulate", false)?))
         }),
-        "gather" => c.only(2, &["sparse_grad"]).and_then(|_| one(x.gather(int(c, 0, "dim")?, &tensor(c, 1, "index")?))),
+        "gather" => c.only(2, &["sparse_grad"]).and_then(|_| one(x.gather(int(c, 0, "dim")?, c.tensor(1, "index")?))),
         "scatter" | "scatter_add" => c.only(3, &["reduce"]).and_then(|_| {
-            let (d, i) = (int(c, 0, "dim")?, tensor(c, 1, "index")?);
+            let (d, i) = (int(c, 0, "dim")?, c.tensor(1, "index")?);
             let src = c.param(2, "src").map_or_else(|| unsupported("src"), Value::arg)?;
             one(match (c.op, c.kwargs.get("reduce")) {
-                ("scatter_add", _) => x.scatter_add(d, &i, &tensor(c, 2, "src")?),
-                (_, Some(Value::Str(r))) => x.scatter_with(d, &i, src, r),
-                _ => x.scatter(d, &i, src),
+                ("scatter_add", _) => x.scatter_add(d, i, c.tensor(2, "src")?),
+                (_, Some(Value::Str(r))) => x.scatter_with(d, i, src, r),
+                _ => x.scatter(d, i, src),
             })
         }),
         "scatter_reduce" | "index_reduce" => c.only(4, &["include_self"]).and_then(|_| {
-            let (d, i, s) = (int(c, 0, "dim")?, tensor(c, 1, "index")?, tensor(c, 2, "src")?);
-            let (r, inc) = (string(c, 3, "reduce")?, flag(c, 4, "include_self", true)?);
+            let (d, i, s) = (int(c, 0, "dim")?, c.tensor(1, "index")?, c.tensor(2, "src")?);
+            let (r, inc) = (string(c, 3, "reduce")?, c.flag(4, "include_self", true)?);
             one(if c.op == "scatter_reduce" {
-                x.scatter_reduce(d, &i, &s, r, inc)
+                x.scatter_reduce(d, i, s, r, inc)
             } else {
-                x.index_reduce(d, &i, &s, r, inc)
+                x.index_reduce(d, i, s, r, inc)
             })
         }),
-        "index_select" => c.only(2, &[]).and_then(|_| one(x.index_select(int(c, 0, "dim")?, &tensor(c, 1, "index")?))),
+        "index_select" => c.only(2, &[]).and_then(|_| one(x.index_select(int(c, 0, "dim")?, c.tensor(1, "index")?))),
         "index_add" => c.only(3, &["alpha"]).and_then(|_| {
             let alpha = c.kwargs.get("alpha").map_or(Ok(1.0), Value::f64)?;
-            one(x.index_add(int(c, 0, "dim")?, &tensor(c, 1, "index")?, &tensor(c, 2, "source")?, alpha))
+            one(x.index_add(int(c, 0, "dim")?, c.tensor(1, "index")?, c.tensor(2, "source")?, alpha))
         }),
         "index_copy" => c
             .only(3, &[])
-            .and_then(|_| one(x.index_copy(int(c, 0, "dim")?, &tensor(c, 1, "index")?, &tensor(c, 2, "source")?))),
+            .and_then(|_| one(x.index_copy(int(c, 0, "dim")?, c.tensor(1, "index")?, c.tensor(2, "source")?))),
         "index_fill" => c.only(3, &[]).and_then(|_| {
             let v = c.param(2, "value").map_or_else(|| unsupported("value"), Value::arg)?;
-            one(x.index_fill(int(c, 0, "dim")?, &tensor(c, 1, "index")?, v))
+            one(x.index_fill(int(c, 0, "dim")?, c.tensor(1, "index")?, v))
         }),
         "masked_fill" => c.only(2, &[]).and_then(|_| {
             let v = c.param(1, "value").map_or_else(|| unsupported("value"), Value::arg)?;
-            one(x.masked_fill(&tensor(c, 0, "mask")?, v))
+            one(x.masked_fill(c.tensor(0, "mask")?, v))
         }),
         "masked_scatter" => {
-            c.only(2, &[]).and_then(|_| one(x.masked_scatter(&tensor(c, 0, "mask")?, &tensor(c, 1, "source")?)))
+            c.only(2, &[]).and_then(|_| one(x.masked_scatter(c.tensor(0, "mask")?, c.tensor(1, "source")?)))
         }
-        "masked_select" => c.only(1, &[]).and_then(|_| one(x.masked_select(&tensor(c, 0, "mask")?))),
-        "take" => c.only(1, &[]).and_then(|_| one(x.take(&tensor(c, 0, "index")?))),
+        "masked_select" => c.only(1, &[]).and_then(|_| one(x.masked_select(c.tensor(0, "mask")?))),
+        "take" => c.only(1, &[]).and_then(|_| one(x.take(c.tensor(0, "index")?))),
         "take_along_dim" => c.only(2, &["dim"]).and_then(|_| {
             let d = match c.param(1, "dim") {
                 None | Some(Value::None) => None,
                 Some(v) => Some(v.i64()?),
             };
-            one(x.take_along_dim(&tensor(c, 0, "indices")?, d))
+            one(x.take_along_dim(c.tensor(0, "indices")?, d))
         }),
-        "put" => c.only(3, &["accumulate"]).and_then(|_| {
-            one(x.put(&tensor(c, 0, "index")?, &tensor(c, 1, "source")?, flag(c, 2, "accumulate", false)?))
-        }),
+        "put" => c
+            .only(3, &["accumulate"])
+            .and_then(|_| one(x.put(c.tensor(0, "index")?, c.tensor(1, "source")?, c.flag(2, "accumulate", false)?))),
         "nonzero" | "argwhere" => c.only(0, &["as_tuple"]).and_then(|_| {
-            if kw_flag(c, "as_tuple", false)? {
+            if c.kw_flag("as_tuple", false)? {
                 Ok(x.nonzero_tuple())
             } else {
                 one(x.nonzero())
@@ -166,7 +140,7 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         }),
         "sort" | "argsort" => c.only(2, &["dim", "descending", "stable"]).and_then(|_| {
             let d = c.param(0, "dim").map_or(Ok(-1), Value::i64)?;
-            let desc = flag(c, 1, "descending", false)?;
+            let desc = c.flag(1, "descending", false)?;
             if c.op == "argsort" {
                 return one(x.argsort(d, desc));
             }
@@ -177,13 +151,13 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         "topk" => c.only(4, &["dim", "largest", "sorted"]).and_then(|_| {
             let k = int(c, 0, "k")?;
             let d = c.param(1, "dim").map_or(Ok(-1), Value::i64)?;
-            let (v, i) = x.topk(k as usize, d, flag(c, 2, "largest", true)?);
+            let (v, i) = x.topk(k as usize, d, c.flag(2, "largest", true)?);
             Ok(vec![v, i])
         }),
         "searchsorted" => c.only(1, &["out_int32", "right", "side", "sorter"]).and_then(|_| {
             let right = match c.kwargs.get("side") {
                 Some(Value::Str(s)) => s == "right",
-                _ => kw_flag(c, "right", false)?,
+                _ => c.kw_flag("right", false)?,
             };
             let sorter = match c.kwargs.get("sorter") {
                 Some(Value::Tensor(t)) => Some(t.clone()),
@@ -194,14 +168,14 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
                 Some(v) => Tensor::full(&[], v.f64()?, x.dtype()),
                 None => return unsupported("values"),
             };
-            one(x.searchsorted(&values, right, sorter.as_ref(), kw_flag(c, "out_int32", false)?))
+            one(x.searchsorted(&values, right, sorter.as_ref(), c.kw_flag("out_int32", false)?))
         }),
         "bucketize" => c.only(1, &["out_int32", "right"]).and_then(|_| {
-            one(x.bucketize(&tensor(c, 0, "boundaries")?, kw_flag(c, "right", false)?, kw_flag(c, "out_int32", false)?))
+            one(x.bucketize(c.tensor(0, "boundaries")?, c.kw_flag("right", false)?, c.kw_flag("out_int32", false)?))
         }),
         "unique" | "unique_consecutive" => {
             c.only(0, &["sorted", "return_inverse", "return_counts", "dim"]).and_then(|_| {
-                let (inv, cnt) = (kw_flag(c, "return_inverse", false)?, kw_flag(c, "return_counts", false)?);
+                let (inv, cnt) = (c.kw_flag("return_inverse", false)?, c.kw_flag("return_counts", false)?);
                 let dim = match c.kwargs.get("dim") {
                     None | Some(Value::None) => None,
                     Some(v) => Some(v.i64()?),

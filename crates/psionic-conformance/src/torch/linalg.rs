@@ -5,10 +5,6 @@ use crate::value::Value;
 use psionic_array::Tensor;
 use psionic_core::Scalar;
 
-fn tensor<'a>(c: &'a Call, i: usize, name: &str) -> R<&'a Tensor> {
-    c.param(i, name).and_then(Value::as_tensor).map_or_else(|| unsupported(format!("no tensor {name}")), Ok)
-}
-
 fn scalar(c: &Call, name: &str) -> R<Scalar> {
     Ok(match c.kwargs.get(name) {
         None => Scalar::from(1i64),
@@ -23,7 +19,7 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         return Some(einsum(c));
     }
     let x = c.x().ok()?;
-    let pair = |f: fn(&Tensor, &Tensor) -> Tensor| c.only(1, &[]).and_then(|_| Ok(vec![f(x, tensor(c, 0, "other")?)]));
+    let pair = |f: fn(&Tensor, &Tensor) -> Tensor| c.only(1, &[]).and_then(|_| Ok(vec![f(x, c.tensor(0, "other")?)]));
     Some(match c.op {
         "mm" => pair(|a, b| a.mm(b)),
         "bmm" => pair(|a, b| a.bmm(b)),
@@ -35,7 +31,7 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
         "kron" => pair(|a, b| a.kron(b)),
         "trace" => c.only(0, &[]).map(|_| vec![x.trace()]),
         "addmm" | "addmv" | "baddbmm" => c.only(2, &["beta", "alpha"]).and_then(|_| {
-            let (a, b) = (tensor(c, 0, "mat1")?, tensor(c, 1, "mat2")?);
+            let (a, b) = (c.tensor(0, "mat1")?, c.tensor(1, "mat2")?);
             let (beta, alpha) = (scalar(c, "beta")?, scalar(c, "alpha")?);
             Ok(vec![match c.op {
                 "addmm" => x.addmm(a, b, beta, alpha),
@@ -44,7 +40,7 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
             }])
         }),
         "tensordot" => c.only(2, &["dims"]).and_then(|_| {
-            let other = tensor(c, 0, "other")?;
+            let other = c.tensor(0, "other")?;
             match c.param(1, "dims") {
                 Some(Value::Int(n)) => {
                     let n = *n;

@@ -25,6 +25,11 @@ pub fn unsupported<T>(why: impl Into<String>) -> R<T> {
     Err(Miss::Unsupported(why.into()))
 }
 
+/// A call's single output.
+pub fn one(t: Tensor) -> R<Vec<Tensor>> {
+    Ok(vec![t])
+}
+
 /// One OpInfo call: `op(input, *args, **kwargs)`.
 pub struct Call<'a> {
     pub op: &'a str,
@@ -42,6 +47,36 @@ impl Call<'_> {
     /// Positional argument `i` or keyword `name`.
     pub fn param(&self, i: usize, name: &str) -> Option<&Value> {
         self.args.get(i).or_else(|| self.kwargs.get(name))
+    }
+
+    /// A bool argument; `default` when absent or `None`.
+    pub fn flag(&self, i: usize, name: &str, default: bool) -> R<bool> {
+        match self.param(i, name) {
+            None | Some(Value::None) => Ok(default),
+            Some(v) => v.bool(),
+        }
+    }
+
+    /// A keyword-only bool argument; `default` when absent or `None`.
+    pub fn kw_flag(&self, name: &str, default: bool) -> R<bool> {
+        match self.kwargs.get(name) {
+            None | Some(Value::None) => Ok(default),
+            Some(v) => v.bool(),
+        }
+    }
+
+    /// A tensor argument that must be there.
+    pub fn tensor(&self, i: usize, name: &str) -> R<&Tensor> {
+        self.param(i, name).and_then(Value::as_tensor).map_or_else(|| unsupported(format!("no tensor {name}")), Ok)
+    }
+
+    /// A tensor argument that may be absent or `None`.
+    pub fn opt_tensor(&self, i: usize, name: &str) -> R<Option<&Tensor>> {
+        match self.param(i, name) {
+            None | Some(Value::None) => Ok(None),
+            Some(Value::Tensor(t)) => Ok(Some(t)),
+            Some(_) => unsupported(format!("{name} is not a tensor")),
+        }
     }
 
     /// Refuses calls with more than `n` positional arguments or other keywords than

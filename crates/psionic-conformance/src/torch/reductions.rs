@@ -1,6 +1,6 @@
 //! Reductions, scans and softmax (the reductions family).
 
-use super::{unsupported, Call, R};
+use super::{one, unsupported, Call, R};
 use crate::value::Value;
 use psionic_array::{Interpolation, NormOrd, Tensor};
 
@@ -23,10 +23,6 @@ fn cast(c: &Call, x: &Tensor) -> R<Tensor> {
         Some(Value::DType(d)) => Ok(x.to_dtype(*d)),
         Some(_) => unsupported("dtype keyword"),
     }
-}
-
-fn one(t: Tensor) -> R<Vec<Tensor>> {
-    Ok(vec![t])
 }
 
 pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {

@@ -1,7 +1,7 @@
 //! vjp rules of reductions and scans.
 
 use super::mask;
-use crate::ops::args::dims_i64;
+use crate::ops::args::{dims_i64, inverse_permutation};
 use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::ops::{ReduceOp, ScanOp};
@@ -72,11 +72,7 @@ fn prod_others(x: &Tensor, dims: &[usize], ye: &Tensor) -> Tensor {
     let xf = xp.reshape(&flat);
     let others = exclusive_both(&xf, -1);
     let back = dims_i64(&pshape);
-    let mut inv = vec![0i64; nd];
-    for (i, &p) in perm.iter().enumerate() {
-        inv[p as usize] = i as i64;
-    }
-    others.reshape(&back).permute(&inv)
+    others.reshape(&back).permute(&inverse_permutation(&perm, nd))
 }
 
 /// `prod_{k<i} x_k * prod_{k>i} x_k` along `dim`, without dividing.

@@ -3,7 +3,7 @@
 
 use super::unbroadcast;
 use crate::mode::check;
-use crate::ops::args::dims_i64;
+use crate::ops::args::{dims_i64, inverse_permutation};
 use crate::prim::{Prim, ViewOp};
 use crate::tensor::Tensor;
 use psionic_core::{Error, Layout, Result};
@@ -18,14 +18,7 @@ pub(super) fn view_vjp(v: &ViewOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let shape = x.shape();
     Ok(match v {
         ViewOp::Reshape(_) | ViewOp::Unsqueeze(_) | ViewOp::Squeeze(_) => g.reshape(&dims_i64(&shape)),
-        ViewOp::Permute(p) => {
-            let nd = shape.len() as i64;
-            let mut inv = vec![0i64; p.len()];
-            for (i, &d) in p.iter().enumerate() {
-                inv[d.rem_euclid(nd.max(1)) as usize] = i as i64;
-            }
-            g.permute(&inv)
-        }
+        ViewOp::Permute(p) => g.permute(&inverse_permutation(p, shape.len())),
         ViewOp::Expand(_) => unbroadcast(g, &shape),
         ViewOp::Flip(_) => g.view_op(v.clone()),
         ViewOp::Slice { .. } | ViewOp::Select { .. } | ViewOp::Diagonal { .. } => scatter(&shape, vec![v.clone()], g),
