@@ -71,6 +71,21 @@ impl DType {
         !matches!(self, DType::Bool | DType::U8)
     }
 
+    /// The value below every other of this dtype (-inf for floats): what max-type
+    /// reductions start from and pad with.
+    pub fn lowest(self) -> crate::Scalar {
+        use crate::Scalar::{Bool, Float, Int};
+        match self {
+            DType::Bool => Bool(false),
+            DType::U8 => Int(0),
+            DType::I8 => Int(i8::MIN as i64),
+            DType::I16 => Int(i16::MIN as i64),
+            DType::I32 => Int(i32::MIN as i64),
+            DType::I64 => Int(i64::MIN),
+            DType::F16 | DType::BF16 | DType::F32 | DType::F64 => Float(f64::NEG_INFINITY),
+        }
+    }
+
     /// PyTorch's name without the `torch.` prefix.
     pub fn name(self) -> &'static str {
         match self {

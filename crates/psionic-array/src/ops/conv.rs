@@ -61,7 +61,7 @@ pub(crate) fn fold_windows(
 }
 
 /// Zero padding of the last dims, `(left, right)` per dim in order.
-pub(crate) fn pad_spatial(x: &Tensor, lr: &[(usize, usize)], value: f64) -> Tensor {
+pub(crate) fn pad_spatial(x: &Tensor, lr: &[(usize, usize)], value: impl Into<psionic_core::Scalar>) -> Tensor {
     if lr.iter().all(|&(l, r)| l == 0 && r == 0) {
         return x.clone();
     }

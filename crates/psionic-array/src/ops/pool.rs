@@ -88,8 +88,7 @@ impl Tensor {
     pub fn max_pool(&self, p: &Pool) -> (Tensor, Tensor) {
         let k = p.kernel.len();
         let Prepared { x, unbatched, spatial: sp, sizes, lr } = p.prepare("max_pool", self);
-        let low = if x.dtype().is_float() { f64::NEG_INFINITY } else { i64::MIN as f64 };
-        let w = windows(&pad_spatial(&x, &lr, low), &p.kernel, &p.stride, &p.dilation);
+        let w = windows(&pad_spatial(&x, &lr, x.dtype().lowest()), &p.kernel, &p.stride, &p.dilation);
         let lead = w.dim() - k;
         let mut flat_shape = dims_i64(&w.shape()[..lead]);
         flat_shape.push(-1);

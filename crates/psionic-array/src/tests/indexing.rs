@@ -158,3 +158,13 @@ fn vmap_over_batched_indices() {
         ]);
     assert_eq!(s[0].to_vec::<i64>(), vec![2, 2]);
 }
+
+#[test]
+fn max_pool_padding_never_wins_for_any_dtype() {
+    for dt in [DType::I8, DType::I32, DType::I64, DType::F16, DType::F32] {
+        let x = Tensor::from_vec(vec![-5i64, -7, -6], &[1, 1, 3]).to_dtype(dt);
+        let (v, i) = x.max_pool(&crate::Pool::new(1, &[2], &[2], &[1], &[1], false));
+        assert_eq!(v.to_vec::<f64>(), vec![-5.0, -6.0], "{dt}");
+        assert_eq!(i.to_vec::<i64>(), vec![0, 2], "{dt}");
+    }
+}
