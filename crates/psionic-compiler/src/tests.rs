@@ -121,3 +121,33 @@ fn refuses_in_place_writes_to_arguments_and_value_reads() {
     let e = fallible(|| g.call(&[data(&[2], 0)])).unwrap_err().to_string();
     assert!(e.contains("outside vmap or compile"), "{e}");
 }
+
+/// Uses every indexing, sorting and convolution primitive (Gather, Scatter, Order,
+/// SearchSorted, the Windows view and Fold).
+fn index_and_conv(x: &Tensor, idx: &Tensor, w: &Tensor) -> Tensor {
+    let g = x.gather(1, idx).scatter_add(1, &idx.narrow(0, 0, 1), &x.narrow(0, 0, 1));
+    let s = x.sort(1, true).0;
+    let pos = x.narrow(0, 0, 1).sort(1, false).0.searchsorted(&x.narrow(0, 1, 1), false, None, false);
+    let c = x.reshape(&[1, 1, 2, 3]).conv_transpose(w, None, &[1], &[0], &[0], 1, &[1]).sum_all();
+    &(&(&g + &s) + &pos.to_dtype(DType::F64)) * &c
+}
+
+#[test]
+fn index_sort_and_conv_primitives_replay_and_merge() {
+    let idx = Tensor::from_vec(vec![2i64, 0, 1, 1, 0, 2], &[2, 3]);
+    let w = Tensor::from_vec(vec![0.5f64, -1.0, 0.25, 2.0], &[1, 1, 2, 2]);
+    // Index and weight are arguments, so every step depends on the inputs (views of
+    // captured constants become separate constants per use, which CSE cannot tell apart).
+    let once = compile(|a: &[Tensor]| vec![index_and_conv(&a[0], &a[1], &a[2])]);
+    let twice = compile(|a: &[Tensor]| vec![index_and_conv(&a[0], &a[1], &a[2]), index_and_conv(&a[0], &a[1], &a[2])]);
+    let x = data(&[2, 3], 4);
+    let args = [x.clone(), idx.clone(), w.clone()];
+    let (g1, g2) = (once.graph(&args).unwrap(), twice.graph(&args).unwrap());
+    // CSE finds every step of the second copy equal to the first.
+    assert_eq!(g1.ops.len(), g2.ops.len(), "{g2:?}");
+    assert_eq!(g2.outputs[0], g2.outputs[1]);
+    let (got, want) = (twice.call(&args), index_and_conv(&x, &idx, &w));
+    for g in &got {
+        assert_eq!(g.to_vec::<f64>(), want.to_vec::<f64>());
+    }
+}
