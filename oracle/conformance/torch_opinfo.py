@@ -3,7 +3,11 @@
 sample_inputs in float32 and float64 (plus the integer, bool and half dtypes the op
 supports) and, where the OpInfo has them, its reference_inputs beyond the samples (ids
 with `ref`), the forward outputs, and the gradients of a fixed random cotangent with
-respect to every differentiable tensor input.
+respect to every differentiable tensor input. As PyTorch's own OpInfo tests do, the op is
+called through the OpInfo's gradcheck wrapper (e.g. symmetrizing the input of eigh) and
+its outputs pass through the sample's output_process_fn_grad (e.g. |U| for the SVD, whose
+signs are not unique); the case names both ("wrapper", "process") so the replay applies
+the same.
 
 Writes, per family, fixtures/conformance/pytorch/<family>.safetensors (every tensor,
 contiguous) and <family>.json (the manifest: one entry per case, naming its tensors).
@@ -22,6 +26,10 @@ import hashlib, itertools, json, os, sys
 import torch
 from safetensors.torch import save_file
 from torch.testing._internal.common_methods_invocations import op_db
+from torch.testing._internal.opinfo.core import SampleInput
+
+# SampleInput's default output_process_fn_grad (the identity).
+IDENTITY = SampleInput(torch.zeros(1)).output_process_fn_grad.__code__
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "conformance", "pytorch")
 MAX_SAMPLES = {torch.float32: 6, torch.float64: 6}
@@ -57,7 +65,15 @@ FAMILIES = {
         index_add index_copy index_fill index_reduce masked_fill masked_scatter masked_select
         take take_along_dim put nonzero argwhere bincount histc sort argsort msort topk
         searchsorted bucketize unique unique_consecutive""",
-    "linalg": """addmm addmv baddbmm bmm dot einsum kron matmul mm mv outer tensordot trace vdot""",
+    "linalg": """addmm addmv baddbmm bmm dot einsum kron matmul mm mv outer tensordot trace vdot
+        linalg.cholesky linalg.cholesky_ex cholesky_solve cholesky_inverse linalg.lu_factor
+        linalg.lu_factor_ex linalg.lu lu_unpack linalg.lu_solve lu_solve lu linalg.qr
+        linalg.eigh linalg.eigvalsh linalg.eig linalg.eigvals linalg.svd svd linalg.svdvals
+        linalg.solve_triangular triangular_solve linalg.solve linalg.solve_ex linalg.inv
+        linalg.inv_ex linalg.det logdet linalg.slogdet linalg.lstsq linalg.matrix_norm
+        linalg.vector_norm linalg.norm linalg.cond linalg.matrix_rank linalg.pinv pinverse
+        linalg.matrix_power matrix_exp linalg.cross cross linalg.vecdot linalg.multi_dot
+        linalg.diagonal linalg.vander linalg.tensorinv linalg.tensorsolve""",
     "nn_functional": """nn.functional.relu nn.functional.relu6 nn.functional.elu nn.functional.selu
         nn.functional.celu nn.functional.gelu nn.functional.silu nn.functional.mish
         nn.functional.softplus nn.functional.leaky_relu nn.functional.hardtanh
@@ -187,7 +203,16 @@ def take(fam, family, op, dtype, grad, samples, tag, limit):
                 "args": encode(fam, cid + ".in", list(s.args), ins),
                 "kwargs": {k: encode(fam, cid + ".in", v, ins) for k, v in sorted(s.kwargs.items())},
             }
-            out = op(s.input, *s.args, **s.kwargs)
+            wrapper = op.gradcheck_wrapper
+            if wrapper.__name__ != "<lambda>":
+                entry["wrapper"] = wrapper.__name__
+                out = wrapper(op, s.input, *s.args, **s.kwargs)
+            else:
+                out = op(s.input, *s.args, **s.kwargs)
+            process = s.output_process_fn_grad
+            if process.__code__ is not IDENTITY:
+                entry["process"] = process.__qualname__
+                out = process(out)
             outs = flat_outputs(out)
             numbered = []
             entry["outputs"] = [encode(fam, cid + ".out", o, numbered) for o in outs]

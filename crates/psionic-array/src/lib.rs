@@ -9,6 +9,7 @@
 pub mod autodiff;
 pub mod display;
 pub mod graph;
+pub mod linalg;
 pub mod mode;
 pub mod node;
 pub mod ops;

@@ -3,7 +3,7 @@
 //! ([`Prim::eval_cpu`]). Derivative and batching rules join them in the autodiff layer.
 
 use crate::autodiff::custom::CustomCall;
-use psionic_core::ops::{BinaryOp, OrderOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
+use psionic_core::ops::{BinaryOp, LinalgOp, OrderOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
 use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
 use psionic_cpu::CpuArray;
 use std::sync::Arc;
@@ -139,6 +139,9 @@ pub enum Prim {
         stride: Vec<usize>,
         dilation: Vec<usize>,
     },
+    /// A matrix factorization or triangular solve over the last two dims (see
+    /// [`LinalgOp`]; several results are packed into one last dim).
+    Linalg(LinalgOp),
     /// A value known by shape and dtype only: one example of a batched value inside
     /// `vmap` (its values exist only in the batched twin) or an input while `compile`
     /// traces. Evaluating it refuses.
@@ -206,6 +209,53 @@ fn check_index_shape(op: &'static str, index: &Meta, operands: &[(&Meta, Option<
         }
     }
     Ok(())
+}
+
+/// Output of a linalg primitive: the batch dims, then the packed parts (or, for a
+/// triangular solve, `B`'s matrix shape; for pivots, the permuted rows).
+fn linalg_meta(op: LinalgOp, inputs: &[&Meta]) -> Result<Meta> {
+    let a = &inputs[0].shape;
+    if let LinalgOp::PivotPermutation { m } = op {
+        let mut shape = a[..a.len().saturating_sub(1)].to_vec();
+        shape.push(m);
+        return Ok(Meta::new(shape, DType::I64));
+    }
+    let name = op.name();
+    let dtype = same_dtype(name, inputs)?;
+    if !matches!(dtype, DType::F32 | DType::F64) {
+        return Err(Error::dtype(
+            name,
+            format!("Expected a floating point tensor of float or double dtype as input. Got {dtype}"),
+        ));
+    }
+    if a.len() < 2 {
+        return Err(Error::shape(name, format!("The input tensor A must have at least 2 dimensions, got shape {a:?}")));
+    }
+    let (batch, m, n) = (&a[..a.len() - 2], a[a.len() - 2], a[a.len() - 1]);
+    let square = matches!(op, LinalgOp::Cholesky | LinalgOp::Eigh { .. } | LinalgOp::TriangularSolve { .. });
+    if square && m != n {
+        return Err(Error::shape(
+            name,
+            format!("A must be batches of square matrices, but they are {m} by {n} matrices"),
+        ));
+    }
+    if let LinalgOp::TriangularSolve { left, .. } = op {
+        let b = &inputs[1].shape;
+        let ok = b.len() == a.len() && b[..b.len() - 2] == *batch && b[b.len() - if left { 2 } else { 1 }] == n;
+        if !ok {
+            return Err(Error::shape(
+                name,
+                format!(
+                    "Incompatible shapes of A and B for the equation {}: {a:?} and {b:?}",
+                    if left { "AX = B" } else { "XA = B" }
+                ),
+            ));
+        }
+        return Ok(Meta::new(b.clone(), dtype));
+    }
+    let mut shape = batch.to_vec();
+    shape.push(op.parts(m, n).iter().map(|p| psionic_core::numel(p)).sum());
+    Ok(Meta::new(shape, dtype))
 }
 
 impl Prim {
@@ -298,6 +348,7 @@ impl Prim {
                 }
                 Meta::new(shape, DType::I64)
             }
+            Prim::Linalg(op) => linalg_meta(*op, inputs)?,
             Prim::SearchSorted { .. } => {
                 let (s, v) = (&inputs[0].shape, &inputs[1].shape);
                 if s.len() > 1 && (s.len() != v.len() || s[..s.len() - 1] != v[..v.len() - 1]) {
@@ -356,6 +407,7 @@ impl Prim {
                 Ok(psionic_cpu::fold::fold(x.unwrap(), &out.shape, spatial.len(), kernel, stride, dilation))
             }
             Prim::SearchSorted { right } => psionic_cpu::order::searchsorted(inputs[0], inputs[1], *right),
+            Prim::Linalg(op) => psionic_linalg::eval(*op, inputs, &out.shape),
             Prim::SliceUpdate { chain } => {
                 let (base, vals) = (inputs[0], inputs[1]);
                 let replay = |l: &Layout| {

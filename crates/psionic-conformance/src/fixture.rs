@@ -25,6 +25,10 @@ pub struct Case {
     pub cotangents: Vec<Tensor>,
     /// Gradient per differentiable input (index into `tensors`); `None`: not reached.
     pub grads: BTreeMap<usize, Option<Tensor>>,
+    /// OpInfo's gradcheck wrapper the oracle called the op through, if any.
+    pub wrapper: Option<String>,
+    /// The sample's output_process_fn_grad (its qualified name), if not the identity.
+    pub process: Option<String>,
 }
 
 pub struct Family {
@@ -114,5 +118,7 @@ fn case(c: &Json, get: &dyn Fn(&str) -> Result<Tensor, String>) -> Result<Case, 
         outputs,
         cotangents,
         grads,
+        wrapper: c["wrapper"].as_str().map(str::to_string),
+        process: c["process"].as_str().map(str::to_string),
     })
 }

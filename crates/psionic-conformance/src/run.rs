@@ -5,7 +5,7 @@
 use crate::compare::{compare, sums_long_axes};
 use crate::fixture::Case;
 use crate::report::{CaseResult, Status};
-use crate::torch::{call, Call, Miss};
+use crate::torch::{call, wrappers, Call, Miss};
 use crate::value::Value;
 use psionic_array::autodiff::{autograd, GradOpts};
 use psionic_array::{fallible, Tensor};
@@ -80,8 +80,23 @@ fn run_case_with(
     let input = remap(&case.input, case, &mut leaves, strided);
     let args: Vec<Value> = case.args.iter().map(|a| remap(a, case, &mut leaves, strided)).collect();
     let kwargs = case.kwargs.iter().map(|(k, v)| (k.clone(), remap(v, case, &mut leaves, strided))).collect();
+    let input = match &case.wrapper {
+        None => input,
+        Some(w) => match guarded(|| wrappers::wrap(w, &input, &kwargs)) {
+            Err(e) => return e.into_result(|s, d| result(case, s, d)),
+            Ok(Err(Miss::Unsupported(why))) => return result(case, Status::Unsupported, why),
+            Ok(Ok(v)) => v,
+        },
+    };
     let c = Call { op: &case.op, variant: &case.variant, input: &input, args: &args, kwargs: &kwargs };
-    let outs = match guarded(|| call(&c)) {
+    let run = || {
+        let outs = call(&c)?;
+        match &case.process {
+            None => Ok(outs),
+            Some(p) => wrappers::process(p, &case.op, c.x().ok(), outs),
+        }
+    };
+    let outs = match guarded(run) {
         Err(e) => return e.into_result(|s, d| result(case, s, d)),
         Ok(Err(Miss::Unsupported(why))) => return result(case, Status::Unsupported, why),
         Ok(Ok(o)) => o,

@@ -286,3 +286,73 @@ pub enum OrderOp {
     /// last occurrence), with the dim kept at size 1.
     Mode,
 }
+
+/// Matrix factorizations over the last two dims (leading dims are a batch). Several
+/// results are packed into one flat last dim, in the order [`LinalgOp::parts`] lists,
+/// so a factorization stays one node; the ops layer hands the parts out as views.
+/// Integers (pivots, failure indices) are stored as floats (exact below 2^24).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinalgOp {
+    /// Lower Cholesky factor of the lower triangle: parts `[L (n, n), info ()]`; `info` is
+    /// the 1-based order of the first minor that is not positive definite (0: success),
+    /// and L is NaN where the factorization failed.
+    Cholesky,
+    /// LU with partial pivoting, LAPACK's packing: parts `[LU (m, n), pivots (k), info ()]`;
+    /// pivots are 1-based row swaps, info the 1-based first zero pivot (0: none).
+    LuFactor,
+    /// `A X = B` (`left`) or `X A = B` for triangular `A` (inputs `A`, `B`); not packed.
+    TriangularSolve { upper: bool, left: bool, unit: bool },
+    /// Householder QR: parts `[Q (m, m or k), R (m or k, n)]` (`complete` picks m).
+    Qr { complete: bool },
+    /// Symmetric eigendecomposition of the lower triangle, ascending: parts
+    /// `[values (n), vectors (n, n)]`, or the values alone.
+    Eigh { vectors: bool },
+    /// Singular values, descending: parts `[U (m, m or k), S (k), Vh (n or k, n)]`, or S alone.
+    Svd { full: bool, vectors: bool },
+    /// The row permutation that LAPACK-style pivots (i32, `[..., k]`) apply to `m` rows,
+    /// as i64 positions `[..., m]`: row `i` of `P^T A` is row `perm[i]` of `A`.
+    PivotPermutation { m: usize },
+}
+
+impl LinalgOp {
+    /// Shapes of the packed parts for an `m x n` input (see each variant).
+    pub fn parts(&self, m: usize, n: usize) -> Vec<Vec<usize>> {
+        let k = m.min(n);
+        match *self {
+            LinalgOp::Cholesky => vec![vec![n, n], vec![]],
+            LinalgOp::LuFactor => vec![vec![m, n], vec![k], vec![]],
+            LinalgOp::TriangularSolve { .. } | LinalgOp::PivotPermutation { .. } => vec![],
+            LinalgOp::Qr { complete } => {
+                let q = if complete { m } else { k };
+                vec![vec![m, q], vec![q, n]]
+            }
+            LinalgOp::Eigh { vectors } => {
+                if vectors {
+                    vec![vec![n], vec![n, n]]
+                } else {
+                    vec![vec![n]]
+                }
+            }
+            LinalgOp::Svd { full, vectors } => {
+                if !vectors {
+                    return vec![vec![k]];
+                }
+                let (ku, kv) = if full { (m, n) } else { (k, k) };
+                vec![vec![m, ku], vec![k], vec![kv, n]]
+            }
+        }
+    }
+
+    /// PyTorch's name for the op, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LinalgOp::Cholesky => "linalg.cholesky",
+            LinalgOp::LuFactor => "linalg.lu_factor",
+            LinalgOp::TriangularSolve { .. } => "linalg.solve_triangular",
+            LinalgOp::Qr { .. } => "linalg.qr",
+            LinalgOp::Eigh { .. } => "linalg.eigh",
+            LinalgOp::Svd { .. } => "linalg.svd",
+            LinalgOp::PivotPermutation { .. } => "lu_unpack",
+        }
+    }
+}

@@ -302,10 +302,14 @@ impl Tensor {
         let s = reduce_raw(self, ReduceOp::NormP(pv), &d, acc);
         let r = if pv.is_infinite() || pv == 0.0 || pv == 1.0 {
             s
-        } else if pv == 2.0 {
-            s.sqrt()
         } else {
-            s.pow(1.0 / pv)
+            // The root's derivative is infinite at a zero sum, where PyTorch takes the
+            // subgradient 0; the zeros are swapped out before the root so no 0 * inf
+            // reaches the gradient.
+            let zero = s.eq(0.0);
+            let safe = Tensor::where_(&zero, 1.0, &s);
+            let root = if pv == 2.0 { safe.sqrt() } else { safe.pow(1.0 / pv) };
+            Tensor::where_(&zero, 0.0, &root)
         };
         keep(r.to_dtype(self.dtype()), &self.shape(), &d, keepdim)
     }

@@ -4,11 +4,13 @@
 
 mod conv;
 mod creation;
+mod decomp;
 mod elementwise;
 mod indexing;
 mod linalg;
 mod reductions;
 mod shape;
+pub mod wrappers;
 
 use crate::value::Value;
 use psionic_array::Tensor;
@@ -150,6 +152,9 @@ pub fn call(c: &Call) -> R<Vec<Tensor>> {
         return r;
     }
     if let Some(r) = linalg::call(c) {
+        return r;
+    }
+    if let Some(r) = decomp::call(c) {
         return r;
     }
     if let Some(r) = shape::call(c) {

@@ -85,8 +85,9 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
             drop_lift(Tensor::make(Prim::Order { op: *op, dim: dim + 1 }, &[&lift(&full(0), lrank(0))])?, lrank(0))
         }
         Prim::SearchSorted { right } => searchsorted(x, b, size, *right)?,
-        // Both work on the last dims; the batch joins the leading ones.
+        // These work on the last dims; the batch joins the leading ones.
         Prim::Fold { .. } => same(&[full(0)])?,
+        Prim::Linalg(_) => same(&(0..x.len()).map(full).collect::<Vec<_>>())?,
     })
 }
 

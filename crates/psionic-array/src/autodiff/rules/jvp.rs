@@ -8,7 +8,7 @@ use crate::autodiff::tensor_api::{try_grad, GradOpts};
 use crate::ops::args::dims_i64;
 use crate::prim::{Prim, ViewOp};
 use crate::tensor::Tensor;
-use psionic_core::ops::{ReduceOp, ScanOp, ScatterReduce};
+use psionic_core::ops::{LinalgOp, ReduceOp, ScanOp, ScatterReduce};
 use psionic_core::Result;
 
 /// Output tangent of `prim` at inputs `x` (output `y`) for input tangents `t` (`None`
@@ -59,6 +59,9 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         }
         Prim::Scatter { .. } => return transpose(prim, x, y, t),
         Prim::Order { .. } | Prim::SearchSorted { .. } => y.zeros_like(),
+        Prim::Linalg(LinalgOp::PivotPermutation { .. }) => y.zeros_like(),
+        // The factorizations' tangents are the transposes of their vjp rules.
+        Prim::Linalg(_) => return transpose(prim, x, y, t),
         Prim::Fold { .. } => same(&[&tz(0)])?,
     })
 }

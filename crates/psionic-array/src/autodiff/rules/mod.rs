@@ -6,6 +6,7 @@
 
 pub(crate) mod batch;
 mod binary;
+mod factor;
 pub(crate) mod index;
 pub(crate) mod jvp;
 mod linalg;
@@ -18,7 +19,7 @@ use super::slot::SavedVersion;
 use crate::node::Node;
 use crate::prim::Prim;
 use crate::tensor::Tensor;
-use psionic_core::ops::{BinaryOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
+use psionic_core::ops::{BinaryOp, LinalgOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
 use psionic_core::Result;
 use std::sync::Arc;
 
@@ -60,6 +61,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Gather { dim } => index::gather_vjp(*dim, &c.x[0], &c.x[1], c.g),
         Prim::Scatter { dim, reduce, include_self } => index::scatter_vjp(*dim, *reduce, *include_self, c.x, c.y, c.g)?,
         Prim::Order { .. } | Prim::SearchSorted { .. } => vec![None; c.x.len()],
+        Prim::Linalg(op) => factor::vjp(*op, c.x, c.y, c.g)?,
         Prim::Fold { kernel, stride, dilation, .. } => {
             vec![Some(c.g.view_op(crate::prim::ViewOp::Windows {
                 kernel: kernel.clone(),
@@ -110,6 +112,7 @@ fn saves(prim: &Prim) -> (u64, bool) {
         Prim::Scatter { .. } => (0b111, true),
         // A custom rule may read any argument or output (the first 64 are checked).
         Prim::Custom(_) => (u64::MAX, false),
+        Prim::Linalg(_) => (BOTH, true),
         _ => (NONE, false),
     }
 }
@@ -150,6 +153,16 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::Scatter { reduce, .. } => format!("Scatter{reduce:?}"),
         Prim::Order { .. } => "Sort".to_string(),
         Prim::SearchSorted { .. } => "Searchsorted".to_string(),
+        Prim::Linalg(op) => match op {
+            LinalgOp::Cholesky => "LinalgCholeskyEx",
+            LinalgOp::LuFactor => "LinalgLuFactorEx",
+            LinalgOp::TriangularSolve { .. } => "LinalgSolveTriangular",
+            LinalgOp::Qr { .. } => "LinalgQr",
+            LinalgOp::Eigh { .. } => "LinalgEigh",
+            LinalgOp::Svd { .. } => "LinalgSvd",
+            LinalgOp::PivotPermutation { .. } => "LuUnpack",
+        }
+        .to_string(),
         Prim::Fold { .. } => "Col2Im".to_string(),
     };
     format!("{base}Backward0")

@@ -3,6 +3,7 @@ mod conv_ops;
 mod custom;
 mod functional;
 mod index_ops;
+mod linalg_ops;
 mod ops;
 mod oracle;
 mod torch_face;
