@@ -1,5 +1,6 @@
 mod composite;
 mod indexing;
+mod linalg;
 mod oracle;
 mod properties;
 mod semantics;

@@ -1,0 +1,90 @@
+//! `linalg` semantics at the edges: PyTorch's errors and `info` codes, LAPACK pivots,
+//! empty and batched inputs, and hand-checked values.
+
+use crate::linalg::{self, QrMode};
+use crate::{fallible, DType, Tensor};
+
+fn t(v: &[f64], s: &[usize]) -> Tensor {
+    Tensor::from_vec(v.to_vec(), s)
+}
+
+fn close(a: &Tensor, b: &[f64]) {
+    let a = a.to_vec::<f64>();
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn hand_values() {
+    let a = t(&[4.0, 3.0, 6.0, 3.0], &[2, 2]);
+    close(&linalg::det(&a), &[-6.0]);
+    close(&linalg::inv(&a), &[-0.5, 0.5, 1.0, -2.0 / 3.0]);
+    let (lu, piv) = linalg::lu_factor(&a);
+    // Row 2 has the larger first entry: one swap, pivots [2, 2].
+    close(&lu, &[6.0, 3.0, 4.0 / 6.0, 1.0]);
+    assert_eq!(piv.to_vec::<i32>(), vec![2, 2]);
+    let (sign, logabs) = linalg::slogdet(&a);
+    close(&sign, &[-1.0]);
+    close(&logabs, &[6f64.ln()]);
+    close(&linalg::cholesky(&t(&[4.0, 2.0, 2.0, 5.0], &[2, 2]), false), &[2.0, 0.0, 1.0, 2.0]);
+    close(&linalg::solve(&a, &t(&[7.0, 9.0], &[2]), true), &[1.0, 1.0]);
+    close(&linalg::cross(&t(&[1.0, 0.0, 0.0], &[3]), &t(&[0.0, 1.0, 0.0], &[3]), -1), &[0.0, 0.0, 1.0]);
+    close(&linalg::vander(&t(&[2.0, 3.0], &[2]), None), &[1.0, 2.0, 1.0, 3.0]);
+    close(&linalg::matrix_power(&a, 0), &[1.0, 0.0, 0.0, 1.0]);
+    close(&linalg::matrix_power(&a, 3), &a.matmul(&a).matmul(&a).to_vec::<f64>());
+    let (q, r) = linalg::qr(&t(&[3.0, 4.0], &[2, 1]), QrMode::Reduced);
+    assert!((q.to_vec::<f64>()[0].abs() - 0.6).abs() < 1e-15 && (r.to_vec::<f64>()[0].abs() - 5.0).abs() < 1e-15);
+    close(&linalg::svdvals(&t(&[3.0, 0.0, 0.0, -4.0], &[2, 2])), &[4.0, 3.0]);
+    close(&linalg::eigvalsh(&t(&[2.0, 1.0, 1.0, 2.0], &[2, 2]), false), &[1.0, 3.0]);
+    close(&linalg::matrix_exp(&t(&[0.0, 0.0, 0.0, 1.0], &[2, 2])), &[1.0, 0.0, 0.0, 1f64.exp()]);
+    assert_eq!(linalg::matrix_rank(&t(&[1.0, 2.0, 2.0, 4.0], &[2, 2]), None, None, false).to_vec::<i64>(), vec![1]);
+}
+
+#[test]
+fn pytorch_errors_and_info() {
+    let singular = t(&[1.0, 2.0, 2.0, 4.0], &[2, 2]);
+    let e = fallible(|| linalg::inv(&singular)).unwrap_err().to_string();
+    assert!(e.contains("The diagonal element 2 is zero"), "{e}");
+    let e = fallible(|| linalg::solve(&singular, &t(&[1.0, 1.0], &[2]), true)).unwrap_err().to_string();
+    assert!(e.contains("input matrix is singular"), "{e}");
+    let batch = Tensor::stack(&[&Tensor::eye(2, None, DType::F64), &Tensor::eye(2, None, DType::F64).neg()], 0);
+    let e = fallible(|| linalg::cholesky(&batch, false)).unwrap_err().to_string();
+    assert!(e.contains("(Batch element 1)") && e.contains("leading minor of order 1"), "{e}");
+    // The _ex forms report instead of raising.
+    let (l, info) = linalg::cholesky_ex(&batch, false);
+    assert_eq!(info.to_vec::<i32>(), vec![0, 1]);
+    assert!(l.to_vec::<f64>()[4].is_nan());
+    let (_, info) = linalg::inv_ex(&singular);
+    assert_eq!(info.to_vec::<i32>(), vec![2]);
+    // det of a singular matrix is an (exact) zero, not an error.
+    assert_eq!(linalg::det(&singular).to_vec::<f64>()[0], 0.0);
+    let e = fallible(|| linalg::det(&Tensor::ones(&[2, 2], DType::I64))).unwrap_err().to_string();
+    assert!(e.contains("float or double"), "{e}");
+    let e = fallible(|| linalg::cholesky(&Tensor::ones(&[2, 3], DType::F32), false)).unwrap_err().to_string();
+    assert!(e.contains("square"), "{e}");
+}
+
+#[test]
+fn batched_empty_and_strided() {
+    // A batch of matrices, one of them read through a transposed (strided) view.
+    let a = t(&[2.0, 1.0, 1.0, 3.0, 4.0, 1.0, 2.0, 5.0], &[2, 2, 2]);
+    let d = linalg::det(&a.mT());
+    close(&d, &[5.0, 18.0]);
+    let inv = linalg::inv(&a);
+    close(&inv.matmul(&a), &[1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]);
+    // Empty batch and 0x0 matrices.
+    assert_eq!(linalg::inv(&Tensor::zeros(&[0, 3, 3], DType::F32)).shape(), vec![0, 3, 3]);
+    close(&linalg::det(&Tensor::zeros(&[0, 0], DType::F64)), &[1.0]);
+    // Broadcast batch of A against B.
+    let b = t(&[1.0, 1.0], &[2, 1]);
+    assert_eq!(linalg::solve(&a, &b, true).shape(), vec![2, 2, 1]);
+}
+
+#[test]
+fn lazy_defers_the_singular_check() {
+    let singular = t(&[1.0, 2.0, 2.0, 4.0], &[2, 2]);
+    let r = crate::lazy(|| linalg::inv(&singular));
+    assert!(r.to_vec::<f64>().iter().any(|v| !v.is_finite()));
+}
