@@ -83,7 +83,13 @@ FAMILIES = {
         nn.functional.conv_transpose1d nn.functional.conv_transpose2d nn.functional.conv_transpose3d
         nn.functional.max_pool1d nn.functional.max_pool2d nn.functional.max_pool3d
         nn.functional.avg_pool1d nn.functional.avg_pool2d nn.functional.avg_pool3d
-        nn.functional.pad constant_pad_nd nn.functional.unfold""",
+        nn.functional.pad constant_pad_nd nn.functional.unfold nn.functional.interpolate
+        nn.functional.upsample_nearest nn.functional.upsample_bilinear
+        nn.functional.adaptive_avg_pool1d nn.functional.adaptive_avg_pool2d
+        nn.functional.adaptive_avg_pool3d nn.functional.lp_pool1d nn.functional.lp_pool2d
+        nn.functional.lp_pool3d nn.functional.max_unpool1d nn.functional.max_unpool2d
+        nn.functional.max_unpool3d nn.functional.pixel_shuffle nn.functional.pixel_unshuffle
+        nn.functional.one_hot nn.functional.embedding""",
 }
 
 EXTRA_DTYPES = [torch.int64, torch.int32, torch.bool, torch.float16, torch.bfloat16]

@@ -25,6 +25,7 @@ pub use ops::indexing::TensorIndex;
 pub use ops::pad::PadMode;
 pub use ops::pool::Pool;
 pub use ops::reduce::NormOrd;
+pub use ops::resample::Resize;
 pub use ops::sort::Interpolation;
 pub use psionic_core::{DType, Device, Error, Result, Scalar};
 pub use psionic_cpu::Element;

@@ -13,6 +13,7 @@ pub mod linalg;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
+pub mod resample;
 pub mod shape;
 pub mod sort;
 pub mod unary;

@@ -161,3 +161,41 @@ impl Tensor {
         unbatch(out, unbatched)
     }
 }
+
+impl Tensor {
+    /// `F.lp_pool{1,2,3}d(x, p, kernel, stride, ceil_mode)`: `(sum over the window of
+    /// x^p)^(1/p)`, computed as PyTorch does from the average (so ceil mode's partial
+    /// windows are scaled the same way).
+    #[track_caller]
+    pub fn lp_pool(&self, norm: f64, p: &Pool) -> Tensor {
+        let avg = self.pow(norm).avg_pool(p, true, None);
+        let count: usize = p.kernel.iter().product();
+        (&avg.sign() * &avg.abs().relu()).mul(count as f64).pow(1.0 / norm)
+    }
+
+    /// `F.max_unpool{k}d(x, indices, kernel, stride, padding, output_size)`: places each
+    /// value at its flat position (per channel) in a zero tensor of the unpooled size.
+    #[track_caller]
+    pub fn max_unpool(&self, indices: &Tensor, k: usize, p: &Pool, output_size: Option<&[usize]>) -> Tensor {
+        let s = self.shape();
+        if s.len() < k + 1 || indices.shape() != s {
+            raise(Error::shape("max_unpool", format!("Expected shape of indices to be same as that of the input tensor ({s:?}) but got indices tensor with shape: {:?}", indices.shape())));
+        }
+        let lead = &s[..s.len() - k];
+        let default: Vec<usize> = (0..k)
+            .map(|i| ((s[s.len() - k + i] - 1) * p.stride[i] + p.kernel[i]).saturating_sub(2 * p.padding[i]))
+            .collect();
+        let out = match output_size {
+            Some(o) => o[o.len() - k..].to_vec(),
+            None => default,
+        };
+        let flat: usize = out.iter().product();
+        let mut fs: Vec<i64> = lead.iter().map(|&d| d as i64).collect();
+        fs.push(-1);
+        let mut zs = lead.to_vec();
+        zs.push(flat);
+        let y = Tensor::zeros(&zs, self.dtype()).scatter(-1, &indices.reshape(&fs), self.reshape(&fs));
+        let full: Vec<i64> = lead.iter().chain(&out).map(|&d| d as i64).collect();
+        y.reshape(&full)
+    }
+}

@@ -9,6 +9,7 @@ mod elementwise;
 mod indexing;
 mod linalg;
 mod reductions;
+mod resample;
 mod shape;
 pub mod wrappers;
 
@@ -164,6 +165,9 @@ pub fn call(c: &Call) -> R<Vec<Tensor>> {
         return r;
     }
     if let Some(r) = conv::call(c) {
+        return r;
+    }
+    if let Some(r) = resample::call(c) {
         return r;
     }
     match c.op {

@@ -80,3 +80,68 @@ fn pooling_padding_im2col() {
         vmap_check(name, f.as_ref(), ins);
     }
 }
+
+#[test]
+fn resampling_unpooling_lookups() {
+    use crate::Resize;
+    let cases = vec![
+        case("interpolate_nearest", &[&[2, 3, 5]], |x| {
+            x[0].interpolate(Some(&[7]), None, Resize::Nearest, None, false)
+        }),
+        case("interpolate_nearest_exact_scale", &[&[1, 2, 4, 3]], |x| {
+            x[0].interpolate(None, Some(&[1.5, 0.7]), Resize::NearestExact, None, false)
+        }),
+        case("interpolate_linear", &[&[2, 2, 5]], |x| {
+            x[0].interpolate(Some(&[8]), None, Resize::Linear, Some(false), false)
+        }),
+        case("interpolate_bilinear_align", &[&[1, 2, 3, 4]], |x| {
+            x[0].interpolate(Some(&[5, 3]), None, Resize::Linear, Some(true), false)
+        }),
+        case("interpolate_bicubic", &[&[1, 1, 4, 4]], |x| {
+            x[0].interpolate(None, Some(&[1.7]), Resize::Bicubic, Some(false), false)
+        }),
+        case("interpolate_trilinear", &[&[1, 1, 2, 3, 2]], |x| {
+            x[0].interpolate(Some(&[3, 4, 3]), None, Resize::Linear, Some(false), false)
+        }),
+        case("interpolate_area", &[&[1, 2, 5, 7]], |x| {
+            x[0].interpolate(Some(&[3, 4]), None, Resize::Area, None, false)
+        }),
+        case("adaptive_avg_pool3d", &[&[2, 5, 4, 3]], |x| x[0].adaptive_avg_pool(&[2, 3, 2])),
+        case("lp_pool2d", &[&[1, 2, 5, 4]], |x| x[0].abs().lp_pool(3.0, &Pool::new(2, &[2], &[1], &[0], &[1], true))),
+        case("pixel_shuffle", &[&[2, 8, 2, 3]], |x| x[0].pixel_shuffle(2)),
+        case("pixel_unshuffle", &[&[1, 2, 4, 6]], |x| x[0].pixel_unshuffle(2)),
+        case("embedding", &[&[5, 3]], |x| x[0].embedding(&Tensor::from_vec(vec![0i64, 2, 2, 4, 1, 0], &[2, 3]), None)),
+        case("max_unpool2d", &[&[1, 2, 2, 2]], |x| {
+            let idx = Tensor::from_vec(vec![0i64, 3, 9, 14, 1, 6, 8, 15], &[1, 2, 2, 2]);
+            x[0].max_unpool(&idx, 2, &Pool::new(2, &[2], &[2], &[0], &[1], false), None)
+        }),
+    ];
+    for (name, f, ins) in &cases {
+        gradcheck(name, f.as_ref(), ins);
+        jvp_check(name, f.as_ref(), ins);
+        vmap_check(name, f.as_ref(), ins);
+    }
+}
+
+#[test]
+fn resampling_hand_values() {
+    use crate::Resize;
+    let x = Tensor::from_vec(vec![1.0f64, 2.0, 4.0], &[1, 1, 3]);
+    // Linear, half-pixel centres: out 0 reads src max(0.75*0.5-0.5, 0) = 0.
+    let y = x.interpolate(Some(&[4]), None, Resize::Linear, Some(false), false).to_vec::<f64>();
+    let want = [1.0, 1.0 + 0.625, 2.0 + 0.375 * 2.0, 4.0];
+    for (a, b) in y.iter().zip(want) {
+        assert!((a - b).abs() < 1e-12, "{y:?}");
+    }
+    let y = x.interpolate(Some(&[5]), None, Resize::Nearest, None, false).to_vec::<f64>();
+    assert_eq!(y, vec![1.0, 1.0, 2.0, 2.0, 4.0]);
+    assert_eq!(x.adaptive_avg_pool(&[2]).to_vec::<f64>(), vec![1.5, 3.0]);
+    // padding_idx's row gets no gradient (by definition, not by calculus).
+    let w = Tensor::ones(&[3, 2], crate::DType::F64).requires_grad_(true).clone();
+    w.embedding(&Tensor::from_vec(vec![1i64, 2, 1], &[3]), Some(1)).sum_all().backward();
+    assert_eq!(w.grad().unwrap().to_vec::<f64>(), vec![0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
+    let oh = Tensor::from_vec(vec![2i64, 0], &[2]).one_hot(None).to_vec::<i64>();
+    assert_eq!(oh, vec![0, 0, 1, 1, 0, 0]);
+    let e = crate::fallible(|| Tensor::from_vec(vec![3i64], &[1]).one_hot(Some(2))).unwrap_err().to_string();
+    assert!(e.contains("smaller than num_classes"), "{e}");
+}
