@@ -10,6 +10,7 @@ use psionic_core::ops::LinalgOp;
 use psionic_core::{DType, Error, Result};
 use psionic_cpu::parallel::for_out_chunks;
 use psionic_cpu::{CpuArray, Element, Storage};
+use std::borrow::Cow;
 
 /// Evaluates `op` on `inputs` (their last two dims are the matrices) into an output of
 /// shape `out_shape` (see `Prim::infer`).
@@ -24,18 +25,26 @@ pub fn eval(op: LinalgOp, inputs: &[&CpuArray], out_shape: &[usize]) -> Result<C
     }
 }
 
+/// The elements of `x` in row-major order, borrowed when already contiguous.
+fn elements<T: Element>(x: &CpuArray) -> Cow<'_, [T]> {
+    match x.contiguous_slice::<T>() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(x.to_vec::<T>()),
+    }
+}
+
 fn eval_typed<T: Real + Element>(op: LinalgOp, inputs: &[&CpuArray], out_shape: &[usize]) -> CpuArray {
-    let a = inputs[0].to_vec::<T>();
     let s = inputs[0].shape();
     let (m, n) = (s[s.len() - 2], s[s.len() - 1]);
-    let b_vec = inputs.get(1).map(|b| b.to_vec::<T>());
-    let b = b_vec.as_deref();
-    let per_out = *out_shape.last().unwrap_or(&1)
-        * if matches!(op, LinalgOp::TriangularSolve { .. }) { out_shape[out_shape.len() - 2] } else { 1 };
+    let batches = psionic_core::numel(&s[..s.len() - 2]);
     let total = psionic_core::numel(out_shape);
     let mut out = Storage::uninit::<T>(total);
     if total > 0 {
-        let per_b = b.map(|b| b.len() / (total / per_out).max(1)).unwrap_or(0);
+        let a = elements::<T>(inputs[0]);
+        let b = inputs.get(1).map(|b| elements::<T>(b));
+        // Every matrix of the batch has the same share of the output (and of B).
+        let per_out = total / batches;
+        let per_b = b.as_ref().map_or(0, |b| b.len() / batches);
         let work = m * n * m.max(n);
         for_out_chunks(out.as_mut_slice::<T>(), per_out, work, |start, o| {
             let i = start / per_out;
@@ -44,7 +53,7 @@ fn eval_typed<T: Real + Element>(op: LinalgOp, inputs: &[&CpuArray], out_shape: 
                 LinalgOp::Cholesky => factor::cholesky(n, am, o),
                 LinalgOp::LuFactor => factor::lu(m, n, am, o),
                 LinalgOp::TriangularSolve { upper, left, unit } => {
-                    let bm = &b.expect("two inputs")[i * per_b..(i + 1) * per_b];
+                    let bm = &b.as_ref().expect("two inputs")[i * per_b..(i + 1) * per_b];
                     factor::triangular_solve(n, am, bm, o, upper, left, unit)
                 }
                 LinalgOp::Qr { complete } => factor::qr(m, n, am, o, complete),

@@ -46,7 +46,7 @@ pub fn cholesky_ex(a: &Tensor, upper: bool) -> (Tensor, Tensor) {
 pub fn cholesky(a: &Tensor, upper: bool) -> Tensor {
     let (l, info) = cholesky_ex(a, upper);
     check_info(
-        &info.to_dtype(DType::F64),
+        &info,
         |i| {
             format!("The factorization could not be completed because the input is not positive-definite (the leading minor of order {i} is not positive-definite).")
         },
@@ -68,7 +68,7 @@ pub fn lu_factor_ex(a: &Tensor) -> (Tensor, Tensor, Tensor) {
 pub fn lu_factor(a: &Tensor) -> (Tensor, Tensor) {
     let (lu, piv, info) = lu_factor_ex(a);
     check_info(
-        &info.to_dtype(DType::F64),
+        &info,
         |i| {
             format!("U[{i},{i}] is zero and using it on lu_solve would result in a division by zero. If you still want to perform the factorization, consider calling linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)")
         },
@@ -101,13 +101,9 @@ pub fn lu_unpack(lu: &Tensor, pivots: &Tensor) -> (Tensor, Tensor, Tensor) {
     }
     let l = lu.narrow(-1, 0, k).tril(-1) + Tensor::eye(m, Some(k), lu.dtype());
     let u = lu.narrow(-2, 0, k).triu(0);
+    // P[perm[i], i] = 1: row i of P^T is the unit vector at perm[i].
     let perm = permutation(pivots, m);
-    // P[perm[i], i] = 1.
-    let eye = Tensor::eye(m, None, lu.dtype());
-    let p = eye
-        .index_select(0, &perm.reshape(&[-1]))
-        .reshape(&[perm.shape(), vec![m]].concat().iter().map(|&d| d as i64).collect::<Vec<_>>())
-        .mT();
+    let p = perm.unsqueeze(-1).eq(Tensor::arange_dtype(0, m as i64, 1, DType::I64)).to_dtype(lu.dtype()).mT();
     (p, l, u)
 }
 

@@ -5,6 +5,7 @@ use super::factor::{eigh, svd, svdvals};
 use super::solve::{inv, solve};
 use super::{check_matrix, eye_like};
 use crate::mode::raise;
+use crate::ops::args::dims_i64;
 use crate::ops::reduce::NormOrd;
 use crate::tensor::Tensor;
 use psionic_core::{normalize_dim, DType, Error};
@@ -255,8 +256,7 @@ pub fn matrix_exp(a: &Tensor) -> Tensor {
         1.0,
     ];
     const THETA13: f64 = 5.371920351148152;
-    let norm1 =
-        a.detach().abs().sum(vec![-2], false).amax(vec![-1], false).max_all().to_dtype(DType::F64).item::<f64>();
+    let norm1 = a.detach().abs().sum(vec![-2], false).amax(vec![-1], false).max_all().item::<f64>();
     let squarings = if norm1 > THETA13 { (norm1 / THETA13).log2().ceil() as i32 } else { 0 };
     let x = a / 2f64.powi(squarings);
     let id = eye_like(&x);
@@ -350,7 +350,7 @@ pub fn vander(x: &Tensor, n: Option<usize>) -> Tensor {
     // A 0-d input is a one-element vector (as in PyTorch).
     let x = if x.dim() == 0 { x.unsqueeze(0) } else { x.clone() };
     let n = n.unwrap_or(x.shape()[x.dim() - 1]);
-    let mut s: Vec<i64> = x.shape().iter().map(|&d| d as i64).collect();
+    let mut s = dims_i64(&x.shape());
     s.push(1);
     let ones = x.unsqueeze(-1).ones_like();
     if n <= 1 {
@@ -375,7 +375,7 @@ pub fn tensorinv(a: &Tensor, ind: usize) -> Tensor {
     if rows != cols {
         raise(Error::shape("linalg.tensorinv", format!("Expected self to satisfy the requirement prod(self.shape[ind:]) == prod(self.shape[:ind]), but got {cols} != {rows}")));
     }
-    let out: Vec<i64> = s[ind..].iter().chain(&s[..ind]).map(|&d| d as i64).collect();
+    let out = dims_i64(&[&s[ind..], &s[..ind]].concat());
     inv(&a.reshape(&[rows as i64, cols as i64])).reshape(&out)
 }
 
@@ -393,7 +393,7 @@ pub fn tensorsolve(a: &Tensor, b: &Tensor, dims: Option<&[i64]>) -> Tensor {
     };
     let s = a.shape();
     let bd = b.dim();
-    let rest: Vec<i64> = s[bd.min(s.len())..].iter().map(|&d| d as i64).collect();
+    let rest = dims_i64(&s[bd.min(s.len())..]);
     let (rows, cols) = (b.numel(), psionic_core::numel(&s[bd.min(s.len())..]));
     if rows != cols {
         raise(Error::shape("linalg.tensorsolve", format!("Expected self to satisfy the requirement prod(self.shape[other.ndim:]) == prod(self.shape[:other.ndim]), but got {cols} != {rows}")));

@@ -21,6 +21,7 @@ pub use solve::{
 };
 
 use crate::mode::{check, raise};
+use crate::ops::args::dims_i64;
 use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::ops::LinalgOp;
@@ -36,7 +37,7 @@ pub(crate) fn parts(op: LinalgOp, inputs: &[&Tensor]) -> Vec<Tensor> {
 /// Splits a packed linalg output (or its cotangent) for an `m x n` input into its parts.
 pub(crate) fn unpack(op: LinalgOp, packed: &Tensor, m: usize, n: usize) -> Vec<Tensor> {
     let ps = packed.shape();
-    let batch: Vec<i64> = ps[..ps.len() - 1].iter().map(|&d| d as i64).collect();
+    let batch = dims_i64(&ps[..ps.len() - 1]);
     let mut off = 0i64;
     op.parts(m, n)
         .into_iter()
@@ -76,8 +77,7 @@ pub(crate) fn check_matrix(op: &'static str, a: &Tensor, square: bool) {
     }
 }
 
-/// Raises PyTorch's error for the first nonzero LAPACK `info` (a float tensor of batch
-/// shape), when its values are known (eager). Under lazy evaluation, vmap or compile the
+/// Raises PyTorch's error for the first nonzero LAPACK `info` (any dtype, batch shape), when its values are known (eager). Under lazy evaluation, vmap or compile the
 /// values are not known yet; the factors then carry NaN (Cholesky) or infinities.
 #[track_caller]
 pub(crate) fn check_info(info: &Tensor, message: impl Fn(i64) -> String, op: &'static str) {
@@ -105,4 +105,12 @@ pub(crate) fn broadcast_batch(op: &'static str, a: &Tensor, b: &Tensor) -> (Tens
     let batch = check(psionic_core::broadcast_shapes(op, &sa[..sa.len() - 2], &sb[..sb.len() - 2]));
     let with = |s: &[usize]| [batch.clone(), s[s.len() - 2..].to_vec()].concat();
     (a.broadcast_to(&with(&sa)), b.broadcast_to(&with(&sb)))
+}
+
+/// Rows of `b` (`[..., m, k]`) reordered so row `i` is row `perm[i]`.
+pub(crate) fn permute_rows(b: &Tensor, perm: &Tensor) -> Tensor {
+    let k = b.shape()[b.dim() - 1];
+    let mut s = dims_i64(&perm.shape());
+    s.push(k as i64);
+    b.take_along_dim(&perm.unsqueeze(-1).expand(&s), Some(-2))
 }

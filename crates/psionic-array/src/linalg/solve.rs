@@ -2,16 +2,12 @@
 //! det/slogdet/logdet and least squares.
 
 use super::factor::{lu_factor_ex, permutation};
-use super::{broadcast_batch, check_info, check_matrix, eye_like};
+use super::{broadcast_batch, check_info, check_matrix, eye_like, permute_rows};
 use crate::mode::{check, raise};
 use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::ops::LinalgOp;
 use psionic_core::{DType, Error};
-
-fn dims(s: &[usize]) -> Vec<i64> {
-    s.iter().map(|&d| d as i64).collect()
-}
 
 /// `torch.linalg.solve_triangular`: `A X = B` (`left`) or `X A = B` for triangular `A`,
 /// reading only its `upper` or lower triangle (and not its diagonal when `unitriangular`).
@@ -30,14 +26,6 @@ pub fn solve_triangular(a: &Tensor, b: &Tensor, upper: bool, left: bool, unitria
 pub fn triangular_solve(b: &Tensor, a: &Tensor, upper: bool, transpose: bool, unitriangular: bool) -> (Tensor, Tensor) {
     let (a_op, up) = if transpose { (a.mT(), !upper) } else { (a.clone(), upper) };
     (solve_triangular(&a_op, b, up, true, unitriangular), a.clone())
-}
-
-/// Rows of `b` (`[..., m, k]`) reordered so row `i` is row `perm[i]`.
-fn permute_rows(b: &Tensor, perm: &Tensor) -> Tensor {
-    let k = b.shape()[b.dim() - 1];
-    let mut s = dims(&perm.shape());
-    s.push(k as i64);
-    b.take_along_dim(&perm.unsqueeze(-1).expand(&s), Some(-2))
 }
 
 /// `torch.linalg.lu_solve`: solves `A X = B` (or `A^T X = B` with `adjoint`, or `X A = B`
@@ -89,11 +77,7 @@ pub fn solve_ex(a: &Tensor, b: &Tensor, left: bool) -> (Tensor, Tensor) {
 #[track_caller]
 pub fn solve(a: &Tensor, b: &Tensor, left: bool) -> Tensor {
     let (x, info) = solve_ex(a, b, left);
-    check_info(
-        &info.to_dtype(DType::F64),
-        |_| "The solver failed because the input matrix is singular.".into(),
-        "torch.linalg.solve",
-    );
+    check_info(&info, |_| "The solver failed because the input matrix is singular.".into(), "torch.linalg.solve");
     x
 }
 
@@ -110,7 +94,7 @@ pub fn inv_ex(a: &Tensor) -> (Tensor, Tensor) {
 pub fn inv(a: &Tensor) -> Tensor {
     let (x, info) = inv_ex(a);
     check_info(
-        &info.to_dtype(DType::F64),
+        &info,
         |i| {
             format!("The diagonal element {i} is zero, the inversion could not be completed because the input matrix is singular.")
         },
@@ -224,7 +208,8 @@ pub fn lstsq(a: &Tensor, b: &Tensor, rcond: Option<f64>, driver: Option<&str>) -
     // Full rank (always assumed when the values are not known yet, under lazy evaluation
     // or vmap): QR, whose gradient stays accurate when singular values cluster. Rank
     // deficient: the minimum-norm solution from the pseudo-inverse.
-    let deficient = rank.node().is_evaluated() && rank.to_vec::<i64>().iter().any(|&r| r as usize != m.min(n));
+    let ranks = rank.node().is_evaluated().then(|| rank.to_vec::<i64>());
+    let deficient = ranks.as_ref().is_some_and(|r| r.iter().any(|&r| r as usize != m.min(n)));
     let bm_t = bm.to_dtype(a.dtype());
     let x = if deficient {
         let pinv = super::matrix::pinv(a, None, Some(rcond), false);
@@ -236,10 +221,10 @@ pub fn lstsq(a: &Tensor, b: &Tensor, rcond: Option<f64>, driver: Option<&str>) -
     let empty = Tensor::zeros(&[0], a.dtype());
     // PyTorch's empty residuals still belong to the graph (a zero gradient).
     let empty_residuals = a.reshape(&[-1]).narrow(0, 0, 0);
-    let full_rank = rank.node().is_evaluated() && rank.to_vec::<i64>().iter().all(|&r| r as usize == n);
-    let residuals = if driver != "gelsy" && m > n && full_rank {
+    // Only for tall A known to have full rank, as LAPACK's drivers report them.
+    let residuals = if driver != "gelsy" && m > n && ranks.is_some() && !deficient {
         let (ab, xb) = broadcast_batch("torch.linalg.lstsq", a, &x);
-        (ab.matmul(&xb) - bm.to_dtype(a.dtype())).square().sum(-2, false)
+        (ab.matmul(&xb) - &bm_t).square().sum(-2, false)
     } else {
         empty_residuals
     };

@@ -190,12 +190,12 @@ impl Tensor {
             None => default,
         };
         let flat: usize = out.iter().product();
-        let mut fs: Vec<i64> = lead.iter().map(|&d| d as i64).collect();
+        let mut fs = dims_i64(lead);
         fs.push(-1);
         let mut zs = lead.to_vec();
         zs.push(flat);
         let y = Tensor::zeros(&zs, self.dtype()).scatter(-1, &indices.reshape(&fs), self.reshape(&fs));
-        let full: Vec<i64> = lead.iter().chain(&out).map(|&d| d as i64).collect();
+        let full = dims_i64(&[lead, &out].concat());
         y.reshape(&full)
     }
 }

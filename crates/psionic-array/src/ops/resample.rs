@@ -6,6 +6,7 @@
 //! (exact for any dtype).
 
 use crate::mode::raise;
+use crate::ops::args::dims_i64;
 use crate::tensor::Tensor;
 use psionic_core::{DType, Error};
 
@@ -220,7 +221,7 @@ impl Tensor {
         if n < 3 || r == 0 || !s[n - 3].is_multiple_of(r * r) {
             raise(Error::shape("pixel_shuffle", format!("pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of upscale_factor, but input.size(-3)={} is not divisible by {}", s.get(n.wrapping_sub(3)).copied().unwrap_or(0), r * r)));
         }
-        let lead: Vec<i64> = s[..n - 3].iter().map(|&d| d as i64).collect();
+        let lead = dims_i64(&s[..n - 3]);
         let (c, h, w) = ((s[n - 3] / (r * r)) as i64, s[n - 2] as i64, s[n - 1] as i64);
         let r = r as i64;
         let b = lead.len() as i64;
@@ -240,7 +241,7 @@ impl Tensor {
                 format!("pixel_unshuffle expects height and width to be divisible by downscale_factor {r}, got {s:?}"),
             ));
         }
-        let lead: Vec<i64> = s[..n - 3].iter().map(|&d| d as i64).collect();
+        let lead = dims_i64(&s[..n - 3]);
         let (c, h, w) = (s[n - 3] as i64, (s[n - 2] / r) as i64, (s[n - 1] / r) as i64);
         let r = r as i64;
         let b = lead.len() as i64;
@@ -255,21 +256,18 @@ impl Tensor {
         if self.dtype() != DType::I64 {
             raise(Error::dtype("one_hot", "one_hot is only applicable to index tensor of type LongTensor."));
         }
-        let n = match num_classes {
-            Some(n) => n,
-            None if self.numel() == 0 => {
-                raise(Error::invalid("one_hot", "Can not infer total number of classes from empty tensor."))
-            }
-            None => (self.max_all().item::<i64>() + 1).max(0) as usize,
-        };
-        if self.numel() > 0 {
-            let (lo, hi) = (self.min_all().item::<i64>(), self.max_all().item::<i64>());
-            if lo < 0 {
-                raise(Error::invalid("one_hot", "Class values must be non-negative."));
-            }
-            if hi as usize >= n {
-                raise(Error::invalid("one_hot", "Class values must be smaller than num_classes."));
-            }
+        if self.numel() == 0 && num_classes.is_none() {
+            raise(Error::invalid("one_hot", "Can not infer total number of classes from empty tensor."));
+        }
+        // The class range is read once (PyTorch checks it eagerly too).
+        let (lo, hi) =
+            if self.numel() > 0 { (self.min_all().item::<i64>(), self.max_all().item::<i64>()) } else { (0, -1) };
+        let n = num_classes.unwrap_or((hi + 1).max(0) as usize);
+        if lo < 0 {
+            raise(Error::invalid("one_hot", "Class values must be non-negative."));
+        }
+        if hi >= 0 && hi as usize >= n {
+            raise(Error::invalid("one_hot", "Class values must be smaller than num_classes."));
         }
         let classes = Tensor::arange_dtype(0, n as i64, 1, DType::I64);
         self.unsqueeze(-1).eq(&classes).to_dtype(DType::I64)
@@ -294,7 +292,7 @@ impl Tensor {
             }
             None => self.clone(),
         };
-        let mut shape: Vec<i64> = indices.shape().iter().map(|&d| d as i64).collect();
+        let mut shape = dims_i64(&indices.shape());
         shape.push(self.shape()[1] as i64);
         w.index_select(0, &indices.reshape(&[-1])).reshape(&shape)
     }

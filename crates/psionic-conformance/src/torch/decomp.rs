@@ -47,62 +47,25 @@ fn pair(d: &[i64]) -> R<(i64, i64)> {
 
 pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
     let op = c.op.strip_prefix("linalg.").unwrap_or(c.op);
-    let legacy = !c.op.starts_with("linalg.");
-    let known = [
-        "cholesky",
-        "cholesky_ex",
-        "cholesky_solve",
-        "cholesky_inverse",
-        "lu_factor",
-        "lu_factor_ex",
-        "lu",
-        "lu_unpack",
-        "lu_solve",
-        "qr",
-        "eigh",
-        "eigvalsh",
-        "eig",
-        "eigvals",
-        "svd",
-        "svdvals",
-        "solve_triangular",
-        "triangular_solve",
-        "solve",
-        "solve_ex",
-        "inv",
-        "inv_ex",
-        "det",
-        "logdet",
-        "slogdet",
-        "lstsq",
-        "matrix_norm",
-        "vector_norm",
-        "norm",
-        "cond",
-        "matrix_rank",
-        "pinv",
-        "pinverse",
-        "matrix_power",
-        "matrix_exp",
-        "cross",
-        "vecdot",
-        "multi_dot",
-        "diagonal",
-        "vander",
-        "tensorinv",
-        "tensorsolve",
-    ];
-    // `norm`, `cross`, `diagonal` without the prefix belong to other tables.
-    if !known.contains(&op)
-        || (legacy
-            && matches!(op, "norm" | "diagonal" | "cholesky" | "qr" | "det" | "slogdet" | "inv" | "solve" | "eig"))
-    {
+    let legacy = op.len() == c.op.len();
+    // Unprefixed names that are another table's (norm, diagonal) or not torch.* functions.
+    if legacy && matches!(op, "norm" | "diagonal" | "cholesky" | "qr" | "det" | "slogdet" | "inv" | "solve" | "eig") {
         return None;
     }
-    Some(run(c, op, legacy))
+    run(c, op, legacy).transpose()
 }
 
-fn run(c: &Call, op: &str, legacy: bool) -> R<Vec<Tensor>> {
+/// The shared arguments of the three norms: `(dim, keepdim)`.
+fn norm_args(c: &Call) -> R<(Option<Vec<i64>>, bool)> {
+    c.only(3, &["ord", "dim", "keepdim", "dtype"])?;
+    if c.kwargs.contains_key("dtype") {
+        return unsupported("norm with dtype");
+    }
+    Ok((dims(c.param(1, "dim"))?, c.flag(2, "keepdim", false)?))
+}
+
+/// The call's outputs, or `None` when `op` is not in this table.
+fn run(c: &Call, op: &str, legacy: bool) -> R<Option<Vec<Tensor>>> {
     if op == "multi_dot" {
         let Value::List(items) = c.input else { return unsupported("multi_dot input is not a list") };
         let ts: Vec<&Tensor> = items
@@ -110,11 +73,11 @@ fn run(c: &Call, op: &str, legacy: bool) -> R<Vec<Tensor>> {
             .map(|v| v.as_tensor().ok_or(()))
             .collect::<Result<_, _>>()
             .or_else(|_| unsupported("multi_dot item"))?;
-        return Ok(vec![linalg::multi_dot(&ts)]);
+        return Ok(Some(vec![linalg::multi_dot(&ts)]));
     }
-    let x = c.x()?;
+    let Ok(x) = c.x() else { return Ok(None) };
     let upper = |default: bool| c.kw_flag("upper", default);
-    Ok(match op {
+    Ok(Some(match op {
         "cholesky" => {
             c.only(0, &["upper"])?;
             vec![linalg::cholesky(x, upper(false)?)]
@@ -282,30 +245,17 @@ fn run(c: &Call, op: &str, legacy: bool) -> R<Vec<Tensor>> {
             }
         }
         "matrix_norm" => {
-            c.only(3, &["ord", "dim", "keepdim", "dtype"])?;
-            if c.kwargs.contains_key("dtype") {
-                return unsupported("norm with dtype");
-            }
+            let (d, keepdim) = norm_args(c)?;
             let o = ord(c.param(0, "ord"))?.unwrap_or(MatrixOrd::Fro);
-            let d = dims(c.param(1, "dim"))?.map_or(Ok((-2, -1)), |d| pair(&d))?;
-            vec![linalg::matrix_norm(x, o, d, c.flag(2, "keepdim", false)?)]
+            vec![linalg::matrix_norm(x, o, d.map_or(Ok((-2, -1)), |d| pair(&d))?, keepdim)]
         }
         "vector_norm" => {
-            c.only(3, &["ord", "dim", "keepdim", "dtype"])?;
-            if c.kwargs.contains_key("dtype") {
-                return unsupported("norm with dtype");
-            }
-            let o = opt_f64(c, 0, "ord")?.unwrap_or(2.0);
-            let d = dims(c.param(1, "dim"))?;
-            vec![linalg::vector_norm(x, o, d.as_deref(), c.flag(2, "keepdim", false)?)]
+            let (d, keepdim) = norm_args(c)?;
+            vec![linalg::vector_norm(x, opt_f64(c, 0, "ord")?.unwrap_or(2.0), d.as_deref(), keepdim)]
         }
         "norm" => {
-            c.only(3, &["ord", "dim", "keepdim", "dtype"])?;
-            if c.kwargs.contains_key("dtype") {
-                return unsupported("norm with dtype");
-            }
-            let d = dims(c.param(1, "dim"))?;
-            vec![linalg::norm(x, ord(c.param(0, "ord"))?, d.as_deref(), c.flag(2, "keepdim", false)?)]
+            let (d, keepdim) = norm_args(c)?;
+            vec![linalg::norm(x, ord(c.param(0, "ord"))?, d.as_deref(), keepdim)]
         }
         "cond" => {
             c.only(1, &["p"])?;
@@ -388,8 +338,8 @@ fn run(c: &Call, op: &str, legacy: bool) -> R<Vec<Tensor>> {
             let d = dims(c.param(1, "dims"))?;
             vec![linalg::tensorsolve(x, c.tensor(0, "B")?, d.as_deref())]
         }
-        _ => return unsupported(format!("no mapping for {}", c.op)),
-    })
+        _ => return Ok(None),
+    }))
 }
 
 /// A tolerance given as a number or a 0-d tensor (OpInfo samples pass both).

@@ -142,32 +142,24 @@ impl Value {
 }
 
 /// Runs the call through Psionic; outputs in the order OpInfo's op returns them.
+/// A family table: the call's outputs, or `None` when the op is not in it.
+type Table = fn(&Call) -> Option<R<Vec<Tensor>>>;
+
+/// The family tables, asked in order; the first that knows the op answers.
+const TABLES: [Table; 9] = [
+    creation::call,
+    elementwise::call,
+    reductions::call,
+    linalg::call,
+    decomp::call,
+    shape::call,
+    indexing::call,
+    conv::call,
+    resample::call,
+];
+
 pub fn call(c: &Call) -> R<Vec<Tensor>> {
-    if let Some(r) = creation::call(c) {
-        return r;
-    }
-    if let Some(r) = elementwise::call(c) {
-        return r;
-    }
-    if let Some(r) = reductions::call(c) {
-        return r;
-    }
-    if let Some(r) = linalg::call(c) {
-        return r;
-    }
-    if let Some(r) = decomp::call(c) {
-        return r;
-    }
-    if let Some(r) = shape::call(c) {
-        return r;
-    }
-    if let Some(r) = indexing::call(c) {
-        return r;
-    }
-    if let Some(r) = conv::call(c) {
-        return r;
-    }
-    if let Some(r) = resample::call(c) {
+    if let Some(r) = TABLES.iter().find_map(|table| table(c)) {
         return r;
     }
     match c.op {

@@ -5,7 +5,7 @@
 //! not used has a zero cotangent; the rules keep zero terms zero even where the
 //! formula divides by a gap between equal eigen- or singular values.
 
-use crate::linalg::{parts, solve_triangular, unpack};
+use crate::linalg::{parts, permute_rows, solve_triangular, unpack};
 use crate::tensor::Tensor;
 use psionic_core::ops::LinalgOp;
 use psionic_core::{Error, Result};
@@ -113,10 +113,7 @@ fn lu(lu: &Tensor, pivots: &Tensor, glu: &Tensor, m: usize, n: usize) -> Tensor 
     };
     // Row i of P^T A is row perm[i] of A: scatter the rows back.
     let perm = crate::linalg::permutation(pivots, m);
-    let inv = perm.argsort(-1, false);
-    let mut s: Vec<i64> = inv.shape().iter().map(|&d| d as i64).collect();
-    s.push(n as i64);
-    gpa.take_along_dim(&inv.unsqueeze(-1).expand(&s), Some(-2))
+    permute_rows(&gpa, &perm.argsort(-1, false))
 }
 
 /// `X = A^-1 B` (or `B A^-1`): `gB = A^-T gX` (or `gX A^-T`), `gA = -gB X^T` (or

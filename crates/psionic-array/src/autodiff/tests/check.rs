@@ -185,3 +185,21 @@ pub fn assert_close_tol(what: &str, got: &Tensor, want: &Tensor, atol: f64, rtol
         assert!(ok, "{what}: element {j}: got {a}, want {b}");
     }
 }
+
+/// A named function of some inputs, and the inputs to check it at.
+pub type Case = (&'static str, Box<dyn Fn(&[Tensor]) -> Tensor>, Vec<Tensor>);
+
+/// gradcheck and the jvp check of every case, the vmap check with `vmap`, and
+/// gradgradcheck with `second`.
+pub fn check_cases(cases: &[Case], vmap: bool, second: bool) {
+    for (name, f, ins) in cases {
+        gradcheck(name, f.as_ref(), ins);
+        jvp_check(name, f.as_ref(), ins);
+        if vmap {
+            vmap_check(name, f.as_ref(), ins);
+        }
+        if second {
+            gradgradcheck(name, f.as_ref(), ins);
+        }
+    }
+}

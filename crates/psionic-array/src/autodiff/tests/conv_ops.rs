@@ -1,16 +1,10 @@
 //! Convolution, pooling, padding and im2col: gradchecks in f64, jvp against vjp, and vmap
 //! (and the vmap of the vjp) against a loop, like every other op.
 
-use super::check::{data, gradcheck, gradgradcheck, jvp_check, vmap_check};
+use super::check::{check_cases, data, gradgradcheck, Case};
 use crate::{PadMode, Padding, Pool, Tensor};
 
-type F = Box<dyn Fn(&[Tensor]) -> Tensor>;
-
-fn case(
-    name: &'static str,
-    shapes: &[&[usize]],
-    f: impl Fn(&[Tensor]) -> Tensor + 'static,
-) -> (&'static str, F, Vec<Tensor>) {
+fn case(name: &'static str, shapes: &[&[usize]], f: impl Fn(&[Tensor]) -> Tensor + 'static) -> Case {
     let ins = shapes.iter().enumerate().map(|(i, s)| data(s, -1.5, 1.5, i + 1)).collect();
     (name, Box::new(f), ins)
 }
@@ -42,11 +36,7 @@ fn convolutions() {
             x[0].conv_transpose(&x[1], None, &[2], &[0], &[0], 1, &[1])
         }),
     ];
-    for (name, f, ins) in &cases {
-        gradcheck(name, f.as_ref(), ins);
-        jvp_check(name, f.as_ref(), ins);
-        vmap_check(name, f.as_ref(), ins);
-    }
+    check_cases(&cases, true, false);
     gradgradcheck(cases[2].0, cases[2].1.as_ref(), &cases[2].2);
 }
 
@@ -74,11 +64,7 @@ fn pooling_padding_im2col() {
         case("unfold_im2col", &[&[1, 2, 4, 5]], |x| x[0].im2col(&[2, 3], &[1], &[1, 0], &[1, 2])),
         case("fold_col2im", &[&[1, 8, 6]], |x| x[0].col2im(&[3, 4], &[2, 2], &[1], &[0], &[1])),
     ];
-    for (name, f, ins) in &cases {
-        gradcheck(name, f.as_ref(), ins);
-        jvp_check(name, f.as_ref(), ins);
-        vmap_check(name, f.as_ref(), ins);
-    }
+    check_cases(&cases, true, false);
 }
 
 #[test]
@@ -116,11 +102,7 @@ fn resampling_unpooling_lookups() {
             x[0].max_unpool(&idx, 2, &Pool::new(2, &[2], &[2], &[0], &[1], false), None)
         }),
     ];
-    for (name, f, ins) in &cases {
-        gradcheck(name, f.as_ref(), ins);
-        jvp_check(name, f.as_ref(), ins);
-        vmap_check(name, f.as_ref(), ins);
-    }
+    check_cases(&cases, true, false);
 }
 
 #[test]

@@ -3,40 +3,24 @@
 //! (captured), values are the differentiable inputs. Indices that write one position
 //! twice appear only where the op defines that (sums, reductions), not for assignment.
 
-use super::check::{data, gradcheck, gradgradcheck, jvp_check, vmap_check};
+use super::check::{check_cases, data, Case};
 use crate::ops::indexing::TensorIndex as I;
 use crate::ops::sort::Interpolation;
 use crate::Tensor;
-
-type F = Box<dyn Fn(&[Tensor]) -> Tensor>;
 
 fn idx(v: &[i64], shape: &[usize]) -> Tensor {
     Tensor::from_vec(v.to_vec(), shape)
 }
 
-fn run(cases: Vec<(&str, F, Vec<Tensor>)>, vmap: bool, second: bool) {
-    for (name, f, ins) in &cases {
-        gradcheck(name, f.as_ref(), ins);
-        jvp_check(name, f.as_ref(), ins);
-        if vmap {
-            vmap_check(name, f.as_ref(), ins);
-        }
-        if second {
-            gradgradcheck(name, f.as_ref(), ins);
-        }
-    }
+fn run(cases: Vec<Case>, vmap: bool, second: bool) {
+    check_cases(&cases, vmap, second);
 }
 
-fn one(name: &'static str, shape: &[usize], f: impl Fn(&Tensor) -> Tensor + 'static) -> (&'static str, F, Vec<Tensor>) {
+fn one(name: &'static str, shape: &[usize], f: impl Fn(&Tensor) -> Tensor + 'static) -> Case {
     (name, Box::new(move |x: &[Tensor]| f(&x[0])), vec![data(shape, -2.0, 2.0, 1)])
 }
 
-fn two(
-    name: &'static str,
-    sa: &[usize],
-    sb: &[usize],
-    f: impl Fn(&Tensor, &Tensor) -> Tensor + 'static,
-) -> (&'static str, F, Vec<Tensor>) {
+fn two(name: &'static str, sa: &[usize], sb: &[usize], f: impl Fn(&Tensor, &Tensor) -> Tensor + 'static) -> Case {
     (name, Box::new(move |x: &[Tensor]| f(&x[0], &x[1])), vec![data(sa, 0.5, 2.0, 1), data(sb, 0.5, 2.0, 2)])
 }
 

@@ -4,11 +4,9 @@
 //! solves); eigen- and singular vectors enter through gauge-invariant functions, as in
 //! PyTorch's own OpInfo samples.
 
-use super::check::{gradcheck, gradgradcheck, jvp_check, vmap_check};
+use super::check::{check_cases, gradgradcheck, Case};
 use crate::linalg::{self, MatrixOrd, QrMode};
 use crate::{DType, Tensor};
-
-type F = Box<dyn Fn(&[Tensor]) -> Tensor>;
 
 /// Test data without structure: the shared `data` generator is an arithmetic progression
 /// modulo a prime, whose matrices are nearly low-rank.
@@ -18,11 +16,7 @@ fn data(shape: &[usize], seed: usize) -> Tensor {
     Tensor::from_vec(v, shape)
 }
 
-fn case(
-    name: &'static str,
-    shapes: &[&[usize]],
-    f: impl Fn(&[Tensor]) -> Tensor + 'static,
-) -> (&'static str, F, Vec<Tensor>) {
+fn case(name: &'static str, shapes: &[&[usize]], f: impl Fn(&[Tensor]) -> Tensor + 'static) -> Case {
     let ins = shapes.iter().enumerate().map(|(i, s)| data(s, i + 3)).collect();
     (name, Box::new(f), ins)
 }
@@ -44,16 +38,6 @@ fn spd(x: &Tensor) -> Tensor {
 
 fn sym(x: &Tensor) -> Tensor {
     x + &x.mT()
-}
-
-fn run(cases: &[(&'static str, F, Vec<Tensor>)], vmap: bool) {
-    for (name, f, ins) in cases {
-        gradcheck(name, f.as_ref(), ins);
-        jvp_check(name, f.as_ref(), ins);
-        if vmap {
-            vmap_check(name, f.as_ref(), ins);
-        }
-    }
 }
 
 #[test]
@@ -101,7 +85,7 @@ fn factorizations() {
         }),
         case("svdvals", &[&[2, 4, 3]], |x| linalg::svdvals(&x[0])),
     ];
-    run(&cases, true);
+    check_cases(&cases, true, false);
     gradgradcheck(cases[0].0, cases[0].1.as_ref(), &cases[0].2);
     gradgradcheck(cases[11].0, cases[11].1.as_ref(), &cases[11].2);
 }
@@ -142,7 +126,7 @@ fn solves() {
             linalg::tensorinv(&shift(&x[0].reshape(&[6, 6]), 3.0).reshape(&[6, 2, 3]), 1)
         }),
     ];
-    run(&cases, true);
+    check_cases(&cases, true, false);
 }
 
 #[test]
@@ -165,11 +149,11 @@ fn matrix_functions() {
         case("multi_dot", &[&[3], &[3, 4], &[4, 2]], |x| linalg::multi_dot(&[&x[0], &x[1], &x[2]])),
         case("vecdot", &[&[2, 3], &[3]], |x| linalg::vecdot(&x[0], &x[1], -1)),
     ];
-    run(&cases, true);
+    check_cases(&cases, true, false);
     // matrix_exp picks its scaling from the values, so it is checked outside vmap.
     let exp = vec![
         case("matrix_exp_small", &[&[3, 3]], |x| linalg::matrix_exp(&x[0])),
         case("matrix_exp_scaled", &[&[2, 3, 3]], |x| linalg::matrix_exp(&x[0].mul(8.0))),
     ];
-    run(&exp, false);
+    check_cases(&exp, false, false);
 }
