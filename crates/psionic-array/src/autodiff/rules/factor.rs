@@ -42,7 +42,7 @@ pub(super) fn vjp(op: LinalgOp, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
                 let y = ys();
                 (y[0].clone(), y[1].clone())
             } else {
-                let p = parts(LinalgOp::Eigh { vectors: true }, &[&x[0].detach()]);
+                let p = parts(LinalgOp::Eigh { vectors: true }, &[&x[0]]);
                 (p[0].clone(), p[1].clone())
             };
             let gv = if vectors { Some(&g[1]) } else { None };
@@ -57,7 +57,7 @@ pub(super) fn vjp(op: LinalgOp, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
                 let narrow = |t: &Tensor, d: i64| if full { t.narrow(d, 0, k) } else { t.clone() };
                 (narrow(&y[0], -1), y[1].clone(), narrow(&y[2], -2), Some(narrow(&g[0], -1)), Some(narrow(&g[2], -2)))
             } else {
-                let p = parts(LinalgOp::Svd { full: false, vectors: true }, &[&x[0].detach()]);
+                let p = parts(LinalgOp::Svd { full: false, vectors: true }, &[&x[0]]);
                 (p[0].clone(), p[1].clone(), p[2].clone(), None, None)
             };
             let gsv = if vectors { &g[1] } else { &g[0] };
