@@ -151,3 +151,39 @@ fn index_sort_and_conv_primitives_replay_and_merge() {
         assert_eq!(g.to_vec::<f64>(), want.to_vec::<f64>());
     }
 }
+
+/// Uses the linalg primitives (Cholesky, LU, triangular solve, QR, eigh and SVD, with
+/// and without vectors). Built from the arguments alone: helpers that make constants
+/// inside the function (identity matrices, masks) would give each copy its own.
+fn factorizations(x: &Tensor, shift: &Tensor) -> Tensor {
+    use psionic_array::linalg;
+    let spd = &x.matmul(&x.mT()) + shift;
+    let (lu, _, _) = linalg::lu_factor_ex(x);
+    let (q, r) = linalg::qr(x, linalg::QrMode::Reduced);
+    let (w, v) = linalg::eigh(&spd, false);
+    let (su, s, vh) = linalg::svd(x, false);
+    let parts = [
+        linalg::cholesky_ex(&spd, false).0,
+        lu,
+        linalg::solve_triangular(&r, &q, true, false, false),
+        v.abs() * &w.unsqueeze(0),
+        su.abs().matmul(&vh.abs()) * &s.unsqueeze(0),
+        linalg::eigvalsh(&spd, true).unsqueeze(0) + linalg::svdvals(x).unsqueeze(1),
+    ];
+    parts[1..].iter().fold(parts[0].clone(), |acc, t| &acc + t)
+}
+
+#[test]
+fn linalg_primitives_replay_and_merge() {
+    let once = compile(|a: &[Tensor]| vec![factorizations(&a[0], &a[1])]);
+    let twice = compile(|a: &[Tensor]| vec![factorizations(&a[0], &a[1]), factorizations(&a[0], &a[1])]);
+    let x = data(&[3, 3], 5);
+    let args = [x.clone(), Tensor::eye(3, None, DType::F64)];
+    let (g1, g2) = (once.graph(&args).unwrap(), twice.graph(&args).unwrap());
+    assert_eq!(g1.ops.len(), g2.ops.len(), "{g2:?}");
+    assert_eq!(g2.outputs[0], g2.outputs[1]);
+    let (got, want) = (twice.call(&args), factorizations(&x, &args[1]));
+    for g in &got {
+        assert_eq!(g.to_vec::<f64>(), want.to_vec::<f64>());
+    }
+}
