@@ -14,6 +14,7 @@ pub mod mode;
 pub mod node;
 pub mod ops;
 pub mod prim;
+pub mod random;
 pub mod tensor;
 
 pub use autodiff::{autograd, BackwardOpts, GradOpts, Tree};

@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod compare;
 pub mod fixture;
 pub mod mlx;
+pub mod random;
 pub mod report;
 pub mod run;
 pub mod torch;
@@ -41,6 +42,9 @@ pub fn run_pytorch(dir: &Path, filter: &Filter) -> Result<Report, String> {
             }
         }
     }
+    if filter.family.as_deref().is_none_or(|f| f == "random") {
+        results.extend(random::torch_results(&random_fixtures(dir), filter.op.as_deref())?);
+    }
     Ok(pytorch_report(results))
 }
 
@@ -58,5 +62,13 @@ pub fn run_mlx(dir: &Path, filter: &Filter) -> Result<Report, String> {
             results.push(mlx::run_case(case, None));
         }
     }
+    if filter.family.as_deref().is_none_or(|f| f == "ops_numeric") {
+        results.extend(random::mlx_results(&random_fixtures(dir), filter.op.as_deref())?);
+    }
     Ok(mlx_report(results))
+}
+
+/// The random-number fixtures, beside the per-upstream directories.
+fn random_fixtures(upstream_dir: &Path) -> std::path::PathBuf {
+    upstream_dir.join("../random.json")
 }

@@ -10,6 +10,7 @@
 
 pub use psionic_array::autodiff::{self, autograd, mode as grad_mode};
 pub use psionic_array::linalg;
+pub use psionic_array::random;
 pub use psionic_array::{
     fallible, lazy, result_type, Arg, DType, Device, Dims, Error, Interpolation, LazyGuard, NormOrd, PadMode, Padding,
     Pool, Result, Scalar, Tensor, TensorIndex,

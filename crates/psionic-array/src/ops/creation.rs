@@ -19,7 +19,7 @@ fn filled(shape: &[usize], value: Scalar, dtype: DType) -> Tensor {
 }
 
 /// Host values generated as f64, converted once to the dtype.
-fn from_f64s(values: Vec<f64>, shape: &[usize], dtype: DType) -> Tensor {
+pub(crate) fn from_f64s(values: Vec<f64>, shape: &[usize], dtype: DType) -> Tensor {
     let a = psionic_cpu::with_dtype!(dtype, T => CpuArray::from_vec(values.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape));
     Tensor::from_array(a)
 }

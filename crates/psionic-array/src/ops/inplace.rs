@@ -11,7 +11,7 @@ use psionic_core::{Error, Scalar};
 impl Tensor {
     /// Writes `value` (broadcast to this shape, cast to this dtype) into this tensor.
     #[track_caller]
-    fn write(&self, value: &Tensor, op: &'static str, allow_any_cast: bool) -> &Self {
+    pub(crate) fn write(&self, value: &Tensor, op: &'static str, allow_any_cast: bool) -> &Self {
         let (sd, vd) = (self.dtype(), value.dtype());
         if !allow_any_cast && sd != vd && psionic_core::promote_types(sd, vd) != sd {
             raise(Error::dtype(

@@ -3,4 +3,5 @@ mod indexing;
 mod linalg;
 mod oracle;
 mod properties;
+mod random;
 mod semantics;

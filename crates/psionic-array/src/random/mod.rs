@@ -1,0 +1,24 @@
+//! Random numbers, two ways.
+//!
+//! - PyTorch's: stateful [`Generator`]s (Mersenne Twister) and a global one behind
+//!   [`manual_seed`]; the samplers in [`torch`](self) reproduce PyTorch's CPU streams bit
+//!   for bit for the same seed (see `fixtures/random.json` and the `random` family of the
+//!   conformance report for what is matched, and where PyTorch's own results depend on
+//!   the machine).
+//! - MLX's: pure functions of counter-based keys, in [`keys`].
+//!
+//! Samples are drawn on the host when the op is called (in PyTorch's order for a
+//! generator), so lazy mode defers nothing here and random ops do not run under `vmap`
+//! or `compile` tracing with traced keys.
+
+mod cephes_f32;
+mod draw;
+mod generator;
+pub mod keys;
+mod mlx_f32;
+mod mt19937;
+mod threefry;
+mod torch;
+
+pub use generator::{get_rng_state, initial_seed, manual_seed, seed, set_rng_state, Generator, DEFAULT_SEED};
+pub use torch::{bernoulli, dropout, multinomial, normal, rand, rand_like, randint, randn, randn_like, randperm};
