@@ -52,7 +52,8 @@ FAMILIES = {
         logical_or logical_xor logit lt maximum minimum mul nan_to_num ne neg positive pow
         rad2deg reciprocal remainder round rsqrt sigmoid sign signbit sin sinc sinh sqrt square
         sub tan tanh true_divide trunc where xlogy arange linspace logspace eye full full_like
-        ones ones_like zeros zeros_like clone contiguous isclose allclose equal""",
+        ones ones_like zeros zeros_like clone contiguous isclose allclose equal bfloat16 bool
+        byte char double float half int long short rsub sgn logaddexp2 heaviside ldexp""",
     "reductions": """all amax amin any argmax argmin count_nonzero cummax cummin cumprod cumsum
         logcumsumexp logsumexp mean norm prod std std_mean sum var var_mean softmax
         log_softmax max min median nanmedian mode kthvalue quantile nanquantile nansum
@@ -60,7 +61,11 @@ FAMILIES = {
     "shape_ops": """broadcast_tensors broadcast_to cat chunk diag diag_embed diagonal expand
         expand_as flatten flip hstack movedim narrow permute repeat repeat_interleave reshape
         roll select slice split split_with_sizes squeeze stack t tensor_split tile transpose
-        tril triu unbind unflatten unfold unsqueeze view vstack as_strided""",
+        tril triu unbind unflatten unfold unsqueeze view vstack as_strided ravel reshape_as
+        view_as fliplr flipud rot90 atleast_1d atleast_2d atleast_3d column_stack dstack hsplit
+        vsplit dsplit alias_copy diagonal_copy expand_copy permute_copy squeeze_copy t_copy
+        transpose_copy unsqueeze_copy view_copy unbind_copy split_with_sizes_copy unfold_copy
+        narrow_copy""",
     "indexing": """__getitem__ index_put gather scatter scatter_add scatter_reduce index_select
         index_add index_copy index_fill index_reduce masked_fill masked_scatter masked_select
         take take_along_dim put nonzero argwhere bincount histc sort argsort msort topk
@@ -89,7 +94,9 @@ FAMILIES = {
         nn.functional.adaptive_avg_pool3d nn.functional.lp_pool1d nn.functional.lp_pool2d
         nn.functional.lp_pool3d nn.functional.max_unpool1d nn.functional.max_unpool2d
         nn.functional.max_unpool3d nn.functional.pixel_shuffle nn.functional.pixel_unshuffle
-        nn.functional.one_hot nn.functional.embedding""",
+        nn.functional.one_hot nn.functional.embedding nn.functional.softmin nn.functional.glu
+        nn.functional.threshold nn.functional.linear nn.functional.mse_loss nn.functional.l1_loss
+        nn.functional.smooth_l1_loss nn.functional.huber_loss""",
 }
 
 EXTRA_DTYPES = [torch.int64, torch.int32, torch.bool, torch.float16, torch.bfloat16]

@@ -98,4 +98,73 @@ impl Tensor {
         let shrunk = Tensor::where_(&self.lt(-lambd), self.add(lambd), 0.0);
         Tensor::where_(&self.gt(lambd), self.sub(lambd), &shrunk)
     }
+
+    /// `sgn`: the sign (for real tensors the same as `sign`).
+    #[track_caller]
+    pub fn sgn(&self) -> Tensor {
+        self.sign()
+    }
+
+    /// `rsub(other, alpha)`: `other - alpha * self`.
+    #[track_caller]
+    pub fn rsub(&self, other: impl Into<crate::Arg>, alpha: f64) -> Tensor {
+        let scaled = if alpha == 1.0 { self.clone() } else { self.mul(alpha) };
+        match other.into() {
+            crate::Arg::T(t) => t.sub(&scaled),
+            crate::Arg::S(s) => scaled.neg().add(s),
+        }
+    }
+
+    /// `log2(2^a + 2^b)` as `max + log1p(2^-|a-b|) / ln 2` (equal infinities give
+    /// themselves).
+    #[track_caller]
+    pub fn logaddexp2(&self, other: &Tensor) -> Tensor {
+        let (a, b) = (self.to_float(), other.to_float());
+        let m = a.maximum(&b);
+        let d = a.sub(&b).abs().neg();
+        let v = m.add(d.exp2().log1p().mul(std::f64::consts::LOG2_E));
+        Tensor::where_(&a.isinf().logical_and(a.eq(&b)), &a, &v)
+    }
+
+    /// The Heaviside step: 0 below zero, 1 above, `values` at zero.
+    #[track_caller]
+    pub fn heaviside(&self, values: &Tensor) -> Tensor {
+        if self.dtype() != values.dtype() {
+            raise(Error::dtype("heaviside", "heaviside is not yet implemented for tensors with different dtypes"));
+        }
+        Tensor::where_(&self.eq(0), values, self.gt(0).to_dtype(self.dtype()))
+    }
+
+    /// `self * 2^other`, in the promoted floating dtype.
+    #[track_caller]
+    pub fn ldexp(&self, other: &Tensor) -> Tensor {
+        let dt = psionic_core::promote_types(self.dtype(), other.dtype());
+        let dt = if dt.is_float() { dt } else { DType::F32 };
+        self.to_dtype(dt).mul(other.to_dtype(dt).exp2())
+    }
+
+    /// `softmax(-x)` along `dim`.
+    #[track_caller]
+    pub fn softmin(&self, dim: i64) -> Tensor {
+        self.neg().softmax(dim)
+    }
+
+    /// Gated linear unit: the first half of `dim` times the sigmoid of the second.
+    #[track_caller]
+    pub fn glu(&self, dim: i64) -> Tensor {
+        let nd = self.dim() as i64;
+        let d = if dim < 0 { dim + nd } else { dim };
+        let n = self.shape().get(d as usize).copied().unwrap_or(0);
+        if self.dim() == 0 || n % 2 != 0 {
+            raise(Error::shape("glu", format!("Halving dimension must be even, but dimension {d} is size {n}")));
+        }
+        let h = (n / 2) as i64;
+        self.narrow(d, 0, h as usize).mul(self.narrow(d, h, h as usize).sigmoid())
+    }
+
+    /// `x` where `x > threshold`, else `value`.
+    #[track_caller]
+    pub fn threshold(&self, threshold: f64, value: f64) -> Tensor {
+        Tensor::where_(&self.gt(threshold), self, Tensor::full(&[], value, self.dtype()))
+    }
 }

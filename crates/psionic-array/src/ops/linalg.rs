@@ -9,6 +9,17 @@ use psionic_core::{broadcast_shapes, Error, Scalar};
 use std::collections::BTreeMap;
 
 impl Tensor {
+    /// `torch.nn.functional.linear`: `x @ weight^T + bias` (a 1-D weight contracts the
+    /// last dim away).
+    #[track_caller]
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        let y = if weight.dim() == 1 { self.matmul(weight) } else { self.matmul(&weight.t()) };
+        match bias {
+            Some(b) => y.add(b),
+            None => y,
+        }
+    }
+
     /// `torch.matmul`: 1-D operands are promoted to matrices and the added dim removed;
     /// batch dims broadcast.
     #[track_caller]

@@ -2,6 +2,7 @@
 //! the primitives they use live in `prim.rs`.
 
 pub mod args;
+pub mod arrange;
 pub mod binary;
 pub mod composite;
 pub mod conv;
@@ -10,6 +11,7 @@ pub mod index;
 pub mod indexing;
 pub mod inplace;
 pub mod linalg;
+pub mod loss;
 pub mod pad;
 pub mod pool;
 pub mod reduce;

@@ -6,6 +6,7 @@ mod conv;
 mod creation;
 mod decomp;
 mod elementwise;
+mod extra;
 mod indexing;
 mod linalg;
 mod reductions;
@@ -34,6 +35,7 @@ pub fn one(t: Tensor) -> R<Vec<Tensor>> {
 }
 
 /// One OpInfo call: `op(input, *args, **kwargs)`.
+#[derive(Clone, Copy)]
 pub struct Call<'a> {
     pub op: &'a str,
     pub variant: &'a str,
@@ -146,7 +148,7 @@ impl Value {
 type Table = fn(&Call) -> Option<R<Vec<Tensor>>>;
 
 /// The family tables, asked in order; the first that knows the op answers.
-const TABLES: [Table; 9] = [
+const TABLES: [Table; 10] = [
     creation::call,
     elementwise::call,
     reductions::call,
@@ -156,6 +158,7 @@ const TABLES: [Table; 9] = [
     indexing::call,
     conv::call,
     resample::call,
+    extra::call,
 ];
 
 pub fn call(c: &Call) -> R<Vec<Tensor>> {

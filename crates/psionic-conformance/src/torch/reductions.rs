@@ -17,7 +17,7 @@ fn keepdim(c: &Call, i: usize) -> R<bool> {
 }
 
 /// A `dtype=` keyword: the input is cast first, as torch does.
-fn cast(c: &Call, x: &Tensor) -> R<Tensor> {
+pub(super) fn cast(c: &Call, x: &Tensor) -> R<Tensor> {
     match c.kwargs.get("dtype") {
         None | Some(Value::None) => Ok(x.clone()),
         Some(Value::DType(d)) => Ok(x.to_dtype(*d)),

@@ -1,4 +1,5 @@
 mod check;
+mod composite_ops;
 mod conv_ops;
 mod custom;
 mod functional;
