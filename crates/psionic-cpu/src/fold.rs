@@ -28,8 +28,9 @@ pub fn fold(
         }
         psionic_core::DType::F32 => fold_typed::<f32>(x, out_shape, k, kernel, stride, dilation, |a, b| a + b),
         psionic_core::DType::F64 => fold_typed::<f64>(x, out_shape, k, kernel, stride, dilation, |a, b| a + b),
+        // Integers and bools wrap, as PyTorch's integer sums do.
         dt => crate::with_dtype!(dt, T => fold_typed::<T>(x, out_shape, k, kernel, stride, dilation, |a: T, b: T| {
-            if T::DTYPE.is_float() { T::from_f64(a.to_f64() + b.to_f64()) } else { T::from_i64(a.to_i64().wrapping_add(b.to_i64())) }
+            T::from_i64(a.to_i64().wrapping_add(b.to_i64()))
         })),
     }
 }

@@ -116,44 +116,32 @@ impl Tensor {
     /// Splits along dim 1 (dim 0 for 1-D tensors).
     #[track_caller]
     pub fn hsplit(&self, cut: Cut) -> Vec<Tensor> {
-        if self.dim() < 1 {
-            raise(Error::shape(
-                "hsplit",
-                "torch.hsplit requires a tensor with at least 1 dimension, but got a tensor with 0 dimensions!",
-            ));
-        }
-        self.split_at("hsplit", if self.dim() == 1 { 0 } else { 1 }, cut)
+        let dim = if self.dim() == 1 { 0 } else { 1 };
+        self.split_at("hsplit", 1, dim, cut)
     }
 
+    /// Splits along dim 0.
     #[track_caller]
     pub fn vsplit(&self, cut: Cut) -> Vec<Tensor> {
-        if self.dim() < 2 {
-            raise(Error::shape(
-                "vsplit",
-                format!(
-                    "torch.vsplit requires a tensor with at least 2 dimension, but got a tensor with {} dimensions!",
-                    self.dim()
-                ),
-            ));
-        }
-        self.split_at("vsplit", 0, cut)
+        self.split_at("vsplit", 2, 0, cut)
     }
 
+    /// Splits along dim 2.
     #[track_caller]
     pub fn dsplit(&self, cut: Cut) -> Vec<Tensor> {
-        if self.dim() < 3 {
+        self.split_at("dsplit", 3, 2, cut)
+    }
+
+    fn split_at(&self, op: &'static str, min_dims: usize, dim: usize, cut: Cut) -> Vec<Tensor> {
+        if self.dim() < min_dims {
             raise(Error::shape(
-                "dsplit",
+                op,
                 format!(
-                    "torch.dsplit requires a tensor with at least 3 dimension, but got a tensor with {} dimensions!",
+                    "torch.{op} requires a tensor with at least {min_dims} dimension, but got a tensor with {} dimensions!",
                     self.dim()
                 ),
             ));
         }
-        self.split_at("dsplit", 2, cut)
-    }
-
-    fn split_at(&self, op: &'static str, dim: usize, cut: Cut) -> Vec<Tensor> {
         match cut {
             Cut::Sections(n) => {
                 let size = self.shape()[dim];

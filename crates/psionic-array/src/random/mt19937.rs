@@ -57,9 +57,14 @@ impl Mt19937 {
     fn refill(&mut self) {
         let twist = |u: u32, v: u32| (((u & UPPER) | (v & LOWER)) >> 1) ^ if v & 1 == 1 { MATRIX_A } else { 0 };
         let s = &mut self.state;
-        for j in 0..N {
-            s[j] = s[(j + M) % N] ^ twist(s[j], s[(j + 1) % N]);
+        // In place, in order: the later words read words already refreshed.
+        for j in 0..N - M {
+            s[j] = s[j + M] ^ twist(s[j], s[j + 1]);
         }
+        for j in N - M..N - 1 {
+            s[j] = s[j + M - N] ^ twist(s[j], s[j + 1]);
+        }
+        s[N - 1] = s[M - 1] ^ twist(s[N - 1], s[0]);
         self.left = N as i32;
         self.next = 0;
     }

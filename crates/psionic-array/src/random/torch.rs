@@ -42,17 +42,29 @@ fn visit_order(shape: &[usize], strides: &[isize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
-/// Draws one value per element of `t` in visit order and writes them in place.
-fn fill(t: &Tensor, op: &'static str, g: Option<&Generator>, mut draw: impl FnMut(&mut Engine) -> f64) -> Tensor {
-    let n = t.numel();
-    let values: Vec<f64> = {
-        let mut e = pick(g).lock();
-        (0..n).map(|_| draw(&mut e)).collect()
-    };
-    place(t, op, values)
+/// `n` values drawn serially from the generator.
+fn draw_n(n: usize, g: Option<&Generator>, mut draw: impl FnMut(&mut Engine) -> f64) -> Vec<f64> {
+    let mut e = pick(g).lock();
+    (0..n).map(|_| draw(&mut e)).collect()
 }
 
-fn place(t: &Tensor, op: &'static str, values: Vec<f64>) -> Tensor {
+/// `n` normals for `dt`: PyTorch's vectorised fill for contiguous storage of 16 or more
+/// elements, cached double Box–Muller otherwise.
+fn normal_values(dt: DType, n: usize, contiguous: bool, mean: f64, std: f64, g: Option<&Generator>) -> Vec<f64> {
+    if n >= 16 && contiguous {
+        normal_fill(&mut pick(g).lock(), dt, n, mean, std)
+    } else {
+        draw_n(n, g, |e| narrow(dt, normal_f64(e, mean, std)))
+    }
+}
+
+/// `n` exponentials for `dt`: `-log1p(-u) / lambd` for a double uniform `u`.
+fn exponential_values(dt: DType, n: usize, lambd: f64, g: Option<&Generator>) -> Vec<f64> {
+    draw_n(n, g, |e| narrow(dt, -1.0 / lambd * (-uniform(e, DType::F64, 0.0, 1.0)).ln_1p()))
+}
+
+/// Writes `values` (in visit order) into `t`.
+fn place(t: &Tensor, op: &'static str, values: Vec<f64>) {
     let shape = t.shape();
     let values = match visit_order(&shape, &t.strides()) {
         None => values,
@@ -65,7 +77,6 @@ fn place(t: &Tensor, op: &'static str, values: Vec<f64>) -> Tensor {
         }
     };
     t.write(&from_f64s(values, &shape, t.dtype()), op, true);
-    t.clone()
 }
 
 impl Tensor {
@@ -80,7 +91,7 @@ impl Tensor {
             ));
         }
         let dt = self.dtype();
-        fill(self, "uniform_", g, |e| uniform(e, dt, from, to));
+        place(self, "uniform_", draw_n(self.numel(), g, |e| uniform(e, dt, from, to)));
         self
     }
 
@@ -91,13 +102,8 @@ impl Tensor {
         if std < 0.0 {
             raise(Error::invalid("normal_", format!("normal expects std >= 0.0, but found std {std}")));
         }
-        let (dt, n) = (self.dtype(), self.numel());
-        if n >= 16 && self.is_contiguous() {
-            let v = normal_fill(&mut pick(g).lock(), dt, n, mean, std);
-            place(self, "normal_", v);
-        } else {
-            fill(self, "normal_", g, |e| narrow(dt, normal_f64(e, mean, std)));
-        }
+        let v = normal_values(self.dtype(), self.numel(), self.is_contiguous(), mean, std, g);
+        place(self, "normal_", v);
         self
     }
 
@@ -111,8 +117,7 @@ impl Tensor {
                 format!("exponential_ expects lambda > 0.0, but found lambda={lambd}"),
             ));
         }
-        let dt = self.dtype();
-        fill(self, "exponential_", g, |e| narrow(dt, -1.0 / lambd * (-uniform(e, DType::F64, 0.0, 1.0)).ln_1p()));
+        place(self, "exponential_", exponential_values(self.dtype(), self.numel(), lambd, g));
         self
     }
 
@@ -122,7 +127,7 @@ impl Tensor {
         if !(0.0..=1.0).contains(&p) {
             raise(Error::invalid("bernoulli_", format!("bernoulli_ expects p to be in [0, 1], but got p={p}")));
         }
-        fill(self, "bernoulli_", g, |e| (uniform(e, DType::F64, 0.0, 1.0) < p) as u8 as f64);
+        place(self, "bernoulli_", draw_n(self.numel(), g, |e| (uniform(e, DType::F64, 0.0, 1.0) < p) as u8 as f64));
         self
     }
 
@@ -130,7 +135,7 @@ impl Tensor {
     #[track_caller]
     pub fn random_(&self, from: i64, to: i64, g: Option<&Generator>) -> &Self {
         let draw = int_draw("random_", from, to, self.dtype());
-        fill(self, "random_", g, draw);
+        place(self, "random_", draw_n(self.numel(), g, draw));
         self
     }
 }
@@ -155,25 +160,22 @@ fn int_draw(op: &'static str, from: i64, to: i64, dt: DType) -> impl FnMut(&mut 
 /// `torch.rand`.
 #[track_caller]
 pub fn rand(shape: &[usize], dtype: DType, g: Option<&Generator>) -> Tensor {
-    let t = Tensor::zeros(shape, dtype);
-    t.uniform_(0.0, 1.0, g);
-    t
+    require_float("uniform_", dtype);
+    from_f64s(draw_n(shape.iter().product(), g, |e| uniform(e, dtype, 0.0, 1.0)), shape, dtype)
 }
 
 /// `torch.randn`.
 #[track_caller]
 pub fn randn(shape: &[usize], dtype: DType, g: Option<&Generator>) -> Tensor {
-    let t = Tensor::zeros(shape, dtype);
-    t.normal_(0.0, 1.0, g);
-    t
+    require_float("normal_", dtype);
+    from_f64s(normal_values(dtype, shape.iter().product(), true, 0.0, 1.0, g), shape, dtype)
 }
 
 /// `torch.randint(low, high, shape, dtype=dtype)`.
 #[track_caller]
 pub fn randint(low: i64, high: i64, shape: &[usize], dtype: DType, g: Option<&Generator>) -> Tensor {
-    let t = Tensor::zeros(shape, dtype);
-    t.random_(low, high, g);
-    t
+    let draw = int_draw("random_", low, high, dtype);
+    from_f64s(draw_n(shape.iter().product(), g, draw), shape, dtype)
 }
 
 /// `torch.rand_like`, `torch.randn_like`.
@@ -268,8 +270,7 @@ pub fn multinomial(probs: &Tensor, num_samples: usize, replacement: bool, g: Opt
     let mut out_shape = shape.clone();
     *out_shape.last_mut().unwrap() = num_samples;
     if !replacement || num_samples == 1 {
-        let q = probs.zeros_like();
-        q.exponential_(1.0, g);
+        let q = from_f64s(exponential_values(dt, probs.numel(), 1.0, g), &shape, dt);
         let ratio = probs.div(&q);
         return if num_samples == 1 { ratio.argmax(Some(-1), true) } else { ratio.topk(num_samples, -1, true).1 };
     }
@@ -330,10 +331,7 @@ pub fn dropout(x: &Tensor, p: f64, training: bool, g: Option<&Generator>) -> Ten
     let dt = x.dtype();
     let keep = 1.0 - p;
     let scale = if dt == DType::F64 { 1.0 / keep } else { super::draw::round(dt, 1.0 / keep as f32) as f64 };
-    let mask = Tensor::zeros(&x.shape(), dt);
-    let mut e = pick(g).lock();
-    let v = (0..x.numel()).map(|_| if uniform(&mut e, DType::F64, 0.0, 1.0) < keep { scale } else { 0.0 }).collect();
-    drop(e);
-    let mask = place(&mask, "dropout", v);
+    let v = draw_n(x.numel(), g, |e| if uniform(e, DType::F64, 0.0, 1.0) < keep { scale } else { 0.0 });
+    let mask = from_f64s(v, &x.shape(), dt);
     x.mul(&mask)
 }

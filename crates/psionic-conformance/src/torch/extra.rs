@@ -1,21 +1,13 @@
 //! Conversions, the `*_copy` forms of views, arrangement helpers, and small
 //! `nn.functional` composites (activations and regression losses).
 
+use super::shape::list;
 use super::{one, unsupported, Call, R, TABLES};
 use crate::value::Value;
 use psionic_array::ops::arrange::Cut;
 use psionic_array::ops::loss::Reduction;
 use psionic_array::Tensor;
 use psionic_core::DType;
-
-fn list(v: &Value) -> R<Vec<&Tensor>> {
-    match v {
-        Value::List(xs) => {
-            xs.iter().map(|x| x.as_tensor().map_or_else(|| unsupported("non-tensor in list"), Ok)).collect()
-        }
-        _ => unsupported("expected a list of tensors"),
-    }
-}
 
 fn conversion(op: &str) -> Option<DType> {
     Some(match op {

@@ -21,7 +21,7 @@ fn sizes(v: Vec<i64>) -> R<Vec<usize>> {
 }
 
 /// The tensors of a list input (`cat`, `stack`, ...).
-fn list(v: &Value) -> R<Vec<&Tensor>> {
+pub(super) fn list(v: &Value) -> R<Vec<&Tensor>> {
     match v {
         Value::List(xs) => {
             xs.iter().map(|x| x.as_tensor().map_or_else(|| unsupported("non-tensor in list"), Ok)).collect()
