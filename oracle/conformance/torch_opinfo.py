@@ -41,6 +41,8 @@ MAX_REFERENCES = {torch.float32: 4, torch.float64: 4}
 REFERENCE_SCAN = 300
 REFERENCE_NUMEL = 256
 MAX_NUMEL = 2048
+# Ops whose every sample is larger than MAX_NUMEL.
+LARGER_SAMPLES = {"_upsample_bilinear2d_aa": 4096}
 
 # PyTorch feature families (DESIGN.md section 6) and the OpInfo names harvested for each.
 FAMILIES = {
@@ -89,12 +91,14 @@ FAMILIES = {
         nn.functional.max_pool1d nn.functional.max_pool2d nn.functional.max_pool3d
         nn.functional.avg_pool1d nn.functional.avg_pool2d nn.functional.avg_pool3d
         nn.functional.pad constant_pad_nd nn.functional.unfold nn.functional.interpolate
-        nn.functional.upsample_nearest nn.functional.upsample_bilinear
+        nn.functional.upsample_nearest nn.functional.upsample_bilinear _upsample_bilinear2d_aa
         nn.functional.adaptive_avg_pool1d nn.functional.adaptive_avg_pool2d
-        nn.functional.adaptive_avg_pool3d nn.functional.lp_pool1d nn.functional.lp_pool2d
+        nn.functional.adaptive_avg_pool3d nn.functional.adaptive_max_pool1d
+        nn.functional.adaptive_max_pool2d nn.functional.adaptive_max_pool3d nn.functional.lp_pool1d nn.functional.lp_pool2d
         nn.functional.lp_pool3d nn.functional.max_unpool1d nn.functional.max_unpool2d
         nn.functional.max_unpool3d nn.functional.pixel_shuffle nn.functional.pixel_unshuffle
-        nn.functional.one_hot nn.functional.embedding nn.functional.softmin nn.functional.glu
+        nn.functional.one_hot nn.functional.embedding nn.functional.embedding_bag
+        nn.functional.grid_sample grid_sampler_2d grid_sampler_3d nn.functional.softmin nn.functional.glu
         nn.functional.threshold nn.functional.linear nn.functional.mse_loss nn.functional.l1_loss
         nn.functional.smooth_l1_loss nn.functional.huber_loss""",
 }
@@ -183,7 +187,11 @@ def harvest(fam, family, op, dtype, limit, ref_limit):
         samples = list(op.sample_inputs("cpu", dtype, requires_grad=grad))
     except Exception:
         return
-    take(fam, family, op, dtype, grad, samples, "", limit)
+    fam.max_numel = LARGER_SAMPLES.get(op.name, MAX_NUMEL)
+    try:
+        take(fam, family, op, dtype, grad, samples, "", limit)
+    finally:
+        fam.max_numel = MAX_NUMEL
     if not ref_limit or op.reference_inputs_func is None:
         return
     seen = {fingerprint(s) for s in samples}

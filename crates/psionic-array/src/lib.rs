@@ -22,6 +22,8 @@ pub use mode::{fallible, is_lazy, lazy, LazyGuard};
 pub use ops::args::{Arg, Dims};
 pub use ops::binary::result_type;
 pub use ops::conv::Padding;
+pub use ops::embedding::{BagMode, Bags, Lookup};
+pub use ops::grid::{GridMode, GridPadding};
 pub use ops::indexing::TensorIndex;
 pub use ops::pad::PadMode;
 pub use ops::pool::Pool;

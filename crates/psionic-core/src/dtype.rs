@@ -140,6 +140,15 @@ impl DType {
         }
     }
 
+    /// The dtype PyTorch's CPU kernels compute in for this one (`at::opmath_type`):
+    /// f16 and bf16 widen to f32, everything else is itself.
+    pub fn opmath(self) -> DType {
+        match self {
+            DType::F16 | DType::BF16 => DType::F32,
+            d => d,
+        }
+    }
+
     /// PyTorch's default dtype (`torch.get_default_dtype()`), float32.
     pub fn default_float() -> DType {
         DType::F32

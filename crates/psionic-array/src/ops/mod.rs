@@ -7,6 +7,8 @@ pub mod binary;
 pub mod composite;
 pub mod conv;
 pub mod creation;
+pub mod embedding;
+pub mod grid;
 pub mod index;
 pub mod indexing;
 pub mod inplace;

@@ -5,6 +5,7 @@
 //! only its real elements, or an override).
 
 use super::conv::{batched, expand_arg, pad_spatial, unbatch, windows};
+use super::resample::adaptive_window;
 use crate::mode::raise;
 use crate::ops::args::dims_i64;
 use crate::tensor::Tensor;
@@ -197,5 +198,74 @@ impl Tensor {
         let y = Tensor::zeros(&zs, self.dtype()).scatter(-1, &indices.reshape(&fs), self.reshape(&fs));
         let full = dims_i64(&[lead, &out].concat());
         y.reshape(&full)
+    }
+
+    /// `F.adaptive_max_pool{k}d(x, output_size, return_indices=True)` over the last
+    /// `output.len()` dims: PyTorch's adaptive windows (`[floor(i*in/out),
+    /// ceil((i+1)*in/out))`), each window's first maximum in row-major order (NaN counts
+    /// as the maximum) and its flat position within the input plane.
+    #[track_caller]
+    pub fn adaptive_max_pool(&self, output: &[usize]) -> (Tensor, Tensor) {
+        let k = output.len();
+        let nd = self.dim();
+        let shape = self.shape();
+        let op = "adaptive_max_pool";
+        if !(nd == k + 1 || nd == k + 2) || shape[nd - k - 1..].contains(&0) {
+            raise(Error::shape(
+                op,
+                format!(
+                    "adaptive_max_pool{k}d(): Expected {}D or {}D tensor with non-zero sizes, but got: {shape:?}",
+                    k + 1,
+                    k + 2
+                ),
+            ));
+        }
+        if !self.dtype().is_float() {
+            raise(Error::dtype(op, format!("\"adaptive_max_pool{k}d\" not implemented for '{}'", self.dtype().name())));
+        }
+        let lead = nd - k;
+        let spatial = &shape[lead..];
+        // Each dim in turn becomes `[out, widest]`: window starts plus offsets, offsets
+        // past a window's end repeating its last element (never a first maximum).
+        let mut y = self.clone();
+        let mut starts = vec![];
+        let mut lens = vec![];
+        for (i, &o) in output.iter().enumerate() {
+            let inp = spatial[i];
+            let win: Vec<(usize, usize)> = (0..o).map(|j| adaptive_window(j, inp, o)).collect();
+            let wide = win.iter().map(|(a, b)| b - a).max().unwrap_or(1);
+            let table: Vec<i64> =
+                win.iter().flat_map(|&(a, b)| (0..wide).map(move |t| (a + t.min(b - a - 1)) as i64)).collect();
+            let d = (lead + 2 * i) as i64;
+            y = y.index_select(d, &Tensor::from_vec(table, &[o * wide])).unflatten(d, &[o as i64, wide as i64]);
+            starts.push(win.iter().map(|w| w.0 as i64).collect::<Vec<_>>());
+            lens.push((win.iter().map(|w| (w.1 - w.0) as i64).collect::<Vec<_>>(), wide));
+        }
+        let perm: Vec<i64> = (0..lead)
+            .chain((0..k).map(|i| lead + 2 * i))
+            .chain((0..k).map(|i| lead + 2 * i + 1))
+            .map(|d| d as i64)
+            .collect();
+        let y = y.permute(&perm).flatten(lead as i64 + k as i64, -1);
+        let arg = y.argmax(Some(-1), true);
+        let values = y.gather(-1, &arg).squeeze_dims(&[-1]);
+        let mut rem = arg.squeeze_dims(&[-1]);
+        let mut offsets = vec![];
+        for i in (0..k).rev() {
+            let wide = lens[i].1 as i64;
+            offsets.push(rem.remainder(wide));
+            rem = rem.div_mode(wide, Some("floor"));
+        }
+        offsets.reverse();
+        let mut pos = Tensor::zeros(&[], DType::I64);
+        for i in 0..k {
+            let mut bshape = vec![1i64; k];
+            bshape[i] = output[i] as i64;
+            let start = Tensor::from_vec(starts[i].clone(), &[output[i]]).reshape(&bshape);
+            let last = Tensor::from_vec(lens[i].0.iter().map(|l| l - 1).collect(), &[output[i]]).reshape(&bshape);
+            let at = &start + &offsets[i].minimum(&last);
+            pos = &(&pos * spatial[i] as i64) + &at;
+        }
+        (values, pos)
     }
 }

@@ -1,5 +1,6 @@
 //! Resampling along spatial dims: `interpolate` (nearest, nearest-exact, linear,
-//! bilinear, trilinear, bicubic, area), adaptive average pooling, pixel (un)shuffle.
+//! bilinear, trilinear, bicubic, area; antialiased bilinear/bicubic), adaptive average pooling, pixel (un)shuffle,
+//! one_hot.
 //! Every mode but nearest is separable: per spatial dim, a weight matrix `[out, in]`
 //! (built on the host from PyTorch's source-index rules) is applied with a matmul, so
 //! gradients, jvp and vmap come from the matmul's. Nearest modes select rows instead
@@ -9,6 +10,7 @@ use crate::mode::raise;
 use crate::ops::args::dims_i64;
 use crate::tensor::Tensor;
 use psionic_core::{DType, Error};
+use std::ops::{Add, Div, Mul, Sub};
 
 /// `interpolate`'s `mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +21,10 @@ pub enum Resize {
     Linear,
     Bicubic,
     Area,
+    /// Bilinear with `antialias=True`: a triangle filter widened by the downscale factor.
+    LinearAntialias,
+    /// Bicubic with `antialias=True`: Keys' cubic (a = -0.5) widened likewise.
+    BicubicAntialias,
 }
 
 impl Resize {
@@ -32,6 +38,16 @@ impl Resize {
             _ => return None,
         })
     }
+
+    /// The mode with `antialias=True`; only linear and bicubic have one (PyTorch refuses
+    /// the flag elsewhere).
+    pub fn antialiased(self) -> Option<Resize> {
+        match self {
+            Resize::Linear | Resize::LinearAntialias => Some(Resize::LinearAntialias),
+            Resize::Bicubic | Resize::BicubicAntialias => Some(Resize::BicubicAntialias),
+            _ => None,
+        }
+    }
 }
 
 /// Applies `m` (`[out, in]`) along `dim` of `x`.
@@ -41,37 +57,108 @@ fn apply_along(x: &Tensor, dim: i64, m: &[f64], out: usize, inp: usize) -> Tenso
 }
 
 /// PyTorch's adaptive window `[start, end)` of output `i`.
-fn adaptive_window(i: usize, inp: usize, out: usize) -> (usize, usize) {
+pub(super) fn adaptive_window(i: usize, inp: usize, out: usize) -> (usize, usize) {
     ((i * inp) / out, ((i + 1) * inp).div_ceil(out))
 }
 
-/// PyTorch's scale from output to input coordinates.
-fn coordinate_scale(inp: usize, out: usize, align_corners: bool, scale: Option<f64>) -> f64 {
+/// The float type a dim's source indices and weights are computed in (PyTorch's
+/// `opmath_t` is f64 for f64 input, f32 for every other).
+trait Real: Copy + PartialOrd + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> {
+    fn of(v: f64) -> Self;
+    fn get(self) -> f64;
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> f32 {
+        v as f32
+    }
+    fn get(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> f64 {
+        v
+    }
+    fn get(self) -> f64 {
+        self
+    }
+}
+
+/// PyTorch's scale from output to input coordinates (`area_pixel_compute_scale`).
+fn coordinate_scale<T: Real>(inp: usize, out: usize, align_corners: bool, scale: Option<f64>) -> T {
     if align_corners {
         if out > 1 {
-            (inp as f64 - 1.0) / (out as f64 - 1.0)
+            T::of(inp as f64 - 1.0) / T::of(out as f64 - 1.0)
         } else {
-            0.0
+            T::of(0.0)
         }
     } else {
         match scale {
-            Some(s) if s > 0.0 => 1.0 / s,
-            _ => inp as f64 / out as f64,
+            Some(s) if s > 0.0 => T::of(1.0 / s),
+            _ => T::of(inp as f64) / T::of(out as f64),
         }
     }
 }
 
-fn cubic_weights(t: f64) -> [f64; 4] {
-    const A: f64 = -0.75;
-    let near = |x: f64| ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
-    let far = |x: f64| ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
-    [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
+/// Keys' cubic kernel for distances below one and between one and two.
+fn cubic_near<T: Real>(x: T, a: T) -> T {
+    ((a + T::of(2.0)) * x - (a + T::of(3.0))) * x * x + T::of(1.0)
 }
 
-/// The `[out, in]` weights of one dim for the separable modes.
-fn weights(mode: Resize, inp: usize, out: usize, align_corners: bool, scale: Option<f64>) -> Vec<f64> {
+fn cubic_far<T: Real>(x: T, a: T) -> T {
+    ((a * x - T::of(5.0) * a) * x + T::of(8.0) * a) * x - T::of(4.0) * a
+}
+
+/// The four bicubic weights for fraction `t` (`get_cubic_upsample_coefficients`).
+fn cubic_weights<T: Real>(t: T) -> [T; 4] {
+    let a = T::of(-0.75);
+    let one = T::of(1.0);
+    let u = one - t;
+    [cubic_far(t + one, a), cubic_near(t, a), cubic_near(u, a), cubic_far(u + one, a)]
+}
+
+/// Antialiased row `o` (PyTorch's `_compute_indices_min_size_weights_aa`, as PIL
+/// does it): the filter of support `radius` is stretched by the downscale factor `s`,
+/// centred on `s (o + 1/2)`, cut to the input and normalized to sum to one. The mix of
+/// f64 and `T` steps is PyTorch's.
+fn antialias_row<T: Real>(row: &mut [f64], o: usize, s: T, radius: f64, filter: impl Fn(T) -> T) {
+    let inp = row.len() as i64;
+    let big = s >= T::of(1.0);
+    let support = if big { T::of(radius * s.get()) } else { T::of(radius) };
+    let inv = if big { T::of(1.0 / s.get()) } else { T::of(1.0) };
+    let wide = support.get().ceil() as i64 * 2 + 1;
+    let center = T::of(s.get() * (o as f64 + 0.5));
+    let lo = (((center - support).get() + 0.5) as i64).max(0);
+    let len = ((((center + support).get() + 0.5) as i64).min(inp) - lo).clamp(0, wide);
+    let taps: Vec<T> =
+        (0..len).map(|j| filter(T::of(((T::of((j + lo) as f64) - center).get() + 0.5) * inv.get()))).collect();
+    let total = taps.iter().fold(T::of(0.0), |acc, &w| acc + w);
+    for (j, &w) in taps.iter().enumerate() {
+        row[lo as usize + j] = if total != T::of(0.0) { (w / total).get() } else { w.get() };
+    }
+}
+
+/// Keys' cubic kernel with parameter `a` as a function of signed distance.
+fn keys_cubic<T: Real>(a: f64, x: T) -> T {
+    let x = if x < T::of(0.0) { T::of(0.0) - x } else { x };
+    if x < T::of(1.0) {
+        cubic_near(x, T::of(a))
+    } else if x < T::of(2.0) {
+        cubic_far(x, T::of(a))
+    } else {
+        T::of(0.0)
+    }
+}
+
+/// The `[out, in]` weights of one dim for the separable modes, computed in `T`.
+fn weights_in<T: Real>(mode: Resize, inp: usize, out: usize, align_corners: bool, scale: Option<f64>) -> Vec<f64> {
     let mut m = vec![0.0; out * inp];
-    let s = coordinate_scale(inp, out, align_corners, scale);
+    let s: T = coordinate_scale(inp, out, align_corners, scale);
+    let half = T::of(0.5);
+    // `area_pixel_compute_source_index`; linear clamps at zero, cubic does not.
+    let source = |o: usize| if align_corners { s * T::of(o as f64) } else { s * (T::of(o as f64) + half) - half };
     for o in 0..out {
         let row = &mut m[o * inp..(o + 1) * inp];
         match mode {
@@ -82,26 +169,49 @@ fn weights(mode: Resize, inp: usize, out: usize, align_corners: bool, scale: Opt
                 }
             }
             Resize::Linear => {
-                let src = if align_corners { s * o as f64 } else { (s * (o as f64 + 0.5) - 0.5).max(0.0) };
-                let i0 = (src.floor() as usize).min(inp - 1);
+                let src = source(o);
+                let src = if src < T::of(0.0) { T::of(0.0) } else { src };
+                let i0 = (src.get().floor() as usize).min(inp - 1);
                 let i1 = (i0 + 1).min(inp - 1);
-                let l1 = src - i0 as f64;
-                row[i0] += 1.0 - l1;
-                row[i1] += l1;
+                // PyTorch's lambdas: the fraction clamped to [0, 1], and one minus it, in T.
+                let l1 = T::of((src - T::of(i0 as f64)).get().clamp(0.0, 1.0));
+                row[i0] += (T::of(1.0) - l1).get();
+                row[i1] += l1.get();
             }
             Resize::Bicubic => {
-                let src = if align_corners { s * o as f64 } else { s * (o as f64 + 0.5) - 0.5 };
-                let i = src.floor();
-                let cw = cubic_weights(src - i);
-                for (k, w) in cw.iter().enumerate() {
-                    let j = (i as i64 - 1 + k as i64).clamp(0, inp as i64 - 1) as usize;
-                    row[j] += w;
+                let src = source(o);
+                let i = (src.get().floor() as i64).min(inp as i64 - 1);
+                let t = src - T::of(i as f64);
+                for (k, w) in cubic_weights(t).iter().enumerate() {
+                    let j = (i - 1 + k as i64).clamp(0, inp as i64 - 1) as usize;
+                    row[j] += w.get();
                 }
             }
+            Resize::LinearAntialias => antialias_row(row, o, s, 1.0, |x: T| {
+                let x = if x < T::of(0.0) { T::of(0.0) - x } else { x };
+                if x < T::of(1.0) {
+                    T::of(1.0) - x
+                } else {
+                    T::of(0.0)
+                }
+            }),
+            Resize::BicubicAntialias => antialias_row(row, o, s, 2.0, |x| keys_cubic(-0.5, x)),
             Resize::Nearest | Resize::NearestExact => unreachable!("nearest modes select"),
         }
     }
     m
+}
+
+/// The weights for input of dtype `dt`. The antialiased filters are computed in
+/// PyTorch's precision for the dtype (its f32 normalization shows in the results); the
+/// others in f64, which measured closer to PyTorch's f32 bicubic than f32 weights did.
+fn weights(dt: DType, mode: Resize, inp: usize, out: usize, align_corners: bool, scale: Option<f64>) -> Vec<f64> {
+    let antialias = mode.antialiased() == Some(mode);
+    if dt == DType::F64 || !antialias {
+        weights_in::<f64>(mode, inp, out, align_corners, scale)
+    } else {
+        weights_in::<f32>(mode, inp, out, align_corners, scale)
+    }
 }
 
 /// Source rows of the nearest modes, computed in f32 as PyTorch's CPU kernels do.
@@ -140,7 +250,13 @@ impl Tensor {
         }
         let k = nd - 2;
         let align = align_corners.unwrap_or(false);
-        if align_corners.is_some() && !matches!(mode, Resize::Linear | Resize::Bicubic) {
+        if mode.antialiased() == Some(mode) && nd != 4 {
+            raise(Error::invalid(
+                op,
+                "Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor as input",
+            ));
+        }
+        if align_corners.is_some() && mode.antialiased().is_none() {
             raise(Error::invalid(op, "align_corners option can only be set with the interpolating modes: linear | bilinear | bicubic | trilinear"));
         }
         let spread = |v: &[f64]| if v.len() == 1 { vec![v[0]; k] } else { v.to_vec() };
@@ -160,11 +276,32 @@ impl Tensor {
         if out.len() != k {
             raise(Error::shape(op, format!("Input and output must have the same number of spatial dimensions, but got input with spatial dimensions of {:?} and output size of {out:?}", &shape[2..])));
         }
+        self.upsample(&out, &scales, mode, align)
+    }
+
+    /// ATen's `upsample_*`/`_upsample_*_aa`: resizes the dims after batch and channel to
+    /// `out`, mapping coordinates with `1 / scales[i]` where given (else `in / out`).
+    #[track_caller]
+    pub fn upsample(&self, out: &[usize], scales: &[Option<f64>], mode: Resize, align: bool) -> Tensor {
+        let op = "interpolate";
+        let shape = self.shape();
+        let k = out.len();
+        if shape.len() != k + 2 || scales.len() != k {
+            raise(Error::shape(
+                op,
+                format!(
+                    "expected {} spatial sizes and scales for input of shape {shape:?}",
+                    shape.len().saturating_sub(2)
+                ),
+            ));
+        }
         if mode == Resize::Area {
-            return self.adaptive_avg_pool(&out);
+            return self.adaptive_avg_pool(out);
         }
         let mut y = self.clone();
-        for i in 0..k {
+        // Innermost dim first: PyTorch interpolates along the last dim, then combines
+        // those results along the ones before, and the roundings follow that order.
+        for i in (0..k).rev() {
             let (inp, o, dim) = (shape[i + 2], out[i], (i + 2) as i64);
             if o == 0 || inp == 0 {
                 raise(Error::shape(
@@ -180,7 +317,7 @@ impl Tensor {
                     let rows = nearest_rows(mode, inp, o, scales[i]);
                     y.index_select(dim, &Tensor::from_vec(rows, &[o]))
                 }
-                _ => apply_along(&y, dim, &weights(mode, inp, o, align, scales[i]), o, inp),
+                _ => apply_along(&y, dim, &weights(self.dtype(), mode, inp, o, align, scales[i]), o, inp),
             };
         }
         y
@@ -208,7 +345,7 @@ impl Tensor {
         for (i, &o) in output.iter().enumerate() {
             let dim = nd - k + i;
             let inp = shape[dim];
-            y = apply_along(&y, dim as i64, &weights(Resize::Area, inp, o, false, None), o, inp);
+            y = apply_along(&y, dim as i64, &weights(self.dtype(), Resize::Area, inp, o, false, None), o, inp);
         }
         y
     }
@@ -271,29 +408,5 @@ impl Tensor {
         }
         let classes = Tensor::arange_dtype(0, n as i64, 1, DType::I64);
         self.unsqueeze(-1).eq(&classes).to_dtype(DType::I64)
-    }
-
-    /// `F.embedding(indices, weight, padding_idx)`: rows of `weight` (this tensor) at
-    /// `indices`; the `padding_idx` row receives no gradient.
-    #[track_caller]
-    pub fn embedding(&self, indices: &Tensor, padding_idx: Option<i64>) -> Tensor {
-        if self.dim() != 2 {
-            raise(Error::shape("embedding", "'weight' must be 2-D"));
-        }
-        let rows = self.shape()[0] as i64;
-        let w = match padding_idx {
-            Some(p) => {
-                let p = if p < 0 { p + rows } else { p };
-                if !(0..rows).contains(&p) {
-                    raise(Error::invalid("embedding", "Padding_idx must be within num_embeddings"));
-                }
-                let is_pad = Tensor::arange_dtype(0, rows, 1, DType::I64).eq(p).unsqueeze(-1);
-                Tensor::where_(&is_pad, self.detach(), self)
-            }
-            None => self.clone(),
-        };
-        let mut shape = dims_i64(&indices.shape());
-        shape.push(self.shape()[1] as i64);
-        w.index_select(0, &indices.reshape(&[-1])).reshape(&shape)
     }
 }

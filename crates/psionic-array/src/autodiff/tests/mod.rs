@@ -7,5 +7,6 @@ mod index_ops;
 mod linalg_ops;
 mod ops;
 mod oracle;
+mod sampling_ops;
 mod torch_face;
 mod vmap;
