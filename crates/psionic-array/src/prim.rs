@@ -5,6 +5,7 @@
 use crate::autodiff::custom::CustomCall;
 use psionic_core::ops::{BinaryOp, LinalgOp, OrderOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
 use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
+use psionic_cpu::depthwise::{Depthwise, Geometry};
 use psionic_cpu::CpuArray;
 use std::sync::Arc;
 
@@ -139,6 +140,9 @@ pub enum Prim {
         stride: Vec<usize>,
         dilation: Vec<usize>,
     },
+    /// Direct depthwise convolution (each output channel reads one input channel), one
+    /// of its three products; see [`DepthwiseConv`].
+    Depthwise(DepthwiseConv),
     /// A matrix factorization or triangular solve over the last two dims (see
     /// [`LinalgOp`]; several results are packed into one last dim).
     Linalg(LinalgOp),
@@ -151,6 +155,77 @@ pub enum Prim {
     /// passed them, then its outputs' value (computed when it was made; several outputs
     /// packed into one vector, see `CustomCall`).
     Custom(Arc<CustomCall>),
+}
+
+/// A depthwise convolution of `channels` input channels of spatial size `input`, zero
+/// padded by `padding` before each dim, with kernels of size `kernel`, giving outputs of
+/// spatial size `output`; the product `mode` computes (psionic-cpu's `depthwise`): the
+/// convolution `(x, w)`, its input gradient `(g, w)` or its weight gradient `(x, g)`.
+/// Output channels are a multiple of `channels`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DepthwiseConv {
+    pub mode: Depthwise,
+    pub channels: usize,
+    pub input: Vec<usize>,
+    pub output: Vec<usize>,
+    pub kernel: Vec<usize>,
+    pub stride: Vec<usize>,
+    pub dilation: Vec<usize>,
+    pub padding: Vec<usize>,
+}
+
+impl DepthwiseConv {
+    /// Batch size, output channels and the output's spatial size, from the two inputs.
+    fn sizes(&self, a: &[usize], b: &[usize]) -> Result<(usize, usize, Vec<usize>)> {
+        let k = self.kernel.len();
+        let bad = || Error::shape("depthwise", format!("inputs {a:?} and {b:?} do not fit {self:?}"));
+        let lists = [&self.input, &self.output, &self.stride, &self.dilation, &self.padding];
+        if a.len() != k + 2 || b.len() != k + 2 || self.channels == 0 || lists.iter().any(|l| l.len() != k) {
+            return Err(bad());
+        }
+        // Every output's window starts inside the padded input and ends within it.
+        let fits = (0..k).all(|i| {
+            let span = self.dilation[i] * (self.kernel[i].max(1) - 1) + 1;
+            self.stride[i] > 0
+                && self.output[i] > 0
+                && (self.output[i] - 1) * self.stride[i] + span <= self.input[i] + 2 * self.padding[i] + self.stride[i]
+        });
+        if !fits {
+            return Err(bad());
+        }
+        let out = self.output.clone();
+        let (n, cout, ok) = match self.mode {
+            Depthwise::Forward => (
+                a[0],
+                b[0],
+                a[1] == self.channels && a[2..] == self.input[..] && b[1] == 1 && b[2..] == self.kernel[..],
+            ),
+            Depthwise::InputGrad => {
+                (a[0], b[0], a[1] == b[0] && a[2..] == out[..] && b[1] == 1 && b[2..] == self.kernel[..])
+            }
+            Depthwise::WeightGrad => {
+                (a[0], b[1], a[0] == b[0] && a[1] == self.channels && a[2..] == self.input[..] && b[2..] == out[..])
+            }
+        };
+        if !ok || cout % self.channels != 0 {
+            return Err(bad());
+        }
+        Ok((n, cout, out))
+    }
+
+    pub(crate) fn geometry(&self, batch: usize, cout: usize) -> Geometry {
+        Geometry::new(
+            batch,
+            self.channels,
+            cout / self.channels,
+            &self.input,
+            &self.output,
+            &self.kernel,
+            &self.stride,
+            &self.dilation,
+            &self.padding,
+        )
+    }
 }
 
 /// Shape, dtype and strides of a node, known when it is built. Every kernel writes a
@@ -341,6 +416,19 @@ impl Prim {
                 shape.extend(spatial);
                 Meta::new(shape, inputs[0].dtype)
             }
+            Prim::Depthwise(d) => {
+                let (a, b) = (&inputs[0], &inputs[1]);
+                if a.dtype != b.dtype || !matches!(a.dtype, DType::F32 | DType::F64) {
+                    return Err(Error::dtype("depthwise", "depthwise convolution needs two f32 or two f64 inputs"));
+                }
+                let (n, cout, out) = d.sizes(&a.shape, &b.shape)?;
+                let shape = match d.mode {
+                    Depthwise::Forward => [vec![n, cout], out].concat(),
+                    Depthwise::InputGrad => [vec![n, d.channels], d.input.clone()].concat(),
+                    Depthwise::WeightGrad => [vec![cout, 1], d.kernel.clone()].concat(),
+                };
+                Meta::new(shape, a.dtype)
+            }
             Prim::Order { op, dim } => {
                 let mut shape = inputs[0].shape.clone();
                 if *op == OrderOp::Mode && !shape.is_empty() {
@@ -405,6 +493,10 @@ impl Prim {
             Prim::Order { op, dim } => psionic_cpu::order::order(*op, x.unwrap(), *dim),
             Prim::Fold { spatial, kernel, stride, dilation } => {
                 Ok(psionic_cpu::fold::fold(x.unwrap(), &out.shape, spatial.len(), kernel, stride, dilation))
+            }
+            Prim::Depthwise(d) => {
+                let (n, cout, _) = d.sizes(inputs[0].shape(), inputs[1].shape())?;
+                Ok(psionic_cpu::depthwise::depthwise(d.mode, inputs[0], inputs[1], &d.geometry(n, cout), &out.shape))
             }
             Prim::SearchSorted { right } => psionic_cpu::order::searchsorted(inputs[0], inputs[1], *right),
             Prim::Linalg(op) => psionic_linalg::eval(*op, inputs, &out.shape),

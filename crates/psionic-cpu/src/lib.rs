@@ -10,6 +10,7 @@
 pub mod array;
 pub mod binary;
 pub mod cast;
+pub mod depthwise;
 pub mod element;
 pub mod elementwise;
 pub mod fold;

@@ -5,14 +5,17 @@
 //! them by the weight on the matmul kernel. Its gradients come from the pieces: the
 //! matmul's, then col2im (`Fold`) for the windows view. A transposed convolution is the
 //! same product the other way round followed by col2im, which is exactly the input
-//! gradient of a convolution.
+//! gradient of a convolution. Depthwise convolutions (one input channel per group) skip
+//! the copy and the matmul: a direct kernel reads the padded input in place, and its
+//! gradients are its two sibling kernels.
 
 use super::pad::PadMode;
 use crate::mode::{check, raise};
 use crate::ops::args::dims_i64;
-use crate::prim::{Prim, ViewOp};
+use crate::prim::{DepthwiseConv, Prim, ViewOp};
 use crate::tensor::Tensor;
-use psionic_core::Error;
+use psionic_core::{DType, Error};
+use psionic_cpu::depthwise::Depthwise;
 
 /// Padding of a convolution: per spatial dim, or PyTorch's `"same"` / `"valid"`.
 #[derive(Clone, Debug, PartialEq)]
@@ -157,22 +160,43 @@ impl Tensor {
                 (0..k).map(|i| dilation[i] * (kernel[i] - 1)).map(|t| (t / 2, t - t / 2)).collect()
             }
         };
-        let xp = pad_spatial(&x, &lr, 0.0);
-        let w = windows(&xp, &kernel, &stride, &dilation);
-        // [N, C, O..., K...] -> [N, C, K..., O...]: rows run along the output width, so
-        // the im2col copy reads the input in long unit-stride runs, and the product
-        // `weight @ cols` per sample lands directly in [N, C_out, O...] order.
-        let cols = w.permute(&swap_blocks(k));
-        let out_sp: Vec<usize> = w.shape()[2..2 + k].to_vec();
-        let p: usize = out_sp.iter().product();
-        let kp: usize = kernel.iter().product();
-        let (cg, og) = (cin / groups, cout / groups);
-        let out = if groups == 1 {
-            let cols = cols.reshape(&[n as i64, (cin * kp) as i64, p as i64]);
-            weight.reshape(&[cout as i64, (cin * kp) as i64]).matmul(&cols)
+        // Depthwise (one input channel per group): a direct kernel that pads implicitly.
+        let direct = ws[1] == 1 && groups == cin && matches!(x.dtype(), DType::F32 | DType::F64);
+        let mut padded = x.shape();
+        for (i, &(l, r)) in lr.iter().enumerate() {
+            padded[2 + i] += l + r;
+        }
+        // The windows' layout checks the sizes and gives the output's, without data.
+        let wl = check(psionic_core::Layout::contiguous(&padded).windows("windows", &kernel, &stride, &dilation));
+        let out_sp: Vec<usize> = wl.shape[2..2 + k].to_vec();
+        let out = if direct {
+            let d = DepthwiseConv {
+                mode: Depthwise::Forward,
+                channels: cin,
+                input: x.shape()[2..].to_vec(),
+                output: out_sp.clone(),
+                kernel: kernel.clone(),
+                stride: stride.clone(),
+                dilation: dilation.clone(),
+                padding: lr.iter().map(|p| p.0).collect(),
+            };
+            check(Tensor::make(Prim::Depthwise(d), &[&x, weight]))
         } else {
-            let cols = cols.reshape(&[n as i64, groups as i64, (cg * kp) as i64, p as i64]);
-            weight.reshape(&[groups as i64, og as i64, (cg * kp) as i64]).matmul(&cols)
+            let w = windows(&pad_spatial(&x, &lr, 0.0), &kernel, &stride, &dilation);
+            // [N, C, O..., K...] -> [N, C, K..., O...]: rows run along the output width,
+            // so the im2col copy reads the input in long unit-stride runs, and the
+            // product `weight @ cols` per sample lands directly in [N, C_out, O...] order.
+            let cols = w.permute(&swap_blocks(k));
+            let p: usize = out_sp.iter().product();
+            let kp: usize = kernel.iter().product();
+            let (cg, og) = (cin / groups, cout / groups);
+            if groups == 1 {
+                let cols = cols.reshape(&[n as i64, (cin * kp) as i64, p as i64]);
+                weight.reshape(&[cout as i64, (cin * kp) as i64]).matmul(&cols)
+            } else {
+                let cols = cols.reshape(&[n as i64, groups as i64, (cg * kp) as i64, p as i64]);
+                weight.reshape(&[groups as i64, og as i64, (cg * kp) as i64]).matmul(&cols)
+            }
         };
         let mut shape = vec![n as i64, cout as i64];
         shape.extend(dims_i64(&out_sp));

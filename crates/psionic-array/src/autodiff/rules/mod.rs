@@ -6,6 +6,7 @@
 
 pub(crate) mod batch;
 mod binary;
+mod depthwise;
 mod factor;
 pub(crate) mod index;
 pub(crate) mod jvp;
@@ -62,6 +63,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Scatter { dim, reduce, include_self } => index::scatter_vjp(*dim, *reduce, *include_self, c.x, c.y, c.g)?,
         Prim::Order { .. } | Prim::SearchSorted { .. } => vec![None; c.x.len()],
         Prim::Linalg(op) => factor::vjp(*op, c.x, c.y, c.g)?,
+        Prim::Depthwise(d) => depthwise::vjp(d, c.x, c.g)?,
         Prim::Fold { kernel, stride, dilation, .. } => {
             vec![Some(c.g.view_op(crate::prim::ViewOp::Windows {
                 kernel: kernel.clone(),
@@ -113,6 +115,7 @@ fn saves(prim: &Prim) -> (u64, bool) {
         // A custom rule may read any argument or output (the first 64 are checked).
         Prim::Custom(_) => (u64::MAX, false),
         Prim::Linalg(_) => (BOTH, true),
+        Prim::Depthwise(_) => (BOTH, false),
         _ => (NONE, false),
     }
 }
@@ -164,6 +167,7 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         }
         .to_string(),
         Prim::Fold { .. } => "Col2Im".to_string(),
+        Prim::Depthwise(_) => "ConvolutionDepthwise".to_string(),
     };
     format!("{base}Backward0")
 }

@@ -23,6 +23,12 @@ fn convolutions() {
         case("conv2d_depthwise", &[&[1, 3, 4, 4], &[3, 1, 3, 3]], move |x| {
             x[0].conv(&x[1], None, &[2], p(&[1]), &[1], 3)
         }),
+        case("conv1d_depthwise_multiplier", &[&[2, 2, 9], &[4, 1, 3]], move |x| {
+            x[0].conv(&x[1], None, &[2], p(&[2]), &[2], 2)
+        }),
+        case("conv3d_depthwise", &[&[1, 2, 3, 4, 3], &[2, 1, 2, 2, 2]], move |x| {
+            x[0].conv(&x[1], None, &[1, 2, 1], p(&[1, 0, 1]), &[1], 2)
+        }),
         case("conv3d_unbatched", &[&[2, 3, 4, 3], &[2, 2, 2, 2, 2]], move |x| {
             x[0].conv(&x[1], None, &[1], Padding::Valid, &[1], 1)
         }),
@@ -38,6 +44,43 @@ fn convolutions() {
     ];
     check_cases(&cases, true, false);
     gradgradcheck(cases[2].0, cases[2].1.as_ref(), &cases[2].2);
+    // The direct depthwise kernels, differentiated twice.
+    gradgradcheck(cases[3].0, cases[3].1.as_ref(), &cases[3].2);
+    gradgradcheck(cases[4].0, cases[4].1.as_ref(), &cases[4].2);
+}
+
+/// The direct depthwise kernel against the same convolution as an ordinary one with a
+/// block-diagonal weight, forward and both gradients, in f32 with strided inputs.
+#[test]
+fn depthwise_matches_dense() {
+    let (c, m) = (3, 2);
+    let x = data(&[2, 5, 7, c], -1.0, 1.0, 4).to_dtype(crate::DType::F32).permute(&[0, 3, 1, 2]);
+    let w = data(&[c * m, 1, 3, 2], -1.0, 1.0, 5).to_dtype(crate::DType::F32);
+    let mut dense = vec![0.0f32; c * m * c * 6];
+    let wv = w.to_vec::<f32>();
+    for co in 0..c * m {
+        for k in 0..6 {
+            dense[(co * c + co / m) * 6 + k] = wv[co * 6 + k];
+        }
+    }
+    let wd = Tensor::from_vec(dense, &[c * m, c, 3, 2]);
+    let g = data(&[2, c * m, 3, 5], -1.0, 1.0, 6).to_dtype(crate::DType::F32);
+    let run = |w: &Tensor, groups| {
+        let (x, w) = (x.detach().requires_grad_(true).clone(), w.detach().requires_grad_(true).clone());
+        let y = x.conv(&w, None, &[2, 1], Padding::Explicit(vec![1, 0]), &[1, 2], groups);
+        (&y * &g).sum_all().backward();
+        (y, x.grad().unwrap(), w.grad().unwrap())
+    };
+    let (y, gx, gw) = run(&w, c);
+    let (yd, gxd, gwd) = run(&wd, 1);
+    let tol = |a: &Tensor, b: &Tensor| super::check::assert_close_tol("depthwise", a, b, 1e-5, 1e-5);
+    tol(&y, &yd);
+    tol(&gx, &gxd);
+    // The dense weight's gradient holds the depthwise one on its block diagonal.
+    let gdv = gwd.to_vec::<f32>();
+    let diag: Vec<f32> =
+        (0..c * m).flat_map(|co| (0..6).map(move |k| (co, k))).map(|(co, k)| gdv[(co * c + co / m) * 6 + k]).collect();
+    tol(&gw, &Tensor::from_vec(diag, &[c * m, 1, 3, 2]));
 }
 
 #[test]

@@ -1,0 +1,68 @@
+//! Rules of the direct depthwise convolution. Its three products are bilinear and each
+//! is the adjoint of another in one argument: `<F(x, w), g> = <x, I(g, w)> =
+//! <w, W(x, g)>`. So every vjp and jvp is one of the three products again, and grad of
+//! grad stays on the direct kernels.
+
+use crate::prim::{DepthwiseConv, Prim};
+use crate::tensor::Tensor;
+use psionic_core::Result;
+use psionic_cpu::depthwise::Depthwise;
+
+fn apply(d: &DepthwiseConv, mode: Depthwise, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Tensor::make(Prim::Depthwise(DepthwiseConv { mode, ..d.clone() }), &[a, b])
+}
+
+/// Gradients of both inputs for cotangent `g`.
+pub(super) fn vjp(d: &DepthwiseConv, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    use Depthwise::*;
+    let (a, b) = (&x[0], &x[1]);
+    let (ga, gb) = match d.mode {
+        Forward => (apply(d, InputGrad, g, b)?, apply(d, WeightGrad, a, g)?),
+        InputGrad => (apply(d, Forward, g, b)?, apply(d, WeightGrad, g, a)?),
+        WeightGrad => (apply(d, InputGrad, b, g)?, apply(d, Forward, a, g)?),
+    };
+    Ok(vec![Some(ga), Some(gb)])
+}
+
+/// Output tangent: bilinear, so the product of each tangent with the other input.
+pub(super) fn jvp(d: &DepthwiseConv, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Tensor> {
+    let mut out: Option<Tensor> = None;
+    for (i, ti) in t.iter().enumerate() {
+        if let Some(ti) = ti {
+            let term = if i == 0 { apply(d, d.mode, ti, &x[1])? } else { apply(d, d.mode, &x[0], ti)? };
+            out = Some(match out {
+                Some(o) => &o + &term,
+                None => term,
+            });
+        }
+    }
+    match out {
+        Some(o) => Ok(o),
+        None => Ok(apply(d, d.mode, &x[0], &x[1])?.zeros_like()),
+    }
+}
+
+/// The channel dim of each input and of the output, per example.
+fn channel_dims(mode: Depthwise) -> ([usize; 2], usize) {
+    match mode {
+        Depthwise::Forward | Depthwise::InputGrad => ([1, 0], 1),
+        Depthwise::WeightGrad => ([1, 1], 0),
+    }
+}
+
+/// vmap: the batch joins the channels (batch-major), which keeps every output channel
+/// reading its own example's input channel; `full(i)` has the batch in dim 0.
+pub(super) fn batch(d: &DepthwiseConv, full: impl Fn(usize) -> Tensor, size: usize) -> Result<Tensor> {
+    let (ins, out_dim) = channel_dims(d.mode);
+    let merged: Vec<Tensor> = (0..2)
+        .map(|i| {
+            let c = ins[i] as i64;
+            full(i).movedim(&[0], &[c]).flatten(c, c + 1)
+        })
+        .collect();
+    let wide = DepthwiseConv { channels: d.channels * size, ..d.clone() };
+    let y = Tensor::make(Prim::Depthwise(wide), &[&merged[0], &merged[1]])?;
+    let c = out_dim as i64;
+    let per = y.shape()[out_dim] / size;
+    Ok(y.unflatten(c, &[size as i64, per as i64]).movedim(&[c], &[0]))
+}

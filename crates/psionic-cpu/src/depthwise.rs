@@ -1,0 +1,232 @@
+//! Direct depthwise convolution: every output channel reads one input channel (channel
+//! `co` reads `co / m`, `m` outputs per input), so a layer is a few multiply-adds per
+//! output and gains nothing from the matmul kernel. Three kernels: the forward
+//! convolution, its input gradient (the transposed convolution) and its weight gradient.
+//! Each plane (or weight row) is one chunk of parallel work whose sums run in a fixed
+//! order, so results do not depend on the thread count. Zero padding is implicit: taps
+//! that fall outside the input are skipped, so the input is never copied. Up to three
+//! spatial dims; fewer are treated as leading dims of size one.
+
+use crate::array::CpuArray;
+use crate::element::Element;
+use crate::elementwise::contiguous;
+use crate::parallel::for_out_chunks;
+use crate::storage::Storage;
+use psionic_core::DType;
+use std::ops::{Add, Mul};
+
+/// Which of the three products to compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Depthwise {
+    /// `(x [N, C, S...], w [C m, 1, K...]) -> [N, C m, O...]`.
+    Forward,
+    /// `(g [N, C m, O...], w [C m, 1, K...]) -> [N, C, S...]`.
+    InputGrad,
+    /// `(x [N, C, S...], g [N, C m, O...]) -> [C m, 1, K...]`.
+    WeightGrad,
+}
+
+/// Sizes of one depthwise convolution, spatial dims padded to three.
+#[derive(Clone, Debug)]
+pub struct Geometry {
+    pub batch: usize,
+    pub channels: usize,
+    pub multiplier: usize,
+    pub input: [usize; 3],
+    pub output: [usize; 3],
+    pub kernel: [usize; 3],
+    pub stride: [usize; 3],
+    pub dilation: [usize; 3],
+    /// Zeros before the input along each dim (those after follow from the output size).
+    pub padding: [usize; 3],
+}
+
+fn three(v: &[usize], fill: usize) -> [usize; 3] {
+    let mut a = [fill; 3];
+    a[3 - v.len()..].copy_from_slice(v);
+    a
+}
+
+impl Geometry {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        batch: usize,
+        channels: usize,
+        multiplier: usize,
+        input: &[usize],
+        output: &[usize],
+        kernel: &[usize],
+        stride: &[usize],
+        dilation: &[usize],
+        padding: &[usize],
+    ) -> Geometry {
+        Geometry {
+            batch,
+            channels,
+            multiplier,
+            input: three(input, 1),
+            output: three(output, 1),
+            kernel: three(kernel, 1),
+            stride: three(stride, 1),
+            dilation: three(dilation, 1),
+            padding: three(padding, 0),
+        }
+    }
+
+    fn planes(&self) -> (usize, usize, usize) {
+        let p = |a: [usize; 3]| a.iter().product::<usize>();
+        (p(self.input), p(self.output), p(self.kernel))
+    }
+
+    /// Input position of output `o` at kernel offset `k` along dim `i` (may be outside).
+    fn at(&self, i: usize, o: usize, k: usize) -> isize {
+        (o * self.stride[i] + k * self.dilation[i]) as isize - self.padding[i] as isize
+    }
+
+    /// For every kernel offset (row-major) and output row `(od, oh)` whose input row
+    /// exists: the offset's flat index, the start of that input row, the start of the
+    /// output row, and the outputs `lo..hi` of the row whose taps fall inside the input,
+    /// output `j` reading input `j * stride + off` of the row.
+    fn rows(&self, mut f: impl FnMut(usize, usize, usize, usize, usize, isize)) {
+        let (i, o, k, s) = (self.input, self.output, self.kernel, self.stride);
+        let inside = |d: usize, v: isize| v >= 0 && (v as usize) < i[d];
+        for kd in 0..k[0] {
+            for kh in 0..k[1] {
+                for kw in 0..k[2] {
+                    let kk = (kd * k[1] + kh) * k[2] + kw;
+                    let off = self.at(2, 0, kw);
+                    let st = s[2] as isize;
+                    let lo = if off >= 0 { 0 } else { ((-off + st - 1) / st) as usize };
+                    let hi = (((i[2] as isize - off + st - 1) / st).max(0) as usize).min(o[2]);
+                    if lo >= hi {
+                        continue;
+                    }
+                    for od in 0..o[0] {
+                        let id = self.at(0, od, kd);
+                        if !inside(0, id) {
+                            continue;
+                        }
+                        for oh in 0..o[1] {
+                            let ih = self.at(1, oh, kh);
+                            if inside(1, ih) {
+                                let row = (id as usize * i[1] + ih as usize) * i[2];
+                                f(kk, row, (od * o[1] + oh) * o[2], lo, hi, off);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+trait Real: Element + Add<Output = Self> + Mul<Output = Self> {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// Runs `mode` on `a` and `b` (f32 or f64; either layout) with geometry `g`.
+pub fn depthwise(mode: Depthwise, a: &CpuArray, b: &CpuArray, g: &Geometry, out_shape: &[usize]) -> CpuArray {
+    let (a, b) = (contiguous_of(a), contiguous_of(b));
+    match a.dtype() {
+        DType::F32 => run::<f32>(mode, &a, &b, g, out_shape),
+        DType::F64 => run::<f64>(mode, &a, &b, g, out_shape),
+        dt => panic!("depthwise convolution of {dt:?} (only f32 and f64 have the direct kernel)"),
+    }
+}
+
+fn contiguous_of(x: &CpuArray) -> CpuArray {
+    if x.layout.is_contiguous() && x.layout.offset == 0 {
+        x.clone()
+    } else {
+        crate::with_dtype!(x.dtype(), T => contiguous::<T>(x))
+    }
+}
+
+fn run<T: Real>(mode: Depthwise, a: &CpuArray, b: &CpuArray, g: &Geometry, out_shape: &[usize]) -> CpuArray {
+    let (a, b) = (a.storage.as_slice::<T>(), b.storage.as_slice::<T>());
+    let mut out = Storage::filled::<T>(psionic_core::numel(out_shape), T::default());
+    let o = out.as_mut_slice::<T>();
+    match mode {
+        Depthwise::Forward => forward(a, b, g, o),
+        Depthwise::InputGrad => input_grad(a, b, g, o),
+        Depthwise::WeightGrad => weight_grad(a, b, g, o),
+    }
+    CpuArray::new(out, out_shape)
+}
+
+fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, out: &mut [T]) {
+    let (ip, op, kp) = g.planes();
+    let (cout, m, sw) = (g.channels * g.multiplier, g.multiplier, g.stride[2]);
+    for_out_chunks(out, op, kp, |start, plane| {
+        let (n, co) = (start / op / cout, start / op % cout);
+        let xp = &x[(n * g.channels + co / m) * ip..][..ip];
+        let wk = &w[co * kp..][..kp];
+        g.rows(|k, xr, or, lo, hi, off| {
+            let wv = wk[k];
+            let orow = &mut plane[or + lo..or + hi];
+            let x0 = (xr as isize + lo as isize * sw as isize + off) as usize;
+            if sw == 1 {
+                for (o, &v) in orow.iter_mut().zip(&xp[x0..x0 + (hi - lo)]) {
+                    *o = *o + wv * v;
+                }
+            } else {
+                for (j, o) in orow.iter_mut().enumerate() {
+                    *o = *o + wv * xp[x0 + j * sw];
+                }
+            }
+        });
+    });
+}
+
+fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry, out: &mut [T]) {
+    let (ip, op, kp) = g.planes();
+    let (cout, m, sw) = (g.channels * g.multiplier, g.multiplier, g.stride[2]);
+    for_out_chunks(out, ip, m * kp, |start, plane| {
+        let (n, ci) = (start / ip / g.channels, start / ip % g.channels);
+        for co in ci * m..(ci + 1) * m {
+            let gp = &gy[(n * cout + co) * op..][..op];
+            let wk = &w[co * kp..][..kp];
+            g.rows(|k, xr, or, lo, hi, off| {
+                let wv = wk[k];
+                let grow = &gp[or + lo..or + hi];
+                let x0 = (xr as isize + lo as isize * sw as isize + off) as usize;
+                if sw == 1 {
+                    for (t, &v) in plane[x0..x0 + (hi - lo)].iter_mut().zip(grow) {
+                        *t = *t + wv * v;
+                    }
+                } else {
+                    for (j, &v) in grow.iter().enumerate() {
+                        plane[x0 + j * sw] = plane[x0 + j * sw] + wv * v;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Lanes of independent partial sums in the weight gradient's dot products: enough for
+/// the compiler to vectorize, combined in a fixed order at the end.
+const LANES: usize = 8;
+
+fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, out: &mut [T]) {
+    let (ip, op, kp) = g.planes();
+    let (cout, m, sw) = (g.channels * g.multiplier, g.multiplier, g.stride[2]);
+    for_out_chunks(out, kp, g.batch * op, |start, wrow| {
+        let co = start / kp;
+        let mut acc = vec![[T::default(); LANES]; kp];
+        for n in 0..g.batch {
+            let xp = &x[(n * g.channels + co / m) * ip..][..ip];
+            let gp = &gy[(n * cout + co) * op..][..op];
+            g.rows(|k, xr, or, lo, hi, off| {
+                let a = &mut acc[k];
+                let x0 = (xr as isize + lo as isize * sw as isize + off) as usize;
+                for (j, &v) in gp[or + lo..or + hi].iter().enumerate() {
+                    a[j % LANES] = a[j % LANES] + v * xp[x0 + j * sw];
+                }
+            });
+        }
+        for (w, a) in wrow.iter_mut().zip(&acc) {
+            *w = a.iter().fold(T::default(), |s, &v| s + v);
+        }
+    });
+}
