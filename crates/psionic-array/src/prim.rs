@@ -175,42 +175,29 @@ pub struct DepthwiseConv {
 }
 
 impl DepthwiseConv {
-    /// Batch size, output channels and the output's spatial size, from the two inputs.
-    fn sizes(&self, a: &[usize], b: &[usize]) -> Result<(usize, usize, Vec<usize>)> {
+    /// Batch size and output channels, from the two inputs (checked against the sizes).
+    /// Any output size is safe to compute: the kernels skip taps outside the input.
+    fn sizes(&self, a: &[usize], b: &[usize]) -> Result<(usize, usize)> {
         let k = self.kernel.len();
         let bad = || Error::shape("depthwise", format!("inputs {a:?} and {b:?} do not fit {self:?}"));
         let lists = [&self.input, &self.output, &self.stride, &self.dilation, &self.padding];
         if a.len() != k + 2 || b.len() != k + 2 || self.channels == 0 || lists.iter().any(|l| l.len() != k) {
             return Err(bad());
         }
-        // Every output's window starts inside the padded input and ends within it.
-        let fits = (0..k).all(|i| {
-            let span = self.dilation[i] * (self.kernel[i].max(1) - 1) + 1;
-            self.stride[i] > 0
-                && self.output[i] > 0
-                && (self.output[i] - 1) * self.stride[i] + span <= self.input[i] + 2 * self.padding[i] + self.stride[i]
-        });
-        if !fits {
-            return Err(bad());
-        }
-        let out = self.output.clone();
+        let (input, output, kernel) = (&self.input[..], &self.output[..], &self.kernel[..]);
         let (n, cout, ok) = match self.mode {
-            Depthwise::Forward => (
-                a[0],
-                b[0],
-                a[1] == self.channels && a[2..] == self.input[..] && b[1] == 1 && b[2..] == self.kernel[..],
-            ),
-            Depthwise::InputGrad => {
-                (a[0], b[0], a[1] == b[0] && a[2..] == out[..] && b[1] == 1 && b[2..] == self.kernel[..])
+            Depthwise::Forward => {
+                (a[0], b[0], a[1] == self.channels && a[2..] == *input && b[1] == 1 && b[2..] == *kernel)
             }
+            Depthwise::InputGrad => (a[0], b[0], a[1] == b[0] && a[2..] == *output && b[1] == 1 && b[2..] == *kernel),
             Depthwise::WeightGrad => {
-                (a[0], b[1], a[0] == b[0] && a[1] == self.channels && a[2..] == self.input[..] && b[2..] == out[..])
+                (a[0], b[1], a[0] == b[0] && a[1] == self.channels && a[2..] == *input && b[2..] == *output)
             }
         };
-        if !ok || cout % self.channels != 0 {
+        if !ok || cout % self.channels != 0 || self.stride.contains(&0) {
             return Err(bad());
         }
-        Ok((n, cout, out))
+        Ok((n, cout))
     }
 
     pub(crate) fn geometry(&self, batch: usize, cout: usize) -> Geometry {
@@ -421,9 +408,9 @@ impl Prim {
                 if a.dtype != b.dtype || !matches!(a.dtype, DType::F32 | DType::F64) {
                     return Err(Error::dtype("depthwise", "depthwise convolution needs two f32 or two f64 inputs"));
                 }
-                let (n, cout, out) = d.sizes(&a.shape, &b.shape)?;
+                let (n, cout) = d.sizes(&a.shape, &b.shape)?;
                 let shape = match d.mode {
-                    Depthwise::Forward => [vec![n, cout], out].concat(),
+                    Depthwise::Forward => [vec![n, cout], d.output.clone()].concat(),
                     Depthwise::InputGrad => [vec![n, d.channels], d.input.clone()].concat(),
                     Depthwise::WeightGrad => [vec![cout, 1], d.kernel.clone()].concat(),
                 };
@@ -495,7 +482,7 @@ impl Prim {
                 Ok(psionic_cpu::fold::fold(x.unwrap(), &out.shape, spatial.len(), kernel, stride, dilation))
             }
             Prim::Depthwise(d) => {
-                let (n, cout, _) = d.sizes(inputs[0].shape(), inputs[1].shape())?;
+                let (n, cout) = d.sizes(inputs[0].shape(), inputs[1].shape())?;
                 Ok(psionic_cpu::depthwise::depthwise(d.mode, inputs[0], inputs[1], &d.geometry(n, cout), &out.shape))
             }
             Prim::SearchSorted { right } => psionic_cpu::order::searchsorted(inputs[0], inputs[1], *right),

@@ -126,24 +126,18 @@ impl Real for f64 {}
 
 /// Runs `mode` on `a` and `b` (f32 or f64; either layout) with geometry `g`.
 pub fn depthwise(mode: Depthwise, a: &CpuArray, b: &CpuArray, g: &Geometry, out_shape: &[usize]) -> CpuArray {
-    let (a, b) = (contiguous_of(a), contiguous_of(b));
     match a.dtype() {
-        DType::F32 => run::<f32>(mode, &a, &b, g, out_shape),
-        DType::F64 => run::<f64>(mode, &a, &b, g, out_shape),
+        DType::F32 => run::<f32>(mode, a, b, g, out_shape),
+        DType::F64 => run::<f64>(mode, a, b, g, out_shape),
         dt => panic!("depthwise convolution of {dt:?} (only f32 and f64 have the direct kernel)"),
     }
 }
 
-fn contiguous_of(x: &CpuArray) -> CpuArray {
-    if x.layout.is_contiguous() && x.layout.offset == 0 {
-        x.clone()
-    } else {
-        crate::with_dtype!(x.dtype(), T => contiguous::<T>(x))
-    }
-}
-
 fn run<T: Real>(mode: Depthwise, a: &CpuArray, b: &CpuArray, g: &Geometry, out_shape: &[usize]) -> CpuArray {
-    let (a, b) = (a.storage.as_slice::<T>(), b.storage.as_slice::<T>());
+    // Contiguous inputs are read in place; strided ones are copied once.
+    let [ac, bc] = [a, b].map(|x| x.contiguous_slice::<T>().is_none().then(|| contiguous::<T>(x)));
+    let a = ac.as_ref().unwrap_or(a).contiguous_slice::<T>().expect("contiguous");
+    let b = bc.as_ref().unwrap_or(b).contiguous_slice::<T>().expect("contiguous");
     let mut out = Storage::filled::<T>(psionic_core::numel(out_shape), T::default());
     let o = out.as_mut_slice::<T>();
     match mode {

@@ -6,8 +6,8 @@
 //! matmul's, then col2im (`Fold`) for the windows view. A transposed convolution is the
 //! same product the other way round followed by col2im, which is exactly the input
 //! gradient of a convolution. Depthwise convolutions (one input channel per group) skip
-//! the copy and the matmul: a direct kernel reads the padded input in place, and its
-//! gradients are its two sibling kernels.
+//! the padding, the copy and the matmul: a direct kernel reads the input in place (taps
+//! in the padding are skipped), and its gradients are its two sibling kernels.
 
 use super::pad::PadMode;
 use crate::mode::{check, raise};

@@ -75,6 +75,12 @@ impl<'a> Bags<'a> {
     }
 }
 
+/// How often each of `0..size` occurs in the 1-D `index`, as `dtype` (a tensor op, so
+/// no host read).
+fn occurrences(index: &Tensor, size: usize, dtype: DType) -> Tensor {
+    Tensor::zeros(&[size], dtype).index_add(0, index, &Tensor::ones(&[index.shape()[0]], dtype), 1)
+}
+
 /// Gives `x`'s value unchanged but its gradient multiplied by `s`. (`x - x.detach()` is
 /// exactly zero for finite `x`, so the value is `x` bit for bit.)
 fn scale_grad(x: &Tensor, s: &Tensor) -> Tensor {
@@ -116,9 +122,7 @@ impl Tensor {
     /// Per looked-up row, `1 / (occurrences of its index)`: the gradient scale of
     /// `scale_grad_by_freq`.
     fn inverse_frequency(&self, flat: &Tensor) -> Tensor {
-        let n = flat.shape()[0];
-        let counts =
-            Tensor::zeros(&[self.shape()[0]], self.dtype()).index_add(0, flat, &Tensor::ones(&[n], self.dtype()), 1);
+        let counts = occurrences(flat, self.shape()[0], self.dtype());
         counts.index_select(0, flat).reciprocal().unsqueeze(-1)
     }
 
@@ -220,8 +224,7 @@ impl Tensor {
         let out = match bags.mode {
             BagMode::Sum => zeros.index_add(0, &bag, &rows, 1),
             BagMode::Mean => {
-                let counts =
-                    Tensor::zeros(&[nbags + 1], self.dtype()).index_add(0, &bag, &Tensor::ones(&[n], self.dtype()), 1);
+                let counts = occurrences(&bag, nbags + 1, self.dtype());
                 zeros.index_add(0, &bag, &rows, 1) / counts.clamp(Some(1.0), None::<f64>).unsqueeze(-1)
             }
             BagMode::Max => zeros.index_reduce(0, &bag, &rows, "amax", false),
@@ -236,7 +239,7 @@ fn bag_ids(indices: &Tensor, bags: &Bags) -> (usize, Vec<i64>) {
     let op = "embedding_bag";
     let s = indices.shape();
     match (s.len(), bags.offsets) {
-        (2, None) => (s[0], (0..s[0] * s[1]).map(|j| (j / s[1].max(1)) as i64).collect()),
+        (2, None) => (s[0], (0..s[0] * s[1]).map(|j| (j / s[1]) as i64).collect()),
         (2, Some(_)) => raise(Error::invalid(
             op,
             "if input is 2D, then offsets has to be None, as input is treated is a mini-batch of fixed length sequences.",

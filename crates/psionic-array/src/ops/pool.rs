@@ -82,6 +82,18 @@ struct Prepared {
     lr: Vec<(usize, usize)>,
 }
 
+/// Row-major coordinates of the flat positions `flat` within a block of `sizes`.
+fn unravel(flat: &Tensor, sizes: &[usize]) -> Vec<Tensor> {
+    let mut rem = flat.clone();
+    let mut coords = vec![];
+    for &size in sizes.iter().rev() {
+        coords.push(rem.remainder(size as i64));
+        rem = rem.div_mode(size as i64, Some("floor"));
+    }
+    coords.reverse();
+    coords
+}
+
 impl Tensor {
     /// Max pooling over the last `p.kernel.len()` dims: values and the flat position of
     /// each maximum within its input plane (PyTorch's `return_indices`).
@@ -97,14 +109,8 @@ impl Tensor {
         let arg = flat.argmax(Some(-1), true);
         let values = flat.gather(-1, &arg).squeeze_dims(&[-1]);
         // Kernel offset -> input position: o * stride - pad + k * dilation, per dim.
-        let mut rem = arg.squeeze_dims(&[-1]);
+        let offsets = unravel(&arg.squeeze_dims(&[-1]), &p.kernel);
         let mut pos = Tensor::zeros(&[], DType::I64);
-        let mut offsets = vec![];
-        for i in (0..k).rev() {
-            offsets.push(rem.remainder(p.kernel[i] as i64));
-            rem = rem.div_mode(p.kernel[i] as i64, Some("floor"));
-        }
-        offsets.reverse();
         for i in 0..k {
             let o = sizes[i].0;
             let mut shape = vec![1i64; k];
@@ -228,18 +234,17 @@ impl Tensor {
         // Each dim in turn becomes `[out, widest]`: window starts plus offsets, offsets
         // past a window's end repeating its last element (never a first maximum).
         let mut y = self.clone();
-        let mut starts = vec![];
-        let mut lens = vec![];
+        let mut widest = vec![];
+        let mut ends = vec![];
         for (i, &o) in output.iter().enumerate() {
-            let inp = spatial[i];
-            let win: Vec<(usize, usize)> = (0..o).map(|j| adaptive_window(j, inp, o)).collect();
+            let win: Vec<(usize, usize)> = (0..o).map(|j| adaptive_window(j, spatial[i], o)).collect();
             let wide = win.iter().map(|(a, b)| b - a).max().unwrap_or(1);
             let table: Vec<i64> =
                 win.iter().flat_map(|&(a, b)| (0..wide).map(move |t| (a + t.min(b - a - 1)) as i64)).collect();
             let d = (lead + 2 * i) as i64;
             y = y.index_select(d, &Tensor::from_vec(table, &[o * wide])).unflatten(d, &[o as i64, wide as i64]);
-            starts.push(win.iter().map(|w| w.0 as i64).collect::<Vec<_>>());
-            lens.push((win.iter().map(|w| (w.1 - w.0) as i64).collect::<Vec<_>>(), wide));
+            widest.push(wide);
+            ends.push(win);
         }
         let perm: Vec<i64> = (0..lead)
             .chain((0..k).map(|i| lead + 2 * i))
@@ -249,21 +254,15 @@ impl Tensor {
         let y = y.permute(&perm).flatten(lead as i64 + k as i64, -1);
         let arg = y.argmax(Some(-1), true);
         let values = y.gather(-1, &arg).squeeze_dims(&[-1]);
-        let mut rem = arg.squeeze_dims(&[-1]);
-        let mut offsets = vec![];
-        for i in (0..k).rev() {
-            let wide = lens[i].1 as i64;
-            offsets.push(rem.remainder(wide));
-            rem = rem.div_mode(wide, Some("floor"));
-        }
-        offsets.reverse();
+        let offsets = unravel(&arg.squeeze_dims(&[-1]), &widest);
         let mut pos = Tensor::zeros(&[], DType::I64);
-        for i in 0..k {
+        for (i, win) in ends.iter().enumerate() {
             let mut bshape = vec![1i64; k];
             bshape[i] = output[i] as i64;
-            let start = Tensor::from_vec(starts[i].clone(), &[output[i]]).reshape(&bshape);
-            let last = Tensor::from_vec(lens[i].0.iter().map(|l| l - 1).collect(), &[output[i]]).reshape(&bshape);
-            let at = &start + &offsets[i].minimum(&last);
+            let column = |f: &dyn Fn(&(usize, usize)) -> usize| {
+                Tensor::from_vec(win.iter().map(|w| f(w) as i64).collect(), &[output[i]]).reshape(&bshape)
+            };
+            let at = &column(&|w| w.0) + &offsets[i].minimum(column(&|w| w.1 - w.0 - 1));
             pos = &(&pos * spatial[i] as i64) + &at;
         }
         (values, pos)

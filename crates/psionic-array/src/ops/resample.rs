@@ -1,6 +1,6 @@
 //! Resampling along spatial dims: `interpolate` (nearest, nearest-exact, linear,
-//! bilinear, trilinear, bicubic, area; antialiased bilinear/bicubic), adaptive average pooling, pixel (un)shuffle,
-//! one_hot.
+//! bilinear, trilinear, bicubic, area; antialiased bilinear/bicubic), adaptive average
+//! pooling, pixel (un)shuffle, one_hot.
 //! Every mode but nearest is separable: per spatial dim, a weight matrix `[out, in]`
 //! (built on the host from PyTorch's source-index rules) is applied with a matmul, so
 //! gradients, jvp and vmap come from the matmul's. Nearest modes select rows instead
@@ -48,6 +48,11 @@ impl Resize {
             _ => None,
         }
     }
+
+    /// Whether this is one of the antialiased modes.
+    pub fn is_antialiased(self) -> bool {
+        self.antialiased() == Some(self)
+    }
 }
 
 /// Applies `m` (`[out, in]`) along `dim` of `x`.
@@ -66,6 +71,7 @@ pub(super) fn adaptive_window(i: usize, inp: usize, out: usize) -> (usize, usize
 trait Real: Copy + PartialOrd + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> {
     fn of(v: f64) -> Self;
     fn get(self) -> f64;
+    fn abs(self) -> Self;
 }
 
 impl Real for f32 {
@@ -75,6 +81,9 @@ impl Real for f32 {
     fn get(self) -> f64 {
         self as f64
     }
+    fn abs(self) -> f32 {
+        f32::abs(self)
+    }
 }
 
 impl Real for f64 {
@@ -83,6 +92,9 @@ impl Real for f64 {
     }
     fn get(self) -> f64 {
         self
+    }
+    fn abs(self) -> f64 {
+        f64::abs(self)
     }
 }
 
@@ -140,9 +152,19 @@ fn antialias_row<T: Real>(row: &mut [f64], o: usize, s: T, radius: f64, filter: 
     }
 }
 
+/// The triangle (linear) kernel as a function of signed distance.
+fn triangle<T: Real>(x: T) -> T {
+    let x = x.abs();
+    if x < T::of(1.0) {
+        T::of(1.0) - x
+    } else {
+        T::of(0.0)
+    }
+}
+
 /// Keys' cubic kernel with parameter `a` as a function of signed distance.
 fn keys_cubic<T: Real>(a: f64, x: T) -> T {
-    let x = if x < T::of(0.0) { T::of(0.0) - x } else { x };
+    let x = x.abs();
     if x < T::of(1.0) {
         cubic_near(x, T::of(a))
     } else if x < T::of(2.0) {
@@ -187,14 +209,7 @@ fn weights_in<T: Real>(mode: Resize, inp: usize, out: usize, align_corners: bool
                     row[j] += w.get();
                 }
             }
-            Resize::LinearAntialias => antialias_row(row, o, s, 1.0, |x: T| {
-                let x = if x < T::of(0.0) { T::of(0.0) - x } else { x };
-                if x < T::of(1.0) {
-                    T::of(1.0) - x
-                } else {
-                    T::of(0.0)
-                }
-            }),
+            Resize::LinearAntialias => antialias_row(row, o, s, 1.0, triangle),
             Resize::BicubicAntialias => antialias_row(row, o, s, 2.0, |x| keys_cubic(-0.5, x)),
             Resize::Nearest | Resize::NearestExact => unreachable!("nearest modes select"),
         }
@@ -206,8 +221,7 @@ fn weights_in<T: Real>(mode: Resize, inp: usize, out: usize, align_corners: bool
 /// PyTorch's precision for the dtype (its f32 normalization shows in the results); the
 /// others in f64, which measured closer to PyTorch's f32 bicubic than f32 weights did.
 fn weights(dt: DType, mode: Resize, inp: usize, out: usize, align_corners: bool, scale: Option<f64>) -> Vec<f64> {
-    let antialias = mode.antialiased() == Some(mode);
-    if dt == DType::F64 || !antialias {
+    if dt == DType::F64 || !mode.is_antialiased() {
         weights_in::<f64>(mode, inp, out, align_corners, scale)
     } else {
         weights_in::<f32>(mode, inp, out, align_corners, scale)
@@ -250,7 +264,7 @@ impl Tensor {
         }
         let k = nd - 2;
         let align = align_corners.unwrap_or(false);
-        if mode.antialiased() == Some(mode) && nd != 4 {
+        if mode.is_antialiased() && nd != 4 {
             raise(Error::invalid(
                 op,
                 "Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor as input",
