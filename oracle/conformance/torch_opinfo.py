@@ -115,22 +115,27 @@ class Family:
         self.tensors, self.cases = {}, []
         self.max_numel = MAX_NUMEL
 
-    def put(self, key, t):
+    def put(self, key, t, complex_ok=False):
         t = t.detach()
-        if t.is_complex() or t.layout != torch.strided:
+        if t.layout != torch.strided or (t.is_complex() and not complex_ok):
             raise Skip("complex or sparse")
+        if t.is_complex():
+            # Psionic has no complex dtype: complex results are compared in
+            # torch.view_as_real's layout, the (re, im) pairs in a trailing dim of 2.
+            t = torch.view_as_real(t.resolve_conj())
         if t.numel() > self.max_numel:
             raise Skip("too large")
         self.tensors[key] = t.contiguous().clone()
         return {"t": key}
 
 
-def encode(fam, prefix, v, tensors):
-    """Manifest form of `v`; tensors are stored and listed in `tensors` (in order)."""
+def encode(fam, prefix, v, tensors, complex_ok=False):
+    """Manifest form of `v`; tensors are stored and listed in `tensors` (in order).
+    Complex tensors are admitted only where `complex_ok` (outputs)."""
     if isinstance(v, torch.Tensor):
         key = f"{prefix}.{len(tensors)}"
         tensors.append(v)
-        return fam.put(key, v)
+        return fam.put(key, v, complex_ok)
     if isinstance(v, torch.dtype):
         return {"dtype": str(v).replace("torch.", "")}
     if isinstance(v, (bool, int, str)) or v is None:
@@ -146,6 +151,14 @@ def encode(fam, prefix, v, tensors):
     if isinstance(v, (list, tuple, torch.Size)):
         return [encode(fam, prefix, x, tensors) for x in v]
     raise Skip(f"unencodable {type(v).__name__}")
+
+
+def cotangent(o, gen):
+    """A random cotangent for output `o`; a complex one has random real and imaginary parts."""
+    if o.is_complex():
+        pairs = torch.randn(tuple(o.shape) + (2,), generator=gen, dtype=torch.float64)
+        return torch.view_as_complex(pairs).to(o.dtype)
+    return torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.dtype)
 
 
 def flat_outputs(out):
@@ -236,14 +249,14 @@ def take(fam, family, op, dtype, grad, samples, tag, limit):
                 out = process(out)
             outs = flat_outputs(out)
             numbered = []
-            entry["outputs"] = [encode(fam, cid + ".out", o, numbered) for o in outs]
+            entry["outputs"] = [encode(fam, cid + ".out", o, numbered, complex_ok=True) for o in outs]
             diff = [i for i, t in enumerate(ins) if t.requires_grad]
             touts = [o for o in outs if isinstance(o, torch.Tensor) and o.requires_grad]
             if grad and diff and touts:
                 gen = torch.Generator().manual_seed(1)
-                cots = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.dtype) for o in touts]
+                cots = [cotangent(o, gen) for o in touts]
                 gs = torch.autograd.grad(touts, [ins[i] for i in diff], cots, allow_unused=True)
-                entry["cotangents"] = [fam.put(f"{cid}.cot.{j}", c) for j, c in enumerate(cots)]
+                entry["cotangents"] = [fam.put(f"{cid}.cot.{j}", c, complex_ok=True) for j, c in enumerate(cots)]
                 entry["grads"] = {str(i): (fam.put(f"{cid}.grad.{i}", g) if g is not None else None)
                                   for i, g in zip(diff, gs)}
         except Skip:

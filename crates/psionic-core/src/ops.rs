@@ -307,6 +307,12 @@ pub enum LinalgOp {
     /// Symmetric eigendecomposition of the lower triangle, ascending: parts
     /// `[values (n), vectors (n, n)]`, or the values alone.
     Eigh { vectors: bool },
+    /// General (non-symmetric) eigendecomposition. Eigenvalues and eigenvectors are
+    /// complex; each complex number is stored as its `(re, im)` pair in a trailing dim of
+    /// 2 (the layout of `torch.view_as_real`): parts `[values (n, 2), vectors (n, n, 2)]`,
+    /// or the values alone. Eigenvectors (columns) have unit norm, and their component
+    /// of largest modulus is real and positive.
+    Eig { vectors: bool },
     /// Singular values, descending: parts `[U (m, m or k), S (k), Vh (n or k, n)]`, or S alone.
     Svd { full: bool, vectors: bool },
     /// The row permutation that LAPACK-style pivots (i32, `[..., k]`) apply to `m` rows,
@@ -333,6 +339,13 @@ impl LinalgOp {
                     vec![vec![n]]
                 }
             }
+            LinalgOp::Eig { vectors } => {
+                if vectors {
+                    vec![vec![n, 2], vec![n, n, 2]]
+                } else {
+                    vec![vec![n, 2]]
+                }
+            }
             LinalgOp::Svd { full, vectors } => {
                 if !vectors {
                     return vec![vec![k]];
@@ -351,6 +364,7 @@ impl LinalgOp {
             LinalgOp::TriangularSolve { .. } => "linalg.solve_triangular",
             LinalgOp::Qr { .. } => "linalg.qr",
             LinalgOp::Eigh { .. } => "linalg.eigh",
+            LinalgOp::Eig { .. } => "linalg.eig",
             LinalgOp::Svd { .. } => "linalg.svd",
             LinalgOp::PivotPermutation { .. } => "lu_unpack",
         }

@@ -8,15 +8,22 @@ use faer::{Mat, MatRef, Par, Side};
 /// The float types faer factors for us.
 pub(crate) trait Real: faer::traits::RealField + Copy + Send + Sync {
     fn from_f64(v: f64) -> Self;
+    fn sqrt(self) -> Self;
 }
 impl Real for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
 }
 impl Real for f64 {
     fn from_f64(v: f64) -> Self {
         v
+    }
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
     }
 }
 
@@ -169,5 +176,88 @@ pub(crate) fn svd<T: Real>(m: usize, n: usize, a: &[T], o: &mut [T], full: bool,
             put(v.transpose(), &mut o[m * ku + k..]);
         }
         Err(_) => o.fill(nan()),
+    }
+}
+
+/// `[values (n, 2), vectors (n, n, 2)]` (or the values) of a general real matrix, each
+/// complex number as its `(re, im)` pair. The vectors are always computed, even when only
+/// the values are asked for: the values then come from the same Schur form, in the same
+/// order, as the ones the gradient (which needs the vectors) pairs them with.
+pub(crate) fn eig<T: Real>(n: usize, a: &[T], o: &mut [T], vectors: bool) {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd::{evd_real, evd_scratch, ComputeEigenvectors};
+    let a = to_mat(a, n, n);
+    let (mut re, mut im) = (faer::diag::Diag::<T>::zeros(n), faer::diag::Diag::<T>::zeros(n));
+    let mut u = Mat::<T>::zeros(n, n);
+    let scratch = evd_scratch::<T>(n, ComputeEigenvectors::No, ComputeEigenvectors::Yes, Par::Seq, Default::default());
+    let done = evd_real(
+        a.as_ref(),
+        re.as_mut(),
+        im.as_mut(),
+        None,
+        Some(u.as_mut()),
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    );
+    if done.is_err() {
+        o.fill(nan());
+        return;
+    }
+    for j in 0..n {
+        o[2 * j] = re[j];
+        o[2 * j + 1] = im[j];
+    }
+    if vectors {
+        put_eigenvectors(n, u.as_ref(), im.as_ref(), &mut o[2 * n..]);
+    }
+}
+
+/// Unpacks LAPACK-style real eigenvectors (a complex pair `j, j+1` stores the real part
+/// of vector `j` in column `j` and its imaginary part in column `j+1`; vector `j+1` is
+/// the conjugate) into `(re, im)` pairs, normalized as [`eig`] promises.
+fn put_eigenvectors<T: Real>(n: usize, u: MatRef<'_, T>, im: faer::diag::DiagRef<'_, T>, o: &mut [T]) {
+    let zero = T::from_f64(0.0);
+    let mut j = 0;
+    while j < n {
+        let pair = im[j] != zero && j + 1 < n;
+        let mut col: Vec<(T, T)> = (0..n).map(|i| (u[(i, j)], if pair { u[(i, j + 1)] } else { zero })).collect();
+        normalize(&mut col);
+        for (i, &(r, c)) in col.iter().enumerate() {
+            let at = 2 * (i * n + j);
+            o[at] = r;
+            o[at + 1] = c;
+            if pair {
+                o[at + 2] = r;
+                o[at + 3] = -c;
+            }
+        }
+        j += if pair { 2 } else { 1 };
+    }
+}
+
+/// Scales a complex vector to unit norm and rotates it so that its first component of
+/// largest modulus is real and positive (LAPACK's `geev` makes it real; fixing the sign
+/// too makes the choice unique).
+fn normalize<T: Real>(v: &mut [(T, T)]) {
+    let zero = T::from_f64(0.0);
+    let abs2 = |&(r, c): &(T, T)| r * r + c * c;
+    let mut norm2 = zero;
+    let mut top = 0;
+    for (i, x) in v.iter().enumerate() {
+        norm2 += abs2(x);
+        if abs2(x) > abs2(&v[top]) {
+            top = i;
+        }
+    }
+    let (pr, pc) = v[top];
+    let scale = norm2.sqrt() * abs2(&v[top]).sqrt();
+    if scale == zero {
+        return;
+    }
+    // Multiply by conj(v[top]) / (|v[top]| * |v|).
+    for x in v.iter_mut() {
+        let (r, c) = *x;
+        *x = ((r * pr + c * pc) / scale, (c * pr - r * pc) / scale);
     }
 }

@@ -2,11 +2,16 @@
 //! are `Linalg` primitives evaluated by faer (psionic-linalg); everything else is built
 //! from them and ordinary ops, so gradients, jvp and vmap come from those rules.
 //! Inputs are f32 or f64 with the matrices in the last two dims and any batch in front.
+//! Complex results (`eig`, `eigvals`) come as `(re, im)` pairs in a trailing dim of 2.
 
+mod complex;
+mod eig;
 mod factor;
 mod matrix;
 mod solve;
 
+pub(crate) use eig::eig_vjp;
+pub use eig::{eig, eigvals};
 pub(crate) use factor::permutation;
 pub use factor::{
     cholesky, cholesky_ex, eigh, eigvalsh, lu, lu_factor, lu_factor_ex, lu_unpack, qr, svd, svdvals, QrMode,

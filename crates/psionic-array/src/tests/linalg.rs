@@ -88,3 +88,49 @@ fn lazy_defers_the_singular_check() {
     let r = crate::lazy(|| linalg::inv(&singular));
     assert!(r.to_vec::<f64>().iter().any(|v| !v.is_finite()));
 }
+
+#[test]
+fn general_eigen_values_and_vectors() {
+    let h = std::f64::consts::FRAC_1_SQRT_2;
+    // A quarter turn: eigenvalues +i then -i; (1, -i)/sqrt(2) spans A v = i v.
+    let (l, v) = linalg::eig(&t(&[0.0, -1.0, 1.0, 0.0], &[2, 2]));
+    close(&l, &[0.0, 1.0, 0.0, -1.0]);
+    // v[row][col] = (re, im): column 0 is (h, -ih), column 1 its conjugate.
+    close(&v, &[h, 0.0, h, 0.0, 0.0, -h, 0.0, h]);
+    // Triangular: the diagonal, each vector scaled so its largest entry is real positive.
+    let (l, v) = linalg::eig(&t(&[2.0, 0.0, 1.0, -3.0], &[2, 2]));
+    let mut lv = l.to_vec::<f64>();
+    lv.sort_by(f64::total_cmp);
+    close(&Tensor::from_vec(lv, &[4]), &[-3.0, 0.0, 0.0, 2.0]);
+    let vv = v.to_vec::<f64>();
+    assert!(vv.iter().skip(1).step_by(2).all(|&im| im == 0.0), "{vv:?}");
+    // A V = V diag(L) on a batch read through a transposed view, in f32 and f64.
+    for dtype in [DType::F64, DType::F32] {
+        let x: Vec<f64> = (0..2 * 5 * 5).map(|i| ((i * i) as f64 * 0.37 + i as f64).sin()).collect();
+        let a = Tensor::from_vec(x, &[2, 5, 5]).to_dtype(dtype).mT();
+        let (l, v) = linalg::eig(&a);
+        assert_eq!((l.shape(), v.shape()), (vec![2, 5, 2], vec![2, 5, 5, 2]));
+        let (vr, vi) = (v.select(-1, 0), v.select(-1, 1));
+        let (lr, li) = (l.select(-1, 0).unsqueeze(-2), l.select(-1, 1).unsqueeze(-2));
+        let a = a.to_dtype(DType::F64);
+        let [vr, vi, lr, li] = [vr, vi, lr, li].map(|x| x.to_dtype(DType::F64));
+        let res_re = &a.matmul(&vr) - &(&(&vr * &lr) - &(&vi * &li));
+        let res_im = &a.matmul(&vi) - &(&(&vr * &li) + &(&vi * &lr));
+        let tol = if dtype == DType::F64 { 1e-12 } else { 1e-5 };
+        for r in [res_re, res_im] {
+            assert!(r.to_vec::<f64>().iter().all(|e| e.abs() < tol), "{dtype:?}: {r}");
+        }
+        // Unit columns; the values only form agrees with the full one.
+        let norms = (&vr.square() + &vi.square()).sum(-2, false).to_vec::<f64>();
+        assert!(norms.iter().all(|n| (n - 1.0).abs() < tol), "{norms:?}");
+        let w = linalg::eigvals(&a.to_dtype(dtype)).to_dtype(DType::F64);
+        assert_eq!(w.to_vec::<f64>(), l.to_dtype(DType::F64).to_vec::<f64>());
+    }
+    // Empty batch and 0x0; PyTorch's errors.
+    assert_eq!(linalg::eig(&Tensor::zeros(&[0, 3, 3], DType::F32)).1.shape(), vec![0, 3, 3, 2]);
+    assert_eq!(linalg::eigvals(&Tensor::zeros(&[0, 0], DType::F64)).shape(), vec![0, 2]);
+    let e = fallible(|| linalg::eig(&Tensor::ones(&[2, 3], DType::F64))).unwrap_err().to_string();
+    assert!(e.contains("square"), "{e}");
+    let e = fallible(|| linalg::eigvals(&Tensor::ones(&[2, 2], DType::I64))).unwrap_err().to_string();
+    assert!(e.contains("float or double"), "{e}");
+}

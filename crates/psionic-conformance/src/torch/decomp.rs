@@ -160,7 +160,16 @@ fn run(c: &Call, op: &str, legacy: bool) -> R<Option<Vec<Tensor>>> {
                 vec![linalg::eigvalsh(x, up)]
             }
         }
-        "eig" | "eigvals" => return unsupported("general eigenvalues are complex; Psionic has no complex dtype yet"),
+        // Complex results, in the (re, im) layout the harvester stores them in.
+        "eig" => {
+            c.only(0, &[])?;
+            let (l, v) = linalg::eig(x);
+            vec![l, v]
+        }
+        "eigvals" => {
+            c.only(0, &[])?;
+            vec![linalg::eigvals(x)]
+        }
         "svd" if legacy => {
             c.only(2, &["some", "compute_uv"])?;
             if !c.flag(1, "compute_uv", true)? {

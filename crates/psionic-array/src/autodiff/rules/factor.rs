@@ -5,7 +5,7 @@
 //! not used has a zero cotangent; the rules keep zero terms zero even where the
 //! formula divides by a gap between equal eigen- or singular values.
 
-use crate::linalg::{parts, permute_rows, solve_triangular, unpack};
+use crate::linalg::{eig_vjp, parts, permute_rows, solve_triangular, unpack};
 use crate::tensor::Tensor;
 use psionic_core::ops::LinalgOp;
 use psionic_core::{Error, Result};
@@ -47,6 +47,11 @@ pub(super) fn vjp(op: LinalgOp, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
             };
             let gv = if vectors { Some(&g[1]) } else { None };
             vec![Some(eigh(&w, &v, &g[0], gv))]
+        }
+        LinalgOp::Eig { vectors } => {
+            let g = gs();
+            let p = if vectors { ys() } else { parts(LinalgOp::Eig { vectors: true }, &[&x[0]]) };
+            vec![Some(eig_vjp(&p[0], &p[1], &g[0], if vectors { Some(&g[1]) } else { None }))]
         }
         LinalgOp::Svd { full, vectors } => {
             let k = m.min(n);

@@ -161,3 +161,32 @@ fn matrix_functions() {
     ];
     check_cases(&exp, false, false);
 }
+
+/// `|z|` of `(re, im)` pairs: the eigenvectors' phase-free part.
+fn modulus(z: &Tensor) -> Tensor {
+    z.square().sum(-1, false).sqrt()
+}
+
+#[test]
+fn general_eigen() {
+    let cases = vec![
+        // Both have complex eigenvalue pairs (checked below), so the complex algebra of
+        // the gradient is exercised and not only its real special case.
+        case("eig", &[&[4, 4]], |x| {
+            let (l, v) = linalg::eig(&x[0]);
+            flat(&[&l, &modulus(&v)])
+        }),
+        case("eig_batched", &[&[2, 3, 3]], |x| {
+            let (l, v) = linalg::eig(&x[0].mT());
+            flat(&[&l, &modulus(&v)])
+        }),
+        case("eigvals", &[&[5, 5]], |x| linalg::eigvals(&x[0])),
+    ];
+    for (name, _, ins) in &cases {
+        let im = linalg::eigvals(&ins[0]).select(-1, 1);
+        assert!(im.abs().to_vec::<f64>().iter().any(|&v| v > 0.1), "{name}: no complex eigenvalues");
+    }
+    check_cases(&cases, true, false);
+    gradgradcheck(cases[0].0, cases[0].1.as_ref(), &cases[0].2);
+    gradgradcheck(cases[2].0, cases[2].1.as_ref(), &cases[2].2);
+}
