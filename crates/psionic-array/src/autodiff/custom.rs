@@ -276,11 +276,14 @@ fn captured(args: &[Tensor], outs: &[Tensor], start: u64) -> Vec<Tensor> {
 /// Gradients for a `Custom` node with cotangent `g` (of its packed value): arguments,
 /// then captured tensors, then `None` for the value. The rule runs once, with every
 /// output's cotangent.
-pub(crate) fn vjp(call: &CustomCall, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+pub(crate) fn vjp(call: &CustomCall, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     let op = &call.op;
     let (args, rest) = x.split_at(call.n_args);
-    let (captured, value) = rest.split_at(call.n_captured);
-    let outs = call.unpack(&value[0]);
+    let captured = &rest[..call.n_captured];
+    // The rule sees the node's own outputs, not the value it was built from: they are
+    // batched inside vmap, and under create_graph they carry this function's derivative,
+    // so a rule that uses them differentiates again.
+    let outs = call.unpack(y);
     let cots = call.unpack(g);
     let mut grads = match &op.vjp {
         Some(rule) => {

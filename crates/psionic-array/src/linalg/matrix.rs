@@ -1,7 +1,7 @@
 //! Functions of matrices built on the factorizations: norms, condition number, rank,
 //! pseudo-inverse, powers, exponential, and the small helpers of `torch.linalg`.
 
-use super::factor::{eigh, svd, svdvals};
+use super::factor::svdvals;
 use super::solve::{inv, solve};
 use super::{check_matrix, eye_like};
 use crate::mode::raise;
@@ -143,7 +143,7 @@ pub fn cond(a: &Tensor, p: Option<MatrixOrd>) -> Tensor {
 
 /// Default and given tolerances as PyTorch combines them: `max(atol, rtol * largest)`,
 /// with `rtol = eps * max(m, n)` when neither is given (and 0 when only `atol` is).
-fn tolerance(a: &Tensor, largest: &Tensor, atol: Option<f64>, rtol: Option<f64>) -> Tensor {
+pub(super) fn tolerance(a: &Tensor, largest: &Tensor, atol: Option<f64>, rtol: Option<f64>) -> Tensor {
     let s = a.shape();
     let eps = if a.dtype() == DType::F32 { f32::EPSILON as f64 } else { f64::EPSILON };
     let rtol = match (atol, rtol) {
@@ -164,28 +164,6 @@ pub fn matrix_rank(a: &Tensor, atol: Option<f64>, rtol: Option<f64>, hermitian: 
     }
     let tol = tolerance(a, &s.amax(-1, true), atol, rtol);
     s.gt(&tol).to_dtype(DType::I64).sum(-1, false)
-}
-
-/// `torch.linalg.pinv(A, atol, rtol, hermitian)`: values below the tolerance count as zero.
-#[track_caller]
-pub fn pinv(a: &Tensor, atol: Option<f64>, rtol: Option<f64>, hermitian: bool) -> Tensor {
-    check_matrix("linalg.pinv", a, hermitian);
-    let keep = |s: &Tensor, mag: &Tensor| {
-        if s.numel() == 0 {
-            return s.clone();
-        }
-        let tol = tolerance(a, &mag.amax(-1, true).detach(), atol, rtol);
-        Tensor::where_(&mag.gt(&tol), s.reciprocal(), 0.0)
-    };
-    if hermitian {
-        let (w, v) = eigh(a, false);
-        let wi = keep(&w, &w.abs());
-        (&v * &wi.unsqueeze(-2)).matmul(&v.mT())
-    } else {
-        let (u, s, vh) = svd(a, false);
-        let si = keep(&s, &s);
-        (&vh.mT() * &si.unsqueeze(-2)).matmul(&u.mT())
-    }
 }
 
 /// `torch.linalg.matrix_power(A, n)`: repeated squaring (negative `n` inverts first).

@@ -212,7 +212,7 @@ pub fn lstsq(a: &Tensor, b: &Tensor, rcond: Option<f64>, driver: Option<&str>) -
     let deficient = ranks.as_ref().is_some_and(|r| r.iter().any(|&r| r as usize != m.min(n)));
     let bm_t = bm.to_dtype(a.dtype());
     let x = if deficient {
-        let pinv = super::matrix::pinv(a, None, Some(rcond), false);
+        let pinv = super::pinv::pinv(a, None, Some(rcond), false);
         let (pa, pb) = broadcast_batch("torch.linalg.lstsq", &pinv, &bm_t);
         pa.matmul(&pb)
     } else {

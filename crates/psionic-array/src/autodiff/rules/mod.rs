@@ -58,7 +58,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Matmul => linalg::matmul_vjp(&c.x[0], &c.x[1], c.g),
         Prim::Cat { dim } => shape::cat_vjp(*dim, c.x, c.g),
         Prim::SliceUpdate { chain } => shape::slice_update_vjp(chain, &c.x[0], &c.x[1], c.g)?,
-        Prim::Custom(call) => custom::vjp(call, c.x, c.g)?,
+        Prim::Custom(call) => custom::vjp(call, c.x, c.y, c.g)?,
         Prim::Gather { dim } => index::gather_vjp(*dim, &c.x[0], &c.x[1], c.g),
         Prim::Scatter { dim, reduce, include_self } => index::scatter_vjp(*dim, *reduce, *include_self, c.x, c.y, c.g)?,
         Prim::Order { .. } | Prim::SearchSorted { .. } => vec![None; c.x.len()],

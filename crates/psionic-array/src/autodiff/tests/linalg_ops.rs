@@ -126,11 +126,19 @@ fn solves() {
         case("lstsq_wide", &[&[2, 4], &[2, 3]], |x| linalg::lstsq(&x[0], &x[1], None, None).solution),
         case("pinv", &[&[4, 3]], |x| linalg::pinv(&x[0], None, None, false)),
         case("pinv_hermitian", &[&[3, 3]], |x| linalg::pinv(&spd(&x[0]), None, None, true)),
+        // Rank 1 of 3x3, staying rank 1 under perturbation of its factors (OpInfo's
+        // `singular` samples): two equal (zero) singular values, whose gap the SVD's
+        // gradient divides by; the rank-constant rule does not.
+        case("pinv_rank_deficient", &[&[2, 3, 1], &[2, 1, 3]], |x| {
+            linalg::pinv(&x[0].matmul(&x[1]), None, None, false)
+        }),
         case("tensorinv", &[&[2, 3, 6]], |x| {
             linalg::tensorinv(&shift(&x[0].reshape(&[6, 6]), 3.0).reshape(&[6, 2, 3]), 1)
         }),
     ];
     check_cases(&cases, true, false);
+    let deficient = cases.iter().find(|c| c.0 == "pinv_rank_deficient").expect("case");
+    gradgradcheck(deficient.0, deficient.1.as_ref(), &deficient.2);
 }
 
 #[test]
