@@ -199,59 +199,6 @@ pub fn matrix_power(a: &Tensor, n: i64) -> Tensor {
     result.expect("n != 0")
 }
 
-/// `torch.linalg.matrix_exp`: scaling and squaring with a degree-13 Padé approximant
-/// (Higham 2005). The scaling is chosen from the largest 1-norm in the batch, which needs
-/// the values, so it does not run under vmap or compile.
-#[track_caller]
-pub fn matrix_exp(a: &Tensor) -> Tensor {
-    let s = a.shape();
-    if s.len() < 2 || s[s.len() - 1] != s[s.len() - 2] {
-        raise(Error::shape("linalg.matrix_exp", format!("A must be batches of square matrices, got {s:?}")));
-    }
-    if !a.dtype().is_float() {
-        raise(Error::dtype("linalg.matrix_exp", format!("Expected a floating point tensor. Got {}", a.dtype().name())));
-    }
-    if a.numel() == 0 {
-        return a.deep_clone();
-    }
-    if matches!(a.dtype(), DType::F16 | DType::BF16) {
-        return matrix_exp(&a.to_dtype(DType::F32)).to_dtype(a.dtype());
-    }
-    const B: [f64; 14] = [
-        64764752532480000.0,
-        32382376266240000.0,
-        7771770303897600.0,
-        1187353796428800.0,
-        129060195264000.0,
-        10559470521600.0,
-        670442572800.0,
-        33522128640.0,
-        1323241920.0,
-        40840800.0,
-        960960.0,
-        16380.0,
-        182.0,
-        1.0,
-    ];
-    const THETA13: f64 = 5.371920351148152;
-    let norm1 = a.detach().abs().sum(vec![-2], false).amax(vec![-1], false).max_all().item::<f64>();
-    let squarings = if norm1 > THETA13 { (norm1 / THETA13).log2().ceil() as i32 } else { 0 };
-    let x = a / 2f64.powi(squarings);
-    let id = eye_like(&x);
-    let x2 = x.matmul(&x);
-    let x4 = x2.matmul(&x2);
-    let x6 = x4.matmul(&x2);
-    let u = x.matmul(
-        &(x6.matmul(&(&x6 * B[13] + &x4 * B[11] + &x2 * B[9])) + &x6 * B[7] + &x4 * B[5] + &x2 * B[3] + &id * B[1]),
-    );
-    let v = x6.matmul(&(&x6 * B[12] + &x4 * B[10] + &x2 * B[8])) + &x6 * B[6] + &x4 * B[4] + &x2 * B[2] + &id * B[0];
-    let mut r = solve(&(&v - &u), &(&v + &u), true);
-    for _ in 0..squarings {
-        r = r.matmul(&r);
-    }
-    r
-}
-
 /// `torch.linalg.cross(a, b, dim)`: the 3-vector cross product along `dim` (size 3),
 /// broadcasting the other dims.
 #[track_caller]

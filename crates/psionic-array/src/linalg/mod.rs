@@ -8,6 +8,7 @@ mod complex;
 mod eig;
 mod factor;
 mod matrix;
+mod matrix_exp;
 mod pinv;
 mod solve;
 
@@ -18,9 +19,10 @@ pub use factor::{
     cholesky, cholesky_ex, eigh, eigvalsh, lu, lu_factor, lu_factor_ex, lu_unpack, qr, svd, svdvals, QrMode,
 };
 pub use matrix::{
-    cond, cross, diagonal, matrix_exp, matrix_norm, matrix_power, matrix_rank, multi_dot, norm, tensorinv, tensorsolve,
-    vander, vecdot, vector_norm, MatrixOrd,
+    cond, cross, diagonal, matrix_norm, matrix_power, matrix_rank, multi_dot, norm, tensorinv, tensorsolve, vander,
+    vecdot, vector_norm, MatrixOrd,
 };
+pub use matrix_exp::matrix_exp;
 pub use pinv::pinv;
 pub use solve::{
     cholesky_inverse, cholesky_solve, det, inv, inv_ex, logdet, lstsq, lu_solve, slogdet, solve, solve_ex,
