@@ -312,6 +312,11 @@ impl Tensor {
         if mode == Resize::Area {
             return self.adaptive_avg_pool(out);
         }
+        // PyTorch's kernels interpolate half types in f32 and round once; separable
+        // passes in the half type would round after each dim.
+        if matches!(self.dtype(), DType::F16 | DType::BF16) {
+            return self.to_dtype(DType::F32).upsample(out, scales, mode, align).to_dtype(self.dtype());
+        }
         let mut y = self.clone();
         // Innermost dim first: PyTorch interpolates along the last dim, then combines
         // those results along the ones before, and the roundings follow that order.
