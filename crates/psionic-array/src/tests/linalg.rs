@@ -133,4 +133,19 @@ fn general_eigen_values_and_vectors() {
     assert!(e.contains("square"), "{e}");
     let e = fallible(|| linalg::eigvals(&Tensor::ones(&[2, 2], DType::I64))).unwrap_err().to_string();
     assert!(e.contains("float or double"), "{e}");
+    let e = fallible(|| linalg::eig(&t(&[1.0, f64::NAN, 0.0, 1.0], &[2, 2]))).unwrap_err().to_string();
+    assert!(e.contains("should not contain infs or NaNs"), "{e}");
+}
+
+#[test]
+fn general_eigen_gradient_refuses_phase_dependent_losses() {
+    use crate::autodiff::grad;
+    // A quarter turn has complex eigenvectors: the sum of their real parts changes when
+    // a vector is multiplied by e^{i phi}, their moduli do not.
+    let a = t(&[0.0, -1.0, 1.0, 0.0], &[2, 2]);
+    let phase = grad(|x: &[Tensor]| linalg::eig(&x[0]).1.select(-1, 0).sum_all());
+    let e = fallible(|| phase(std::slice::from_ref(&a))).unwrap_err().to_string();
+    assert!(e.contains("specified up to multiplication by e^{i phi}"), "{e}");
+    let modulus = grad(|x: &[Tensor]| linalg::eig(&x[0]).1.square().sum_all());
+    assert_eq!(modulus(std::slice::from_ref(&a)).shape(), vec![2, 2]);
 }

@@ -51,7 +51,7 @@ pub(super) fn vjp(op: LinalgOp, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
         LinalgOp::Eig { vectors } => {
             let g = gs();
             let p = if vectors { ys() } else { parts(LinalgOp::Eig { vectors: true }, &[&x[0]]) };
-            vec![Some(eig_vjp(&p[0], &p[1], &g[0], if vectors { Some(&g[1]) } else { None }))]
+            vec![Some(eig_vjp(&p[0], &p[1], &g[0], if vectors { Some(&g[1]) } else { None })?)]
         }
         LinalgOp::Svd { full, vectors } => {
             let k = m.min(n);
