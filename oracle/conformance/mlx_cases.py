@@ -67,6 +67,8 @@ for label, idx in [("int", 1), ("neg_int", -1), ("slice", slice(1, 3)), ("step",
                    ("mixed", (slice(None), 1, slice(1, None, 2))), ("neg_step", slice(None, None, -1)),
                    ("neg_step_inner", (Ellipsis, slice(3, 0, -2))), ("empty", slice(2, 1))]:
     case(A, T + "test_indexing", label, lambda a, idx=idx: a[idx], grid)
+case(A, T + "test_indexing", "array", lambda a, i: a[i], grid, i32([1, 0, 1]))
+case(A, T + "test_indexing", "array_mixed", lambda a, i: [a[0, :, i], a[:, i, 1:3], a[..., i]], grid, i32([[2, 0], [1, 1]]))
 case(A, T + "test_indexing_grad", "slice_grad", lambda a: MX.grad(lambda z: MX.sum(z[0, 1:3] * 2.0))(a),
      f32([[1, 2, 3], [4, 5, 6]]))
 case(A, T + "test_array_copy", "copy", lambda a: MX.array(a), grid)

@@ -5,6 +5,7 @@
 mod ops;
 pub mod program;
 mod reduce;
+mod select;
 mod shape;
 mod transforms;
 pub mod value;

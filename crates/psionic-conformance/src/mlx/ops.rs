@@ -90,6 +90,9 @@ pub fn call(c: &Call) -> R<Val> {
     if let Some(r) = super::shape::call(c) {
         return r;
     }
+    if let Some(r) = super::select::call(c) {
+        return r;
+    }
     match c.name {
         "array" => {
             c.only(2, &["dtype"])?;

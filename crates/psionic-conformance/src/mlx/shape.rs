@@ -1,10 +1,11 @@
 //! MLX shape ops and basic indexing (`a[idx]` with ints, slices of any step, `None`
-//! and `...`), expressed with Psionic's views. Array indices (gather) are unsupported
-//! until Psionic has indexing ops.
+//! and `...`), expressed with Psionic's views; indices with arrays in them go to
+//! Psionic's advanced indexing.
 
 use super::program::Call;
 use super::value::{pack, Val};
 use crate::torch::{unsupported, R};
+use psionic_array::ops::indexing::TensorIndex;
 use psionic_array::Tensor;
 
 fn list(v: Vec<Tensor>) -> R<Val> {
@@ -32,7 +33,8 @@ fn slice(x: &Tensor, dim: i64, s: [Option<i64>; 3]) -> R<Tensor> {
 
 fn getitem(c: &Call) -> R<Val> {
     let target = c.arg(0, "a")?;
-    let idx = c.arg(1, "index")?;
+    // Not `arg`: `a[None]` is an index of None, not a missing one.
+    let Some(idx) = c.args.get(1) else { return unsupported("getitem: no index") };
     if let Val::List(items) = target {
         let i = idx.i64()?;
         let n = items.len() as i64;
@@ -44,6 +46,9 @@ fn getitem(c: &Call) -> R<Val> {
         Val::List(v) => v.clone(),
         v => vec![v.clone()],
     };
+    if parts.iter().any(|p| matches!(p, Val::T(_))) {
+        return advanced(&x, &parts);
+    }
     let consuming = parts.iter().filter(|p| !matches!(p, Val::None | Val::Ellipsis)).count();
     let mut out = x;
     let (mut dim, mut consumed) = (0i64, 0usize);
@@ -64,11 +69,32 @@ fn getitem(c: &Call) -> R<Val> {
             }
             // `...` stands for every dim the parts after it do not consume.
             Val::Ellipsis => dim = out.dim() as i64 - (consuming - consumed) as i64,
-            Val::T(_) => return unsupported("array indices (gather)"),
             _ => return unsupported("index form"),
         }
     }
     Ok(Val::T(out))
+}
+
+/// An index with arrays in it, through Psionic's indexing entry point. Beside arrays,
+/// MLX (as NumPy) counts integers as advanced indices too, where PyTorch selects with
+/// them first; as 0-d index arrays they take part in the advanced-dims rule.
+fn advanced(x: &Tensor, parts: &[Val]) -> R<Val> {
+    let idx: Vec<TensorIndex> = parts
+        .iter()
+        .map(|p| {
+            Ok(match p {
+                Val::Int(i) => TensorIndex::Tensor(Tensor::scalar(*i as f64).to_dtype(psionic_array::DType::I64)),
+                Val::Slice([start, stop, step]) if step.unwrap_or(1) > 0 => {
+                    TensorIndex::slice(*start, *stop, step.unwrap_or(1))
+                }
+                Val::None => TensorIndex::NewAxis,
+                Val::Ellipsis => TensorIndex::Ellipsis,
+                Val::T(t) => TensorIndex::Tensor(t.clone()),
+                _ => return unsupported("index form beside an array index"),
+            })
+        })
+        .collect::<R<_>>()?;
+    Ok(Val::T(x.index(&idx)))
 }
 
 pub fn call(c: &Call) -> Option<R<Val>> {
@@ -183,9 +209,6 @@ pub fn call(c: &Call) -> Option<R<Val>> {
             };
             t(x.reshape(&shape))
         })(),
-        "pad" | "sort" | "argsort" | "topk" | "take" | "take_along_axis" | "partition" => {
-            unsupported(format!("mx.{}: not in Psionic yet", c.name))
-        }
         _ => return None,
     })
 }
