@@ -83,13 +83,14 @@ impl Geometry {
         (o * self.stride[i] + k * self.dilation[i]) as isize - self.padding[i] as isize
     }
 
-    /// For every kernel offset (row-major) and output row `(od, oh)` whose input row
-    /// exists: the offset's flat index, the start of that input row, the start of the
-    /// output row, and the outputs `lo..hi` of the row whose taps fall inside the input,
-    /// output `j` reading input `j * stride + off` of the row.
-    fn rows(&self, mut f: impl FnMut(usize, usize, usize, usize, usize, isize)) {
+    /// Every (kernel offset, output row) pair whose taps meet the input, in the fixed
+    /// summation order (kernel offsets row-major, then output rows). The list is the
+    /// same for every plane, so it is built once per call: a plane then costs only its
+    /// multiply-adds, which matters for small planes with many short rows.
+    fn plan(&self) -> Vec<Row> {
         let (i, o, k, s) = (self.input, self.output, self.kernel, self.stride);
         let inside = |d: usize, v: isize| v >= 0 && (v as usize) < i[d];
+        let mut rows = Vec::new();
         for kd in 0..k[0] {
             for kh in 0..k[1] {
                 for kw in 0..k[2] {
@@ -110,14 +111,30 @@ impl Geometry {
                             let ih = self.at(1, oh, kh);
                             if inside(1, ih) {
                                 let row = (id as usize * i[1] + ih as usize) * i[2];
-                                f(kk, row, (od * o[1] + oh) * o[2], lo, hi, off);
+                                rows.push(Row {
+                                    tap: kk,
+                                    input: (row as isize + lo as isize * st + off) as usize,
+                                    output: (od * o[1] + oh) * o[2] + lo,
+                                    len: hi - lo,
+                                });
                             }
                         }
                     }
                 }
             }
         }
+        rows
     }
+}
+
+/// One kernel offset applied along one output row: outputs `output..output + len` of the
+/// plane read inputs `input + j * stride` (`j < len`) with weight `tap`.
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    tap: usize,
+    input: usize,
+    output: usize,
+    len: usize,
 }
 
 trait Real: Element + Add<Output = Self> + Mul<Output = Self> {}
@@ -151,49 +168,49 @@ fn run<T: Real>(mode: Depthwise, a: &CpuArray, b: &CpuArray, g: &Geometry, out_s
 fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, out: &mut [T]) {
     let (ip, op, kp) = g.planes();
     let (cout, m, sw) = (g.channels * g.multiplier, g.multiplier, g.stride[2]);
+    let plan = g.plan();
     for_out_chunks(out, op, kp, |start, plane| {
         let (n, co) = (start / op / cout, start / op % cout);
         let xp = &x[(n * g.channels + co / m) * ip..][..ip];
         let wk = &w[co * kp..][..kp];
-        g.rows(|k, xr, or, lo, hi, off| {
-            let wv = wk[k];
-            let orow = &mut plane[or + lo..or + hi];
-            let x0 = (xr as isize + lo as isize * sw as isize + off) as usize;
+        for r in &plan {
+            let wv = wk[r.tap];
+            let orow = &mut plane[r.output..r.output + r.len];
             if sw == 1 {
-                for (o, &v) in orow.iter_mut().zip(&xp[x0..x0 + (hi - lo)]) {
+                for (o, &v) in orow.iter_mut().zip(&xp[r.input..r.input + r.len]) {
                     *o = *o + wv * v;
                 }
             } else {
                 for (j, o) in orow.iter_mut().enumerate() {
-                    *o = *o + wv * xp[x0 + j * sw];
+                    *o = *o + wv * xp[r.input + j * sw];
                 }
             }
-        });
+        }
     });
 }
 
 fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry, out: &mut [T]) {
     let (ip, op, kp) = g.planes();
     let (cout, m, sw) = (g.channels * g.multiplier, g.multiplier, g.stride[2]);
+    let plan = g.plan();
     for_out_chunks(out, ip, m * kp, |start, plane| {
         let (n, ci) = (start / ip / g.channels, start / ip % g.channels);
         for co in ci * m..(ci + 1) * m {
             let gp = &gy[(n * cout + co) * op..][..op];
             let wk = &w[co * kp..][..kp];
-            g.rows(|k, xr, or, lo, hi, off| {
-                let wv = wk[k];
-                let grow = &gp[or + lo..or + hi];
-                let x0 = (xr as isize + lo as isize * sw as isize + off) as usize;
+            for r in &plan {
+                let wv = wk[r.tap];
+                let grow = &gp[r.output..r.output + r.len];
                 if sw == 1 {
-                    for (t, &v) in plane[x0..x0 + (hi - lo)].iter_mut().zip(grow) {
+                    for (t, &v) in plane[r.input..r.input + r.len].iter_mut().zip(grow) {
                         *t = *t + wv * v;
                     }
                 } else {
                     for (j, &v) in grow.iter().enumerate() {
-                        plane[x0 + j * sw] = plane[x0 + j * sw] + wv * v;
+                        plane[r.input + j * sw] = plane[r.input + j * sw] + wv * v;
                     }
                 }
-            });
+            }
         }
     });
 }
@@ -205,19 +222,19 @@ const LANES: usize = 8;
 fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, out: &mut [T]) {
     let (ip, op, kp) = g.planes();
     let (cout, m, sw) = (g.channels * g.multiplier, g.multiplier, g.stride[2]);
+    let plan = g.plan();
     for_out_chunks(out, kp, g.batch * op, |start, wrow| {
         let co = start / kp;
         let mut acc = vec![[T::default(); LANES]; kp];
         for n in 0..g.batch {
             let xp = &x[(n * g.channels + co / m) * ip..][..ip];
             let gp = &gy[(n * cout + co) * op..][..op];
-            g.rows(|k, xr, or, lo, hi, off| {
-                let a = &mut acc[k];
-                let x0 = (xr as isize + lo as isize * sw as isize + off) as usize;
-                for (j, &v) in gp[or + lo..or + hi].iter().enumerate() {
-                    a[j % LANES] = a[j % LANES] + v * xp[x0 + j * sw];
+            for r in &plan {
+                let a = &mut acc[r.tap];
+                for (j, &v) in gp[r.output..r.output + r.len].iter().enumerate() {
+                    a[j % LANES] = a[j % LANES] + v * xp[r.input + j * sw];
                 }
-            });
+            }
         }
         for (w, a) in wrow.iter_mut().zip(&acc) {
             *w = a.iter().fold(T::default(), |s, &v| s + v);
