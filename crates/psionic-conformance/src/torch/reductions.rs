@@ -2,6 +2,7 @@
 
 use super::{one, unsupported, Call, R};
 use crate::value::Value;
+use psionic_array::linalg::MatrixOrd;
 use psionic_array::{Interpolation, NormOrd, Tensor};
 
 /// `dim` (int, list, or absent/None for all dims) and `keepdim`.
@@ -174,6 +175,15 @@ fn var_std(c: &Call, x: &Tensor) -> R<Vec<Tensor>> {
 
 fn norm(c: &Call, x: &Tensor) -> R<Vec<Tensor>> {
     c.only(3, &["p", "dim", "keepdim", "dtype"])?;
+    // The nuclear norm is a matrix norm: over `dim` (two dims), or the whole 2-d input.
+    if let Some(Value::Str(s)) = c.param(0, "p") {
+        if s == "nuc" {
+            let d = dims(c, 1)?.unwrap_or_else(|| vec![0, 1]);
+            let [a, b] = d[..] else { return unsupported(format!("nuclear norm over {} dims", d.len())) };
+            let m = psionic_array::linalg::matrix_norm(&cast(c, x)?, MatrixOrd::Nuc, (a, b), keepdim(c, 2)?);
+            return one(m);
+        }
+    }
     let p = match c.param(0, "p") {
         None | Some(Value::None) => NormOrd::Fro,
         Some(Value::Str(s)) if s == "fro" => NormOrd::Fro,
