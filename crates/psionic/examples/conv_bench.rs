@@ -4,7 +4,8 @@
 //! input and weight), beside PyTorch in the same run.
 //! Medians, in microseconds; the ratio is ours / PyTorch's (below 1 is faster).
 //!
-//! `cargo run --release -p psionic --example conv_bench`
+//! `cargo run --release -p psionic --example conv_bench [-- resnet|depthwise]` (the
+//! argument keeps one kind of layer).
 
 #[path = "common/bench.rs"]
 mod bench;
@@ -18,7 +19,7 @@ const THREADS: usize = 2;
 const REPS: usize = 5;
 
 /// (C_in, C_out, spatial size of the input, kernel, stride, groups).
-const LAYERS: [(usize, usize, usize, usize, usize, usize); 14] = [
+const LAYERS: [Layer; 14] = [
     (3, 64, 32, 3, 1, 1),
     (64, 64, 32, 3, 1, 1),
     (64, 128, 32, 3, 2, 1),
@@ -67,8 +68,22 @@ fn ours(cin: usize, cout: usize, size: usize, k: usize, stride: usize, groups: u
     })
 }
 
-fn torch() -> Option<Vec<f64>> {
-    let layers: Vec<String> = LAYERS.iter().map(|l| format!("{l:?}")).collect();
+type Layer = (usize, usize, usize, usize, usize, usize);
+
+/// The layers of the kind named on the command line (all without one).
+fn selected() -> Vec<Layer> {
+    let kind = std::env::args().nth(1);
+    let keep = |l: &Layer| match kind.as_deref() {
+        Some("resnet") => l.5 == 1,
+        Some("depthwise") => l.5 > 1,
+        Some(other) => panic!("conv_bench: unknown layer kind '{other}' (resnet or depthwise)"),
+        None => true,
+    };
+    LAYERS.iter().copied().filter(keep).collect()
+}
+
+fn torch(selected: &[Layer]) -> Option<Vec<f64>> {
+    let layers: Vec<String> = selected.iter().map(|l| format!("{l:?}")).collect();
     let code = format!(
         r#"{PY_MEDIAN}
 import torch
@@ -88,15 +103,16 @@ for cin, cout, size, k, stride, groups in [{layers}]:
 "#,
         layers = layers.join(", ")
     );
-    python_numbers(&code, 2 * LAYERS.len())
+    python_numbers(&code, 2 * selected.len())
 }
 
 fn main() {
-    let theirs = torch();
+    let layers = selected();
+    let theirs = torch(&layers);
     println!("{:<40} {:>12} {:>12} {:>8}", "layer (batch 32, f32, 2 threads)", "psionic", "torch", "ratio");
     // Totals per kind: ResNet layers, then depthwise ones.
     let (mut tot, mut tot_t) = ([[0.0; 2]; 2], [[0.0; 2]; 2]);
-    for (i, &(cin, cout, size, k, stride, groups)) in LAYERS.iter().enumerate() {
+    for (i, &(cin, cout, size, k, stride, groups)) in layers.iter().enumerate() {
         let (f, b) = ours(cin, cout, size, k, stride, groups);
         let t = theirs.as_ref().map(|v| (v[2 * i], v[2 * i + 1]));
         let kind = usize::from(groups > 1);
@@ -113,6 +129,9 @@ fn main() {
     }
     let have = theirs.is_some();
     for (kind, label) in ["resnet layers", "depthwise layers"].iter().enumerate() {
+        if !layers.iter().any(|l| usize::from(l.5 > 1) == kind) {
+            continue;
+        }
         row(&format!("all {label} fwd"), tot[kind][0], have.then_some(tot_t[kind][0]));
         row(&format!("all {label} fwd+bwd"), tot[kind][1], have.then_some(tot_t[kind][1]));
     }

@@ -4,9 +4,10 @@
 use std::process::Command;
 use std::time::Instant;
 
-/// Median wall time of `f` in microseconds over `reps` runs, after `reps / 10` warm-ups.
+/// Median wall time of `f` in microseconds over `reps` runs, after `reps / 10` warm-ups
+/// (at least one: first calls pay one-time costs, such as PyTorch creating its kernels).
 pub fn median_us(reps: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..reps / 10 {
+    for _ in 0..(reps / 10).max(1) {
         f();
     }
     let mut t: Vec<f64> = (0..reps)
@@ -24,7 +25,7 @@ pub fn median_us(reps: usize, mut f: impl FnMut()) -> f64 {
 pub const PY_MEDIAN: &str = r#"
 import time, statistics
 def med(f, n):
-    for _ in range(n // 10): f()
+    for _ in range(max(1, n // 10)): f()
     t = []
     for _ in range(n):
         s = time.perf_counter(); f(); t.append((time.perf_counter() - s) * 1e6)
