@@ -294,10 +294,8 @@ fn linalg_meta(op: LinalgOp, inputs: &[&Meta]) -> Result<Meta> {
         return Err(Error::shape(name, format!("The input tensor A must have at least 2 dimensions, got shape {a:?}")));
     }
     let (batch, m, n) = (&a[..a.len() - 2], a[a.len() - 2], a[a.len() - 1]);
-    let square = matches!(
-        op,
-        LinalgOp::Cholesky | LinalgOp::Eigh { .. } | LinalgOp::Eig { .. } | LinalgOp::TriangularSolve { .. }
-    );
+    let square =
+        matches!(op, LinalgOp::Cholesky | LinalgOp::Eigh { .. } | LinalgOp::Eig | LinalgOp::TriangularSolve { .. });
     if square && m != n {
         return Err(Error::shape(
             name,

@@ -309,10 +309,12 @@ pub enum LinalgOp {
     Eigh { vectors: bool },
     /// General (non-symmetric) eigendecomposition. Eigenvalues and eigenvectors are
     /// complex; each complex number is stored as its `(re, im)` pair in a trailing dim of
-    /// 2 (the layout of `torch.view_as_real`): parts `[values (n, 2), vectors (n, n, 2)]`,
-    /// or the values alone. Eigenvectors (columns) have unit norm, and their component
-    /// of largest modulus is real and positive.
-    Eig { vectors: bool },
+    /// 2 (the layout of `torch.view_as_real`): parts `[values (n, 2), vectors (n, n, 2)]`.
+    /// Eigenvectors (columns) have unit norm, and their component of largest modulus is
+    /// real and positive. The vectors are always computed (the values alone come from
+    /// the same Schur form, and their gradient needs the vectors), so there is no
+    /// values-only form: `eigvals` is a view of this.
+    Eig,
     /// Singular values, descending: parts `[U (m, m or k), S (k), Vh (n or k, n)]`, or S alone.
     Svd { full: bool, vectors: bool },
     /// The row permutation that LAPACK-style pivots (i32, `[..., k]`) apply to `m` rows,
@@ -339,13 +341,7 @@ impl LinalgOp {
                     vec![vec![n]]
                 }
             }
-            LinalgOp::Eig { vectors } => {
-                if vectors {
-                    vec![vec![n, 2], vec![n, n, 2]]
-                } else {
-                    vec![vec![n, 2]]
-                }
-            }
+            LinalgOp::Eig => vec![vec![n, 2], vec![n, n, 2]],
             LinalgOp::Svd { full, vectors } => {
                 if !vectors {
                     return vec![vec![k]];
@@ -364,7 +360,7 @@ impl LinalgOp {
             LinalgOp::TriangularSolve { .. } => "linalg.solve_triangular",
             LinalgOp::Qr { .. } => "linalg.qr",
             LinalgOp::Eigh { .. } => "linalg.eigh",
-            LinalgOp::Eig { .. } => "linalg.eig",
+            LinalgOp::Eig => "linalg.eig",
             LinalgOp::Svd { .. } => "linalg.svd",
             LinalgOp::PivotPermutation { .. } => "lu_unpack",
         }

@@ -179,11 +179,9 @@ pub(crate) fn svd<T: Real>(m: usize, n: usize, a: &[T], o: &mut [T], full: bool,
     }
 }
 
-/// `[values (n, 2), vectors (n, n, 2)]` (or the values) of a general real matrix, each
-/// complex number as its `(re, im)` pair. The vectors are always computed, even when only
-/// the values are asked for: the values then come from the same Schur form, in the same
-/// order, as the ones the gradient (which needs the vectors) pairs them with.
-pub(crate) fn eig<T: Real>(n: usize, a: &[T], o: &mut [T], vectors: bool) {
+/// `[values (n, 2), vectors (n, n, 2)]` of a general real matrix, each complex number as
+/// its `(re, im)` pair.
+pub(crate) fn eig<T: Real>(n: usize, a: &[T], o: &mut [T]) {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::evd::{evd_real, evd_scratch, ComputeEigenvectors};
     let a = to_mat(a, n, n);
@@ -208,9 +206,7 @@ pub(crate) fn eig<T: Real>(n: usize, a: &[T], o: &mut [T], vectors: bool) {
         o[2 * j] = re[j];
         o[2 * j + 1] = im[j];
     }
-    if vectors {
-        put_eigenvectors(n, u.as_ref(), im.as_ref(), &mut o[2 * n..]);
-    }
+    put_eigenvectors(n, u.as_ref(), im.as_ref(), &mut o[2 * n..]);
 }
 
 /// Unpacks LAPACK-style real eigenvectors (a complex pair `j, j+1` stores the real part

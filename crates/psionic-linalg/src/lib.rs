@@ -58,7 +58,7 @@ fn eval_typed<T: Real + Element>(op: LinalgOp, inputs: &[&CpuArray], out_shape: 
                 }
                 LinalgOp::Qr { complete } => factor::qr(m, n, am, o, complete),
                 LinalgOp::Eigh { vectors } => factor::eigh(n, am, o, vectors),
-                LinalgOp::Eig { vectors } => factor::eig(n, am, o, vectors),
+                LinalgOp::Eig => factor::eig(n, am, o),
                 LinalgOp::Svd { full, vectors } => factor::svd(m, n, am, o, full, vectors),
                 LinalgOp::PivotPermutation { .. } => unreachable!("integer op handled above"),
             }

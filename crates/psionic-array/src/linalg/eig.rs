@@ -31,45 +31,43 @@ fn check_finite(a: &Tensor) {
 pub fn eig(a: &Tensor) -> (Tensor, Tensor) {
     check_matrix("linalg.eig", a, true);
     check_finite(a);
-    let p = parts(LinalgOp::Eig { vectors: true }, &[a]);
+    let p = parts(LinalgOp::Eig, &[a]);
     (p[0].clone(), p[1].clone())
 }
 
-/// `torch.linalg.eigvals`: the eigenvalues of [`eig`], `[..., n, 2]`.
+/// `torch.linalg.eigvals`: the eigenvalues of [`eig`], `[..., n, 2]` (a view of its
+/// result, whose vectors its gradient needs).
 #[track_caller]
 pub fn eigvals(a: &Tensor) -> Tensor {
     check_matrix("linalg.eigvals", a, true);
     check_finite(a);
-    parts(LinalgOp::Eig { vectors: false }, &[a])[0].clone()
+    parts(LinalgOp::Eig, &[a])[0].clone()
 }
 
 /// The gradient of a real matrix's eigendecomposition (PyTorch's `linalg_eig_backward`):
 /// with `G = V^H gV` projected onto the unit-norm tangent space (`G - V^H V Re(diag G)`),
 /// `gA = Re(V^-H ((G / conj(E)) + diag(gL)) V^H)`, `E_ij = L_j - L_i`. `l`, `v`, `gl`
-/// and `gv` are in the `(re, im)` layout; a missing `gv` is zero. A loss that depends on
-/// the eigenvectors' phases (`Im diag(V^H gV)` not near 0) is refused, as in PyTorch,
-/// when the values are known.
-pub(crate) fn eig_vjp(l: &Tensor, v: &Tensor, gl: &Tensor, gv: Option<&Tensor>) -> Result<Tensor> {
+/// and `gv` are in the `(re, im)` layout (`gv` is zero for `eigvals`). A loss that
+/// depends on the eigenvectors' phases (`Im diag(V^H gV)` not near 0) is refused, as in
+/// PyTorch, when the values are known.
+pub(crate) fn eig_vjp(l: &Tensor, v: &Tensor, gl: &Tensor, gv: &Tensor) -> Result<Tensor> {
     let (l, v) = (Cx::from_pairs(l), Cx::from_pairs(v));
     let vh = v.mh();
-    let mut inner = Cx::from_pairs(gl).diag_embed();
-    if let Some(gv) = gv {
-        let g = vh.matmul(&Cx::from_pairs(gv));
-        // A cotangent that is itself differentiated (jvp's transposition of this rule
-        // seeds it with a placeholder of ones) carries no loss to check.
-        let phase = g.im.diagonal(0, -2, -1);
-        let plain = !gv.requires_grad() && phase.node().is_evaluated();
-        if plain && phase.abs().gt(1e-2).any().item::<bool>() {
-            return Err(Error::invalid(
-                "linalg.eig",
-                "linalg_eig_backward: The eigenvectors in the complex case are specified up to multiplication by e^{i phi}. The specified loss function depends on this quantity, so it is ill-defined.",
-            ));
-        }
-        let proj = g.sub(&vh.matmul(&v.mul(&Cx::real(&g.re.diagonal(0, -2, -1)).unsqueeze(-2))));
-        let lc = l.conj();
-        let e = lc.unsqueeze(-2).sub(&lc.unsqueeze(-1));
-        let off = proj.gap_divide(&e);
-        inner = Cx { re: &inner.re + &off.re, im: &inner.im + &off.im };
+    let g = vh.matmul(&Cx::from_pairs(gv));
+    // A cotangent that is itself differentiated (jvp's transposition of this rule seeds
+    // it with a placeholder of ones) carries no loss to check.
+    let phase = g.im.diagonal(0, -2, -1);
+    let plain = !gv.requires_grad() && phase.node().is_evaluated();
+    if plain && phase.abs().gt(1e-2).any().item::<bool>() {
+        return Err(Error::invalid(
+            "linalg.eig",
+            "linalg_eig_backward: The eigenvectors in the complex case are specified up to multiplication by e^{i phi}. The specified loss function depends on this quantity, so it is ill-defined.",
+        ));
     }
+    let proj = g.sub(&vh.matmul(&v.mul(&Cx::real(&g.re.diagonal(0, -2, -1)).unsqueeze(-2))));
+    let lc = l.conj();
+    let off = proj.gap_divide(&lc.unsqueeze(-2).sub(&lc.unsqueeze(-1)));
+    let gl = Cx::from_pairs(gl).diag_embed();
+    let inner = Cx { re: &gl.re + &off.re, im: &gl.im + &off.im };
     Ok(vh.solve(&inner.matmul(&vh)).re)
 }

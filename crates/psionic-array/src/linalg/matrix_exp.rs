@@ -93,29 +93,25 @@ pub fn matrix_exp(a: &Tensor) -> Tensor {
     let theta = if a.dtype() == DType::F32 { THETA_F32 } else { THETA_F64 };
     let flat = a.reshape(&[-1, n as i64, n as i64]);
     let norms = flat.detach().abs().sum(vec![-2], false).amax(vec![-1], false).to_dtype(DType::F64).to_vec::<f64>();
-    // Each matrix by the lowest degree accurate for its norm; PyTorch's intervals, where
-    // a norm equal to the degree-12 threshold goes to degree 18.
-    let degree = |v: f64| (0..5).find(|&i| v <= theta[i] && !(i == 4 && v >= theta[4])).unwrap_or(5);
-    let mut order = Vec::with_capacity(norms.len());
-    let mut pieces = Vec::new();
+    // Each matrix by the lowest degree accurate for its norm: PyTorch's intervals, where
+    // a norm at or above the degree-12 threshold (or NaN) goes to degree 18.
+    let degree = |v: f64| if v < theta[4] { (0..4).find(|&i| v <= theta[i]).unwrap_or(4) } else { 5 };
+    let mut out = flat.zeros_like();
     for d in 0..6 {
-        let members: Vec<i64> = (0..norms.len()).filter(|&i| degree(norms[i]) == d).map(|i| i as i64).collect();
+        let members: Vec<usize> = (0..norms.len()).filter(|&i| degree(norms[i]) == d).collect();
         if members.is_empty() {
             continue;
         }
-        let idx = Tensor::from_vec(members.clone(), &[members.len()]);
+        let idx = Tensor::from_vec(members.iter().map(|&i| i as i64).collect::<Vec<_>>(), &[members.len()]);
         let sub = flat.index_select(0, &idx);
-        let picked: Vec<f64> = members.iter().map(|&i| norms[i as usize]).collect();
-        pieces.push(if d < 5 { taylor(&sub, d) } else { scale_square(&sub, &picked, theta[5]) });
-        order.extend(members);
+        let piece = if d < 5 {
+            taylor(&sub, d)
+        } else {
+            scale_square(&sub, &members.iter().map(|&i| norms[i]).collect::<Vec<_>>(), theta[5])
+        };
+        out = out.index_copy(0, &idx, &piece);
     }
-    let joined = Tensor::cat(&pieces.iter().collect::<Vec<_>>(), 0);
-    // Back to the batch order: position `i` of `order` holds matrix `order[i]`.
-    let mut inverse = vec![0i64; order.len()];
-    for (pos, &m) in order.iter().enumerate() {
-        inverse[m as usize] = pos as i64;
-    }
-    joined.index_select(0, &Tensor::from_vec(inverse, &[order.len()])).reshape(&crate::ops::args::dims_i64(&s))
+    out.reshape(&crate::ops::args::dims_i64(&s))
 }
 
 /// `sum_j c_j x_j`, accumulated in order, with the coefficients at the tensors' width

@@ -313,8 +313,9 @@ impl Tensor {
             return self.adaptive_avg_pool(out);
         }
         // PyTorch's kernels interpolate half types in f32 and round once; separable
-        // passes in the half type would round after each dim.
-        if matches!(self.dtype(), DType::F16 | DType::BF16) {
+        // passes in the half type would round after each dim. (Nearest only copies.)
+        let nearest = matches!(mode, Resize::Nearest | Resize::NearestExact);
+        if self.dtype().opmath() != self.dtype() && !nearest {
             return self.to_dtype(DType::F32).upsample(out, scales, mode, align).to_dtype(self.dtype());
         }
         let mut y = self.clone();

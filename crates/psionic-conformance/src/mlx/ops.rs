@@ -47,7 +47,7 @@ const BINARY: &[(&str, Binary)] = table! {
     "logical_and" => |a, b| a.logical_and(b), "logical_or" => |a, b| a.logical_or(b),
 };
 
-fn t(v: Tensor) -> R<Val> {
+pub(super) fn t(v: Tensor) -> R<Val> {
     Ok(Val::T(v))
 }
 

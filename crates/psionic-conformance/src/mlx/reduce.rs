@@ -110,11 +110,7 @@ pub fn call(c: &Call) -> Option<R<Val>> {
         })(),
         "cumsum" | "cumprod" | "cummax" | "cummin" | "logcumsumexp" => (|| {
             c.only(2, &["axis", "reverse", "inclusive"])?;
-            let x = c.x()?;
-            let (x, axis) = match c.get(1, "axis") {
-                None => (x.reshape(&[-1]), 0),
-                Some(a) => (x, a.i64()?),
-            };
+            let (x, axis) = super::select::along(c, 1, None)?;
             t(scan(&x, c.name, axis, Call::flag(c.kw("reverse"), false)?, Call::flag(c.kw("inclusive"), true)?)?)
         })(),
         "softmax" => (|| {

@@ -5,18 +5,15 @@
 //! axis with indices of any shape, and pad widths are `(before, after)` pairs from the
 //! first axis.
 
+use super::ops::t;
 use super::program::Call;
 use super::value::Val;
 use crate::torch::{unsupported, R};
 use psionic_array::ops::pad::PadMode;
 use psionic_array::Tensor;
 
-fn t(x: Tensor) -> R<Val> {
-    Ok(Val::T(x))
-}
-
 /// The array and axis an `axis=None`-flattening op works on (`default` when absent).
-fn along(c: &Call, i: usize, default: Option<i64>) -> R<(Tensor, i64)> {
+pub(super) fn along(c: &Call, i: usize, default: Option<i64>) -> R<(Tensor, i64)> {
     let x = c.x()?;
     let axis = match c.args.get(i).or_else(|| c.kw.get("axis")) {
         Some(Val::None) => None,

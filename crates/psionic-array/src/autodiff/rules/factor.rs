@@ -48,10 +48,9 @@ pub(super) fn vjp(op: LinalgOp, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<
             let gv = if vectors { Some(&g[1]) } else { None };
             vec![Some(eigh(&w, &v, &g[0], gv))]
         }
-        LinalgOp::Eig { vectors } => {
-            let g = gs();
-            let p = if vectors { ys() } else { parts(LinalgOp::Eig { vectors: true }, &[&x[0]]) };
-            vec![Some(eig_vjp(&p[0], &p[1], &g[0], if vectors { Some(&g[1]) } else { None })?)]
+        LinalgOp::Eig => {
+            let (y, g) = (ys(), gs());
+            vec![Some(eig_vjp(&y[0], &y[1], &g[0], &g[1])?)]
         }
         LinalgOp::Svd { full, vectors } => {
             let k = m.min(n);

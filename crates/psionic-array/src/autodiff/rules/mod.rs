@@ -162,7 +162,7 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
             LinalgOp::TriangularSolve { .. } => "LinalgSolveTriangular",
             LinalgOp::Qr { .. } => "LinalgQr",
             LinalgOp::Eigh { .. } => "LinalgEigh",
-            LinalgOp::Eig { .. } => "LinalgEig",
+            LinalgOp::Eig => "LinalgEig",
             LinalgOp::Svd { .. } => "LinalgSvd",
             LinalgOp::PivotPermutation { .. } => "LuUnpack",
         }
