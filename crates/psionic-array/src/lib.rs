@@ -25,6 +25,7 @@ pub use ops::conv::Padding;
 pub use ops::embedding::{BagMode, Bags, Lookup};
 pub use ops::grid::{GridMode, GridPadding};
 pub use ops::indexing::TensorIndex;
+pub use ops::loss::Reduction;
 pub use ops::pad::PadMode;
 pub use ops::pool::Pool;
 pub use ops::reduce::NormOrd;

@@ -179,6 +179,11 @@ impl Tensor {
         Ok(())
     }
 
+    /// Whether `self` and `other` are the same handle (Python's `is`).
+    pub fn same_handle(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// How many in-place writes this tensor (or its base, or any view of that base) has
     /// seen: PyTorch's `_version`.
     pub fn version(&self) -> u64 {

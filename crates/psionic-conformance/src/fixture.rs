@@ -29,6 +29,21 @@ pub struct Case {
     pub wrapper: Option<String>,
     /// The sample's output_process_fn_grad (its qualified name), if not the identity.
     pub process: Option<String>,
+    /// Module and optimizer cases (`torch_modules.py`): the module's state_dict or the
+    /// optimizer's initial parameters, by name.
+    pub state: Vec<(String, Tensor)>,
+    /// Module cases: the parameters' gradients, and the buffers after the forward call.
+    pub state_grads: BTreeMap<String, Tensor>,
+    pub buffers_after: Vec<(String, Tensor)>,
+    /// Optimizer cases: the gradients fed at each step.
+    pub steps: Vec<Vec<(String, Tensor)>>,
+    /// Module cases: run in eval mode; keyword arguments of the forward call.
+    pub eval: bool,
+    pub call_kwargs: BTreeMap<String, Value>,
+    /// Module cases: the state_dict of the module built right after seeding the global
+    /// generator with `seed` (PyTorch's default initialisation).
+    pub seed: Option<u64>,
+    pub init_state: Vec<(String, Tensor)>,
 }
 
 pub struct Family {
@@ -105,6 +120,18 @@ fn case(c: &Json, get: &dyn Fn(&str) -> Result<Tensor, String>) -> Result<Case, 
     for (i, g) in c["grads"].as_object().into_iter().flatten() {
         grads.insert(i.parse::<usize>().map_err(|e| e.to_string())?, key(g)?);
     }
+    let named = |j: &Json| -> Result<Vec<(String, Tensor)>, String> {
+        j.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| Ok((k.clone(), key(v)?.ok_or(format!("no tensor for {k}"))?)))
+            .collect()
+    };
+    let steps = c["steps"].as_array().into_iter().flatten().map(|s| named(&s["grads"])).collect::<Result<_, _>>()?;
+    let mut call_kwargs = BTreeMap::new();
+    for (k, v) in c["call"].as_object().into_iter().flatten() {
+        call_kwargs.insert(k.clone(), Value::decode(v, get, &mut ignore)?);
+    }
     Ok(Case {
         id: s("id"),
         op: s("op"),
@@ -120,5 +147,13 @@ fn case(c: &Json, get: &dyn Fn(&str) -> Result<Tensor, String>) -> Result<Case, 
         grads,
         wrapper: c["wrapper"].as_str().map(str::to_string),
         process: c["process"].as_str().map(str::to_string),
+        state: named(&c["state"])?,
+        state_grads: named(&c["state_grads"])?.into_iter().collect(),
+        buffers_after: named(&c["buffers_after"])?,
+        steps,
+        eval: c["eval"].as_bool().unwrap_or(false),
+        call_kwargs,
+        seed: c["seed"].as_u64(),
+        init_state: named(&c["init_state"])?,
     })
 }

@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod compare;
 pub mod fixture;
 pub mod mlx;
+pub mod nn;
 pub mod random;
 pub mod report;
 pub mod run;

@@ -11,8 +11,9 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Mutex;
 
-/// The torch cases reseed the process-wide generator; one replay at a time.
-static GLOBAL: Mutex<()> = Mutex::new(());
+/// The torch cases and module constructions reseed the process-wide generator; one
+/// user at a time.
+pub(crate) static GLOBAL: Mutex<()> = Mutex::new(());
 
 fn load(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -15,7 +15,7 @@ use psionic_array::{fallible, Tensor};
 /// every tensor is pushed onto `leaves` in that order. With `strided`, every tensor of at
 /// least one dim is replaced by a non-contiguous view of the same values (every other
 /// element of a buffer twice as long), as OpInfo's `noncontiguous()` samples are.
-fn remap(v: &Value, case: &Case, leaves: &mut Vec<Tensor>, strided: bool) -> Value {
+pub(crate) fn remap(v: &Value, case: &Case, leaves: &mut Vec<Tensor>, strided: bool) -> Value {
     match v {
         Value::Tensor(t) => {
             let t = if strided && t.dim() > 0 && t.numel() > 0 {
@@ -47,7 +47,7 @@ pub fn has_strided_twin(case: &Case) -> bool {
         && case.tensors.iter().any(|t| t.dim() > 0 && t.numel() > 0)
 }
 
-fn result(case: &Case, status: Status, detail: impl Into<String>) -> CaseResult {
+pub(crate) fn result(case: &Case, status: Status, detail: impl Into<String>) -> CaseResult {
     CaseResult {
         id: case.id.clone(),
         op: case.op.clone(),
@@ -76,6 +76,13 @@ fn run_case_with(
     outputs_override: Option<&dyn Fn(Vec<Tensor>) -> Vec<Tensor>>,
     strided: bool,
 ) -> CaseResult {
+    if crate::nn::is_module(&case.op) {
+        return crate::nn::run_module(case, strided);
+    }
+    if case.op.starts_with("optim.") {
+        // Optimizer cases have no input tensors, hence no non-contiguous twin.
+        return crate::nn::run_optim(case);
+    }
     let mut leaves = vec![];
     let input = remap(&case.input, case, &mut leaves, strided);
     let args: Vec<Value> = case.args.iter().map(|a| remap(a, case, &mut leaves, strided)).collect();

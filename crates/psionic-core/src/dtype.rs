@@ -58,6 +58,17 @@ impl DType {
         }
     }
 
+    /// Machine epsilon of a floating dtype (`torch.finfo(dtype).eps`); 0 for others.
+    pub fn eps(self) -> f64 {
+        match self {
+            DType::F16 => 2f64.powi(-10),
+            DType::BF16 => 2f64.powi(-7),
+            DType::F32 => f32::EPSILON as f64,
+            DType::F64 => f64::EPSILON,
+            _ => 0.0,
+        }
+    }
+
     pub fn is_float(self) -> bool {
         self.category() == Category::Floating
     }

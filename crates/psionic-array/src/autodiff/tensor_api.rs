@@ -108,6 +108,30 @@ impl Tensor {
         self
     }
 
+    /// PyTorch's `t.data = value`: this tensor now holds `value`'s data (any shape or
+    /// dtype; shared, not copied) and keeps its identity: a leaf stays the same leaf with
+    /// the same `.grad` slot and `requires_grad`. A gradient of another dtype is cast with
+    /// it (what `module.to(dtype)` does to parameters); views cannot be re-pointed.
+    #[track_caller]
+    pub fn set_data(&self, value: &Tensor) -> &Self {
+        if self.is_view() {
+            raise(Error::invalid("set_data", "cannot set the data of a view"));
+        }
+        let _g = GradModeGuard::new(false);
+        let node = self.node();
+        let new = check(alias(&value.node()));
+        let new = match node.ad.slot.get() {
+            Some(slot) if node.is_grad_leaf() => check(leaf_alias(&new, slot.clone())),
+            _ => new,
+        };
+        self.set_node(new);
+        self.0.version.fetch_add(1, Ordering::AcqRel);
+        if let Some(g) = self.grad().filter(|g| g.dtype() != value.dtype()) {
+            self.set_grad(Some(g.to_dtype(value.dtype())));
+        }
+        self
+    }
+
     /// Keeps this non-leaf's gradient in [`Tensor::grad`] after backward.
     #[track_caller]
     pub fn retain_grad(&self) -> &Self {

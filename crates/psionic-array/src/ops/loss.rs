@@ -23,7 +23,8 @@ impl Reduction {
         }
     }
 
-    fn apply(self, t: Tensor) -> Tensor {
+    /// Reduces elementwise loss values: as they are, their mean, or their sum.
+    pub fn apply(self, t: Tensor) -> Tensor {
         match self {
             Reduction::None => t,
             Reduction::Mean => t.mean_all(),

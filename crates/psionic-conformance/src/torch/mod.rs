@@ -9,6 +9,7 @@ mod elementwise;
 mod extra;
 mod indexing;
 mod linalg;
+pub mod modules;
 mod reductions;
 mod resample;
 mod shape;
@@ -165,11 +166,5 @@ pub fn call(c: &Call) -> R<Vec<Tensor>> {
     if let Some(r) = TABLES.iter().find_map(|table| table(c)) {
         return r;
     }
-    match c.op {
-        op if op.starts_with("nn.") && op.as_bytes().get(3).is_some_and(u8::is_ascii_uppercase) => {
-            unsupported(format!("{op}: Psionic has no nn modules yet"))
-        }
-        op if op.starts_with("optim.") => unsupported(format!("{op}: Psionic has no optimizers yet")),
-        op => unsupported(format!("no mapping for {op}")),
-    }
+    unsupported(format!("no mapping for {}", c.op))
 }

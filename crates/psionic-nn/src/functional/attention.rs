@@ -1,0 +1,64 @@
+//! `scaled_dot_product_attention`, as PyTorch's reference math defines it: scores
+//! `q kᵀ · scale` plus a bias from the causal and given masks, softmax over keys,
+//! dropout on the weights, then the weighted sum of values.
+
+use psionic_array::mode::raise;
+use psionic_array::random::Generator;
+use psionic_array::{DType, Tensor};
+use psionic_core::Error;
+
+/// Options of [`scaled_dot_product_attention`]; `Default` is PyTorch's.
+#[derive(Clone, Default)]
+pub struct Sdpa<'a> {
+    /// Boolean (true = attend) or additive float mask, broadcast to `[..., L, S]`.
+    pub attn_mask: Option<&'a Tensor>,
+    pub dropout_p: f64,
+    /// Each query attends to keys at its position or before (upper-left aligned).
+    pub is_causal: bool,
+    /// Defaults to `1 / sqrt(E)`.
+    pub scale: Option<f64>,
+    /// Grouped-query attention: key/value heads are repeated to the query's head count.
+    pub enable_gqa: bool,
+    pub generator: Option<&'a Generator>,
+}
+
+/// The additive `[L, S]` bias of a causal mask: 0 on and below the diagonal, -inf above.
+pub fn causal_bias(l: usize, s: usize, dtype: DType) -> Tensor {
+    let above = Tensor::ones(&[l, s], DType::Bool).triu(1);
+    Tensor::zeros(&[l, s], dtype).masked_fill(&above, f64::NEG_INFINITY)
+}
+
+/// `query [..., L, E]`, `key [..., S, E]`, `value [..., S, Ev]` -> `[..., L, Ev]`.
+pub fn scaled_dot_product_attention(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa) -> Tensor {
+    let op = "scaled_dot_product_attention";
+    if q.dim() < 2 || k.dim() < 2 || v.dim() < 2 {
+        raise(Error::shape(op, "query, key and value need at least 2 dims"));
+    }
+    if o.is_causal && o.attn_mask.is_some() {
+        raise(Error::invalid(
+            op,
+            "_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True",
+        ));
+    }
+    let (l, s) = (q.size(-2), k.size(-2));
+    let scale = o.scale.unwrap_or_else(|| 1.0 / (q.size(-1) as f64).sqrt());
+    let (k, v) = if o.enable_gqa && q.dim() >= 3 {
+        let (hq, hk) = (q.size(-3), k.size(-3));
+        if hk == 0 || hq % hk != 0 {
+            raise(Error::shape(op, format!("number of query heads {hq} is not a multiple of key heads {hk}")));
+        }
+        (k.repeat_interleave(hq / hk, Some(-3)), v.repeat_interleave(hq / hk, Some(-3)))
+    } else {
+        (k.clone(), v.clone())
+    };
+    let scores = q.matmul(&k.transpose(-2, -1)).mul(scale);
+    let scores = if o.is_causal { scores.add(causal_bias(l, s, scores.dtype())) } else { scores };
+    let scores = match o.attn_mask {
+        Some(m) if m.dtype() == DType::Bool => scores.masked_fill(&m.logical_not(), f64::NEG_INFINITY),
+        Some(m) => scores.add(m),
+        None => scores,
+    };
+    let w = scores.softmax(-1);
+    let w = psionic_array::random::dropout(&w, o.dropout_p, true, o.generator);
+    w.matmul(&v)
+}

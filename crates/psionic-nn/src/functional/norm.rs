@@ -1,0 +1,207 @@
+//! Normalisation layers as functions (`torch.nn.functional` names): statistics over the
+//! dims each layer normalises, biased variance in the normaliser, unbiased in running
+//! estimates, as PyTorch computes them. Built from tensor ops, so every input, weight and
+//! bias is differentiable to any order.
+
+use psionic_array::autodiff::no_grad;
+use psionic_array::Tensor;
+use psionic_core::Error;
+
+fn fail(op: &'static str, msg: String) -> ! {
+    psionic_array::mode::raise(Error::shape(op, msg))
+}
+
+/// `(x - mean) / sqrt(var + eps)` over `dims` (biased variance).
+fn standardize(x: &Tensor, dims: &[i64], eps: f64) -> Tensor {
+    let (var, mean) = x.var_mean(dims, 0.0, true);
+    x.sub(&mean).mul(var.add(eps).rsqrt())
+}
+
+/// Multiplies by `weight` and adds `bias`, both shaped `[C]`, along dim 1 of `y`.
+fn per_channel(y: Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>) -> Tensor {
+    let shape: Vec<i64> = (0..y.dim()).map(|d| if d == 1 { -1 } else { 1 }).collect();
+    let y = match weight {
+        Some(w) => y.mul(w.reshape(&shape)),
+        None => y,
+    };
+    match bias {
+        Some(b) => y.add(b.reshape(&shape)),
+        None => y,
+    }
+}
+
+fn trailing_dims(x: &Tensor, shape: &[usize], op: &'static str) -> Vec<i64> {
+    let n = shape.len();
+    let xs = x.shape();
+    if n == 0 || n > xs.len() || xs[xs.len() - n..] != *shape {
+        fail(
+            op,
+            format!(
+                "Given normalized_shape={shape:?}, expected input with shape [*, {}], but got input of size{xs:?}",
+                shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    (xs.len() - n..xs.len()).map(|d| d as i64).collect()
+}
+
+/// `layer_norm`: standardise over the trailing `normalized_shape`, then scale and shift.
+pub fn layer_norm(
+    x: &Tensor,
+    normalized_shape: &[usize],
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Tensor {
+    let dims = trailing_dims(x, normalized_shape, "layer_norm");
+    let y = standardize(x, &dims, eps);
+    let y = match weight {
+        Some(w) => y.mul(w),
+        None => y,
+    };
+    match bias {
+        Some(b) => y.add(b),
+        None => y,
+    }
+}
+
+/// `rms_norm`: `x / sqrt(mean(x²) + eps)` over the trailing `normalized_shape`, times
+/// `weight`; `eps` defaults to the dtype's machine epsilon.
+pub fn rms_norm(x: &Tensor, normalized_shape: &[usize], weight: Option<&Tensor>, eps: Option<f64>) -> Tensor {
+    let dims = trailing_dims(x, normalized_shape, "rms_norm");
+    let eps = eps.unwrap_or_else(|| x.dtype().eps());
+    let y = x.mul(x.square().mean(&dims[..], true).add(eps).rsqrt());
+    match weight {
+        Some(w) => y.mul(w),
+        None => y,
+    }
+}
+
+/// Running estimates a batch or instance norm updates in training.
+pub struct Running<'a> {
+    pub mean: &'a Tensor,
+    pub var: &'a Tensor,
+}
+
+/// `batch_norm`: in training, standardise each channel (dim 1) over the batch and
+/// spatial dims and move the running estimates by `momentum` (the variance unbiased);
+/// in evaluation, standardise with the running estimates.
+pub fn batch_norm(
+    x: &Tensor,
+    running: Option<Running>,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Tensor {
+    if x.dim() < 2 {
+        fail("batch_norm", format!("Expected 2D or more input (got {}D input)", x.dim()));
+    }
+    let dims: Vec<i64> = (0..x.dim() as i64).filter(|&d| d != 1).collect();
+    let count = x.numel() / x.size(1).max(1);
+    if training && count <= 1 {
+        psionic_array::mode::raise(Error::invalid(
+            "batch_norm",
+            format!("Expected more than 1 value per channel when training, got input size {:?}", x.shape()),
+        ));
+    }
+    let y = match (&running, training) {
+        (Some(r), false) => {
+            let shape: Vec<i64> = (0..x.dim()).map(|d| if d == 1 { -1 } else { 1 }).collect();
+            let mean = r.mean.reshape(&shape);
+            let inv = r.var.reshape(&shape).add(eps).rsqrt();
+            x.sub(&mean).mul(&inv)
+        }
+        _ => {
+            if let Some(r) = &running {
+                no_grad(|| {
+                    let (var, mean) = x.detach().var_mean(&dims[..], 0.0, false);
+                    let unbiased = var.mul(count as f64 / (count as f64 - 1.0));
+                    r.mean.copy_(&r.mean.mul(1.0 - momentum).add(mean.mul(momentum).to_dtype(r.mean.dtype())));
+                    r.var.copy_(&r.var.mul(1.0 - momentum).add(unbiased.mul(momentum).to_dtype(r.var.dtype())));
+                });
+            }
+            standardize(x, &dims, eps)
+        }
+    };
+    per_channel(y, weight, bias)
+}
+
+/// `instance_norm`: standardise each (sample, channel) over its spatial dims; with
+/// running estimates, training updates them with the batch mean of the per-instance
+/// statistics and evaluation uses them (`use_input_stats=False`).
+pub fn instance_norm(
+    x: &Tensor,
+    running: Option<Running>,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    use_input_stats: bool,
+    momentum: f64,
+    eps: f64,
+) -> Tensor {
+    if x.dim() < 3 {
+        fail("instance_norm", format!("Expected 3D or more input (got {}D input)", x.dim()));
+    }
+    let dims: Vec<i64> = (2..x.dim() as i64).collect();
+    let y = match (&running, use_input_stats) {
+        (Some(r), false) => {
+            let shape: Vec<i64> = (0..x.dim()).map(|d| if d == 1 { -1 } else { 1 }).collect();
+            x.sub(r.mean.reshape(&shape)).mul(r.var.reshape(&shape).add(eps).rsqrt())
+        }
+        _ => {
+            if let Some(r) = &running {
+                let count: usize = x.shape()[2..].iter().product();
+                no_grad(|| {
+                    let (var, mean) = x.detach().var_mean(&dims[..], 0.0, false);
+                    let unbiased = var.mul(count as f64 / (count as f64 - 1.0)).mean(0, false);
+                    let mean = mean.mean(0, false);
+                    r.mean.copy_(&r.mean.mul(1.0 - momentum).add(mean.mul(momentum).to_dtype(r.mean.dtype())));
+                    r.var.copy_(&r.var.mul(1.0 - momentum).add(unbiased.mul(momentum).to_dtype(r.var.dtype())));
+                });
+            }
+            standardize(x, &dims, eps)
+        }
+    };
+    per_channel(y, weight, bias)
+}
+
+/// `group_norm`: split the channels into `groups` and standardise each (sample, group)
+/// over its channels and spatial dims, then scale and shift per channel.
+pub fn group_norm(x: &Tensor, groups: usize, weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f64) -> Tensor {
+    if x.dim() < 2 {
+        fail("group_norm", format!("Expected at least 2 dimensions for input tensor but received {}", x.dim()));
+    }
+    let (n, c) = (x.size(0) as i64, x.size(1));
+    if groups == 0 || c % groups != 0 {
+        psionic_array::mode::raise(Error::invalid(
+            "group_norm",
+            format!("Expected number of channels in input to be divisible by num_groups, but got input of shape {:?} and num_groups={groups}", x.shape()),
+        ));
+    }
+    let grouped = x.reshape(&[n, groups as i64, -1]);
+    let y = standardize(&grouped, &[2], eps).reshape(&x.shape().iter().map(|&d| d as i64).collect::<Vec<_>>());
+    per_channel(y, weight, bias)
+}
+
+/// `local_response_norm`: `x / (k + alpha * mean of x² over `size` neighbouring
+/// channels)^beta`, the window zero-padded (`size / 2` before, `(size - 1) / 2` after).
+pub fn local_response_norm(x: &Tensor, size: usize, alpha: f64, beta: f64, k: f64) -> Tensor {
+    if x.dim() < 3 {
+        fail("local_response_norm", format!("Expected 3D or higher dimensionality input (got {} dimensions)", x.dim()));
+    }
+    if x.numel() == 0 {
+        return x.clone();
+    }
+    let c = x.size(1);
+    let mut pads = vec![0i64; 2 * (x.dim() - 1)];
+    let at = 2 * (x.dim() - 2);
+    pads[at] = (size / 2) as i64;
+    pads[at + 1] = ((size - 1) / 2) as i64;
+    let sq = x.square().pad(&pads, psionic_array::PadMode::Constant, 0.0);
+    let mut sum = sq.narrow(1, 0, c);
+    for j in 1..size as i64 {
+        sum = sum.add(sq.narrow(1, j, c));
+    }
+    x.div(sum.div(size as f64).mul(alpha).add(k).pow(beta))
+}

@@ -1,0 +1,325 @@
+//! Normalisation modules. BatchNorm and InstanceNorm keep running statistics as buffers
+//! (`running_mean`, `running_var`, `num_batches_tracked`) and use them in evaluation.
+
+use super::param;
+use crate::functional::{self as F, Running};
+use crate::module::{Forward, Member, Module, Training};
+use psionic_array::autodiff::no_grad;
+use psionic_array::{DType, Tensor};
+
+fn affine(n: usize, on: bool) -> (Option<Tensor>, Option<Tensor>) {
+    if !on {
+        return (None, None);
+    }
+    let (w, b) = (param(&[n]), param(&[n]));
+    crate::init::ones_(&w);
+    (Some(w), Some(b))
+}
+
+/// Running statistics of a batch or instance norm.
+pub struct Stats {
+    pub running_mean: Tensor,
+    pub running_var: Tensor,
+    pub num_batches_tracked: Tensor,
+}
+
+impl Stats {
+    fn new(n: usize) -> Stats {
+        Stats {
+            running_mean: Tensor::zeros(&[n], DType::F32),
+            running_var: Tensor::ones(&[n], DType::F32),
+            num_batches_tracked: Tensor::zeros(&[], DType::I64),
+        }
+    }
+
+    fn visit<'a>(this: &'a Option<Stats>, f: &mut dyn FnMut(&str, Member<'a>)) {
+        let s = this.as_ref();
+        f("running_mean", Member::Buffer(s.map(|s| &s.running_mean), true));
+        f("running_var", Member::Buffer(s.map(|s| &s.running_var), true));
+        f("num_batches_tracked", Member::Buffer(s.map(|s| &s.num_batches_tracked), true));
+    }
+
+    /// Counts a training batch and returns the averaging factor: `momentum`, or
+    /// `1 / batches` for a cumulative average when momentum is `None`.
+    fn step(&self, momentum: Option<f64>) -> f64 {
+        no_grad(|| self.num_batches_tracked.add_(1));
+        momentum.unwrap_or_else(|| 1.0 / self.num_batches_tracked.item::<i64>() as f64)
+    }
+
+    fn running(&self) -> Running<'_> {
+        Running { mean: &self.running_mean, var: &self.running_var }
+    }
+}
+
+/// BatchNorm1d/2d/3d over channel dim 1.
+pub struct BatchNorm {
+    pub weight: Option<Tensor>,
+    pub bias: Option<Tensor>,
+    pub stats: Option<Stats>,
+    pub dims: usize,
+    pub eps: f64,
+    /// `None`: a cumulative average of every batch seen.
+    pub momentum: Option<f64>,
+    training: Training,
+}
+
+impl BatchNorm {
+    /// `BatchNorm{dims}d(num_features)` with PyTorch's defaults (eps 1e-5, momentum 0.1,
+    /// affine, tracking running statistics).
+    pub fn new(dims: usize, num_features: usize) -> BatchNorm {
+        BatchNorm::with(dims, num_features, 1e-5, Some(0.1), true, true)
+    }
+
+    pub fn with(dims: usize, n: usize, eps: f64, momentum: Option<f64>, affine_: bool, track: bool) -> BatchNorm {
+        assert!((1..=3).contains(&dims), "BatchNorm: 1, 2 or 3 dims");
+        let (weight, bias) = affine(n, affine_);
+        BatchNorm {
+            weight,
+            bias,
+            stats: track.then(|| Stats::new(n)),
+            dims,
+            eps,
+            momentum,
+            training: Training::default(),
+        }
+    }
+}
+
+impl Module for BatchNorm {
+    fn type_name(&self) -> &'static str {
+        ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"][self.dims - 1]
+    }
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
+        f("weight", Member::Param(self.weight.as_ref()));
+        f("bias", Member::Param(self.bias.as_ref()));
+        Stats::visit(&self.stats, f);
+        f("training", Member::Training(&self.training));
+    }
+}
+
+impl Forward for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let ranks: &[usize] = [&[2usize, 3][..], &[4], &[5]][self.dims - 1];
+        if !ranks.contains(&x.dim()) {
+            let want = ranks.iter().map(|r| format!("{r}D")).collect::<Vec<_>>().join(" or ");
+            psionic_array::mode::raise(psionic_core::Error::shape(
+                "batch_norm",
+                format!("expected {want} input (got {}D input)", x.dim()),
+            ));
+        }
+        let training = self.training.get();
+        let factor = match (&self.stats, training) {
+            (Some(s), true) => s.step(self.momentum),
+            _ => 0.0,
+        };
+        let use_batch = training || self.stats.is_none();
+        F::batch_norm(
+            x,
+            self.stats.as_ref().map(Stats::running),
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            use_batch,
+            factor,
+            self.eps,
+        )
+    }
+}
+
+/// InstanceNorm1d/2d: per-sample, per-channel statistics; no affine parameters and no
+/// running statistics by default.
+pub struct InstanceNorm {
+    pub weight: Option<Tensor>,
+    pub bias: Option<Tensor>,
+    pub stats: Option<Stats>,
+    pub dims: usize,
+    pub eps: f64,
+    pub momentum: Option<f64>,
+    training: Training,
+}
+
+impl InstanceNorm {
+    pub fn new(dims: usize, n: usize, eps: f64, momentum: Option<f64>, affine_: bool, track: bool) -> InstanceNorm {
+        assert!((1..=3).contains(&dims), "InstanceNorm: 1, 2 or 3 dims");
+        let (weight, bias) = affine(n, affine_);
+        InstanceNorm {
+            weight,
+            bias,
+            stats: track.then(|| Stats::new(n)),
+            dims,
+            eps,
+            momentum,
+            training: Training::default(),
+        }
+    }
+}
+
+impl Module for InstanceNorm {
+    fn type_name(&self) -> &'static str {
+        ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"][self.dims - 1]
+    }
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
+        f("weight", Member::Param(self.weight.as_ref()));
+        f("bias", Member::Param(self.bias.as_ref()));
+        Stats::visit(&self.stats, f);
+        f("training", Member::Training(&self.training));
+    }
+}
+
+impl Forward for InstanceNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        // Unbatched input `[C, ...]` gets a batch of one.
+        if x.dim() == self.dims + 1 {
+            return self.forward(&x.unsqueeze(0)).squeeze_dims(&[0]);
+        }
+        // Unlike BatchNorm, InstanceNorm never counts batches: `momentum` None is 0.
+        let training = self.training.get();
+        let factor = self.momentum.unwrap_or(0.0);
+        let use_input = training || self.stats.is_none();
+        F::instance_norm(
+            x,
+            self.stats.as_ref().map(Stats::running),
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            use_input,
+            factor,
+            self.eps,
+        )
+    }
+}
+
+/// LayerNorm over the trailing `normalized_shape`.
+pub struct LayerNorm {
+    pub weight: Option<Tensor>,
+    pub bias: Option<Tensor>,
+    pub normalized_shape: Vec<usize>,
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(normalized_shape: &[usize]) -> LayerNorm {
+        LayerNorm::with(normalized_shape, 1e-5, true, true)
+    }
+
+    pub fn with(normalized_shape: &[usize], eps: f64, elementwise_affine: bool, bias: bool) -> LayerNorm {
+        let weight = elementwise_affine.then(|| param(normalized_shape));
+        if let Some(w) = &weight {
+            crate::init::ones_(w);
+        }
+        let bias = (elementwise_affine && bias).then(|| param(normalized_shape));
+        LayerNorm { weight, bias, normalized_shape: normalized_shape.to_vec(), eps }
+    }
+}
+
+impl Module for LayerNorm {
+    fn type_name(&self) -> &'static str {
+        "LayerNorm"
+    }
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
+        f("weight", Member::Param(self.weight.as_ref()));
+        f("bias", Member::Param(self.bias.as_ref()));
+    }
+    fn extra_repr(&self) -> String {
+        format!("{:?}, eps={}, elementwise_affine={}", self.normalized_shape, self.eps, self.weight.is_some())
+    }
+}
+
+impl Forward for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        F::layer_norm(x, &self.normalized_shape, self.weight.as_ref(), self.bias.as_ref(), self.eps)
+    }
+}
+
+/// GroupNorm: `num_groups` groups of channels.
+pub struct GroupNorm {
+    pub weight: Option<Tensor>,
+    pub bias: Option<Tensor>,
+    pub num_groups: usize,
+    pub eps: f64,
+}
+
+impl GroupNorm {
+    pub fn new(num_groups: usize, num_channels: usize, eps: f64, affine_: bool) -> GroupNorm {
+        assert!(
+            num_groups > 0 && num_channels.is_multiple_of(num_groups),
+            "num_channels must be divisible by num_groups"
+        );
+        let (weight, bias) = affine(num_channels, affine_);
+        GroupNorm { weight, bias, num_groups, eps }
+    }
+}
+
+impl Module for GroupNorm {
+    fn type_name(&self) -> &'static str {
+        "GroupNorm"
+    }
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
+        f("weight", Member::Param(self.weight.as_ref()));
+        f("bias", Member::Param(self.bias.as_ref()));
+    }
+}
+
+impl Forward for GroupNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        F::group_norm(x, self.num_groups, self.weight.as_ref(), self.bias.as_ref(), self.eps)
+    }
+}
+
+/// RMSNorm over the trailing `normalized_shape`; `eps` `None` is the dtype's epsilon.
+pub struct RMSNorm {
+    pub weight: Option<Tensor>,
+    pub normalized_shape: Vec<usize>,
+    pub eps: Option<f64>,
+}
+
+impl RMSNorm {
+    pub fn new(normalized_shape: &[usize], eps: Option<f64>, elementwise_affine: bool) -> RMSNorm {
+        let weight = elementwise_affine.then(|| param(normalized_shape));
+        if let Some(w) = &weight {
+            crate::init::ones_(w);
+        }
+        RMSNorm { weight, normalized_shape: normalized_shape.to_vec(), eps }
+    }
+}
+
+impl Module for RMSNorm {
+    fn type_name(&self) -> &'static str {
+        "RMSNorm"
+    }
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
+        f("weight", Member::Param(self.weight.as_ref()));
+    }
+}
+
+impl Forward for RMSNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        F::rms_norm(x, &self.normalized_shape, self.weight.as_ref(), self.eps)
+    }
+}
+
+/// LocalResponseNorm across neighbouring channels.
+pub struct LocalResponseNorm {
+    pub size: usize,
+    pub alpha: f64,
+    pub beta: f64,
+    pub k: f64,
+}
+
+impl LocalResponseNorm {
+    /// PyTorch's defaults: alpha 1e-4, beta 0.75, k 1.
+    pub fn new(size: usize) -> LocalResponseNorm {
+        LocalResponseNorm { size, alpha: 1e-4, beta: 0.75, k: 1.0 }
+    }
+}
+
+impl Module for LocalResponseNorm {
+    fn type_name(&self) -> &'static str {
+        "LocalResponseNorm"
+    }
+    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
+}
+
+impl Forward for LocalResponseNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        F::local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+    }
+}
