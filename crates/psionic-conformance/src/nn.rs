@@ -157,24 +157,27 @@ fn rule<T: Rule>(mut r: T, kw: &BTreeMap<String, Value>) -> R<T> {
 fn optim_case(case: &Case) -> R<Result<(), String>> {
     let params: Vec<Tensor> = case.state.iter().map(|(_, t)| t.deep_clone().requires_grad_(true).clone()).collect();
     let kw = &case.kwargs;
-    let mut opt: Box<dyn Optimizer> = match &case.op[6..] {
-        "SGD" => Box::new(Optim::new(params.clone(), rule(Sgd::new(1e-3), kw)?)),
-        "Adam" => Box::new(Optim::new(params.clone(), rule(Adam::new(1e-3), kw)?)),
-        "AdamW" => Box::new(Optim::new(params.clone(), rule(Adam::adamw(1e-3), kw)?)),
-        "Adamax" => Box::new(Optim::new(params.clone(), rule(Adamax::new(2e-3), kw)?)),
-        "NAdam" => Box::new(Optim::new(params.clone(), rule(NAdam::new(2e-3), kw)?)),
-        "RAdam" => Box::new(Optim::new(params.clone(), rule(RAdam::new(1e-3), kw)?)),
-        "Adagrad" => Box::new(Optim::new(params.clone(), rule(Adagrad::new(1e-2), kw)?)),
-        "Adadelta" => Box::new(Optim::new(params.clone(), rule(Adadelta::new(1.0), kw)?)),
-        "RMSprop" => Box::new(Optim::new(params.clone(), rule(RmsProp::new(1e-2), kw)?)),
-        "Rprop" => Box::new(Optim::new(params.clone(), rule(Rprop::new(1e-2), kw)?)),
-        "ASGD" => Box::new(Optim::new(params.clone(), rule(Asgd::new(1e-2), kw)?)),
-        "Muon" => Box::new(Optim::new(params.clone(), rule(Muon::new(1e-3), kw)?)),
+    fn make<T: Rule + 'static>(params: &[Tensor], r: T, kw: &BTreeMap<String, Value>) -> R<Box<dyn Optimizer>> {
+        Ok(Box::new(Optim::new(params.to_vec(), rule(r, kw)?)))
+    }
+    let mut opt = match &case.op[6..] {
+        "SGD" => make(&params, Sgd::new(1e-3), kw)?,
+        "Adam" => make(&params, Adam::new(1e-3), kw)?,
+        "AdamW" => make(&params, Adam::adamw(1e-3), kw)?,
+        "Adamax" => make(&params, Adamax::new(2e-3), kw)?,
+        "NAdam" => make(&params, NAdam::new(2e-3), kw)?,
+        "RAdam" => make(&params, RAdam::new(1e-3), kw)?,
+        "Adagrad" => make(&params, Adagrad::new(1e-2), kw)?,
+        "Adadelta" => make(&params, Adadelta::new(1.0), kw)?,
+        "RMSprop" => make(&params, RmsProp::new(1e-2), kw)?,
+        "Rprop" => make(&params, Rprop::new(1e-2), kw)?,
+        "ASGD" => make(&params, Asgd::new(1e-2), kw)?,
+        "Muon" => make(&params, Muon::new(1e-3), kw)?,
         other => return unsupported(format!("optim.{other}: no optimizer mapping")),
     };
     let mut want = case.outputs.iter();
     for (s, grads) in case.steps.iter().enumerate() {
-        for ((_, p), (_, g)) in params.iter().enumerate().zip(grads) {
+        for (p, (_, g)) in params.iter().zip(grads) {
             p.set_grad(Some(g.clone()));
         }
         opt.step();

@@ -148,7 +148,7 @@ pub fn kaiming_normal_<'a>(t: &'a Tensor, mode: FanMode, n: Nonlinearity, g: Opt
 /// `trunc_normal_`: `N(mean, std²)` restricted to `[a, b]`, by inverting the normal CDF
 /// of uniforms drawn between the bounds' CDF values (PyTorch's method and draws).
 pub fn trunc_normal_<'a>(t: &'a Tensor, mean: f64, std: f64, a: f64, b: f64, g: Option<&Generator>) -> &'a Tensor {
-    let cdf = |x: f64| (1.0 + libm_erf(x / 2f64.sqrt())) / 2.0;
+    let cdf = |x: f64| (1.0 + erf(x / 2f64.sqrt())) / 2.0;
     let (l, u) = (cdf((a - mean) / std), cdf((b - mean) / std));
     no_grad(|| {
         t.uniform_(2.0 * l - 1.0, 2.0 * u - 1.0, g);
@@ -174,7 +174,7 @@ pub fn orthogonal_<'a>(t: &'a Tensor, gain: f64, g: Option<&Generator>) -> &'a T
         let (q, r) = linalg::qr(&m, QrMode::Reduced);
         let q = q.mul(r.diagonal(0, -2, -1).sign());
         let q = if rows < cols { q.t() } else { q };
-        t.copy_(&q.mul(gain).reshape(&s.iter().map(|&d| d as i64).collect::<Vec<_>>()));
+        t.copy_(&q.mul(gain).reshape_as(t));
     });
     t
 }
@@ -200,6 +200,6 @@ pub fn sparse_<'a>(t: &'a Tensor, sparsity: f64, std: f64, g: Option<&Generator>
 }
 
 /// erf of one f64 value, through the tensor kernel.
-fn libm_erf(x: f64) -> f64 {
+fn erf(x: f64) -> f64 {
     Tensor::scalar(x).erf().item::<f64>()
 }

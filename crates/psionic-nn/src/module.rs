@@ -35,6 +35,7 @@ impl Training {
 }
 
 /// One member of a module, as [`Module::visit`] reports it.
+#[derive(Clone, Copy)]
 pub enum Member<'a> {
     /// A parameter; `None` for one registered as absent (`bias=False`), which PyTorch
     /// leaves out of `state_dict`.
@@ -85,14 +86,20 @@ fn join(prefix: &str, name: &str) -> String {
 }
 
 /// Walks `m` and its descendants depth first, calling `f(path, member)` for every
-/// member that is not a child (children are descended into).
-/// A module's own members come before its children's, as in PyTorch's `named_members`.
+/// member that is not a child. A module's parameters come first, then its buffers and
+/// flags, then its children's members: PyTorch's order for `named_parameters`,
+/// `named_buffers` and `state_dict`.
 fn walk<'a>(m: &'a dyn Module, prefix: &str, f: &mut dyn FnMut(&str, &Member<'a>)) {
+    let mut own = vec![];
     let mut children = vec![];
     m.visit(&mut |name, member| match member {
         Member::Child(c) => children.push((join(prefix, name), c)),
-        other => f(&join(prefix, name), &other),
+        other => own.push((join(prefix, name), other)),
     });
+    own.sort_by_key(|(_, m)| !matches!(m, Member::Param(_)));
+    for (path, member) in &own {
+        f(path, member);
+    }
     for (path, c) in children {
         walk(c, &path, f);
     }
@@ -156,22 +163,11 @@ pub trait ModuleExt: Module {
     /// Parameters and persistent buffers, in PyTorch's `state_dict` order (a module's
     /// own parameters, then its buffers, then each child's).
     fn state_dict(&self) -> StateDict {
-        fn go(m: &dyn Module, prefix: &str, out: &mut StateDict) {
-            let mut children = vec![];
-            let mut buffers = vec![];
-            m.visit(&mut |name, member| match member {
-                Member::Param(Some(t)) => out.push((join(prefix, name), t.detach())),
-                Member::Buffer(Some(t), true) => buffers.push((join(prefix, name), t.detach())),
-                Member::Child(c) => children.push((join(prefix, name), c)),
-                _ => {}
-            });
-            out.extend(buffers);
-            for (p, c) in children {
-                go(c, &p, out);
-            }
-        }
         let mut out = vec![];
-        go(self.as_dyn(), "", &mut out);
+        walk(self.as_dyn(), "", &mut |path, m| match m {
+            Member::Param(Some(t)) | Member::Buffer(Some(t), true) => out.push((path.to_string(), t.detach())),
+            _ => {}
+        });
         out
     }
 
@@ -226,8 +222,8 @@ pub trait ModuleExt: Module {
         Ok(report)
     }
 
-    /// Parameters as a tree of maps keyed by name (lists for numbered children), the
-    /// shape the function transforms and MLX-style optimizers take.
+    /// Parameters as a tree of maps keyed by each segment of their names (numbered
+    /// children too), the shape the function transforms and MLX-style optimizers take.
     fn parameter_tree(&self) -> Tree {
         tree_of(&self.named_parameters())
     }
@@ -344,29 +340,21 @@ fn quoted(keys: &[String]) -> String {
 
 /// A tree from dotted names: each segment a map key.
 pub fn tree_of(named: &[(String, Tensor)]) -> Tree {
-    enum Node {
-        Leaf(Tensor),
-        Map(BTreeMap<String, Node>),
-    }
-    fn insert(map: &mut BTreeMap<String, Node>, path: &[&str], t: &Tensor) {
-        if path.len() == 1 {
-            map.insert(path[0].to_string(), Node::Leaf(t.clone()));
-            return;
-        }
-        let entry = map.entry(path[0].to_string()).or_insert_with(|| Node::Map(BTreeMap::new()));
-        if let Node::Map(m) = entry {
-            insert(m, &path[1..], t);
+    fn insert(tree: &mut Tree, path: &[&str], t: &Tensor) {
+        let Tree::Map(map) = tree else { unreachable!("only maps are built here") };
+        match path {
+            [leaf] => {
+                map.insert(leaf.to_string(), Tree::Leaf(t.clone()));
+            }
+            [head, rest @ ..] => {
+                insert(map.entry(head.to_string()).or_insert_with(|| Tree::Map(BTreeMap::new())), rest, t)
+            }
+            [] => {}
         }
     }
-    fn build(n: Node) -> Tree {
-        match n {
-            Node::Leaf(t) => Tree::Leaf(t),
-            Node::Map(m) => Tree::Map(m.into_iter().map(|(k, v)| (k, build(v))).collect()),
-        }
-    }
-    let mut root = BTreeMap::new();
+    let mut root = Tree::Map(BTreeMap::new());
     for (name, t) in named {
         insert(&mut root, &name.split('.').collect::<Vec<_>>(), t);
     }
-    build(Node::Map(root))
+    root
 }

@@ -3,13 +3,23 @@
 
 use crate::hyper_fields;
 use crate::optimizer::{Rule, State};
-use crate::sgd::effective_grad;
+use crate::sgd::{decay, effective_grad};
 use psionic_array::Tensor;
 
 /// Rounds to f32: PyTorch keeps some scalar state (NAdam's `mu_product`, ASGD's `eta`
 /// and `mu`) in float32 tensors whatever the parameters' dtype.
 pub(crate) fn f32r(v: f64) -> f64 {
     v as f32 as f64
+}
+
+/// Adam's moment estimates after one more gradient: `exp_avg` moved towards `g` by
+/// `1 - beta1` and `exp_avg_sq` towards `g²` by `1 - beta2`, both stored.
+fn moments(s: &mut State, p: &Tensor, g: &Tensor, beta1: f64, beta2: f64) -> (Tensor, Tensor) {
+    let m = s.buf("exp_avg", || p.zeros_like()).lerp(g, 1.0 - beta1);
+    let v = s.buf("exp_avg_sq", || p.zeros_like()).mul(beta2).addcmul(g, g, 1.0 - beta2);
+    s.set("exp_avg", m.clone());
+    s.set("exp_avg_sq", v.clone());
+    (m, v)
 }
 
 /// Adam and AdamW (`decoupled`: weight decay shrinks the parameter instead of adding
@@ -60,15 +70,8 @@ impl Rule for Adam {
         "amsgrad" => amsgrad as bool, "maximize" => maximize as bool, "decoupled_weight_decay" => decoupled as bool,
     }
     fn update(&self, p: &Tensor, grad: &Tensor, s: &mut State) -> Tensor {
-        let (p, g) = if self.decoupled {
-            (p.mul(1.0 - self.lr * self.weight_decay), effective_grad(p, grad, self.maximize, 0.0))
-        } else {
-            (p.clone(), effective_grad(p, grad, self.maximize, self.weight_decay))
-        };
-        let m = s.buf("exp_avg", || p.zeros_like()).lerp(&g, 1.0 - self.beta1);
-        let v = s.buf("exp_avg_sq", || p.zeros_like()).mul(self.beta2).addcmul(&g, &g, 1.0 - self.beta2);
-        s.set("exp_avg", m.clone());
-        s.set("exp_avg_sq", v.clone());
+        let (p, g) = decay(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled);
+        let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
         let step = s.step as i32;
         let bc1 = 1.0 - self.beta1.powi(step);
         let bc2_sqrt = (1.0 - self.beta2.powi(step)).sqrt();
@@ -158,11 +161,7 @@ impl Rule for NAdam {
         "maximize" => maximize as bool,
     }
     fn update(&self, p: &Tensor, grad: &Tensor, s: &mut State) -> Tensor {
-        let (p, g) = if self.decoupled_weight_decay {
-            (p.mul(1.0 - self.lr * self.weight_decay), effective_grad(p, grad, self.maximize, 0.0))
-        } else {
-            (p.clone(), effective_grad(p, grad, self.maximize, self.weight_decay))
-        };
+        let (p, g) = decay(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled_weight_decay);
         let step = s.step as f64;
         let bc2 = 1.0 - self.beta2.powf(step);
         let mu = self.beta1 * (1.0 - 0.5 * 0.96f64.powf(step * self.momentum_decay));
@@ -170,10 +169,7 @@ impl Rule for NAdam {
         let prev = s.bufs.get("mu_product").map_or(1.0, |t| t.item::<f32>() as f64);
         let mu_product = f32r(prev * mu);
         s.set("mu_product", Tensor::scalar(mu_product as f32));
-        let m = s.buf("exp_avg", || p.zeros_like()).lerp(&g, 1.0 - self.beta1);
-        let v = s.buf("exp_avg_sq", || p.zeros_like()).mul(self.beta2).addcmul(&g, &g, 1.0 - self.beta2);
-        s.set("exp_avg", m.clone());
-        s.set("exp_avg_sq", v.clone());
+        let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
         let denom = v.div(bc2).sqrt().add(self.eps);
         let mu_product_next = mu_product * mu_next;
         p.addcdiv(&g, &denom, -self.lr * (1.0 - mu) / (1.0 - mu_product)).addcdiv(
@@ -219,15 +215,8 @@ impl Rule for RAdam {
         "decoupled_weight_decay" => decoupled_weight_decay as bool, "maximize" => maximize as bool,
     }
     fn update(&self, p: &Tensor, grad: &Tensor, s: &mut State) -> Tensor {
-        let (p, g) = if self.decoupled_weight_decay {
-            (p.mul(1.0 - self.lr * self.weight_decay), effective_grad(p, grad, self.maximize, 0.0))
-        } else {
-            (p.clone(), effective_grad(p, grad, self.maximize, self.weight_decay))
-        };
-        let m = s.buf("exp_avg", || p.zeros_like()).lerp(&g, 1.0 - self.beta1);
-        let v = s.buf("exp_avg_sq", || p.zeros_like()).mul(self.beta2).addcmul(&g, &g, 1.0 - self.beta2);
-        s.set("exp_avg", m.clone());
-        s.set("exp_avg_sq", v.clone());
+        let (p, g) = decay(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled_weight_decay);
+        let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
         let step = s.step as f64;
         let bc1 = 1.0 - self.beta1.powf(step);
         let bc2 = 1.0 - self.beta2.powf(step);

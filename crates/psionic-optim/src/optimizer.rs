@@ -13,17 +13,29 @@ use std::collections::BTreeMap;
 #[derive(Clone, Default)]
 pub struct State {
     pub step: u64,
-    pub bufs: BTreeMap<&'static str, Tensor>,
+    pub bufs: BTreeMap<String, Tensor>,
 }
 
 impl State {
     /// The buffer `name`, created by `init` on first use.
-    pub fn buf(&mut self, name: &'static str, init: impl FnOnce() -> Tensor) -> Tensor {
-        self.bufs.entry(name).or_insert_with(init).clone()
+    pub fn buf(&mut self, name: &str, init: impl FnOnce() -> Tensor) -> Tensor {
+        match self.bufs.get(name) {
+            Some(t) => t.clone(),
+            None => {
+                let t = init();
+                self.bufs.insert(name.to_string(), t.clone());
+                t
+            }
+        }
     }
 
-    pub fn set(&mut self, name: &'static str, t: Tensor) {
-        self.bufs.insert(name, t);
+    pub fn set(&mut self, name: &str, t: Tensor) {
+        match self.bufs.get_mut(name) {
+            Some(slot) => *slot = t,
+            None => {
+                self.bufs.insert(name.to_string(), t);
+            }
+        }
     }
 }
 
@@ -41,10 +53,6 @@ pub trait Rule: Clone + Send {
     /// Moves `param` (already detached, no grad recorded) given `grad` and its state;
     /// returns the new value.
     fn update(&self, param: &Tensor, grad: &Tensor, state: &mut State) -> Tensor;
-
-    fn lr(&self) -> f64 {
-        self.hyper().iter().find(|(n, _)| *n == "lr").map_or(0.0, |(_, v)| *v)
-    }
 }
 
 /// Parameters sharing hyperparameters.
@@ -52,8 +60,6 @@ pub trait Rule: Clone + Send {
 pub struct Group<R> {
     pub params: Vec<Tensor>,
     pub rule: R,
-    /// The learning rate schedulers start from (`initial_lr`).
-    pub initial_lr: Option<f64>,
 }
 
 /// What schedulers and clipping need from any optimizer.
@@ -64,7 +70,6 @@ pub trait Optimizer {
     fn get(&self, name: &str) -> Vec<f64>;
     /// Sets group `i`'s hyperparameter; false when the rule has no such name.
     fn set(&mut self, i: usize, name: &str, value: f64) -> bool;
-    fn initial_lrs(&mut self) -> Vec<f64>;
 }
 
 /// An optimizer over parameter groups with rule `R`.
@@ -101,10 +106,7 @@ pub struct GroupState {
 impl<R: Rule> Optim<R> {
     /// One group holding `params`.
     pub fn new(params: Vec<Tensor>, rule: R) -> Optim<R> {
-        Optim {
-            state: vec![vec![State::default(); params.len()]],
-            groups: vec![Group { params, rule, initial_lr: None }],
-        }
+        Optim { state: vec![vec![State::default(); params.len()]], groups: vec![Group { params, rule }] }
     }
 
     /// An optimizer over a module's parameters.
@@ -114,7 +116,7 @@ impl<R: Rule> Optim<R> {
 
     pub fn add_param_group(&mut self, params: Vec<Tensor>, rule: R) {
         self.state.push(vec![State::default(); params.len()]);
-        self.groups.push(Group { params, rule, initial_lr: None });
+        self.groups.push(Group { params, rule });
     }
 
     pub fn state_dict(&self) -> OptimState {
@@ -126,7 +128,7 @@ impl<R: Rule> Optim<R> {
             for (j, _) in group.params.iter().enumerate() {
                 let s = &self.state[g][j];
                 if s.step > 0 || !s.bufs.is_empty() {
-                    let bufs = s.bufs.iter().map(|(k, v)| (k.to_string(), v.deep_clone())).collect();
+                    let bufs = s.bufs.iter().map(|(k, v)| (k.clone(), v.deep_clone())).collect();
                     state.push(ParamState { id, step: s.step, bufs });
                 }
                 ids.push(id);
@@ -147,29 +149,23 @@ impl<R: Rule> Optim<R> {
                 "loaded state dict contains a parameter group that doesn't match the size of optimizer's group",
             ));
         }
+        let place: Vec<(usize, usize)> =
+            sizes.iter().enumerate().flat_map(|(g, &n)| (0..n).map(move |j| (g, j))).collect();
+        if let Some(bad) = s.state.iter().find(|p| p.id >= place.len()) {
+            return Err(Error::invalid("load_state_dict", format!("no parameter {}", bad.id)));
+        }
         for (g, group) in s.param_groups.iter().enumerate() {
             for (k, v) in &group.hyper {
                 self.groups[g].rule.set_hyper(k, *v);
             }
         }
-        let place: Vec<(usize, usize)> =
-            sizes.iter().enumerate().flat_map(|(g, &n)| (0..n).map(move |j| (g, j))).collect();
         for st in self.state.iter_mut().flatten() {
             *st = State::default();
         }
         for ParamState { id, step, bufs } in &s.state {
-            let &(g, j) =
-                place.get(*id).ok_or_else(|| Error::invalid("load_state_dict", format!("no parameter {id}")))?;
-            let names = known_names();
-            let mut st = State { step: *step, bufs: BTreeMap::new() };
-            for (k, v) in bufs {
-                let name = names
-                    .iter()
-                    .find(|n| **n == k.as_str())
-                    .ok_or_else(|| Error::invalid("load_state_dict", format!("unknown optimizer state {k:?}")))?;
-                st.bufs.insert(name, v.deep_clone());
-            }
-            self.state[g][j] = st;
+            let (g, j) = place[*id];
+            let bufs = bufs.iter().map(|(k, v)| (k.clone(), v.deep_clone())).collect();
+            self.state[g][j] = State { step: *step, bufs };
         }
         Ok(())
     }
@@ -184,27 +180,6 @@ impl<R: Rule> Optim<R> {
         }
         self.step();
     }
-}
-
-/// Buffer names the rules use (state_dict keys must map back onto `&'static str`).
-fn known_names() -> &'static [&'static str] {
-    &[
-        "momentum_buffer",
-        "exp_avg",
-        "exp_avg_sq",
-        "max_exp_avg_sq",
-        "exp_inf",
-        "mu_product",
-        "sum",
-        "square_avg",
-        "acc_delta",
-        "grad_avg",
-        "prev",
-        "step_size",
-        "eta",
-        "mu",
-        "ax",
-    ]
 }
 
 impl<R: Rule> Optimizer for Optim<R> {
@@ -236,16 +211,6 @@ impl<R: Rule> Optimizer for Optim<R> {
 
     fn set(&mut self, i: usize, name: &str, value: f64) -> bool {
         self.groups[i].rule.set_hyper(name, value)
-    }
-
-    fn initial_lrs(&mut self) -> Vec<f64> {
-        self.groups
-            .iter_mut()
-            .map(|g| {
-                let lr = g.rule.lr();
-                *g.initial_lr.get_or_insert(lr)
-            })
-            .collect()
     }
 }
 

@@ -31,6 +31,24 @@ pub(crate) fn effective_grad(param: &Tensor, grad: &Tensor, maximize: bool, weig
     }
 }
 
+/// Weight decay as the Adam family applies it: decoupled (the parameter shrinks by
+/// `lr * weight_decay`, AdamW's way) or as L2 (added to the gradient). Returns the
+/// parameter to update and the gradient to use.
+pub(crate) fn decay(
+    p: &Tensor,
+    grad: &Tensor,
+    maximize: bool,
+    lr: f64,
+    weight_decay: f64,
+    decoupled: bool,
+) -> (Tensor, Tensor) {
+    if decoupled {
+        (p.mul(1.0 - lr * weight_decay), effective_grad(p, grad, maximize, 0.0))
+    } else {
+        (p.clone(), effective_grad(p, grad, maximize, weight_decay))
+    }
+}
+
 impl Rule for Sgd {
     fn name(&self) -> &'static str {
         "SGD"

@@ -25,8 +25,30 @@ pub enum Padding {
     Valid,
 }
 
-/// A per-dim argument given as one value or one per spatial dim.
-pub(crate) fn expand_arg(op: &'static str, name: &str, v: &[usize], k: usize) -> Vec<usize> {
+impl Padding {
+    /// The (before, after) padding of each spatial dim for a convolution with these
+    /// kernel sizes, strides and dilations (one value each per dim).
+    #[track_caller]
+    pub fn pairs(&self, kernel: &[usize], stride: &[usize], dilation: &[usize]) -> Vec<(usize, usize)> {
+        let (op, k) = ("conv", kernel.len());
+        match self {
+            Padding::Valid => vec![(0, 0); k],
+            Padding::Explicit(p) => expand_arg(op, "padding", p, k).into_iter().map(|p| (p, p)).collect(),
+            Padding::Same => {
+                if stride.iter().any(|&s| s != 1) {
+                    raise(Error::invalid(op, "padding='same' is not supported for strided convolutions"));
+                }
+                // PyTorch puts the odd element of the total on the right.
+                (0..k).map(|i| dilation[i] * (kernel[i] - 1)).map(|t| (t / 2, t - t / 2)).collect()
+            }
+        }
+    }
+}
+
+/// A per-dim argument given as one value or one per spatial dim (PyTorch's message when
+/// the count is wrong).
+#[track_caller]
+pub fn expand_arg(op: &'static str, name: &str, v: &[usize], k: usize) -> Vec<usize> {
     match v.len() {
         1 => vec![v[0]; k],
         n if n == k => v.to_vec(),
@@ -149,17 +171,7 @@ impl Tensor {
                 format!("Input type ({}) and weight type ({}) should be the same", x.dtype(), weight.dtype()),
             ));
         }
-        let lr: Vec<(usize, usize)> = match &padding {
-            Padding::Valid => vec![(0, 0); k],
-            Padding::Explicit(p) => expand_arg(op, "padding", p, k).into_iter().map(|p| (p, p)).collect(),
-            Padding::Same => {
-                if stride.iter().any(|&s| s != 1) {
-                    raise(Error::invalid(op, "padding='same' is not supported for strided convolutions"));
-                }
-                // PyTorch puts the odd element of the total on the right.
-                (0..k).map(|i| dilation[i] * (kernel[i] - 1)).map(|t| (t / 2, t - t / 2)).collect()
-            }
-        };
+        let lr = padding.pairs(&kernel, &stride, &dilation);
         // Depthwise (one input channel per group): a direct kernel that pads implicitly.
         let direct = ws[1] == 1 && groups == cin && matches!(x.dtype(), DType::F32 | DType::F64);
         let mut padded = x.shape();

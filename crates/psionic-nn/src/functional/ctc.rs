@@ -88,7 +88,9 @@ pub fn ctc_loss(
     let dt = lp.dtype();
     let ext = Tensor::from_vec(ext, &[n, s_max]);
     let skip = Tensor::from_vec(skip, &[n, s_max]).to_dtype(DType::Bool);
-    let emit = |t: usize| lp.select(0, t as i64).gather(1, &ext);
+    // Every step's log-probabilities of the extended labels, gathered once.
+    let emitted = lp.gather(2, &ext.unsqueeze(0).expand(&[t_max as i64, n as i64, s_max as i64]));
+    let emit = |t: usize| emitted.select(0, t as i64);
     let start: Vec<f64> = (0..n * s_max).map(|k| if k % s_max < 2 { 0.0 } else { NEG }).collect();
     let start = Tensor::from_vec(start, &[n, s_max]).to_dtype(dt);
     let mut alpha = start.add(emit(0)).maximum(Tensor::full(&[], NEG, dt));

@@ -5,17 +5,13 @@
 //! Integer targets are data, read where a loss needs them; everything floating is built
 //! from tensor ops, so gradients (to any order) come from the pieces.
 
+use super::{channel_shape, times};
 use psionic_array::mode::raise;
 use psionic_array::{DType, Reduction, Tensor};
 use psionic_core::Error;
 
 fn invalid(op: &'static str, msg: impl Into<String>) -> ! {
     raise(Error::invalid(op, msg.into()))
-}
-
-/// Shape `[1, C, 1, ...]` for a per-class vector against an input of `dims` dims.
-fn class_shape(dims: usize, class_dim: usize) -> Vec<i64> {
-    (0..dims).map(|d| if d == class_dim { -1 } else { 1 }).collect()
 }
 
 /// Options of [`nll_loss`] and [`cross_entropy`] (PyTorch's defaults via `Default`).
@@ -67,6 +63,20 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, o: &ClassLoss) -> Tensor {
             invalid(op, format!("weight tensor should be defined either for all {c} classes or no classes but got weight tensor of shape: {:?}", w.shape()));
         }
     }
+    let (safe, w) = target_weights(op, target, o, c, input.dtype());
+    let picked = input.gather(class_dim as i64, &safe.unsqueeze(class_dim as i64)).squeeze_dims(&[class_dim as i64]);
+    let losses = picked.neg().mul(&w);
+    match o.reduction {
+        Reduction::None => losses,
+        Reduction::Sum => losses.sum_all(),
+        Reduction::Mean => losses.sum_all().div(w.sum_all()),
+    }
+}
+
+/// The targets with ignored ones replaced by class 0 (safe to gather with), and each
+/// target's class weight (1 without weights), zero where ignored: the terms of
+/// `nll_loss` and the normaliser of its `mean`.
+fn target_weights(op: &'static str, target: &Tensor, o: &ClassLoss, c: usize, dtype: DType) -> (Tensor, Tensor) {
     let target = target.to_dtype(DType::I64);
     let kept = target.ne(o.ignore_index);
     let safe = target.masked_fill(&kept.logical_not(), 0);
@@ -77,22 +87,11 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, o: &ClassLoss) -> Tensor {
             format!("Target {} is out of bounds.", target.masked_select(&bad).flatten(0, -1).to_vec::<i64>()[0]),
         );
     }
-    let picked = input.gather(class_dim as i64, &safe.unsqueeze(class_dim as i64)).squeeze_dims(&[class_dim as i64]);
     let w = match o.weight {
-        Some(w) => w.to_dtype(input.dtype()).index_select(0, &safe.flatten(0, -1)).reshape(&dims(&safe)),
-        None => Tensor::ones(&[], input.dtype()).expand(&dims(&safe)),
+        Some(w) => w.to_dtype(dtype).index_select(0, &safe.flatten(0, -1)).reshape_as(&safe),
+        None => Tensor::ones(&[], dtype).expand_as(&safe),
     };
-    let w = w.mul(kept.to_dtype(input.dtype()));
-    let losses = picked.neg().mul(&w);
-    match o.reduction {
-        Reduction::None => losses,
-        Reduction::Sum => losses.sum_all(),
-        Reduction::Mean => losses.sum_all().div(w.sum_all()),
-    }
-}
-
-fn dims(t: &Tensor) -> Vec<i64> {
-    t.shape().iter().map(|&d| d as i64).collect()
+    (safe, w.mul(kept.to_dtype(dtype)))
 }
 
 /// `cross_entropy`: `nll_loss` of `log_softmax` over the class dim, for class-index
@@ -107,7 +106,7 @@ pub fn cross_entropy(input: &Tensor, target: &Tensor, o: &ClassLoss) -> Tensor {
     let class_dim = if input.dim() == 1 { 0 } else { 1 };
     let n_classes = input.size(class_dim as i64) as f64;
     let logp = input.log_softmax(class_dim as i64);
-    let weight = o.weight.map(|w| w.to_dtype(input.dtype()).reshape(&class_shape(input.dim(), class_dim)));
+    let weight = o.weight.map(|w| w.to_dtype(input.dtype()).reshape(&channel_shape(input.dim(), class_dim)));
     if target.shape() == input.shape() {
         if !target.dtype().is_float() {
             raise(Error::dtype(
@@ -126,11 +125,7 @@ pub fn cross_entropy(input: &Tensor, target: &Tensor, o: &ClassLoss) -> Tensor {
         } else {
             target.clone()
         };
-        let prod = logp.mul(&t);
-        let prod = match &weight {
-            Some(w) => prod.mul(w),
-            None => prod,
-        };
+        let prod = times(logp.mul(&t), weight.as_ref());
         return match o.reduction {
             Reduction::None => prod.sum(class_dim as i64, false).neg(),
             Reduction::Sum => prod.sum_all().neg(),
@@ -141,27 +136,15 @@ pub fn cross_entropy(input: &Tensor, target: &Tensor, o: &ClassLoss) -> Tensor {
     if o.label_smoothing == 0.0 {
         return nll;
     }
-    let smooth = match &weight {
-        Some(w) => logp.mul(w).sum(class_dim as i64, false).neg(),
-        None => logp.sum(class_dim as i64, false).neg(),
-    };
-    let target = target.to_dtype(DType::I64);
-    let ignored = target.eq(o.ignore_index);
-    let smooth = smooth.masked_fill(&ignored, 0.0);
+    // The smoothing term is normalised like nll's mean: by the counted targets' weights.
+    let smooth = times(logp, weight.as_ref()).sum(class_dim as i64, false).neg();
+    let smooth = smooth.masked_fill(&target.to_dtype(DType::I64).eq(o.ignore_index), 0.0);
     let smooth = match o.reduction {
         Reduction::None => smooth,
         Reduction::Sum => smooth.sum_all(),
-        Reduction::Mean => match o.weight {
-            Some(w) => {
-                let safe = target.masked_fill(&ignored, 0).flatten(0, -1);
-                let tw = w
-                    .to_dtype(input.dtype())
-                    .index_select(0, &safe)
-                    .mul(ignored.logical_not().flatten(0, -1).to_dtype(input.dtype()));
-                smooth.sum_all().div(tw.sum_all())
-            }
-            None => smooth.sum_all().div(ignored.logical_not().sum_all().to_dtype(input.dtype())),
-        },
+        Reduction::Mean => {
+            smooth.sum_all().div(target_weights(op, target, o, n_classes as usize, input.dtype()).1.sum_all())
+        }
     };
     nll.mul(1.0 - o.label_smoothing).add(smooth.mul(o.label_smoothing / n_classes))
 }
@@ -179,13 +162,6 @@ fn same_shape(op: &'static str, input: &Tensor, target: &Tensor) {
     }
 }
 
-fn weighted(t: Tensor, w: Option<&Tensor>) -> Tensor {
-    match w {
-        Some(w) => t.mul(w),
-        None => t,
-    }
-}
-
 /// `binary_cross_entropy`: `-w (t log x + (1 - t) log(1 - x))` for probabilities `x`,
 /// each log clamped at -100 as PyTorch clamps it.
 pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Tensor {
@@ -193,7 +169,7 @@ pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, weight: Option<&Ten
     let lo = input.log().clamp(Some(-100.0), None::<f64>);
     let hi = input.neg().add(1.0).log().clamp(Some(-100.0), None::<f64>);
     let l = target.mul(&lo).add(target.neg().add(1.0).mul(&hi)).neg();
-    reduction.apply(weighted(l, weight))
+    reduction.apply(times(l, weight))
 }
 
 /// `binary_cross_entropy_with_logits`: the sigmoid folded into the loss stably,
@@ -213,7 +189,7 @@ pub fn binary_cross_entropy_with_logits(
         None => Tensor::ones(&[], input.dtype()),
     };
     let l = target.neg().add(1.0).mul(input).add(scale.mul(&softplus_neg));
-    reduction.apply(weighted(l, weight))
+    reduction.apply(times(l, weight))
 }
 
 /// Reductions `kl_div` takes: the usual three and `batchmean` (sum over batch size).
@@ -312,7 +288,7 @@ pub fn soft_margin_loss(x: &Tensor, y: &Tensor, reduction: Reduction) -> Tensor 
 /// `-(y logsigmoid(x) + (1 - y) logsigmoid(-x))`, class weights applied first.
 pub fn multilabel_soft_margin_loss(x: &Tensor, y: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Tensor {
     let l = y.mul(x.logsigmoid()).add(y.neg().add(1.0).mul(x.neg().logsigmoid())).neg();
-    let l = weighted(l, weight);
+    let l = times(l, weight);
     let c = x.size(-1).max(1) as f64;
     reduction.apply(l.sum(-1, false).div(c))
 }
@@ -369,10 +345,7 @@ pub fn multi_margin_loss(
     let picked = x2.gather(1, &y2.unsqueeze(1));
     let m = x2.sub(&picked).add(margin).relu();
     let m = if p == 2 { m.square() } else { m };
-    let m = match weight {
-        Some(w) => m.mul(w.to_dtype(x.dtype()).index_select(0, &y2).unsqueeze(1)),
-        None => m,
-    };
+    let m = times(m, weight.map(|w| w.to_dtype(x.dtype()).index_select(0, &y2).unsqueeze(1)).as_ref());
     let not_target = y2.unsqueeze(1).ne(Tensor::arange(0, c as i64, 1).unsqueeze(0));
     let l = m.mul(not_target.to_dtype(x.dtype())).sum(1, false).div(c as f64);
     let l = if x.dim() < 2 { l.reshape(&[]) } else { l };

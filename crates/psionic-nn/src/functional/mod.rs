@@ -22,11 +22,31 @@ pub use psionic_array::Reduction;
 
 use psionic_array::Tensor;
 
+/// Shape `[1, .., -1, .., 1]` of `ndim` dims that lays a per-channel vector along `dim`.
+pub(crate) fn channel_shape(ndim: usize, dim: usize) -> Vec<i64> {
+    (0..ndim).map(|d| if d == dim { -1 } else { 1 }).collect()
+}
+
+/// `t * w`, or `t` when there is no `w` (optional weights and scales).
+pub(crate) fn times(t: Tensor, w: Option<&Tensor>) -> Tensor {
+    match w {
+        Some(w) => t.mul(w),
+        None => t,
+    }
+}
+
+/// `t + b`, or `t` when there is no `b` (optional biases).
+pub(crate) fn plus(t: Tensor, b: Option<&Tensor>) -> Tensor {
+    match b {
+        Some(b) => t.add(b),
+        None => t,
+    }
+}
+
 /// `prelu`: `max(0, x) + weight * min(0, x)`, one slope or one per channel (dim 1).
 pub fn prelu(x: &Tensor, weight: &Tensor) -> Tensor {
     let w = if weight.numel() > 1 && x.dim() >= 2 {
-        let shape: Vec<i64> = (0..x.dim()).map(|d| if d == 1 { -1 } else { 1 }).collect();
-        weight.reshape(&shape)
+        weight.reshape(&channel_shape(x.dim(), 1))
     } else {
         weight.reshape(&[])
     };
@@ -35,9 +55,5 @@ pub fn prelu(x: &Tensor, weight: &Tensor) -> Tensor {
 
 /// `bilinear`: `y[..., o] = x1[..., i] W[o, i, j] x2[..., j] + b[o]`.
 pub fn bilinear(x1: &Tensor, x2: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
-    let y = Tensor::einsum("...i,oij,...j->...o", &[x1, weight, x2]);
-    match bias {
-        Some(b) => y.add(b),
-        None => y,
-    }
+    plus(Tensor::einsum("...i,oij,...j->...o", &[x1, weight, x2]), bias)
 }

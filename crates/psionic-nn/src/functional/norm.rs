@@ -3,6 +3,7 @@
 //! estimates, as PyTorch computes them. Built from tensor ops, so every input, weight and
 //! bias is differentiable to any order.
 
+use super::{channel_shape, plus, times};
 use psionic_array::autodiff::no_grad;
 use psionic_array::Tensor;
 use psionic_core::Error;
@@ -11,23 +12,17 @@ fn fail(op: &'static str, msg: String) -> ! {
     psionic_array::mode::raise(Error::shape(op, msg))
 }
 
-/// `(x - mean) / sqrt(var + eps)` over `dims` (biased variance).
-fn standardize(x: &Tensor, dims: &[i64], eps: f64) -> Tensor {
+/// `(x - mean) / sqrt(var + eps)` over `dims` (biased variance), with the variance
+/// and mean (kept dims) for running estimates.
+fn standardize(x: &Tensor, dims: &[i64], eps: f64) -> (Tensor, Tensor, Tensor) {
     let (var, mean) = x.var_mean(dims, 0.0, true);
-    x.sub(&mean).mul(var.add(eps).rsqrt())
+    (x.sub(&mean).mul(var.add(eps).rsqrt()), var, mean)
 }
 
 /// Multiplies by `weight` and adds `bias`, both shaped `[C]`, along dim 1 of `y`.
 fn per_channel(y: Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>) -> Tensor {
-    let shape: Vec<i64> = (0..y.dim()).map(|d| if d == 1 { -1 } else { 1 }).collect();
-    let y = match weight {
-        Some(w) => y.mul(w.reshape(&shape)),
-        None => y,
-    };
-    match bias {
-        Some(b) => y.add(b.reshape(&shape)),
-        None => y,
-    }
+    let shape = channel_shape(y.dim(), 1);
+    plus(times(y, weight.map(|w| w.reshape(&shape)).as_ref()), bias.map(|b| b.reshape(&shape)).as_ref())
 }
 
 fn trailing_dims(x: &Tensor, shape: &[usize], op: &'static str) -> Vec<i64> {
@@ -54,15 +49,7 @@ pub fn layer_norm(
     eps: f64,
 ) -> Tensor {
     let dims = trailing_dims(x, normalized_shape, "layer_norm");
-    let y = standardize(x, &dims, eps);
-    let y = match weight {
-        Some(w) => y.mul(w),
-        None => y,
-    };
-    match bias {
-        Some(b) => y.add(b),
-        None => y,
-    }
+    plus(times(standardize(x, &dims, eps).0, weight), bias)
 }
 
 /// `rms_norm`: `x / sqrt(mean(x²) + eps)` over the trailing `normalized_shape`, times
@@ -70,17 +57,34 @@ pub fn layer_norm(
 pub fn rms_norm(x: &Tensor, normalized_shape: &[usize], weight: Option<&Tensor>, eps: Option<f64>) -> Tensor {
     let dims = trailing_dims(x, normalized_shape, "rms_norm");
     let eps = eps.unwrap_or_else(|| x.dtype().eps());
-    let y = x.mul(x.square().mean(&dims[..], true).add(eps).rsqrt());
-    match weight {
-        Some(w) => y.mul(w),
-        None => y,
-    }
+    times(x.mul(x.square().mean(&dims[..], true).add(eps).rsqrt()), weight)
 }
 
 /// Running estimates a batch or instance norm updates in training.
 pub struct Running<'a> {
     pub mean: &'a Tensor,
     pub var: &'a Tensor,
+}
+
+impl Running<'_> {
+    /// `x` standardised per channel (dim 1) with the estimates (evaluation).
+    fn standardize(&self, x: &Tensor, eps: f64) -> Tensor {
+        let shape = channel_shape(x.dim(), 1);
+        x.sub(self.mean.reshape(&shape)).mul(self.var.reshape(&shape).add(eps).rsqrt())
+    }
+
+    /// Moves the estimates by `momentum` towards per-channel `mean` and biased `var`,
+    /// each computed from `count` values (the variance made unbiased).
+    fn update(&self, mean: &Tensor, var: &Tensor, count: usize, momentum: f64) {
+        no_grad(|| {
+            let unbiased = var.mul(count as f64 / (count as f64 - 1.0));
+            let step = |r: &Tensor, v: Tensor| {
+                r.copy_(&r.mul(1.0 - momentum).add(v.mul(momentum).to_dtype(r.dtype())));
+            };
+            step(self.mean, mean.detach());
+            step(self.var, unbiased.detach());
+        });
+    }
 }
 
 /// `batch_norm`: in training, standardise each channel (dim 1) over the batch and
@@ -107,22 +111,13 @@ pub fn batch_norm(
         ));
     }
     let y = match (&running, training) {
-        (Some(r), false) => {
-            let shape: Vec<i64> = (0..x.dim()).map(|d| if d == 1 { -1 } else { 1 }).collect();
-            let mean = r.mean.reshape(&shape);
-            let inv = r.var.reshape(&shape).add(eps).rsqrt();
-            x.sub(&mean).mul(&inv)
-        }
+        (Some(r), false) => r.standardize(x, eps),
         _ => {
+            let (y, var, mean) = standardize(x, &dims, eps);
             if let Some(r) = &running {
-                no_grad(|| {
-                    let (var, mean) = x.detach().var_mean(&dims[..], 0.0, false);
-                    let unbiased = var.mul(count as f64 / (count as f64 - 1.0));
-                    r.mean.copy_(&r.mean.mul(1.0 - momentum).add(mean.mul(momentum).to_dtype(r.mean.dtype())));
-                    r.var.copy_(&r.var.mul(1.0 - momentum).add(unbiased.mul(momentum).to_dtype(r.var.dtype())));
-                });
+                r.update(&mean.flatten(0, -1), &var.flatten(0, -1), count, momentum);
             }
-            standardize(x, &dims, eps)
+            y
         }
     };
     per_channel(y, weight, bias)
@@ -145,22 +140,14 @@ pub fn instance_norm(
     }
     let dims: Vec<i64> = (2..x.dim() as i64).collect();
     let y = match (&running, use_input_stats) {
-        (Some(r), false) => {
-            let shape: Vec<i64> = (0..x.dim()).map(|d| if d == 1 { -1 } else { 1 }).collect();
-            x.sub(r.mean.reshape(&shape)).mul(r.var.reshape(&shape).add(eps).rsqrt())
-        }
+        (Some(r), false) => r.standardize(x, eps),
         _ => {
+            let (y, var, mean) = standardize(x, &dims, eps);
             if let Some(r) = &running {
-                let count: usize = x.shape()[2..].iter().product();
-                no_grad(|| {
-                    let (var, mean) = x.detach().var_mean(&dims[..], 0.0, false);
-                    let unbiased = var.mul(count as f64 / (count as f64 - 1.0)).mean(0, false);
-                    let mean = mean.mean(0, false);
-                    r.mean.copy_(&r.mean.mul(1.0 - momentum).add(mean.mul(momentum).to_dtype(r.mean.dtype())));
-                    r.var.copy_(&r.var.mul(1.0 - momentum).add(unbiased.mul(momentum).to_dtype(r.var.dtype())));
-                });
+                let per_instance = |t: &Tensor| t.flatten(1, -1).mean(0, false);
+                r.update(&per_instance(&mean), &per_instance(&var), x.shape()[2..].iter().product(), momentum);
             }
-            standardize(x, &dims, eps)
+            y
         }
     };
     per_channel(y, weight, bias)
@@ -180,7 +167,7 @@ pub fn group_norm(x: &Tensor, groups: usize, weight: Option<&Tensor>, bias: Opti
         ));
     }
     let grouped = x.reshape(&[n, groups as i64, -1]);
-    let y = standardize(&grouped, &[2], eps).reshape(&x.shape().iter().map(|&d| d as i64).collect::<Vec<_>>());
+    let y = standardize(&grouped, &[2], eps).0.reshape_as(x);
     per_channel(y, weight, bias)
 }
 

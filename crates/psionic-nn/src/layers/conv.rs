@@ -2,6 +2,7 @@
 
 use super::{param, reset_linear_like};
 use crate::module::{Forward, Member, Module};
+use psionic_array::ops::conv::expand_arg;
 use psionic_array::{PadMode, Padding, Tensor};
 
 /// Constructor arguments beyond the channels and kernel (PyTorch's defaults via
@@ -33,14 +34,6 @@ impl Default for ConvOpts {
     }
 }
 
-fn per_dim(v: &[usize], k: usize) -> Vec<usize> {
-    if v.len() == 1 {
-        vec![v[0]; k]
-    } else {
-        v.to_vec()
-    }
-}
-
 /// A convolution over `dims` spatial dims; weight `[out, in / groups, k...]`.
 pub struct Conv {
     pub weight: Tensor,
@@ -56,7 +49,7 @@ impl Conv {
         assert!(opts.groups > 0 && in_channels.is_multiple_of(opts.groups), "in_channels must be divisible by groups");
         assert!(out_channels.is_multiple_of(opts.groups), "out_channels must be divisible by groups");
         let mut shape = vec![out_channels, in_channels / opts.groups];
-        shape.extend(per_dim(kernel, dims));
+        shape.extend(expand_arg("conv", "kernel_size", kernel, dims));
         let weight = param(&shape);
         let bias = opts.bias.then(|| param(&[out_channels]));
         reset_linear_like(&weight, bias.as_ref());
@@ -93,22 +86,12 @@ impl Forward for Conv {
             return x.conv(&self.weight, self.bias.as_ref(), &o.stride, o.padding.clone(), &o.dilation, o.groups);
         };
         // Non-zero padding modes pad explicitly, then convolve without padding.
-        let k = self.kernel();
-        let dil = per_dim(&o.dilation, self.dims);
-        let (lo, hi): (Vec<usize>, Vec<usize>) = match &o.padding {
-            Padding::Explicit(p) => {
-                let p = per_dim(p, self.dims);
-                (p.clone(), p)
-            }
-            Padding::Valid => (vec![0; self.dims], vec![0; self.dims]),
-            Padding::Same => (0..self.dims)
-                .map(|d| {
-                    let total = dil[d] * (k[d] - 1);
-                    (total / 2, total - total / 2)
-                })
-                .unzip(),
-        };
-        let pads: Vec<i64> = (0..self.dims).rev().flat_map(|d| [lo[d] as i64, hi[d] as i64]).collect();
+        let (stride, dilation) = (
+            expand_arg("conv", "stride", &o.stride, self.dims),
+            expand_arg("conv", "dilation", &o.dilation, self.dims),
+        );
+        let lr = o.padding.pairs(&self.kernel(), &stride, &dilation);
+        let pads: Vec<i64> = lr.iter().rev().flat_map(|&(l, r)| [l as i64, r as i64]).collect();
         let padded = x.pad(&pads, mode, 0.0);
         padded.conv(&self.weight, self.bias.as_ref(), &o.stride, Padding::Explicit(vec![0]), &o.dilation, o.groups)
     }
@@ -138,7 +121,7 @@ impl ConvTranspose {
         assert!(matches!(opts.padding, Padding::Explicit(_)), "ConvTranspose takes explicit padding");
         assert!(opts.padding_mode == "zeros", "Only \"zeros\" padding mode is supported for ConvTranspose");
         let mut shape = vec![in_channels, out_channels / opts.groups];
-        shape.extend(per_dim(kernel, dims));
+        shape.extend(expand_arg("conv", "kernel_size", kernel, dims));
         let weight = param(&shape);
         let bias = opts.bias.then(|| param(&[out_channels]));
         reset_linear_like(&weight, bias.as_ref());

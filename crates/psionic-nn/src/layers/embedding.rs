@@ -8,11 +8,11 @@ use psionic_array::{Bags, Lookup, Tensor};
 /// Constructor options shared by both (PyTorch's defaults via `Default`).
 pub type EmbeddingOpts = Lookup;
 
+/// The table, its padding row (already made non-negative by [`normalized`]) zeroed.
 fn table(num: usize, dim: usize, o: &Lookup) -> Tensor {
     let weight = param(&[num, dim]);
     crate::init::normal_(&weight, 0.0, 1.0, None);
-    if let Some(p) = o.padding_idx {
-        let row = if p < 0 { p + num as i64 } else { p };
+    if let Some(row) = o.padding_idx {
         assert!((0..num as i64).contains(&row), "Padding_idx must be within num_embeddings");
         psionic_array::autodiff::no_grad(|| {
             weight.select(0, row).fill_(0.0);

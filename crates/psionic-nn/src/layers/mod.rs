@@ -22,7 +22,7 @@ pub use dropout::{Dropout, DropoutKind};
 pub use embedding::{Embedding, EmbeddingBag, EmbeddingOpts};
 pub use linear::{Bilinear, Flatten, Identity, Linear, Unflatten};
 pub use loss::{Loss, LossKind};
-pub use norm::{BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm, RMSNorm};
+pub use norm::{BatchNorm, GroupNorm, InstanceNorm, LayerNorm, LocalResponseNorm, RMSNorm, StatNorm, Stats};
 pub use pool::{AdaptivePool, PoolKind, Pooling};
 pub use resample::{Padder, PixelShuffle, PixelUnshuffle, Upsample};
 pub use rnn::{Cell, CellKind, Recurrent, RnnOpts, RnnState};

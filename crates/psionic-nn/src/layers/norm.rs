@@ -7,13 +7,18 @@ use crate::module::{Forward, Member, Module, Training};
 use psionic_array::autodiff::no_grad;
 use psionic_array::{DType, Tensor};
 
+/// A parameter of `shape` initialised to ones (norm weights).
+fn ones_param(shape: &[usize]) -> Tensor {
+    let w = param(shape);
+    crate::init::ones_(&w);
+    w
+}
+
 fn affine(n: usize, on: bool) -> (Option<Tensor>, Option<Tensor>) {
     if !on {
         return (None, None);
     }
-    let (w, b) = (param(&[n]), param(&[n]));
-    crate::init::ones_(&w);
-    (Some(w), Some(b))
+    (Some(ones_param(&[n])), Some(param(&[n])))
 }
 
 /// Running statistics of a batch or instance norm.
@@ -23,44 +28,54 @@ pub struct Stats {
     pub num_batches_tracked: Tensor,
 }
 
-impl Stats {
-    fn new(n: usize) -> Stats {
-        Stats {
+/// What BatchNorm and InstanceNorm share: optional affine parameters, optional running
+/// statistics, `eps`, `momentum` and the train/eval flag; they differ in the dims their
+/// statistics span and in how momentum `None` is read.
+pub struct StatNorm {
+    pub weight: Option<Tensor>,
+    pub bias: Option<Tensor>,
+    pub stats: Option<Stats>,
+    pub eps: f64,
+    pub momentum: Option<f64>,
+    training: Training,
+}
+
+impl StatNorm {
+    fn new(n: usize, eps: f64, momentum: Option<f64>, affine_: bool, track: bool) -> StatNorm {
+        let (weight, bias) = affine(n, affine_);
+        let stats = track.then(|| Stats {
             running_mean: Tensor::zeros(&[n], DType::F32),
             running_var: Tensor::ones(&[n], DType::F32),
             num_batches_tracked: Tensor::zeros(&[], DType::I64),
-        }
+        });
+        StatNorm { weight, bias, stats, eps, momentum, training: Training::default() }
     }
 
-    fn visit<'a>(this: &'a Option<Stats>, f: &mut dyn FnMut(&str, Member<'a>)) {
-        let s = this.as_ref();
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
+        let s = self.stats.as_ref();
+        f("weight", Member::Param(self.weight.as_ref()));
+        f("bias", Member::Param(self.bias.as_ref()));
         f("running_mean", Member::Buffer(s.map(|s| &s.running_mean), true));
         f("running_var", Member::Buffer(s.map(|s| &s.running_var), true));
         f("num_batches_tracked", Member::Buffer(s.map(|s| &s.num_batches_tracked), true));
+        f("training", Member::Training(&self.training));
     }
 
-    /// Counts a training batch and returns the averaging factor: `momentum`, or
-    /// `1 / batches` for a cumulative average when momentum is `None`.
-    fn step(&self, momentum: Option<f64>) -> f64 {
-        no_grad(|| self.num_batches_tracked.add_(1));
-        momentum.unwrap_or_else(|| 1.0 / self.num_batches_tracked.item::<i64>() as f64)
+    fn running(&self) -> Option<Running<'_>> {
+        self.stats.as_ref().map(|s| Running { mean: &s.running_mean, var: &s.running_var })
     }
 
-    fn running(&self) -> Running<'_> {
-        Running { mean: &self.running_mean, var: &self.running_var }
+    /// Whether this call normalises with the input's own statistics: in training, or
+    /// whenever there are no running statistics.
+    fn uses_input_stats(&self) -> bool {
+        self.training.get() || self.stats.is_none()
     }
 }
 
 /// BatchNorm1d/2d/3d over channel dim 1.
 pub struct BatchNorm {
-    pub weight: Option<Tensor>,
-    pub bias: Option<Tensor>,
-    pub stats: Option<Stats>,
+    pub norm: StatNorm,
     pub dims: usize,
-    pub eps: f64,
-    /// `None`: a cumulative average of every batch seen.
-    pub momentum: Option<f64>,
-    training: Training,
 }
 
 impl BatchNorm {
@@ -70,18 +85,10 @@ impl BatchNorm {
         BatchNorm::with(dims, num_features, 1e-5, Some(0.1), true, true)
     }
 
+    /// `momentum` `None`: a cumulative average of every batch seen.
     pub fn with(dims: usize, n: usize, eps: f64, momentum: Option<f64>, affine_: bool, track: bool) -> BatchNorm {
         assert!((1..=3).contains(&dims), "BatchNorm: 1, 2 or 3 dims");
-        let (weight, bias) = affine(n, affine_);
-        BatchNorm {
-            weight,
-            bias,
-            stats: track.then(|| Stats::new(n)),
-            dims,
-            eps,
-            momentum,
-            training: Training::default(),
-        }
+        BatchNorm { norm: StatNorm::new(n, eps, momentum, affine_, track), dims }
     }
 }
 
@@ -90,10 +97,7 @@ impl Module for BatchNorm {
         ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"][self.dims - 1]
     }
     fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(self.weight.as_ref()));
-        f("bias", Member::Param(self.bias.as_ref()));
-        Stats::visit(&self.stats, f);
-        f("training", Member::Training(&self.training));
+        self.norm.visit(f)
     }
 }
 
@@ -107,49 +111,31 @@ impl Forward for BatchNorm {
                 format!("expected {want} input (got {}D input)", x.dim()),
             ));
         }
-        let training = self.training.get();
-        let factor = match (&self.stats, training) {
-            (Some(s), true) => s.step(self.momentum),
+        let n = &self.norm;
+        // Training counts the batch; the averaging factor is `momentum`, or `1 / batches`
+        // for a cumulative average when momentum is `None`.
+        let factor = match (&n.stats, n.training.get()) {
+            (Some(s), true) => {
+                no_grad(|| s.num_batches_tracked.add_(1));
+                n.momentum.unwrap_or_else(|| 1.0 / s.num_batches_tracked.item::<i64>() as f64)
+            }
             _ => 0.0,
         };
-        let use_batch = training || self.stats.is_none();
-        F::batch_norm(
-            x,
-            self.stats.as_ref().map(Stats::running),
-            self.weight.as_ref(),
-            self.bias.as_ref(),
-            use_batch,
-            factor,
-            self.eps,
-        )
+        F::batch_norm(x, n.running(), n.weight.as_ref(), n.bias.as_ref(), n.uses_input_stats(), factor, n.eps)
     }
 }
 
-/// InstanceNorm1d/2d: per-sample, per-channel statistics; no affine parameters and no
-/// running statistics by default.
+/// InstanceNorm1d/2d/3d: per-sample, per-channel statistics; no affine parameters and
+/// no running statistics by default.
 pub struct InstanceNorm {
-    pub weight: Option<Tensor>,
-    pub bias: Option<Tensor>,
-    pub stats: Option<Stats>,
+    pub norm: StatNorm,
     pub dims: usize,
-    pub eps: f64,
-    pub momentum: Option<f64>,
-    training: Training,
 }
 
 impl InstanceNorm {
     pub fn new(dims: usize, n: usize, eps: f64, momentum: Option<f64>, affine_: bool, track: bool) -> InstanceNorm {
         assert!((1..=3).contains(&dims), "InstanceNorm: 1, 2 or 3 dims");
-        let (weight, bias) = affine(n, affine_);
-        InstanceNorm {
-            weight,
-            bias,
-            stats: track.then(|| Stats::new(n)),
-            dims,
-            eps,
-            momentum,
-            training: Training::default(),
-        }
+        InstanceNorm { norm: StatNorm::new(n, eps, momentum, affine_, track), dims }
     }
 }
 
@@ -158,10 +144,7 @@ impl Module for InstanceNorm {
         ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"][self.dims - 1]
     }
     fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(self.weight.as_ref()));
-        f("bias", Member::Param(self.bias.as_ref()));
-        Stats::visit(&self.stats, f);
-        f("training", Member::Training(&self.training));
+        self.norm.visit(f)
     }
 }
 
@@ -172,18 +155,9 @@ impl Forward for InstanceNorm {
             return self.forward(&x.unsqueeze(0)).squeeze_dims(&[0]);
         }
         // Unlike BatchNorm, InstanceNorm never counts batches: `momentum` None is 0.
-        let training = self.training.get();
-        let factor = self.momentum.unwrap_or(0.0);
-        let use_input = training || self.stats.is_none();
-        F::instance_norm(
-            x,
-            self.stats.as_ref().map(Stats::running),
-            self.weight.as_ref(),
-            self.bias.as_ref(),
-            use_input,
-            factor,
-            self.eps,
-        )
+        let n = &self.norm;
+        let factor = n.momentum.unwrap_or(0.0);
+        F::instance_norm(x, n.running(), n.weight.as_ref(), n.bias.as_ref(), n.uses_input_stats(), factor, n.eps)
     }
 }
 
@@ -201,10 +175,7 @@ impl LayerNorm {
     }
 
     pub fn with(normalized_shape: &[usize], eps: f64, elementwise_affine: bool, bias: bool) -> LayerNorm {
-        let weight = elementwise_affine.then(|| param(normalized_shape));
-        if let Some(w) = &weight {
-            crate::init::ones_(w);
-        }
+        let weight = elementwise_affine.then(|| ones_param(normalized_shape));
         let bias = (elementwise_affine && bias).then(|| param(normalized_shape));
         LayerNorm { weight, bias, normalized_shape: normalized_shape.to_vec(), eps }
     }
@@ -273,10 +244,7 @@ pub struct RMSNorm {
 
 impl RMSNorm {
     pub fn new(normalized_shape: &[usize], eps: Option<f64>, elementwise_affine: bool) -> RMSNorm {
-        let weight = elementwise_affine.then(|| param(normalized_shape));
-        if let Some(w) = &weight {
-            crate::init::ones_(w);
-        }
+        let weight = elementwise_affine.then(|| ones_param(normalized_shape));
         RMSNorm { weight, normalized_shape: normalized_shape.to_vec(), eps }
     }
 }

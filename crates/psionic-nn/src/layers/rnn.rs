@@ -5,7 +5,7 @@
 //! step with tensor ops, so autograd differentiates through time.
 
 use super::param;
-use crate::module::{Member, Module, Training};
+use crate::module::{Member, Module, ModuleExt, Training};
 use psionic_array::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +81,8 @@ fn step(kind: CellKind, w: &Weights, gi: &Tensor, h: &Tensor, c: Option<&Tensor>
     }
 }
 
-fn reset(params: &[&Tensor], hidden: usize) {
+/// PyTorch's `reset_parameters`: every parameter, in order, from `U(-1/sqrt(H), 1/sqrt(H))`.
+fn reset(params: &[Tensor], hidden: usize) {
     let b = 1.0 / (hidden as f64).sqrt();
     for p in params {
         crate::init::uniform_(p, -b, b, None);
@@ -133,19 +134,8 @@ impl Recurrent {
             })
             .collect();
         let r = Recurrent { kind, input_size, hidden_size, opts, layers, training: Training::default() };
-        let ps = r.all_params();
-        reset(&ps.iter().collect::<Vec<_>>(), hidden_size);
+        reset(&r.parameters(), hidden_size);
         r
-    }
-
-    fn all_params(&self) -> Vec<Tensor> {
-        let mut out = vec![];
-        self.visit(&mut |_, m| {
-            if let Member::Param(Some(t)) = m {
-                out.push(t.clone());
-            }
-        });
-        out
     }
 
     /// `forward(input, hx)`: input `[T, N, in]` (`[N, T, in]` with batch_first, `[T, in]`
@@ -249,11 +239,9 @@ pub struct Cell {
 
 impl Cell {
     pub fn new(kind: CellKind, input_size: usize, hidden_size: usize, bias: bool) -> Cell {
-        let w = Weights::new(kind, input_size, hidden_size, bias);
-        let mut ps = vec![&w.w_ih, &w.w_hh];
-        ps.extend(w.b_ih.iter().chain(w.b_hh.iter()));
-        reset(&ps, hidden_size);
-        Cell { kind, w, hidden_size }
+        let cell = Cell { kind, w: Weights::new(kind, input_size, hidden_size, bias), hidden_size };
+        reset(&cell.parameters(), hidden_size);
+        cell
     }
 
     /// `forward(input [N, in] or [in], state)`: the new `h` (and `c` for LSTMCell).
