@@ -14,6 +14,7 @@ $py oracle/gen_autodiff.py                 # composites vs torch.autograd and mx
 $py oracle/conformance/torch_opinfo.py     # OpInfo cases -> fixtures/conformance/pytorch/
 $py oracle/conformance/torch_modules.py    # nn modules (fixed weights), optim steps -> same
 $py oracle/conformance/mlx_harvest.py      # MLX test-family cases -> fixtures/conformance/mlx/
+$py oracle/gen_checkpoints.py              # torch.save files, a hostile pickle, the GPT twin's logits and 200-step curve
 $py oracle/gen_random.py                   # torch generator streams, mlx key samples -> fixtures/conformance/random.json
 PSIONIC_UPDATE_BASELINE=1 cargo test -q --release -p psionic-conformance baseline
 scripts/conformance_table.sh

@@ -275,6 +275,119 @@ def optimizer_case(fam, k, cls, kw, dtype):
     fam.cases.append(entry)
 
 
+# LBFGS (family optim): `step(closure)` on a fixed smooth non-quadratic objective,
+# sum((p - c)^2 (1 + p^2 / 2)) + 0.1 sum(p)^2 over both parameters; every parameter after
+# every step. kwargs["targets"] holds the c tensors.
+LBFGS = [({}, 3), ({"line_search_fn": "strong_wolfe", "history_size": 5}, 3), ({"lr": 0.5, "max_iter": 4}, 4)]
+
+
+def lbfgs_objective(ps, cs):
+    return sum(((p - c) ** 2 * (1 + 0.5 * p ** 2)).sum() + 0.1 * p.sum() ** 2 for p, c in zip(ps, cs))
+
+
+def lbfgs_case(fam, k, kw, steps, dtype):
+    cid = f"optim.LBFGS.{k}.{str(dtype)[6:]}"
+    names = ["b", "w"]
+    params = {"w": fixed((3, 2), dtype, 700 + k), "b": fixed((2,), dtype, 800 + k)}
+    targets = {"w": fixed((3, 2), dtype, 900 + k), "b": fixed((2,), dtype, 950 + k)}
+    ps = [params[n].clone().requires_grad_() for n in names]
+    opt = torch.optim.LBFGS(ps, **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = lbfgs_objective(ps, [targets[n] for n in names])
+        loss.backward()
+        return loss
+
+    entry = {"id": cid, "op": "optim.LBFGS", "variant": "", "family": fam.name, "dtype": str(dtype)[6:],
+             "input": None, "args": [],
+             "kwargs": dict(kw, targets=[fam.put(f"{cid}.target.{n}", targets[n]) for n in names]),
+             "state": {n: fam.put(f"{cid}.state.{n}", params[n]) for n in names}, "steps": [], "outputs": []}
+    for s in range(steps):
+        opt.step(closure)
+        entry["steps"].append({"grads": {}})
+        entry["outputs"] += [fam.put(f"{cid}.step{s}.{n}", p) for n, p in zip(names, ps)]
+    fam.cases.append(entry)
+
+
+# Learning-rate schedulers (family optim, op "lr_scheduler.<Class>"): two parameter
+# groups (lr 0.1 and 0.05) under the named optimizer; the rates (and the momentum or
+# beta1 the cyclic schedules move) after construction and after each of SCHED_STEPS
+# steps. Nested schedulers are [class, [[kwarg, value], ...]]; lr_lambda is a named
+# recipe: ["pow", b] is `b ** epoch`, ["const", c] is `c`.
+SCHED_STEPS = 24
+SCHEDULERS = [
+    ("StepLR", {"step_size": 3, "gamma": 0.5}, "SGD", {}),
+    ("MultiStepLR", {"milestones": [2, 5, 5, 9], "gamma": 0.3}, "SGD", {}),
+    ("ConstantLR", {"factor": 0.25, "total_iters": 4}, "SGD", {}),
+    ("LinearLR", {"start_factor": 0.1, "end_factor": 1.0, "total_iters": 6}, "SGD", {}),
+    ("ExponentialLR", {"gamma": 0.9}, "SGD", {}),
+    ("PolynomialLR", {"total_iters": 8, "power": 2.0}, "SGD", {}),
+    ("CosineAnnealingLR", {"T_max": 7, "eta_min": 0.001}, "SGD", {}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 4, "T_mult": 2, "eta_min": 0.0005}, "SGD", {}),
+    ("LambdaLR", {"lr_lambda": ["pow", 0.95]}, "SGD", {}),
+    ("MultiplicativeLR", {"lr_lambda": ["const", 0.97]}, "SGD", {}),
+    ("OneCycleLR", {"max_lr": 0.5, "total_steps": 25}, "SGD", {"momentum": 0.9}),
+    ("OneCycleLR", {"max_lr": 0.1, "total_steps": 25, "anneal_strategy": "linear", "three_phase": True,
+                    "pct_start": 0.2}, "Adam", {}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "step_size_down": 5, "mode": "triangular2"},
+     "SGD", {"momentum": 0.9}),
+    ("CyclicLR", {"base_lr": 0.001, "max_lr": 0.01, "step_size_up": 4, "mode": "exp_range", "gamma": 0.9,
+                  "cycle_momentum": False}, "SGD", {}),
+    ("ReduceLROnPlateau", {"factor": 0.5, "patience": 2, "cooldown": 1, "threshold": 0.01, "min_lr": 0.01}, "SGD", {}),
+    ("ReduceLROnPlateau", {"mode": "max", "threshold_mode": "abs", "threshold": 0.05, "patience": 1, "factor": 0.7},
+     "SGD", {}),
+    ("SequentialLR", {"schedulers": [["LinearLR", [["start_factor", 0.2], ["total_iters", 4]]],
+                                     ["CosineAnnealingLR", [["T_max", 10]]]], "milestones": [4]}, "SGD", {}),
+    ("SequentialLR", {"schedulers": [["ConstantLR", [["factor", 0.5], ["total_iters", 3]]],
+                                     ["ExponentialLR", [["gamma", 0.9]]], ["StepLR", [["step_size", 2], ["gamma", 0.5]]]],
+                      "milestones": [3, 8]}, "SGD", {}),
+    ("ChainedScheduler", {"schedulers": [["ConstantLR", [["factor", 0.5], ["total_iters", 4]]],
+                                         ["ExponentialLR", [["gamma", 0.9]]]]}, "SGD", {}),
+]
+# A metric that improves, stalls, then improves again.
+PLATEAU_METRICS = [1.0, 0.9, 0.85, 0.85, 0.86, 0.84, 0.845, 0.85, 0.7, 0.69, 0.69, 0.69, 0.69, 0.5,
+                   0.5, 0.5, 0.5, 0.5, 0.5, 0.49, 0.49, 0.6, 0.6, 0.6]
+
+
+def build_scheduler(cls, kw, opt):
+    kw = dict(kw)
+    if "schedulers" in kw:
+        kw["schedulers"] = [build_scheduler(c, dict(k), opt) for c, k in kw["schedulers"]]
+    if "lr_lambda" in kw:
+        kind, v = kw["lr_lambda"]
+        kw["lr_lambda"] = (lambda e, v=v: v ** e) if kind == "pow" else (lambda e, v=v: v)
+    return getattr(torch.optim.lr_scheduler, cls)(opt, **kw) if cls != "ChainedScheduler" else \
+        torch.optim.lr_scheduler.ChainedScheduler(kw["schedulers"])
+
+
+def scheduler_case(fam, k, cls, kw, opt_cls, opt_kw):
+    cid = f"lr_scheduler.{cls}.{k}"
+    w, b = torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)
+    opt = getattr(torch.optim, opt_cls)([{"params": [w], "lr": 0.1}, {"params": [b], "lr": 0.05}], **opt_kw)
+    sched = build_scheduler(cls, kw, opt)
+
+    def momenta():
+        return [g["betas"][0] if "betas" in g else g.get("momentum", 0.0) for g in opt.param_groups]
+
+    lrs, moms = [[g["lr"] for g in opt.param_groups]], [momenta()]
+    for s in range(SCHED_STEPS):
+        opt.step()
+        if cls == "ReduceLROnPlateau":
+            sched.step(PLATEAU_METRICS[s])
+        else:
+            sched.step()
+        lrs.append([g["lr"] for g in opt.param_groups])
+        moms.append(momenta())
+    kwargs = dict(kw, optimizer=opt_cls, optimizer_kwargs=[[n, v] for n, v in opt_kw.items()])
+    if cls == "ReduceLROnPlateau":
+        kwargs["metrics"] = PLATEAU_METRICS
+    fam.cases.append({"id": cid, "op": f"lr_scheduler.{cls}", "variant": "", "family": fam.name, "dtype": "float64",
+                      "input": None, "args": [], "kwargs": kwargs, "state": {}, "steps": [],
+                      "outputs": [fam.put(f"{cid}.lr", torch.tensor(lrs, dtype=torch.float64)),
+                                  fam.put(f"{cid}.momentum", torch.tensor(moms, dtype=torch.float64))]})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(0)
@@ -285,6 +398,10 @@ def main():
                 module_case(fam, k, cls, kw, inputs, rest[0] if rest else {}, dtype)
         for k, (cls, kw) in enumerate(OPTIMIZERS):
             optimizer_case(opts, k, cls, kw, dtype)
+        for k, (kw, steps) in enumerate(LBFGS):
+            lbfgs_case(opts, k, kw, steps, dtype)
+    for k, (cls, kw, opt_cls, opt_kw) in enumerate(SCHEDULERS):
+        scheduler_case(opts, k, cls, kw, opt_cls, opt_kw)
     for fam in (mods, losses, opts):
         fam.save()
 

@@ -12,6 +12,7 @@ pub mod nn;
 pub mod random;
 pub mod report;
 pub mod run;
+pub mod sched;
 pub mod torch;
 pub mod value;
 

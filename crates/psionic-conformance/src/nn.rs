@@ -22,7 +22,7 @@ pub fn is_module(op: &str) -> bool {
     op.strip_prefix("nn.").is_some_and(|c| c.as_bytes().first().is_some_and(u8::is_ascii_uppercase))
 }
 
-fn finish(case: &Case, r: Result<R<Result<(), String>>, crate::run::Abort>) -> CaseResult {
+pub(crate) fn finish(case: &Case, r: Result<R<Result<(), String>>, crate::run::Abort>) -> CaseResult {
     match r {
         Err(e) => e.into_result(|s, d| result(case, s, d)),
         Ok(Err(Miss::Unsupported(why))) => result(case, Status::Unsupported, why),
@@ -126,7 +126,56 @@ fn module_case(case: &Case, input: &Value, args: &[Value], leaves: &[Tensor]) ->
 }
 
 pub fn run_optim(case: &Case) -> CaseResult {
+    if case.op == "optim.LBFGS" {
+        return finish(case, guarded(|| lbfgs_case(case)));
+    }
     finish(case, guarded(|| optim_case(case)))
+}
+
+/// LBFGS on the oracle's objective `sum((p - c)^2 (1 + p^2/2)) + 0.1 sum(p)^2`.
+fn lbfgs_case(case: &Case) -> R<Result<(), String>> {
+    let params: Vec<Tensor> = case.state.iter().map(|(_, t)| t.deep_clone().requires_grad_(true).clone()).collect();
+    let kw = &case.kwargs;
+    let Some(Value::List(targets)) = kw.get("targets") else { return unsupported("LBFGS targets") };
+    let targets: Vec<Tensor> = targets.iter().filter_map(|v| v.as_tensor().cloned()).collect();
+    let mut o = LbfgsOpts::default();
+    for (k, v) in kw {
+        match (k.as_str(), v) {
+            ("targets", _) => {}
+            ("line_search_fn", Value::Str(s)) if s == "strong_wolfe" => o.strong_wolfe = true,
+            ("lr", v) => o.lr = v.f64()?,
+            ("max_iter", v) => o.max_iter = v.f64()? as usize,
+            ("history_size", v) => o.history_size = v.f64()? as usize,
+            (other, _) => return unsupported(format!("LBFGS argument {other}")),
+        }
+    }
+    let mut opt = Lbfgs::new(params.clone(), o);
+    let mut closure = || {
+        params.iter().for_each(Tensor::zero_grad);
+        let mut loss: Option<Tensor> = None;
+        for (p, c) in params.iter().zip(&targets) {
+            let d = p.sub(c);
+            let term = d.mul(&d).mul(p.mul(p).mul(0.5).add(1.0)).sum_all().add(p.sum_all().pow(2.0).mul(0.1));
+            loss = Some(match loss {
+                None => term,
+                Some(l) => l.add(&term),
+            });
+        }
+        let loss = loss.expect("at least one parameter");
+        loss.backward();
+        loss
+    };
+    let mut want = case.outputs.iter();
+    for s in 0..case.steps.len() {
+        opt.step(&mut closure);
+        for (name, p) in case.state.iter().map(|(n, _)| n).zip(&params) {
+            let Some(Value::Tensor(w)) = want.next() else { return Ok(Err("fewer outputs than steps".into())) };
+            if let Err(e) = compare(p, w, false) {
+                return Ok(Err(format!("step {s}, {name}: {e}")));
+            }
+        }
+    }
+    Ok(Ok(()))
 }
 
 fn hyper(kw: &BTreeMap<String, Value>, name: &str) -> R<Option<f64>> {
@@ -139,7 +188,7 @@ fn hyper(kw: &BTreeMap<String, Value>, name: &str) -> R<Option<f64>> {
 
 /// Builds the rule with PyTorch's defaults, then applies every keyword argument through
 /// the rule's named hyperparameters (`betas` splits into `beta1`, `beta2`).
-fn rule<T: Rule>(mut r: T, kw: &BTreeMap<String, Value>) -> R<T> {
+pub(crate) fn rule<T: Rule>(mut r: T, kw: &BTreeMap<String, Value>) -> R<T> {
     for (k, v) in kw {
         if k == "betas" {
             let Value::List(b) = v else { return unsupported("betas") };

@@ -79,6 +79,9 @@ fn run_case_with(
     if crate::nn::is_module(&case.op) {
         return crate::nn::run_module(case, strided);
     }
+    if case.op.starts_with("lr_scheduler.") {
+        return crate::sched::run_scheduler(case);
+    }
     if case.op.starts_with("optim.") {
         // Optimizer cases have no input tensors, hence no non-contiguous twin.
         return crate::nn::run_optim(case);

@@ -13,6 +13,13 @@ pub enum IoError {
     Format { format: &'static str, msg: String },
     #[error("{format}: element type {elem} is not supported: {why}")]
     Unsupported { format: &'static str, elem: String, why: String },
+    /// A pickle names a global outside the weights-only allowlist (`os.system`, ...).
+    /// Nothing was executed; the file is refused.
+    #[error("{format}: the pickle calls {what}, which a weights file may not (only what torch.load(weights_only=True) allows is read)")]
+    Forbidden { format: &'static str, what: String },
+    /// The tensors do not hash to the SHA-256 the file records: it was altered or damaged.
+    #[error("{path}: content SHA-256 is {actual}, the file records {expected}")]
+    Checksum { path: String, expected: String, actual: String },
 }
 
 impl IoError {

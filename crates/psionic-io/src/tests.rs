@@ -128,14 +128,15 @@ fn files_are_written_atomically_and_read_by_extension() {
     save_array(&dir.path().join("a.npy"), &t).unwrap();
     save_named(&dir.path().join("b.npz"), &[("t", &t)]).unwrap();
     save_named(&dir.path().join("c.safetensors"), &[("t", &t)]).unwrap();
-    for f in ["a.npy", "b.npz", "c.safetensors"] {
+    save_named(&dir.path().join("d.pt"), &[("t", &t)]).unwrap();
+    for f in ["a.npy", "b.npz", "c.safetensors", "d.pt"] {
         let got = load(&dir.path().join(f)).unwrap().into_named();
         same(&got[0].1, &t);
     }
     let names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
-    assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
+    assert_eq!(names.len(), 4, "no temporary files left: {names:?}");
     assert!(matches!(load(&dir.path().join("missing.npy")), Err(IoError::File { .. })));
-    assert!(matches!(load(&dir.path().join("x.bin")), Err(IoError::Format { .. })));
+    assert!(matches!(load(&dir.path().join("x.txt")), Err(IoError::Format { .. })));
     assert!(save_named(&dir.path().join("no/such/dir/d.npz"), &[("t", &t)]).is_err());
 }

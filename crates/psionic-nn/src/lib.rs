@@ -19,6 +19,7 @@
 pub mod functional;
 pub mod init;
 pub mod layers;
+pub mod models;
 pub mod module;
 
 pub use layers::*;

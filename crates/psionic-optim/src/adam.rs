@@ -34,6 +34,9 @@ pub struct Adam {
     pub amsgrad: bool,
     pub maximize: bool,
     pub decoupled: bool,
+    /// Divide the moments by `1 - beta^t` (PyTorch always does; MLX's `Adam` and
+    /// `AdamW` default to not doing it).
+    pub bias_correction: bool,
 }
 
 impl Adam {
@@ -48,6 +51,7 @@ impl Adam {
             amsgrad: false,
             maximize: false,
             decoupled: false,
+            bias_correction: true,
         }
     }
 
@@ -68,13 +72,17 @@ impl Rule for Adam {
     hyper_fields! {
         "lr" => lr, "beta1" => beta1, "beta2" => beta2, "eps" => eps, "weight_decay" => weight_decay,
         "amsgrad" => amsgrad as bool, "maximize" => maximize as bool, "decoupled_weight_decay" => decoupled as bool,
+        "bias_correction" => bias_correction as bool,
     }
     fn update(&self, p: &Tensor, grad: &Tensor, s: &mut State) -> Tensor {
         let (p, g) = decay(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled);
         let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
         let step = s.step as i32;
-        let bc1 = 1.0 - self.beta1.powi(step);
-        let bc2_sqrt = (1.0 - self.beta2.powi(step)).sqrt();
+        let (bc1, bc2_sqrt) = if self.bias_correction {
+            (1.0 - self.beta1.powi(step), (1.0 - self.beta2.powi(step)).sqrt())
+        } else {
+            (1.0, 1.0)
+        };
         let v = if self.amsgrad {
             let mx = s.buf("max_exp_avg_sq", || p.zeros_like()).maximum(&v);
             s.set("max_exp_avg_sq", mx.clone());

@@ -16,13 +16,20 @@
 mod adam;
 mod adaptive;
 mod clip;
+mod lbfgs;
 mod optimizer;
+pub mod scheduler;
 mod sgd;
 mod sign;
 
 pub use adam::{Adam, Adamax, NAdam, RAdam};
 pub use adaptive::{Adadelta, Adagrad, Asgd, RmsProp, Rprop};
 pub use clip::{clip_grad_norm_, clip_grad_value_};
+pub use lbfgs::{Lbfgs, LbfgsOpts};
 pub use optimizer::{Group, Optim, OptimState, Optimizer, Rule, State};
+pub use scheduler::{
+    Anneal, ChainedScheduler, CyclicMode, LrScheduler, OneCycle, PlateauMode, ReduceLROnPlateau, Schedule, Scheduler,
+    SequentialLR, ThresholdMode,
+};
 pub use sgd::Sgd;
 pub use sign::{newton_schulz, Lion, Muon};

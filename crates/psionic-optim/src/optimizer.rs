@@ -60,6 +60,9 @@ pub trait Rule: Clone + Send {
 pub struct Group<R> {
     pub params: Vec<Tensor>,
     pub rule: R,
+    /// The rate schedules start from (PyTorch's `group["initial_lr"]`), set by the
+    /// first scheduler attached.
+    pub initial_lr: Option<f64>,
 }
 
 /// What schedulers and clipping need from any optimizer.
@@ -68,8 +71,13 @@ pub trait Optimizer {
     fn zero_grad(&self);
     /// Every group's value of hyperparameter `name` (`lr`, `momentum`, `beta1`, ...).
     fn get(&self, name: &str) -> Vec<f64>;
-    /// Sets group `i`'s hyperparameter; false when the rule has no such name.
+    /// Sets group `i`'s hyperparameter (or its `initial_lr`); false when the rule has no
+    /// such name.
     fn set(&mut self, i: usize, name: &str, value: f64) -> bool;
+    /// Every group's `initial_lr`, first set from its current `lr` where absent
+    /// (`group.setdefault("initial_lr", group["lr"])` in PyTorch's LRScheduler), so all
+    /// schedulers on one optimizer share the first one's base rates.
+    fn initial_lr(&mut self) -> Vec<f64>;
 }
 
 /// An optimizer over parameter groups with rule `R`.
@@ -106,7 +114,10 @@ pub struct GroupState {
 impl<R: Rule> Optim<R> {
     /// One group holding `params`.
     pub fn new(params: Vec<Tensor>, rule: R) -> Optim<R> {
-        Optim { state: vec![vec![State::default(); params.len()]], groups: vec![Group { params, rule }] }
+        Optim {
+            state: vec![vec![State::default(); params.len()]],
+            groups: vec![Group { params, rule, initial_lr: None }],
+        }
     }
 
     /// An optimizer over a module's parameters.
@@ -116,7 +127,7 @@ impl<R: Rule> Optim<R> {
 
     pub fn add_param_group(&mut self, params: Vec<Tensor>, rule: R) {
         self.state.push(vec![State::default(); params.len()]);
-        self.groups.push(Group { params, rule });
+        self.groups.push(Group { params, rule, initial_lr: None });
     }
 
     pub fn state_dict(&self) -> OptimState {
@@ -210,7 +221,21 @@ impl<R: Rule> Optimizer for Optim<R> {
     }
 
     fn set(&mut self, i: usize, name: &str, value: f64) -> bool {
+        if name == "initial_lr" {
+            self.groups[i].initial_lr = Some(value);
+            return true;
+        }
         self.groups[i].rule.set_hyper(name, value)
+    }
+
+    fn initial_lr(&mut self) -> Vec<f64> {
+        self.groups
+            .iter_mut()
+            .map(|g| {
+                let lr = g.rule.hyper().into_iter().find(|(n, _)| *n == "lr").map_or(0.0, |(_, v)| v);
+                *g.initial_lr.get_or_insert(lr)
+            })
+            .collect()
     }
 }
 

@@ -18,7 +18,10 @@ pub use psionic_array::{
 pub use psionic_compiler::{compile, Compiled};
 pub use psionic_core as core;
 pub use psionic_cpu as cpu;
+pub use psionic_data as data;
 pub use psionic_io as io;
+pub use psionic_nn as nn;
+pub use psionic_optim as optim;
 
 /// Everything a user script needs in scope.
 pub mod prelude {

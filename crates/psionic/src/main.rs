@@ -5,6 +5,9 @@ use psionic::prelude::*;
 use psionic_conformance::Filter;
 use std::time::Instant;
 
+mod checkpoint;
+mod demo;
+
 #[derive(Parser)]
 #[command(name = "psionic", version, about = "Psionic: Rust-native deep learning")]
 struct Cli {
@@ -14,8 +17,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Trains a character-level GPT on Shakespeare, evaluates it on held-out text, saves
+    /// a checkpoint, samples from it and plots the loss curve.
+    Demo(demo::DemoArgs),
+    /// Inspects or converts checkpoint files.
+    #[command(subcommand)]
+    Checkpoint(checkpoint::CheckpointCmd),
     /// Builds, evaluates and prints a few tensors, then times a matmul.
-    Demo {
+    Tour {
         /// Matrix size for the timed matmul.
         #[arg(long, default_value_t = 1024)]
         size: usize,
@@ -48,7 +57,19 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Demo { size, reps } => demo(size, reps),
+        Cmd::Demo(args) => {
+            if let Err(e) = demo::run(&args) {
+                eprintln!("psionic demo: {e}");
+                std::process::exit(2);
+            }
+        }
+        Cmd::Checkpoint(cmd) => {
+            if let Err(e) = checkpoint::run(&cmd) {
+                eprintln!("psionic checkpoint: {e}");
+                std::process::exit(2);
+            }
+        }
+        Cmd::Tour { size, reps } => tour(size, reps),
         Cmd::Conformance { upstream, family, op, report, fixtures } => {
             if let Err(e) = conformance(upstream, Filter { family, op }, report, fixtures) {
                 eprintln!("psionic conformance: {e}");
@@ -102,7 +123,7 @@ fn conformance(
 
 type RunFn = fn(&std::path::Path, &Filter) -> Result<psionic_conformance::report::Report, String>;
 
-fn demo(size: usize, reps: usize) {
+fn tour(size: usize, reps: usize) {
     println!("== tensors (eager) ==");
     let x = Tensor::arange(0, 12, 1).reshape(&[3, 4]).to_dtype(DType::F32);
     println!("x = {x}");

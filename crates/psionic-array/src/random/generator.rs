@@ -69,6 +69,13 @@ impl Generator {
         self
     }
 
+    /// One draw of `torch.empty((), dtype=torch.int64).random_(generator=g)`: 63 random
+    /// bits. PyTorch's DataLoader takes one per epoch (its base seed) before it shuffles,
+    /// so a loader that does the same gives PyTorch's order for the same seed.
+    pub fn random_i64(&self) -> i64 {
+        (self.lock().u64() % (1u64 << 63)) as i64
+    }
+
     /// Reseeds from a nondeterministic source and returns the seed used.
     pub fn seed(&self) -> u64 {
         let s = nondeterministic_seed();

@@ -7,6 +7,7 @@ pub mod program;
 mod reduce;
 mod select;
 mod shape;
+mod train;
 mod transforms;
 pub mod value;
 
