@@ -4,13 +4,13 @@
 //! `cargo run --release -p psionic --example cnn [-- DIR]` (MNIST IDX files, default
 //! `data/digits`).
 
-use psionic::data::readers::mnist::Mnist;
+#[path = "common/digits.rs"]
+mod digits;
+
 use psionic::data::DataLoader;
 use psionic::nn::prelude::*;
 use psionic::optim::{LrScheduler, OneCycle, Optim, Optimizer, Schedule, Scheduler, Sgd};
-use psionic::prelude::*;
 use psionic::random::{self, Generator};
-use std::path::PathBuf;
 
 fn block(cin: usize, cout: usize) -> Sequential {
     Sequential::new()
@@ -26,17 +26,7 @@ fn block(cin: usize, cout: usize) -> Sequential {
 }
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/digits"));
-    let (train, test) = match (Mnist::load(&dir, "train"), Mnist::load(&dir, "t10k")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("cnn: {e}");
-            std::process::exit(2);
-        }
-    };
+    let (train, test) = digits::load("cnn");
     random::manual_seed(0);
     let model = Sequential::new()
         .push(block(1, 16))
@@ -53,7 +43,6 @@ fn main() {
         Optim::for_module(&model, Sgd { momentum: 0.9, nesterov: true, weight_decay: 5e-4, ..Sgd::new(0.05) });
     let mut sched = LrScheduler::new(&mut opt, Schedule::OneCycle(OneCycle::new(0.1, (epochs * train.len()) as i64)));
     for epoch in 1..=epochs {
-        model.train(true);
         let mut total = 0.0;
         for (x, y) in train.iter() {
             let loss = F::cross_entropy(&model.forward(&x), &y, &Default::default());
@@ -63,18 +52,10 @@ fn main() {
             sched.step(&mut opt);
             total += loss.item::<f32>() as f64;
         }
-        model.eval();
-        let (mut right, mut n) = (0i64, 0usize);
-        no_grad(|| {
-            for (x, y) in test.iter() {
-                right += model.forward(&x).argmax(Some(-1), false).eq(&y).sum_all().item::<i64>();
-                n += y.size(0);
-            }
-        });
         println!(
             "epoch {epoch}: train loss {:.4}, test accuracy {:.1}%, lr {:.4}",
             total / train.len() as f64,
-            100.0 * right as f64 / n as f64,
+            100.0 * digits::accuracy(&model, &test),
             sched.last_lr()[0]
         );
     }

@@ -24,33 +24,45 @@ fn dtype_name(d: DType) -> String {
     format!("{d:?}").to_lowercase()
 }
 
+/// Writes the listing; a closed pipe (`| head`) just ends it.
+fn emit(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn inspect(path: &Path) -> Result<(), String> {
+    use std::fmt::Write;
     let format = Format::of_path(path).map_err(|e| e.to_string())?;
     let (named, meta) = io::load_with_metadata(path).map_err(|e| e.to_string())?;
     let width = named.iter().map(|(n, _)| n.len()).max().unwrap_or(4).max(4);
-    println!("{}: {format:?}, {} tensors", path.display(), named.len());
-    println!("{:<width$}  {:<6}  shape", "name", "dtype");
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {format:?}, {} tensors", path.display(), named.len());
+    let _ = writeln!(out, "{:<width$}  {:<6}  shape", "name", "dtype");
     let mut total = 0usize;
     let mut bytes = 0usize;
     for (name, t) in &named {
         let shown = if name.is_empty() { "(array)" } else { name };
-        println!("{shown:<width$}  {:<6}  {:?}", dtype_name(t.dtype()), t.shape());
+        let _ = writeln!(out, "{shown:<width$}  {:<6}  {:?}", dtype_name(t.dtype()), t.shape());
         total += t.numel();
         bytes += t.numel() * t.dtype().size();
     }
-    println!("{total} elements, {bytes} bytes");
+    let _ = writeln!(out, "{total} elements, {bytes} bytes");
     let digest = match format {
         Format::Safetensors => meta.get(io::digest::METADATA_KEY).cloned(),
         Format::Pt => std::fs::read(path).ok().and_then(|b| io::pt::recorded_digest(&b).ok().flatten()),
         _ => None,
     };
     match digest {
-        Some(d) => println!("sha256 {d} (recorded, verified)"),
-        None => println!("no recorded sha256"),
+        Some(d) => writeln!(out, "sha256 {d} (recorded, verified)"),
+        None => writeln!(out, "no recorded sha256"),
     }
-    for (k, v) in meta.iter().filter(|(k, _)| k.as_str() != io::digest::METADATA_KEY) {
-        println!("metadata {k} = {v}");
+    .map_err(|e| e.to_string())?;
+    let mut meta: Vec<_> = meta.iter().filter(|(k, _)| k.as_str() != io::digest::METADATA_KEY).collect();
+    meta.sort();
+    for (k, v) in meta {
+        let _ = writeln!(out, "metadata {k} = {v}");
     }
+    emit(&out);
     Ok(())
 }
 

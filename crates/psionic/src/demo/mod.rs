@@ -137,6 +137,7 @@ pub fn run(a: &DemoArgs) -> Result<(), String> {
     let tokens_per_step = (a.batch * a.context) as f64;
     let start = Instant::now();
     let mut step = 0;
+    eval_curve.push((0, evaluate(&model, &eval_loader, &eval_order, a.seed)));
     'epochs: loop {
         for (x, y) in loader.iter() {
             let loss = model.loss(&x, &y);
