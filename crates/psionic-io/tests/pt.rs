@@ -229,3 +229,36 @@ fn an_altered_checkpoint_fails_its_recorded_digest() {
     // Reading bytes checks the digest as loading a path does.
     assert!(matches!(read(&bytes, Format::Safetensors), Err(IoError::Checksum { .. })));
 }
+
+#[test]
+fn deep_nesting_and_shared_reference_bombs_are_refused_without_crashing() {
+    // A million lists nested in one another (built bottom up): refused by depth, and
+    // dropped without recursion.
+    let n = 1_000_000;
+    let mut p = vec![0x80, 2];
+    p.extend(std::iter::repeat_n(b']', n));
+    p.extend(std::iter::repeat_n(b'a', n - 1));
+    p.push(b'.');
+    let err = pt::read(&archive(&p, &[])).unwrap_err();
+    assert!(err.to_string().contains("nested too deeply"), "{err}");
+    // Built top down through the memo (every insertion adds an empty child).
+    let mut p = vec![0x80, 2, b']', b'r', 0, 0, 0, 0];
+    for i in 0..n as u32 {
+        p.push(b'j');
+        p.extend(i.to_le_bytes());
+        p.extend([b']', b'r']);
+        p.extend((i + 1).to_le_bytes());
+        p.push(b'a');
+    }
+    p.extend([b'j', 0, 0, 0, 0, b'.']);
+    let err = pt::read(&archive(&p, &[])).unwrap_err();
+    assert!(err.to_string().contains("nested too deeply"), "{err}");
+    // x[i+1] = [x[i], x[i]] sixty times: 2^60 leaves by reference.
+    let mut p = vec![0x80, 2, b']', b'q', 0];
+    for i in 0..60u8 {
+        p.extend([b']', b'h', i, b'a', b'h', i, b'a', b'q', i + 1]);
+    }
+    p.push(b'.');
+    let err = pt::read(&archive(&p, &[])).unwrap_err();
+    assert!(err.to_string().contains("objects"), "{err}");
+}

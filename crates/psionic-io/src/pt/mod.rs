@@ -127,43 +127,56 @@ pub fn read(bytes: &[u8]) -> Result<Object> {
         false
     };
     let root = pickle::load(&ar.record("data.pkl")?)?;
-    let mut storages: HashMap<String, Tensor> = HashMap::new();
-    convert(&root, &mut ar, big_endian, &mut storages, 0)
+    Convert { ar: &mut ar, be: big_endian, storages: HashMap::new(), nodes: 0 }.convert(&root, 0)
 }
 
 /// Deeper nesting than this is refused (a hostile pickle could nest without end).
 const MAX_DEPTH: usize = 512;
+/// More objects than this are refused: shared references let a small pickle describe
+/// a tree of 2^60 nodes.
+const MAX_NODES: usize = 4_000_000;
 
-fn convert(
-    v: &Value,
-    ar: &mut Archive,
+/// Turns pickled values into [`Object`]s, reading each storage once.
+struct Convert<'a, 'b> {
+    ar: &'a mut Archive<'b>,
     be: bool,
-    storages: &mut HashMap<String, Tensor>,
-    depth: usize,
-) -> Result<Object> {
-    if depth > MAX_DEPTH {
-        return Err(IoError::format(F, "objects nested too deeply"));
+    storages: HashMap<String, Tensor>,
+    nodes: usize,
+}
+
+impl Convert<'_, '_> {
+    fn all(&mut self, items: &[Value], depth: usize) -> Result<Vec<Object>> {
+        items.iter().map(|x| self.convert(x, depth + 1)).collect()
     }
-    let mut go = |x: &Value| convert(x, ar, be, storages, depth + 1);
-    Ok(match v {
-        Value::None => Object::None,
-        Value::Bool(b) => Object::Bool(*b),
-        Value::Int(i) => Object::Int(*i),
-        Value::Float(f) => Object::Float(*f),
-        Value::Str(s) => Object::Str(s.clone()),
-        Value::Bytes(b) => Object::Bytes(b.clone()),
-        Value::Tuple(items) => Object::List(items.iter().map(&mut go).collect::<Result<_>>()?),
-        Value::List(items) | Value::Set(items) => {
-            let items = items.borrow().clone();
-            Object::List(items.iter().map(&mut go).collect::<Result<_>>()?)
+
+    fn convert(&mut self, v: &Value, depth: usize) -> Result<Object> {
+        if depth > MAX_DEPTH {
+            return Err(IoError::format(F, "objects nested too deeply"));
         }
-        Value::Dict(items) => {
-            let items = items.borrow().clone();
-            Object::Dict(items.iter().map(|(k, x)| Ok((go(k)?, go(x)?))).collect::<Result<_>>()?)
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(IoError::format(F, format!("more than {MAX_NODES} objects")));
         }
-        Value::Tensor(t) => Object::Tensor(tensor(t, ar, be, storages)?),
-        other => Object::Other(format!("{other:?}")),
-    })
+        Ok(match v {
+            Value::None => Object::None,
+            Value::Bool(b) => Object::Bool(*b),
+            Value::Int(i) => Object::Int(*i),
+            Value::Float(f) => Object::Float(*f),
+            Value::Str(s) => Object::Str(s.clone()),
+            Value::Bytes(b) => Object::Bytes(b.clone()),
+            Value::Tuple(items) => Object::List(self.all(items, depth)?),
+            Value::List(items) | Value::Set(items) => Object::List(self.all(&items.borrow(), depth)?),
+            Value::Dict(items) => {
+                let mut out = vec![];
+                for (k, x) in items.borrow().iter() {
+                    out.push((self.convert(k, depth + 1)?, self.convert(x, depth + 1)?));
+                }
+                Object::Dict(out)
+            }
+            Value::Tensor(t) => Object::Tensor(tensor(t, self.ar, self.be, &mut self.storages)?),
+            other => Object::Other(format!("{other:?}")),
+        })
+    }
 }
 
 /// The tensor a view describes, after checking it lies inside its storage.

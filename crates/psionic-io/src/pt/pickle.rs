@@ -77,6 +77,40 @@ pub enum Value {
     Layout(String),
 }
 
+/// Dropping takes containers apart with an explicit stack: a hostile pickle can nest
+/// lists a million deep in a few megabytes, and a recursive drop would overflow the
+/// thread's stack.
+impl Drop for Value {
+    fn drop(&mut self) {
+        let mut pending = vec![];
+        take_children(self, &mut pending);
+        while let Some(mut v) = pending.pop() {
+            take_children(&mut v, &mut pending);
+        }
+    }
+}
+
+/// Moves `v`'s children (those no other handle shares) into `out`.
+fn take_children(v: &mut Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Tuple(items) => out.append(items),
+        Value::List(l) | Value::Set(l) => {
+            if let Some(cell) = Rc::get_mut(l) {
+                out.append(cell.get_mut());
+            }
+        }
+        Value::Dict(d) => {
+            if let Some(cell) = Rc::get_mut(d) {
+                for (k, x) in cell.get_mut().drain(..) {
+                    out.push(k);
+                    out.push(x);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn bad(msg: impl Into<String>) -> IoError {
     IoError::format(F, msg)
 }
@@ -289,8 +323,8 @@ pub fn load(data: &[u8]) -> Result<Value> {
             0x93 => {
                 let name = pop(&mut stack)?;
                 let module = pop(&mut stack)?;
-                match (module, name) {
-                    (Value::Str(m), Value::Str(n)) => stack.push(Value::Global(global(&m, &n)?)),
+                match (&module, &name) {
+                    (Value::Str(m), Value::Str(n)) => stack.push(Value::Global(global(m, n)?)),
                     _ => return Err(bad("STACK_GLOBAL needs two strings")),
                 }
             }
@@ -364,9 +398,8 @@ pub fn load(data: &[u8]) -> Result<Value> {
                 match stack.last() {
                     Some(Value::Dict(d)) => {
                         let mut d = d.borrow_mut();
-                        let mut it = items.into_iter();
-                        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                            d.push((k, v));
+                        for kv in items.chunks(2) {
+                            d.push((kv[0].clone(), kv[1].clone()));
                         }
                     }
                     _ => return Err(bad("SETITEMS needs a dict")),
@@ -403,7 +436,7 @@ fn usizes(v: &Value, what: &str) -> Result<Vec<usize>> {
 
 /// `('storage', storage_type, key, location, numel)`.
 fn persistent(pid: Value) -> Result<Value> {
-    let Value::Tuple(t) = pid else { return Err(bad("persistent id is not a tuple")) };
+    let Value::Tuple(t) = &pid else { return Err(bad("persistent id is not a tuple")) };
     match t.as_slice() {
         [Value::Str(kind), Value::Global(g), Value::Str(key), _location, numel] if kind == "storage" => {
             let elem = match g {
@@ -419,8 +452,9 @@ fn persistent(pid: Value) -> Result<Value> {
 }
 
 fn reduce(f: Value, args: Value) -> Result<Value> {
-    let Value::Global(g) = f else { return Err(bad("REDUCE of something that is not an allowed global")) };
-    let Value::Tuple(a) = args else { return Err(bad("REDUCE arguments are not a tuple")) };
+    let Value::Global(g) = &f else { return Err(bad("REDUCE of something that is not an allowed global")) };
+    let Value::Tuple(a) = &args else { return Err(bad("REDUCE arguments are not a tuple")) };
+    let g = g.clone();
     Ok(match g {
         Global::OrderedDict | Global::Counter if a.is_empty() => Value::Dict(Default::default()),
         Global::Set if a.len() <= 1 => {
@@ -432,7 +466,7 @@ fn reduce(f: Value, args: Value) -> Result<Value> {
             };
             Value::Set(Rc::new(RefCell::new(items)))
         }
-        Global::Size if a.len() == 1 => a.into_iter().next().expect("one argument"),
+        Global::Size if a.len() == 1 => a[0].clone(),
         Global::Device => Value::Str(match a.first() {
             Some(Value::Str(s)) => s.clone(),
             _ => "cpu".into(),
@@ -441,8 +475,8 @@ fn reduce(f: Value, args: Value) -> Result<Value> {
             Some(Value::Str(s)) => Value::Bytes(s.chars().map(|c| c as u32 as u8).collect()),
             _ => return Err(bad("_codecs.encode needs a string")),
         },
-        Global::ByteArray => match a.into_iter().next() {
-            Some(Value::Bytes(b)) => Value::Bytes(b),
+        Global::ByteArray => match a.first() {
+            Some(Value::Bytes(b)) => Value::Bytes(b.clone()),
             None => Value::Bytes(vec![]),
             _ => return Err(bad("bytearray() needs bytes")),
         },
@@ -471,12 +505,10 @@ fn reduce(f: Value, args: Value) -> Result<Value> {
         // `_rebuild_from_type_v2(func, type, args, state)`: a plain Tensor or Parameter
         // rebuilt by `func(*args)`.
         Global::RebuildFromTypeV2 if a.len() >= 3 => {
-            let mut it = a.into_iter();
-            let (func, ty, args) = (it.next().expect("3"), it.next().expect("3"), it.next().expect("3"));
-            if !matches!(ty, Value::Global(Global::Parameter | Global::TensorType)) {
+            if !matches!(a[1], Value::Global(Global::Parameter | Global::TensorType)) {
                 return Err(IoError::unsupported(F, "tensor subclass", "only torch.Tensor and Parameter are read"));
             }
-            reduce(func, args)?
+            reduce(a[0].clone(), a[2].clone())?
         }
         Global::Unsupported(what) => {
             return Err(IoError::unsupported(F, what, "Psionic reads dense tensors only"));
