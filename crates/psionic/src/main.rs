@@ -5,6 +5,7 @@ use psionic::prelude::*;
 use psionic_conformance::Filter;
 use std::time::Instant;
 
+mod bench;
 mod checkpoint;
 mod demo;
 
@@ -20,6 +21,8 @@ enum Cmd {
     /// Trains a character-level GPT on Shakespeare, evaluates it on held-out text, saves
     /// a checkpoint, samples from it and plots the loss curve.
     Demo(demo::DemoArgs),
+    /// Times the benchmark workloads (medians over repeated runs) at each thread count.
+    Bench(bench::BenchArgs),
     /// Inspects or converts checkpoint files.
     #[command(subcommand)]
     Checkpoint(checkpoint::CheckpointCmd),
@@ -60,6 +63,12 @@ fn main() {
         Cmd::Demo(args) => {
             if let Err(e) = demo::run(&args) {
                 eprintln!("psionic demo: {e}");
+                std::process::exit(2);
+            }
+        }
+        Cmd::Bench(args) => {
+            if let Err(e) = bench::run(&args) {
+                eprintln!("psionic bench: {e}");
                 std::process::exit(2);
             }
         }

@@ -82,3 +82,23 @@ fn bad_files_and_flags_are_clear_errors() {
     }
     assert!(!dir.path().join("x.npy").exists(), "a failed conversion leaves no file");
 }
+
+#[test]
+fn bench_lists_runs_and_writes_json() {
+    let (code, out, _) = psionic(&["bench", "--list"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l == "train_gpt_demo_b16_t128"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("b.json");
+    let (code, out, err) =
+        psionic(&["bench", "--filter", "backward_16", "--threads", "1,2", "--reps-scale", "0.01", "--json", s(&json)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("backward_16"), "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = doc["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["median_us"].as_f64().unwrap() > 0.0 && r["q1_us"].as_f64() <= r["q3_us"].as_f64()));
+    let (code, _, err) = psionic(&["bench", "--filter", "no-such-workload"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no workload matches"), "{err}");
+}

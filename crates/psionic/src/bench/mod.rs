@@ -1,0 +1,90 @@
+//! `psionic bench`: the workloads of `BENCHMARKS.md`, each run with warm-up and repeated
+//! timed runs at each requested thread count; reports the median and the interquartile
+//! range. `oracle/bench/torch_bench.py` runs the same workloads in PyTorch, and
+//! `scripts/bench.sh` runs both, interleaved, into one table.
+
+mod workloads;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Only workloads whose name contains this.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Thread counts to run at (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub threads: Vec<usize>,
+    /// Also write the results here as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Scale every workload's repetition count (1.0 = the defaults).
+    #[arg(long, default_value_t = 1.0)]
+    pub reps_scale: f64,
+    /// List the workloads and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// One measured workload at one thread count, in microseconds.
+#[derive(serde::Serialize)]
+struct Measured {
+    workload: &'static str,
+    threads: usize,
+    median_us: f64,
+    q1_us: f64,
+    q3_us: f64,
+    reps: usize,
+}
+
+/// Median and quartiles of `reps` timed calls after `warmup` untimed ones.
+fn time(reps: usize, warmup: usize, f: &mut dyn FnMut()) -> (f64, f64, f64) {
+    for _ in 0..warmup {
+        f();
+    }
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| t[((t.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.25), at(0.75))
+}
+
+pub fn run(a: &BenchArgs) -> Result<(), String> {
+    let all = workloads::all();
+    let chosen: Vec<_> = all.iter().filter(|w| a.filter.as_deref().is_none_or(|f| w.name.contains(f))).collect();
+    if a.list {
+        chosen.iter().for_each(|w| println!("{}", w.name));
+        return Ok(());
+    }
+    if chosen.is_empty() {
+        return Err(format!("no workload matches {:?} (psionic bench --list)", a.filter.as_deref().unwrap_or("")));
+    }
+    if a.threads.contains(&0) {
+        return Err("--threads counts must be positive".into());
+    }
+    let mut results = vec![];
+    println!("{:<28} {:>7} {:>14} {:>24}", "workload", "threads", "median", "interquartile range");
+    for w in &chosen {
+        for &threads in &a.threads {
+            let reps = ((w.reps as f64 * a.reps_scale).round() as usize).max(3);
+            let (median, q1, q3) = psionic::with_threads(threads, || {
+                let mut f = (w.make)();
+                time(reps, (reps / 10).max(1), &mut *f)
+            });
+            println!("{:<28} {threads:>7} {:>12.1}us {:>11.1} - {:>8.1}us", w.name, median, q1, q3);
+            results.push(Measured { workload: w.name, threads, median_us: median, q1_us: q1, q3_us: q3, reps });
+        }
+    }
+    if let Some(path) = &a.json {
+        let doc = serde_json::json!({ "impl": "psionic", "version": env!("CARGO_PKG_VERSION"), "results": results });
+        std::fs::write(path, serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! The benchmark workloads. Each `make` builds its inputs once and returns the closure
+//! that is timed; `oracle/bench/torch_bench.py` defines the same names with the same
+//! shapes, dtypes and steps.
+
+use psionic::data::{DataLoader, TensorDataset};
+use psionic::nn::functional as F;
+use psionic::nn::models::{Gpt, GptConfig};
+use psionic::nn::prelude::*;
+use psionic::optim::{Adam, Optim, Optimizer, Sgd};
+use psionic::prelude::*;
+use psionic::random::{self, Generator};
+use psionic::Padding;
+
+pub struct Workload {
+    pub name: &'static str,
+    /// Timed repetitions by default.
+    pub reps: usize,
+    pub make: fn() -> Box<dyn FnMut()>,
+}
+
+fn randn(shape: &[usize], dtype: DType) -> Tensor {
+    random::randn(shape, DType::F32, Some(&Generator::with_seed(0))).to_dtype(dtype)
+}
+
+fn matmul(m: usize, k: usize, n: usize, dtype: DType) -> Box<dyn FnMut()> {
+    let (a, b) = (randn(&[m, k], dtype), randn(&[k, n], dtype));
+    Box::new(move || {
+        a.matmul(&b).eval();
+    })
+}
+
+fn conv(cin: usize, cout: usize) -> Conv {
+    Conv::new(2, cin, cout, &[3], ConvOpts { padding: Padding::Explicit(vec![1]), bias: false, ..ConvOpts::default() })
+}
+
+/// One step: forward, loss, backward, optimizer.
+fn train_step(mut loss: impl FnMut() -> Tensor + 'static, mut opt: Box<dyn Optimizer>) -> Box<dyn FnMut()> {
+    Box::new(move || {
+        let l = loss();
+        l.backward();
+        opt.step();
+        opt.zero_grad();
+    })
+}
+
+pub fn all() -> Vec<Workload> {
+    vec![
+        Workload { name: "matmul_f32_256", reps: 200, make: || matmul(256, 256, 256, DType::F32) },
+        Workload { name: "matmul_f32_1024", reps: 20, make: || matmul(1024, 1024, 1024, DType::F32) },
+        Workload { name: "matmul_f32_2048", reps: 6, make: || matmul(2048, 2048, 2048, DType::F32) },
+        Workload { name: "matmul_f32_4096x512x4096", reps: 6, make: || matmul(4096, 512, 4096, DType::F32) },
+        Workload { name: "matmul_bf16_1024", reps: 6, make: || matmul(1024, 1024, 1024, DType::BF16) },
+        Workload { name: "matmul_f16_1024", reps: 6, make: || matmul(1024, 1024, 1024, DType::F16) },
+        Workload {
+            name: "mul_add_4m",
+            reps: 30,
+            make: || {
+                let (a, b, c) =
+                    (randn(&[1 << 22], DType::F32), randn(&[1 << 22], DType::F32), randn(&[1 << 22], DType::F32));
+                Box::new(move || {
+                    (&(&a * &b) + &c).eval();
+                })
+            },
+        },
+        Workload {
+            name: "gelu_4m",
+            reps: 30,
+            make: || {
+                let a = randn(&[1 << 22], DType::F32);
+                Box::new(move || {
+                    a.gelu("none").eval();
+                })
+            },
+        },
+        Workload {
+            name: "sum_rows_4096",
+            reps: 30,
+            make: || {
+                let a = randn(&[4096, 4096], DType::F32);
+                Box::new(move || {
+                    a.sum(1, false).eval();
+                })
+            },
+        },
+        Workload {
+            name: "softmax_rows_4096",
+            reps: 20,
+            make: || {
+                let a = randn(&[4096, 4096], DType::F32);
+                Box::new(move || {
+                    a.softmax(-1).eval();
+                })
+            },
+        },
+        Workload {
+            name: "layer_norm_64x512x768",
+            reps: 10,
+            make: || {
+                let (x, w, b) =
+                    (randn(&[64, 512, 768], DType::F32), randn(&[768], DType::F32), randn(&[768], DType::F32));
+                Box::new(move || {
+                    F::layer_norm(&x, &[768], Some(&w), Some(&b), 1e-5).eval();
+                })
+            },
+        },
+        Workload {
+            name: "eager_add_16_x1000",
+            reps: 30,
+            make: || {
+                let (a, b) = (randn(&[16], DType::F32), randn(&[16], DType::F32));
+                Box::new(move || {
+                    for _ in 0..1000 {
+                        (&a + &b).eval();
+                    }
+                })
+            },
+        },
+        Workload {
+            name: "backward_16",
+            reps: 500,
+            make: || {
+                let x = randn(&[16], DType::F32).requires_grad_(true).clone();
+                let y = randn(&[16], DType::F32).requires_grad_(true).clone();
+                Box::new(move || {
+                    (&x * &y).sum_all().backward();
+                })
+            },
+        },
+        Workload {
+            name: "conv_block_fwd_bwd",
+            reps: 5,
+            make: || {
+                // A ResNet basic block: conv-bn-relu-conv-bn, the identity added, relu.
+                random::manual_seed(0);
+                let (c1, b1, c2, b2) = (conv(64, 64), BatchNorm::new(2, 64), conv(64, 64), BatchNorm::new(2, 64));
+                let x = randn(&[32, 64, 32, 32], DType::F32).requires_grad_(true).clone();
+                Box::new(move || {
+                    let h = b1.forward(&c1.forward(&x)).relu();
+                    let y = (&b2.forward(&c2.forward(&h)) + &x).relu();
+                    y.sum_all().backward();
+                })
+            },
+        },
+        Workload {
+            name: "train_mlp_784_512_512_10",
+            reps: 20,
+            make: || {
+                random::manual_seed(0);
+                let model = Sequential::new()
+                    .push(Linear::new(784, 512))
+                    .push(Activation::relu())
+                    .push(Linear::new(512, 512))
+                    .push(Activation::relu())
+                    .push(Linear::new(512, 10));
+                let opt = Box::new(Optim::for_module(&model, Adam::new(1e-3)));
+                let (x, y) = (randn(&[128, 784], DType::F32), Tensor::arange(0, 128, 1).remainder(10));
+                train_step(move || F::cross_entropy(&model.forward(&x), &y, &Default::default()), opt)
+            },
+        },
+        Workload {
+            name: "train_gpt_demo_b16_t128",
+            reps: 5,
+            make: || {
+                random::manual_seed(0);
+                let model = Gpt::new(GptConfig {
+                    vocab_size: 65,
+                    block_size: 128,
+                    n_layer: 4,
+                    n_head: 4,
+                    n_embd: 128,
+                    dropout: 0.0,
+                });
+                let opt = Box::new(Optim::for_module(&model, Adam::adamw(1e-3)));
+                let idx = Tensor::arange(0, 16 * 129, 1).remainder(65).reshape(&[16, 129]);
+                let (x, y) = (idx.narrow(1, 0, 128).contiguous(), idx.narrow(1, 1, 128).contiguous());
+                train_step(move || model.loss(&x, &y), opt)
+            },
+        },
+        Workload {
+            name: "train_cnn_32x32_b64",
+            reps: 5,
+            make: || {
+                random::manual_seed(0);
+                let pool = || Pooling::new(PoolKind::Max, 2, &[2], &[], &[0]);
+                let conv_bias = |cin, cout| {
+                    Conv::new(
+                        2,
+                        cin,
+                        cout,
+                        &[3],
+                        ConvOpts { padding: Padding::Explicit(vec![1]), ..ConvOpts::default() },
+                    )
+                };
+                let model = Sequential::new()
+                    .push(conv_bias(3, 32))
+                    .push(Activation::relu())
+                    .push(pool())
+                    .push(conv_bias(32, 64))
+                    .push(Activation::relu())
+                    .push(pool())
+                    .push(Flatten::default())
+                    .push(Linear::new(64 * 8 * 8, 10));
+                let opt = Box::new(Optim::for_module(&model, Sgd { momentum: 0.9, ..Sgd::new(0.01) }));
+                let (x, y) = (randn(&[64, 3, 32, 32], DType::F32), Tensor::arange(0, 64, 1).remainder(10));
+                train_step(move || F::cross_entropy(&model.forward(&x), &y, &Default::default()), opt)
+            },
+        },
+        Workload {
+            name: "dataloader_shuffle_epoch",
+            reps: 5,
+            make: || {
+                // One shuffled epoch of 60,000 MNIST-sized rows in batches of 128.
+                let x = randn(&[60_000, 784], DType::F32);
+                let y = Tensor::arange(0, 60_000, 1).remainder(10);
+                let loader = DataLoader::new(TensorDataset::new(vec![x, y]))
+                    .batch_size(128)
+                    .shuffle(true)
+                    .generator(Generator::with_seed(0));
+                Box::new(move || {
+                    for b in loader.iter() {
+                        b[0].eval();
+                    }
+                })
+            },
+        },
+    ]
+}

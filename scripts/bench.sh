@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every benchmark workload in Psionic and in PyTorch, interleaved (one workload in
+# Psionic, then the same in PyTorch, then the next), at 1 and 2 threads, and writes the
+# side-by-side table to BENCHMARKS.md and bench/results.json.
+#   scripts/bench.sh [FILTER]      (FILTER keeps workloads whose name contains it)
+# Needs oracle/.venv (oracle/README.md) for PyTorch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=${PSIONIC_PYTHON:-oracle/.venv/bin/python}
+threads=${BENCH_THREADS:-1,2}
+cargo build --release -q -p psionic
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+i=0
+for w in $(target/release/psionic bench --list ${1:+--filter "$1"}); do
+  i=$((i + 1))
+  target/release/psionic bench --filter "$w" --threads "$threads" --json "$out/psionic-$i.json" | tail -n +2
+  $py oracle/bench/torch_bench.py --filter "$w" --threads "$threads" --json "$out/pytorch-$i.json" | tail -n +2
+done
+mkdir -p bench
+$py scripts/bench_report.py "$out" bench/results.json BENCHMARKS.md
