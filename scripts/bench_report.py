@@ -9,7 +9,8 @@ import sys
 
 def load(d, impl):
     rows = {}
-    for f in sorted(pathlib.Path(d).glob(f"{impl}-*.json")):
+    # Files are numbered in workload order (psionic bench --list).
+    for f in sorted(pathlib.Path(d).glob(f"{impl}-*.json"), key=lambda p: int(p.stem.split("-")[1])):
         doc = json.loads(f.read_text())
         for r in doc["results"]:
             rows[(r["workload"], r["threads"])] = r
