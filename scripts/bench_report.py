@@ -54,7 +54,7 @@ def main(d, json_out, md_out):
         "of its median.",
         "",
         f"- Machine: {machine}",
-        f"- Psionic {our_version} ({rustc}), PyTorch {torch_version} (CPU wheel)",
+        f"- Psionic {our_version} ({rustc}), PyTorch {torch_version} (run on the CPU)",
         "",
         "| workload | threads | Psionic | PyTorch | ratio | noise (ours / theirs) |",
         "|---|---:|---:|---:|---:|---:|",

@@ -22,6 +22,7 @@ pub use psionic_data as data;
 pub use psionic_io as io;
 pub use psionic_nn as nn;
 pub use psionic_optim as optim;
+pub mod timing;
 
 /// Everything a user script needs in scope.
 pub mod prelude {

@@ -2,23 +2,11 @@
 //! PyTorch script with the oracle venv's Python (or `$PSIONIC_PYTHON`).
 
 use std::process::Command;
-use std::time::Instant;
 
 /// Median wall time of `f` in microseconds over `reps` runs, after `reps / 10` warm-ups
 /// (at least one: first calls pay one-time costs, such as PyTorch creating its kernels).
 pub fn median_us(reps: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..(reps / 10).max(1) {
-        f();
-    }
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[t.len() / 2]
+    psionic::timing::quartiles_us(reps, (reps / 10).max(1), &mut f).0
 }
 
 /// The same `med(f, n)` helper for the Python side, to prepend to a torch script.

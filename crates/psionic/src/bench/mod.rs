@@ -6,7 +6,6 @@
 mod workloads;
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -38,23 +37,6 @@ struct Measured {
     reps: usize,
 }
 
-/// Median and quartiles of `reps` timed calls after `warmup` untimed ones.
-fn time(reps: usize, warmup: usize, f: &mut dyn FnMut()) -> (f64, f64, f64) {
-    for _ in 0..warmup {
-        f();
-    }
-    let mut t: Vec<f64> = (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| t[((t.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.25), at(0.75))
-}
-
 pub fn run(a: &BenchArgs) -> Result<(), String> {
     let all = workloads::all();
     let chosen: Vec<_> = all.iter().filter(|w| a.filter.as_deref().is_none_or(|f| w.name.contains(f))).collect();
@@ -75,7 +57,7 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
             let reps = ((w.reps as f64 * a.reps_scale).round() as usize).max(3);
             let (median, q1, q3) = psionic::with_threads(threads, || {
                 let mut f = (w.make)();
-                time(reps, (reps / 10).max(1), &mut *f)
+                psionic::timing::quartiles_us(reps, (reps / 10).max(1), &mut *f)
             });
             println!("{:<28} {threads:>7} {:>12.1}us {:>11.1} - {:>8.1}us", w.name, median, q1, q3);
             results.push(Measured { workload: w.name, threads, median_us: median, q1_us: q1, q3_us: q3, reps });
