@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every benchmark workload in Psionic and in PyTorch, interleaved (one workload in
-# Psionic, then the same in PyTorch, then the next), at 1 and 2 threads, and writes the
-# side-by-side table to BENCHMARKS.md and bench/results.json.
+# Psionic, then the same in PyTorch, then the next), at 1 and 2 threads, in several
+# rounds (BENCH_ROUNDS, default 3), and writes the side-by-side table to BENCHMARKS.md
+# and bench/results.json: the median of the rounds' medians, and how far the rounds
+# spread, which is the noise a rerun should stay within.
 #   scripts/bench.sh [FILTER]      (FILTER keeps workloads whose name contains it)
 # Needs oracle/.venv (oracle/README.md) for PyTorch.
 set -euo pipefail
@@ -11,11 +13,15 @@ threads=${BENCH_THREADS:-1,2}
 cargo build --release -q -p psionic
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-i=0
-for w in $(target/release/psionic bench --list ${1:+--filter "$1"}); do
-  i=$((i + 1))
-  target/release/psionic bench --filter "$w" --threads "$threads" --json "$out/psionic-$i.json" | tail -n +2
-  $py oracle/bench/torch_bench.py --filter "$w" --threads "$threads" --json "$out/pytorch-$i.json" | tail -n +2
+rounds=${BENCH_ROUNDS:-3}
+for r in $(seq 1 "$rounds"); do
+  echo "round $r of $rounds"
+  i=0
+  for w in $(target/release/psionic bench --list ${1:+--filter "$1"}); do
+    i=$((i + 1))
+    target/release/psionic bench --filter "$w" --threads "$threads" --json "$out/psionic-$r-$i.json" | tail -n +2
+    $py oracle/bench/torch_bench.py --filter "$w" --threads "$threads" --json "$out/pytorch-$r-$i.json" | tail -n +2
+  done
 done
 mkdir -p bench
 $py scripts/bench_report.py "$out" bench/results.json BENCHMARKS.md
