@@ -120,7 +120,7 @@ impl<D: Dataset + 'static, B: Send + 'static> DataLoader<D, B> {
         }
         let n = self.dataset.len();
         let base: Box<dyn Sampler> = match (&self.sampler, self.shuffle) {
-            (Some(s), _) => Box::new(SharedSampler(s.clone())),
+            (Some(s), _) => Box::new(s.clone()),
             (None, true) => Box::new(RandomSampler::new(n, self.generator.clone())),
             (None, false) => Box::new(SequentialSampler(n)),
         };
@@ -158,17 +158,6 @@ impl<D: Dataset + 'static, B: Send + 'static> DataLoader<D, B> {
             receivers.push(rx);
         }
         Batches::Workers(Workers { receivers, handles, next: 0, total: plan.len() })
-    }
-}
-
-struct SharedSampler(Arc<dyn Sampler>);
-
-impl Sampler for SharedSampler {
-    fn sample(&self) -> Vec<usize> {
-        self.0.sample()
-    }
-    fn len(&self) -> usize {
-        self.0.len()
     }
 }
 

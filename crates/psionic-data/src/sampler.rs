@@ -15,6 +15,17 @@ pub trait Sampler<T = usize>: Send + Sync {
     }
 }
 
+/// A shared sampler samples as the one it points to (a loader keeps its sampler in an
+/// `Arc` and hands it to each epoch's batch sampler).
+impl<T, S: Sampler<T> + ?Sized> Sampler<T> for std::sync::Arc<S> {
+    fn sample(&self) -> Vec<T> {
+        (**self).sample()
+    }
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+}
+
 fn to_indices(t: &Tensor) -> Vec<usize> {
     t.to_vec::<i64>().into_iter().map(|i| i as usize).collect()
 }

@@ -94,7 +94,12 @@ fn read_checked(bytes: &[u8], format: Format, what: &str) -> Result<(Loaded, Has
             let d = meta.get(digest::METADATA_KEY).cloned();
             (Loaded::Named(named), meta, d)
         }
-        Format::Pt => (Loaded::Named(pt::read(bytes)?.named_tensors()), HashMap::new(), pt::recorded_digest(bytes)?),
+        Format::Pt => {
+            let (object, d) = pt::read_with_digest(bytes)?;
+            // The record shows in the metadata as safetensors' key does.
+            let meta = d.iter().map(|d| (digest::METADATA_KEY.to_string(), d.clone())).collect();
+            (Loaded::Named(object.named_tensors()), meta, d)
+        }
     };
     if let (Some(expected), Loaded::Named(named)) = (recorded, &loaded) {
         let actual = digest::content_sha256(named.iter().map(|(n, t)| (n.as_str(), t)));
@@ -161,8 +166,8 @@ pub fn save_with_metadata(path: &Path, arrays: &[(&str, &Tensor)], metadata: &Ha
     atomic::write(path, &bytes)
 }
 
-/// A file's named arrays and its metadata (safetensors' header metadata; empty for
-/// formats without one), the digest checked.
+/// A file's named arrays and its metadata (safetensors' header metadata; for `.pt`, the
+/// recorded digest under the same key; empty otherwise), the digest checked.
 pub fn load_with_metadata(path: &Path) -> Result<(Named, HashMap<String, String>)> {
     load_with_metadata_any(path).map(|(l, m)| (l.into_named(), m))
 }

@@ -47,12 +47,7 @@ fn inspect(path: &Path) -> Result<(), String> {
         bytes += t.numel() * t.dtype().size();
     }
     let _ = writeln!(out, "{total} elements, {bytes} bytes");
-    let digest = match format {
-        Format::Safetensors => meta.get(io::digest::METADATA_KEY).cloned(),
-        Format::Pt => std::fs::read(path).ok().and_then(|b| io::pt::recorded_digest(&b).ok().flatten()),
-        _ => None,
-    };
-    match digest {
+    match meta.get(io::digest::METADATA_KEY) {
         Some(d) => writeln!(out, "sha256 {d} (recorded, verified)"),
         None => writeln!(out, "no recorded sha256"),
     }

@@ -114,6 +114,11 @@ impl Archive<'_> {
 
 /// Reads a `torch.save` file into its object, tensors included.
 pub fn read(bytes: &[u8]) -> Result<Object> {
+    read_with_digest(bytes).map(|(o, _)| o)
+}
+
+/// [`read`], and the content digest Psionic recorded in the file when it wrote it.
+pub fn read_with_digest(bytes: &[u8]) -> Result<(Object, Option<String>)> {
     let mut ar = Archive::open(bytes)?;
     let big_endian = if ar.has("byteorder") {
         match ar.record("byteorder")?.as_slice() {
@@ -127,7 +132,13 @@ pub fn read(bytes: &[u8]) -> Result<Object> {
         false
     };
     let root = pickle::load(&ar.record("data.pkl")?)?;
-    Convert { ar: &mut ar, be: big_endian, storages: HashMap::new(), nodes: 0 }.convert(&root, 0)
+    let object = Convert { ar: &mut ar, be: big_endian, storages: HashMap::new(), nodes: 0 }.convert(&root, 0)?;
+    let digest = if ar.has(DIGEST_RECORD) {
+        Some(String::from_utf8_lossy(&ar.record(DIGEST_RECORD)?).trim().to_string())
+    } else {
+        None
+    };
+    Ok((object, digest))
 }
 
 /// Deeper nesting than this is refused (a hostile pickle could nest without end).
@@ -230,13 +241,3 @@ fn tensor(t: &TensorRef, ar: &mut Archive, be: bool, storages: &mut HashMap<Stri
 /// The sha256 record Psionic adds beside the pickle (PyTorch ignores records it does
 /// not know).
 pub(crate) const DIGEST_RECORD: &str = ".data/psionic_sha256";
-
-/// The digest recorded in the file, when there is one.
-pub fn recorded_digest(bytes: &[u8]) -> Result<Option<String>> {
-    let mut ar = Archive::open(bytes)?;
-    if !ar.has(DIGEST_RECORD) {
-        return Ok(None);
-    }
-    let d = ar.record(DIGEST_RECORD)?;
-    Ok(Some(String::from_utf8_lossy(&d).trim().to_string()))
-}

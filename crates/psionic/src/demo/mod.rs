@@ -70,16 +70,17 @@ pub fn run(a: &DemoArgs) -> Result<(), String> {
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let tok = CharTokenizer::fit(TEXT);
     let ids = tok.encode(TEXT).map_err(|e| e.to_string())?;
-    let n_train = ids.len() * 9 / 10;
-    let tokens = Tensor::from_vec(ids.clone(), &[ids.len()]);
+    let n_ids = ids.len();
+    let n_train = n_ids * 9 / 10;
+    let tokens = Tensor::from_vec(ids, &[n_ids]);
     let train = TokenWindows::new(tokens.narrow(0, 0, n_train), a.context);
-    let held_out = TokenWindows::new(tokens.narrow(0, n_train as i64, ids.len() - n_train), a.context);
+    let held_out = TokenWindows::new(tokens.narrow(0, n_train as i64, n_ids - n_train), a.context);
     println!(
         "corpus: {} characters of Shakespeare, {} distinct; {} for training, {} held out",
-        ids.len(),
+        n_ids,
         tok.vocab_size(),
         n_train,
-        ids.len() - n_train
+        n_ids - n_train
     );
 
     random::manual_seed(a.seed);
