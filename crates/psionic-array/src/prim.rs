@@ -100,6 +100,11 @@ pub enum Prim {
         dim: usize,
         indices: bool,
     },
+    /// softmax (or log_softmax when `log`) along `dim`, fused into one kernel.
+    Softmax {
+        dim: usize,
+        log: bool,
+    },
     View(ViewOp),
     Contiguous,
     /// `[..., m, k] @ [..., k, n]` with equal batch shapes.
@@ -354,6 +359,7 @@ impl Prim {
             Prim::Scan { indices, .. } => {
                 Meta::new(inputs[0].shape.clone(), if *indices { DType::I64 } else { inputs[0].dtype })
             }
+            Prim::Softmax { .. } => Meta::new(inputs[0].shape.clone(), inputs[0].dtype),
             Prim::View(v) => {
                 let l = inputs[0].layout();
                 if let ViewOp::Reshape(s) = v {
@@ -454,6 +460,7 @@ impl Prim {
             Prim::Where => Ok(psionic_cpu::index::where_(inputs[0], inputs[1], inputs[2], &out.shape)),
             Prim::Reduce { op, dims } => psionic_cpu::reduce::reduce(*op, x.unwrap(), dims),
             Prim::Scan { op, dim, indices } => psionic_cpu::scan::scan(*op, x.unwrap(), *dim, *indices),
+            Prim::Softmax { dim, log } => psionic_cpu::softmax::softmax(x.unwrap(), *dim, *log),
             Prim::View(v) => {
                 let x = x.unwrap();
                 Ok(x.with_layout(v.apply(&x.layout)?))

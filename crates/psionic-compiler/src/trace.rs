@@ -52,6 +52,7 @@ impl Graph {
             | Prim::Where
             | Prim::Reduce { .. }
             | Prim::Scan { .. }
+            | Prim::Softmax { .. }
             | Prim::Contiguous
             | Prim::Matmul
             | Prim::Cat { .. } => true,

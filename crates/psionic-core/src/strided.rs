@@ -23,6 +23,9 @@ pub struct Rows<const N: usize> {
 
 impl<const N: usize> Rows<N> {
     pub fn new(shape: &[usize], strides: [&[isize]; N], base: [usize; N]) -> Self {
+        if let Some(rows) = Self::one_row(shape, &strides, &base) {
+            return rows;
+        }
         // Drop size-1 dims; they contribute nothing to any offset.
         let keep: Vec<usize> = (0..shape.len()).filter(|&d| shape[d] != 1).collect();
         let mut sh: Vec<usize> = keep.iter().map(|&d| shape[d]).collect();
@@ -55,6 +58,42 @@ impl<const N: usize> Rows<N> {
             inner,
             n_rows: if numel == 0 { 0 } else { n_rows },
         }
+    }
+
+    /// The common case without allocating: every operand is contiguous over `shape` or
+    /// a single broadcast value, so the whole iteration is one row (what the merging in
+    /// [`Rows::new`] would arrive at).
+    fn one_row(shape: &[usize], strides: &[&[isize]; N], base: &[usize; N]) -> Option<Self> {
+        let numel: usize = shape.iter().product();
+        if numel == 0 {
+            return None;
+        }
+        let mut inner = [0isize; N];
+        for k in 0..N {
+            let (mut expected, mut contiguous, mut constant) = (1isize, true, true);
+            for d in (0..shape.len()).rev() {
+                if shape[d] != 1 {
+                    contiguous &= strides[k][d] == expected;
+                    constant &= strides[k][d] == 0;
+                    expected *= shape[d] as isize;
+                }
+            }
+            inner[k] = if contiguous && numel > 1 {
+                1
+            } else if constant {
+                0
+            } else {
+                return None;
+            };
+        }
+        Some(Rows {
+            outer_shape: Vec::new(),
+            outer_strides: std::array::from_fn(|_| Vec::new()),
+            base: std::array::from_fn(|k| base[k] as isize),
+            row_len: numel,
+            inner,
+            n_rows: 1,
+        })
     }
 
     pub fn from_layouts(shape: &[usize], layouts: [&Layout; N]) -> Self {

@@ -26,32 +26,37 @@ pub enum Src<'a, T> {
 }
 
 /// Zips two [`Src`] operands into `out` with a per-element expression; expands into four
-/// monomorphic loops so each one vectorises.
+/// monomorphic loops so each one vectorises, compiled for the widest vector unit the CPU
+/// has ([`crate::simd::dispatch`]).
 #[macro_export]
 macro_rules! zip2 {
     ($a:expr, $b:expr, $out:expr, |$x:ident, $y:ident| $e:expr) => {{
         use $crate::elementwise::Src;
-        match ($a, $b) {
-            (Src::Slice(a), Src::Slice(b)) => {
-                for ((o, &$x), &$y) in $out.iter_mut().zip(a.iter()).zip(b.iter()) {
-                    *o = $e;
+        let (a, b, out) = ($a, $b, $out);
+        $crate::simd::dispatch(
+            #[inline(always)]
+            || match (a, b) {
+                (Src::Slice(a), Src::Slice(b)) => {
+                    for ((o, &$x), &$y) in out.iter_mut().zip(a.iter()).zip(b.iter()) {
+                        *o = $e;
+                    }
                 }
-            }
-            (Src::Slice(a), Src::Scalar($y)) => {
-                for (o, &$x) in $out.iter_mut().zip(a.iter()) {
-                    *o = $e;
+                (Src::Slice(a), Src::Scalar($y)) => {
+                    for (o, &$x) in out.iter_mut().zip(a.iter()) {
+                        *o = $e;
+                    }
                 }
-            }
-            (Src::Scalar($x), Src::Slice(b)) => {
-                for (o, &$y) in $out.iter_mut().zip(b.iter()) {
-                    *o = $e;
+                (Src::Scalar($x), Src::Slice(b)) => {
+                    for (o, &$y) in out.iter_mut().zip(b.iter()) {
+                        *o = $e;
+                    }
                 }
-            }
-            (Src::Scalar($x), Src::Scalar($y)) => {
-                let v = $e;
-                $out.fill(v);
-            }
-        }
+                (Src::Scalar($x), Src::Scalar($y)) => {
+                    let v = $e;
+                    out.fill(v);
+                }
+            },
+        )
     }};
 }
 
@@ -166,8 +171,9 @@ pub fn map2<T: Element, U: Element>(
     CpuArray::new(out, shape)
 }
 
-/// `out = f(a, b, c)` elementwise over `shape` (operands already broadcast); each chunk of
-/// every operand is gathered to contiguous scratch unless already contiguous.
+/// `out = f(a, b, c)` elementwise over `shape` (operands already broadcast): contiguous
+/// operands are handed over in place, otherwise each chunk of every operand is gathered
+/// to contiguous scratch.
 pub fn map3<A: Element, B: Element, C: Element, U: Element>(
     a: &CpuArray,
     b: &CpuArray,
@@ -182,6 +188,17 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
         let len = rows.row_len();
         let rpc = rows_per_chunk(len);
         let (sa, sb, sc) = (a.storage.as_slice::<A>(), b.storage.as_slice::<B>(), c.storage.as_slice::<C>());
+        if rows.n_rows() == 1 && rows.inner_strides() == [1, 1, 1] {
+            // All three contiguous over the shape: hand the kernel slices in place.
+            let mut offs = [0; 3];
+            rows.for_rows(0..1, |_, o3| offs = o3);
+            let [oa, ob, oc] = offs;
+            for_out_chunks(out.as_mut_slice::<U>(), CHUNK, 4, |start, o| {
+                let r = start..start + o.len();
+                f(&sa[oa + r.start..oa + r.end], &sb[ob + r.start..ob + r.end], &sc[oc + r.start..oc + r.end], o)
+            });
+            return CpuArray::new(out, shape);
+        }
         for_out_chunks(out.as_mut_slice::<U>(), rpc * len, 4, |start, o| {
             let r0 = start / len;
             let r1 = r0 + o.len() / len;
@@ -200,12 +217,13 @@ pub fn contiguous<T: Element>(x: &CpuArray) -> CpuArray {
     map1::<T, T>(x, 1, |s, d| d.copy_from_slice(s))
 }
 
-/// Expands `x`'s layout to `shape` by broadcasting (no copy).
-pub fn broadcast(x: &CpuArray, shape: &[usize]) -> CpuArray {
+/// Expands `x`'s layout to `shape` by broadcasting (no copy; borrowed when the shape
+/// already matches).
+pub fn broadcast<'a>(x: &'a CpuArray, shape: &[usize]) -> std::borrow::Cow<'a, CpuArray> {
     if x.layout.shape == shape {
-        return x.clone();
+        return std::borrow::Cow::Borrowed(x);
     }
-    x.with_layout(x.layout.expand("broadcast", shape).expect("shapes checked by the graph"))
+    std::borrow::Cow::Owned(x.with_layout(x.layout.expand("broadcast", shape).expect("shapes checked by the graph")))
 }
 
 /// Writes `src` (any layout, same shape as `dst_layout`) into a contiguous copy of `base`

@@ -22,9 +22,12 @@ pub mod parallel;
 pub mod reduce;
 pub mod reduce_columns;
 pub mod scan;
+pub mod simd;
+pub mod softmax;
 pub mod special;
 pub mod storage;
 pub mod unary;
+pub mod vmath;
 
 pub use array::CpuArray;
 pub use element::Element;

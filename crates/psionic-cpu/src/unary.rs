@@ -11,6 +11,10 @@ use psionic_core::{DType, Error, Result};
 
 /// Float math that std's `Float` lacks.
 pub trait FloatMath: Float + Element {
+    /// `e^x`; for f32 the branch-free [`crate::vmath::exp`], so loops over it vectorise.
+    fn exp_v(self) -> Self;
+    /// `tanh`; for f32 [`crate::vmath::tanh`].
+    fn tanh_v(self) -> Self;
     fn erf(self) -> Self;
     fn erfc(self) -> Self;
     fn erfinv(self) -> Self;
@@ -18,8 +22,17 @@ pub trait FloatMath: Float + Element {
 }
 
 impl FloatMath for f32 {
+    #[inline(always)]
+    fn exp_v(self) -> Self {
+        crate::vmath::exp(self)
+    }
+    #[inline(always)]
+    fn tanh_v(self) -> Self {
+        crate::vmath::tanh(self)
+    }
+    #[inline(always)]
     fn erf(self) -> Self {
-        libm::erff(self)
+        crate::vmath::erf(self)
     }
     fn erfc(self) -> Self {
         libm::erfcf(self)
@@ -33,6 +46,15 @@ impl FloatMath for f32 {
 }
 
 impl FloatMath for f64 {
+    #[inline(always)]
+    fn exp_v(self) -> Self {
+        self.exp()
+    }
+    #[inline(always)]
+    fn tanh_v(self) -> Self {
+        self.tanh()
+    }
+    #[inline(always)]
     fn erf(self) -> Self {
         libm::erf(self)
     }
@@ -53,8 +75,8 @@ fn c<F: Float>(v: f64) -> F {
 }
 
 #[inline(always)]
-fn sigmoid<F: Float>(x: F) -> F {
-    F::one() / (F::one() + (-x).exp())
+fn sigmoid<F: FloatMath>(x: F) -> F {
+    F::one() / (F::one() + (-x).exp_v())
 }
 
 #[inline(always)]
@@ -123,9 +145,14 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
     macro_rules! m {
         ($w:expr, |$v:ident| $e:expr) => {
             map1::<F, F>(x, $w, |s, d| {
-                for (o, &$v) in d.iter_mut().zip(s) {
-                    *o = $e;
-                }
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for (o, &$v) in d.iter_mut().zip(s) {
+                            *o = $e;
+                        }
+                    },
+                )
             })
         };
     }
@@ -144,7 +171,7 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
         Sqrt => m!(2, |v| v.sqrt()),
         Rsqrt => m!(2, |v| one / v.sqrt()),
         Reciprocal => m!(1, |v| one / v),
-        Exp => m!(8, |v| v.exp()),
+        Exp => m!(8, |v| v.exp_v()),
         Exp2 => m!(8, |v| v.exp2()),
         Expm1 => m!(8, |v| v.exp_m1()),
         Log => m!(8, |v| v.ln()),
@@ -159,7 +186,7 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
         Atan => m!(8, |v| v.atan()),
         Sinh => m!(8, |v| v.sinh()),
         Cosh => m!(8, |v| v.cosh()),
-        Tanh => m!(8, |v| v.tanh()),
+        Tanh => m!(8, |v| v.tanh_v()),
         Asinh => m!(8, |v| v.asinh()),
         Acosh => m!(8, |v| v.acosh()),
         Atanh => m!(8, |v| v.atanh()),
@@ -190,9 +217,9 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
         }
         GeluTanh => {
             let (k, a) = (c::<F>((2.0 / std::f64::consts::PI).sqrt()), c::<F>(0.044715));
-            m!(8, |v| half * v * (one + (k * (v + a * v * v * v)).tanh()))
+            m!(8, |v| half * v * (one + (k * (v + a * v * v * v)).tanh_v()))
         }
-        Silu => m!(8, |v| v / (one + (-v).exp())),
+        Silu => m!(8, |v| v / (one + (-v).exp_v())),
         Mish => {
             let t = c::<F>(20.0);
             m!(8, |v| v * softplus(v, one, t).tanh())

@@ -121,8 +121,13 @@ pub(crate) fn run(
             }
             if targets.is_none() {
                 if n.is_grad_leaf() {
+                    // PyTorch's layout contract: a leaf's `.grad` is dense, even when the
+                    // rule produced a view (a weight used as `w.t()` gets a transposed
+                    // gradient); optimizers then stream it instead of gathering it in
+                    // every one of their elementwise steps.
+                    let g = if g.is_contiguous() { g.clone() } else { g.contiguous() };
                     let mut cur = slot.grad.lock().unwrap();
-                    *cur = Some(add_to(cur.take(), g.clone()));
+                    *cur = Some(add_to(cur.take(), g));
                 } else if slot.retains() {
                     *slot.grad.lock().unwrap() = Some(g.clone());
                 }

@@ -355,19 +355,27 @@ impl Tensor {
     /// `exp(x - max) / sum(exp(x - max))` along `dim`.
     #[track_caller]
     pub fn softmax(&self, dim: i64) -> Tensor {
-        let x = self.to_float();
-        if x.numel() == 0 {
-            // Nothing to normalise (and no maximum to subtract): an empty result.
-            check(psionic_core::normalize_dim("softmax", dim, x.dim().max(1)));
-            return x.deep_clone();
-        }
-        let e = x.sub(x.amax(dim, true)).exp();
-        e.div(e.sum(dim, true))
+        self.softmax_along("softmax", dim, false)
+    }
+
+    /// `x - max - log(sum(exp(x - max)))` along `dim`.
+    #[track_caller]
+    pub fn log_softmax(&self, dim: i64) -> Tensor {
+        self.softmax_along("log_softmax", dim, true)
     }
 
     #[track_caller]
-    pub fn log_softmax(&self, dim: i64) -> Tensor {
+    fn softmax_along(&self, name: &'static str, dim: i64, log: bool) -> Tensor {
         let x = self.to_float();
-        x.sub(x.logsumexp(dim, true))
+        let d = check(psionic_core::normalize_dim(name, dim, x.dim().max(1)));
+        if x.dim() == 0 {
+            // A 0-d tensor is normalised as its one-element vector (kernels index dims).
+            return x.reshape(&[1]).softmax_along(name, 0, log).reshape(&[]);
+        }
+        if x.numel() == 0 {
+            // Nothing to normalise (and no maximum to subtract): an empty result.
+            return x.deep_clone();
+        }
+        check(Tensor::make(Prim::Softmax { dim: d, log }, &[&x]))
     }
 }

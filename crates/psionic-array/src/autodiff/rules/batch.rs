@@ -48,6 +48,7 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
         Prim::Scan { op, dim, indices } => {
             Tensor::make(Prim::Scan { op: *op, dim: dim + 1, indices: *indices }, &[&full(0)])?
         }
+        Prim::Softmax { dim, log } => Tensor::make(Prim::Softmax { dim: dim + 1, log: *log }, &[&full(0)])?,
         Prim::View(ViewOp::Reshape(s)) => {
             let mut shape = vec![size as i64];
             shape.extend(dims_i64(s));

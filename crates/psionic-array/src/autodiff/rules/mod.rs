@@ -53,6 +53,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Scan { op, dim, indices } => {
             vec![if *indices { None } else { Some(reduce::scan_vjp(*op, *dim, &c.x[0], c.y, c.g)) }]
         }
+        Prim::Softmax { dim, log } => vec![Some(reduce::softmax_vjp(*dim, *log, c.y, c.g))],
         Prim::View(v) => vec![Some(shape::view_vjp(v, &c.x[0], c.g)?)],
         Prim::Contiguous => vec![Some(c.g.clone())],
         Prim::Matmul => linalg::matmul_vjp(&c.x[0], &c.x[1], c.g),
@@ -107,6 +108,7 @@ fn saves(prim: &Prim) -> (u64, bool) {
         Prim::Where => (FIRST, false),
         Prim::Reduce { op: ReduceOp::Sum, .. } | Prim::Scan { op: ScanOp::CumSum, .. } => (NONE, false),
         Prim::Reduce { .. } | Prim::Scan { .. } => (FIRST, true),
+        Prim::Softmax { .. } => (NONE, true),
         Prim::Matmul => (BOTH, false),
         // Indices are read by every gather/scatter rule; values by the nonlinear ones.
         Prim::Gather { .. } => (0b10, false),
@@ -145,6 +147,8 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::Where => "Where".to_string(),
         Prim::Reduce { op, .. } => format!("{op:?}").split(['(', ' ']).next().unwrap_or("Reduce").to_string(),
         Prim::Scan { op, .. } => format!("{op:?}"),
+        Prim::Softmax { log: false, .. } => "Softmax".to_string(),
+        Prim::Softmax { log: true, .. } => "LogSoftmax".to_string(),
         Prim::View(v) => format!("{v:?}").split(['(', ' ']).next().unwrap_or("View").to_string(),
         Prim::Contiguous => "Clone".to_string(),
         Prim::Matmul => "Matmul".to_string(),

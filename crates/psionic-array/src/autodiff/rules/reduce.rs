@@ -132,3 +132,23 @@ fn cumprod_general(x: &Tensor, g: &Tensor, d: i64) -> Tensor {
     let gl = g.movedim(&[d], &[-1]).unsqueeze(-2);
     (&c * &gl).sum(-1, false).movedim(&[-1], &[d])
 }
+
+/// softmax: `y (g - sum(g y))`; log_softmax: `g - e^y sum(g)`, both summed along `dim`.
+pub(super) fn softmax_vjp(dim: usize, log: bool, y: &Tensor, g: &Tensor) -> Tensor {
+    let d = dim as i64;
+    if log {
+        g - &(&y.exp() * &g.sum(d, true))
+    } else {
+        y * &(g - &(g * y).sum(d, true))
+    }
+}
+
+/// The tangent of softmax (`y (t - sum(t y))`) or log_softmax (`t - sum(e^y t)`).
+pub(super) fn softmax_jvp(dim: usize, log: bool, y: &Tensor, t: &Tensor) -> Tensor {
+    let d = dim as i64;
+    if log {
+        t - &(&y.exp() * t).sum(d, true)
+    } else {
+        y * &(t - &(t * y).sum(d, true))
+    }
+}

@@ -143,6 +143,10 @@ fn reductions_and_scans() {
         r("logsumexp", |x| x.logsumexp(1, false), -2.0, 2.0),
         r("softmax", |x| x.softmax(1), -2.0, 2.0),
         r("log_softmax", |x| x.log_softmax(0), -2.0, 2.0),
+        // Both kernel paths: lines along the last dim, and gathered lines along another.
+        r("softmax_dim0", |x| x.softmax(0), -2.0, 2.0),
+        r("log_softmax_last", |x| x.log_softmax(-1), -2.0, 2.0),
+        r("softmax_strided", |x| x.t().softmax(-1), -2.0, 2.0),
         r("norm2", |x| x.norm(NormOrd::Fro, Vec::<i64>::new(), false), -2.0, 2.0),
         r("norm3_dim", |x| x.norm(NormOrd::P(3.0), 1, false), 0.2, 2.0),
         r("cumsum", |x| x.cumsum(1), -2.0, 2.0),
