@@ -188,14 +188,20 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
         let len = rows.row_len();
         let rpc = rows_per_chunk(len);
         let (sa, sb, sc) = (a.storage.as_slice::<A>(), b.storage.as_slice::<B>(), c.storage.as_slice::<C>());
-        if rows.n_rows() == 1 && rows.inner_strides() == [1, 1, 1] {
-            // All three contiguous over the shape: hand the kernel slices in place.
+        let [ia, ib, ic] = rows.inner_strides();
+        if rows.n_rows() == 1 && [ia, ib, ic].iter().all(|s| matches!(s, 0 | 1)) {
+            // Each operand contiguous over the shape (handed over in place) or one value
+            // (repeated into scratch): no strided walk.
             let mut offs = [0; 3];
             rows.for_rows(0..1, |_, o3| offs = o3);
             let [oa, ob, oc] = offs;
             for_out_chunks(out.as_mut_slice::<U>(), CHUNK, 4, |start, o| {
-                let r = start..start + o.len();
-                f(&sa[oa + r.start..oa + r.end], &sb[ob + r.start..ob + r.end], &sc[oc + r.start..oc + r.end], o)
+                let n = o.len();
+                let (mut fa, mut fb, mut fc) = (Vec::new(), Vec::new(), Vec::new());
+                let a = run(sa, oa, ia, start, n, &mut fa);
+                let b = run(sb, ob, ib, start, n, &mut fb);
+                let c = run(sc, oc, ic, start, n, &mut fc);
+                f(a, b, c, o)
             });
             return CpuArray::new(out, shape);
         }
@@ -210,6 +216,17 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
         });
     }
     CpuArray::new(out, shape)
+}
+
+/// `n` values of a one-row operand from position `start`: a slice of `s` in place when
+/// its stride is 1, else its single value repeated into `fill`.
+fn run<'a, T: Copy>(s: &'a [T], off: usize, stride: isize, start: usize, n: usize, fill: &'a mut Vec<T>) -> &'a [T] {
+    if stride == 0 {
+        fill.resize(n, s[off]);
+        fill
+    } else {
+        &s[off + start..off + start + n]
+    }
 }
 
 /// A contiguous copy of any layout (same dtype).
