@@ -118,6 +118,9 @@ fn results_are_bit_identical_for_1_and_2_threads() {
         out.extend(s.to_vec::<f32>());
         out.extend(v.to_vec::<f32>());
         out.extend(sm.to_vec::<f32>());
+        // Rows split across threads, and rows long enough that their sums split into blocks.
+        out.extend(x.log_softmax(-1).to_vec::<f32>());
+        out.extend(x.reshape(&[3, 100_000]).softmax(-1).to_vec::<f32>());
         out.extend(x.sum(0, false).to_vec::<f32>());
         let tall = Tensor::linspace(-1.0, 1.0, 9000 * 40, DType::F32).reshape(&[9000, 40]);
         out.extend(tall.sum(0, false).to_vec::<f32>());
