@@ -1,13 +1,15 @@
 //! Runtime choice of instruction set for the kernels.
 //!
 //! The crate is compiled for the baseline of its target (SSE2 on x86-64), so a plain loop
-//! vectorises 4 lanes wide. [`dispatch`] runs a closure inside a function compiled with
-//! AVX2 (8 lanes) when the CPU has it; the closure is inlined there, so every kernel the
-//! drivers in [`crate::parallel`] call gets the wider code without being written twice.
+//! vectorises 4 lanes wide. A kernel opts in by running its loop through [`dispatch`] as
+//! an `#[inline(always)]` closure: the closure is then compiled inside a function built
+//! for AVX2 + FMA (8 lanes), taken when the CPU has them, without the loop being written
+//! twice.
 //!
 //! Results do not depend on which path runs: Rust never fuses a multiply and an add on its
-//! own, and kernels that accumulate keep their own fixed lane structure, so both widths
-//! perform the same operations in the same order.
+//! own, explicit `mul_add`s are exact on either path, and kernels that accumulate keep
+//! their own fixed lane structure, so both widths perform the same operations in the same
+//! order.
 
 /// Runs `f`, compiled for AVX2 + FMA when this CPU supports them.
 #[inline]
@@ -26,17 +28,6 @@ pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2_fma<R>(f: impl FnOnce() -> R) -> R {
     f()
-}
-
-/// Which path [`dispatch`] takes on this machine, for reports.
-pub fn level() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return "avx2+fma";
-        }
-    }
-    "baseline"
 }
 
 /// Sum in 32 interleaved partial sums: element `k` goes to lane `k % 32`; lanes are
