@@ -6,6 +6,7 @@ use crate::autodiff::custom::CustomCall;
 use psionic_core::ops::{BinaryOp, LinalgOp, OrderOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
 use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
 use psionic_cpu::depthwise::{Depthwise, Geometry};
+use psionic_cpu::pool::PoolGeometry;
 use psionic_cpu::CpuArray;
 use std::sync::Arc;
 
@@ -117,6 +118,9 @@ pub enum Prim {
     SliceUpdate {
         chain: Vec<ViewOp>,
     },
+    /// Max pooling's picks over the last dims: for each window of input 0 the flat
+    /// position in its plane of the element it selects (i64, not differentiable).
+    MaxPoolIndex(PoolGeometry),
     /// `out[p] = x[p with p[dim] = index[p]]` (inputs: x, i64 index of x's rank).
     Gather {
         dim: usize,
@@ -389,6 +393,17 @@ impl Prim {
                 Meta::new(shape, d)
             }
             Prim::SliceUpdate { .. } => Meta::new(inputs[0].shape.clone(), inputs[0].dtype),
+            Prim::MaxPoolIndex(g) => {
+                let x = &inputs[0].shape;
+                let k = g.input.len();
+                if x.len() < k || x[x.len() - k..] != g.input[..] {
+                    return Err(Error::shape(
+                        "max_pool",
+                        format!("input {x:?} does not end in the pooled sizes {:?}", g.input),
+                    ));
+                }
+                Meta::new([&x[..x.len() - k], &g.output[..]].concat(), DType::I64)
+            }
             Prim::Gather { dim } => {
                 check_index_shape("gather", inputs[1], &[(inputs[0], Some(*dim))])?;
                 Meta::new(inputs[1].shape.clone(), inputs[0].dtype)
@@ -486,6 +501,7 @@ impl Prim {
                 psionic_cpu::gather::scatter(inputs[0], inputs[1], inputs[2], *dim, *reduce, *include_self)
             }
             Prim::Order { op, dim } => psionic_cpu::order::order(*op, x.unwrap(), *dim),
+            Prim::MaxPoolIndex(g) => Ok(psionic_cpu::pool::max_pool_index(x.unwrap(), g)),
             Prim::Fold { spatial, kernel, stride, dilation } => {
                 Ok(psionic_cpu::fold::fold(x.unwrap(), &out.shape, spatial.len(), kernel, stride, dilation))
             }

@@ -231,7 +231,29 @@ fn run<'a, T: Copy>(s: &'a [T], off: usize, stride: isize, start: usize, n: usiz
 
 /// A contiguous copy of any layout (same dtype).
 pub fn contiguous<T: Element>(x: &CpuArray) -> CpuArray {
-    map1::<T, T>(x, 1, |s, d| d.copy_from_slice(s))
+    if x.layout.is_contiguous() {
+        return map1::<T, T>(x, 1, |s, d| d.copy_from_slice(s));
+    }
+    // Rows go straight to their place in the output, whatever their length (map1 would
+    // gather short rows into scratch first: a second copy of im2col's 32-wide rows).
+    let mut out = Storage::uninit::<T>(x.numel());
+    let src = x.storage.as_slice::<T>();
+    let rows = Rows::<1>::from_layouts(&x.layout.shape, [&x.layout]);
+    let (len, [s]) = (rows.row_len(), rows.inner_strides());
+    if len > 0 {
+        for_out_chunks(out.as_mut_slice::<T>(), rows_per_chunk(len) * len, 1, |start, o| {
+            let r0 = start / len;
+            rows.for_rows(r0..r0 + o.len() / len, |r, [off]| {
+                let d = &mut o[(r - r0) * len..][..len];
+                match s {
+                    1 => d.copy_from_slice(&src[off..off + len]),
+                    0 => d.fill(src[off]),
+                    _ => d.iter_mut().enumerate().for_each(|(i, v)| *v = src[(off as isize + i as isize * s) as usize]),
+                }
+            });
+        });
+    }
+    CpuArray::new(out, &x.layout.shape)
 }
 
 /// Expands `x`'s layout to `shape` by broadcasting (no copy; borrowed when the shape
@@ -253,12 +275,19 @@ pub fn scatter_into<T: Element>(
     let fresh = contiguous::<T>(base);
     let target = dst_layout_of(&fresh.layout);
     let mut storage = std::sync::Arc::try_unwrap(fresh.storage).expect("a fresh copy has one owner");
-    let vals = src.to_vec::<T>();
     let dst = storage.as_mut_slice::<T>();
-    let mut i = 0;
-    psionic_core::strided::for_each_offset(&target, |o| {
-        dst[o] = vals[i];
-        i += 1;
+    let vals = src.storage.as_slice::<T>();
+    // Row by row: a padded or sliced region is long unit-stride runs on both sides.
+    let rows = Rows::<2>::from_layouts(&target.shape, [&target, &src.layout]);
+    let (len, [sd, ss]) = (rows.row_len(), rows.inner_strides());
+    rows.for_rows(0..rows.n_rows(), |_, [od, os]| {
+        if sd == 1 && ss == 1 {
+            dst[od..od + len].copy_from_slice(&vals[os..os + len]);
+        } else {
+            for k in 0..len as isize {
+                dst[(od as isize + k * sd) as usize] = vals[(os as isize + k * ss) as usize];
+            }
+        }
     });
     CpuArray::new(storage, &base.layout.shape)
 }

@@ -74,6 +74,14 @@ fn fold_typed<T: Element>(
         let rows = Rows::<2>::from_layouts(&inner.shape, [&xi, &win]);
         let (len, [sx, sw]) = (rows.row_len(), rows.inner_strides());
         rows.for_rows(0..rows.n_rows(), |_, [ox, ow]| {
+            if sx == 1 && sw == 1 {
+                // Unit-stride runs on both sides (im2col rows of a stride-1 conv): a
+                // slice loop LLVM vectorises.
+                for (t, &v) in o[ow..ow + len].iter_mut().zip(&src[ox..ox + len]) {
+                    *t = add(*t, v);
+                }
+                return;
+            }
             for i in 0..len {
                 let t = (ow as isize + i as isize * sw) as usize;
                 o[t] = add(o[t], src[(ox as isize + i as isize * sx) as usize]);

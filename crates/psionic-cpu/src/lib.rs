@@ -19,6 +19,7 @@ pub mod index;
 pub mod matmul;
 pub mod order;
 pub mod parallel;
+pub mod pool;
 pub mod reduce;
 pub mod reduce_columns;
 pub mod scan;

@@ -90,7 +90,10 @@ fn reduce_runs<T: Element, U: Element>(
         let rows = psionic_core::strided::Rows::<1>::from_layouts(&inner.shape, [&inner]);
         rows.n_rows() == 1 && rows.inner_strides()[0] == 1
     };
-    let inner_offs: Vec<usize> = if unit { vec![] } else { OffsetIter::new(&inner, 0).collect() };
+    // A strided run is gathered row by row (unit-stride rows copied whole): batch
+    // norm's sums over [N, H, W] are N rows of H*W.
+    let inner_rows = psionic_core::strided::Rows::<1>::from_layouts(&inner.shape, [&inner]);
+    let (row_len, [row_stride]) = (inner_rows.row_len(), inner_rows.inner_strides());
     let src = x.storage.as_slice::<T>();
     let mut out = Storage::uninit::<U>(k);
     let per_chunk = (CHUNK / r.max(1)).max(1);
@@ -104,7 +107,14 @@ fn reduce_runs<T: Element, U: Element>(
                 f(&src[base..base + r])
             } else {
                 scratch.clear();
-                scratch.extend(inner_offs.iter().map(|&io| src[base + io]));
+                inner_rows.for_rows(0..inner_rows.n_rows(), |_, [io]| {
+                    let at = base + io;
+                    if row_stride == 1 {
+                        scratch.extend_from_slice(&src[at..at + row_len]);
+                    } else {
+                        scratch.extend((0..row_len as isize).map(|i| src[(at as isize + i * row_stride) as usize]));
+                    }
+                });
                 f(&scratch)
             };
         }

@@ -6,10 +6,12 @@
 
 use super::conv::{batched, expand_arg, pad_spatial, unbatch, windows};
 use super::resample::adaptive_window;
-use crate::mode::raise;
+use crate::mode::{check, raise};
 use crate::ops::args::dims_i64;
+use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::{DType, Error};
+use psionic_cpu::pool::PoolGeometry;
 
 /// What every pooling op is given, per spatial dim.
 #[derive(Clone, Debug)]
@@ -96,31 +98,25 @@ fn unravel(flat: &Tensor, sizes: &[usize]) -> Vec<Tensor> {
 
 impl Tensor {
     /// Max pooling over the last `p.kernel.len()` dims: values and the flat position of
-    /// each maximum within its input plane (PyTorch's `return_indices`).
+    /// each maximum within its input plane (PyTorch's `return_indices`). One kernel finds
+    /// the positions; the values are a gather through them, whose gradient routes each
+    /// output's gradient to the element it picked.
     #[track_caller]
     pub fn max_pool(&self, p: &Pool) -> (Tensor, Tensor) {
         let k = p.kernel.len();
-        let Prepared { x, unbatched, spatial: sp, sizes, lr } = p.prepare("max_pool", self);
-        let w = windows(&pad_spatial(&x, &lr, x.dtype().lowest()), &p.kernel, &p.stride, &p.dilation);
-        let lead = w.dim() - k;
-        let mut flat_shape = dims_i64(&w.shape()[..lead]);
-        flat_shape.push(-1);
-        let flat = w.reshape(&flat_shape);
-        let arg = flat.argmax(Some(-1), true);
-        let values = flat.gather(-1, &arg).squeeze_dims(&[-1]);
-        // Kernel offset -> input position: o * stride - pad + k * dilation, per dim.
-        let offsets = unravel(&arg.squeeze_dims(&[-1]), &p.kernel);
-        let mut pos = Tensor::zeros(&[], DType::I64);
-        for i in 0..k {
-            let o = sizes[i].0;
-            let mut shape = vec![1i64; k];
-            shape[i] = o as i64;
-            let start =
-                Tensor::from_vec((0..o as i64).map(|j| j * p.stride[i] as i64 - p.padding[i] as i64).collect(), &[o])
-                    .reshape(&shape);
-            let at = &start + &(&offsets[i] * p.dilation[i] as i64);
-            pos = &(&pos * sp[i] as i64) + &at;
-        }
+        let Prepared { x, unbatched, spatial, sizes, .. } = p.prepare("max_pool", self);
+        let geom = PoolGeometry {
+            input: spatial.clone(),
+            output: sizes.iter().map(|s| s.0).collect(),
+            kernel: p.kernel.clone(),
+            stride: p.stride.clone(),
+            padding: p.padding.clone(),
+            dilation: p.dilation.clone(),
+        };
+        let pos = check(Tensor::make(Prim::MaxPoolIndex(geom.clone()), &[&x]));
+        let lead = dims_i64(&x.shape()[..x.dim() - k]);
+        let flat = |t: &Tensor| t.reshape(&[lead.clone(), vec![-1]].concat());
+        let values = flat(&x).gather(-1, &flat(&pos)).reshape(&[lead.clone(), dims_i64(&geom.output)].concat());
         (unbatch(values, unbatched), unbatch(pos, unbatched))
     }
 

@@ -168,3 +168,39 @@ fn max_pool_padding_never_wins_for_any_dtype() {
         assert_eq!(i.to_vec::<i64>(), vec![0, 2], "{dt}");
     }
 }
+
+#[test]
+fn max_pool_picks_as_pytorch_does() {
+    let nan = f32::NAN;
+    let pool = |k: &[usize], s: &[usize], p: &[usize], d: &[usize], ceil: bool| crate::Pool::new(1, k, s, p, d, ceil);
+    // Several NaNs: the last one wins (PyTorch's `val > max || isnan(val)`); ties: the first.
+    let x = Tensor::from_vec(vec![1.0f32, nan, 3.0, nan, 2.0, 2.0], &[1, 1, 6]);
+    let (v, i) = x.max_pool(&pool(&[4], &[2], &[0], &[1], false));
+    assert_eq!(i.to_vec::<i64>(), vec![3, 3]);
+    assert!(v.to_vec::<f32>().iter().all(|v| v.is_nan()));
+    let (_, i) = x.narrow(2, 4, 2).max_pool(&pool(&[2], &[2], &[0], &[1], false));
+    assert_eq!(i.to_vec::<i64>(), vec![0]);
+    // A window whose real elements are all -inf picks its first real element, not the padding.
+    let x = Tensor::from_vec(vec![f32::NEG_INFINITY, f32::NEG_INFINITY, 3.0], &[1, 1, 3]);
+    let (v, i) = x.max_pool(&pool(&[2], &[1], &[1], &[1], false));
+    assert_eq!(i.to_vec::<i64>(), vec![0, 0, 2, 2]);
+    assert_eq!(v.to_vec::<f32>(), vec![f32::NEG_INFINITY, f32::NEG_INFINITY, 3.0, 3.0]);
+    // Dilation and ceil mode (the last window is cut short by the input's end).
+    let x = Tensor::from_vec(vec![4.0f32, 0.0, 1.0, 9.0, 2.0, 5.0], &[1, 1, 6]);
+    let (v, i) = x.max_pool(&pool(&[2], &[2], &[0], &[2], true));
+    assert_eq!(i.to_vec::<i64>(), vec![0, 4, 4]);
+    assert_eq!(v.to_vec::<f32>(), vec![4.0, 2.0, 2.0]);
+    // 2-d over a strided (transposed) input, values checked by hand.
+    let x = Tensor::from_vec((0..16).map(|v| ((v * 7) % 16) as f32).collect(), &[1, 1, 4, 4]).transpose(2, 3);
+    let (v, i) = x.max_pool(&crate::Pool::new(2, &[2], &[2], &[0], &[1], false));
+    let dense = x.contiguous().to_vec::<f32>();
+    let want: Vec<i64> = [(0, 0), (0, 2), (2, 0), (2, 2)]
+        .iter()
+        .map(|&(r, c)| {
+            let taps = [(r, c), (r, c + 1), (r + 1, c), (r + 1, c + 1)].map(|(a, b)| (a * 4 + b) as i64);
+            *taps.iter().max_by(|&&a, &&b| dense[a as usize].total_cmp(&dense[b as usize])).unwrap()
+        })
+        .collect();
+    assert_eq!(i.to_vec::<i64>(), want);
+    assert_eq!(v.to_vec::<f32>(), want.iter().map(|&p| dense[p as usize]).collect::<Vec<_>>());
+}

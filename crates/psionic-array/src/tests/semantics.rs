@@ -185,3 +185,33 @@ fn flip_of_an_empty_tensor_is_empty() {
     assert_eq!(e.flip(&[0, 1]).numel(), 0);
     assert_eq!(Tensor::scalar(2.0).flip(&[0]).item::<f64>(), 2.0);
 }
+
+#[test]
+fn where_keeps_each_chosen_value_bit_for_bit_in_every_dtype() {
+    // The kernel blends bit patterns by element width (1, 2, 4 and 8 bytes): NaN payloads,
+    // -0.0 and extreme integers must come through unchanged, whichever side is picked.
+    let cond = Tensor::from_vec((0..67).map(|i| (i * 5) % 3 == 0).collect::<Vec<bool>>(), &[67]);
+    let a: Vec<f64> = (0..67).map(|i| if i % 7 == 0 { -0.0 } else { i as f64 - 30.0 }).collect();
+    let b: Vec<f64> = (0..67).map(|i| if i % 11 == 0 { f64::NAN } else { 1000.0 - i as f64 }).collect();
+    for dt in [
+        DType::Bool,
+        DType::U8,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::F16,
+        DType::BF16,
+        DType::F32,
+        DType::F64,
+    ] {
+        let (ta, tb) =
+            (Tensor::from_vec(a.clone(), &[67]).to_dtype(dt), Tensor::from_vec(b.clone(), &[67]).to_dtype(dt));
+        let got = Tensor::where_(&cond, &ta, &tb).to_vec::<f64>();
+        let (va, vb, c) = (ta.to_vec::<f64>(), tb.to_vec::<f64>(), cond.to_vec::<bool>());
+        for i in 0..67 {
+            let want = if c[i] { va[i] } else { vb[i] };
+            assert_eq!(got[i].to_bits(), want.to_bits(), "{dt} at {i}");
+        }
+    }
+}

@@ -59,9 +59,10 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
             same(&[&tz(0), &x[1], &tz(2)])?
         }
         Prim::Scatter { .. } => return transpose(prim, x, y, t),
-        Prim::Order { .. } | Prim::SearchSorted { .. } | Prim::Linalg(LinalgOp::PivotPermutation { .. }) => {
-            y.zeros_like()
-        }
+        Prim::Order { .. }
+        | Prim::SearchSorted { .. }
+        | Prim::MaxPoolIndex(_)
+        | Prim::Linalg(LinalgOp::PivotPermutation { .. }) => y.zeros_like(),
         // The factorizations' tangents are the transposes of their vjp rules.
         Prim::Linalg(_) => return transpose(prim, x, y, t),
         Prim::Fold { .. } => same(&[&tz(0)])?,

@@ -62,7 +62,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Custom(call) => custom::vjp(call, c.x, c.y, c.g)?,
         Prim::Gather { dim } => index::gather_vjp(*dim, &c.x[0], &c.x[1], c.g),
         Prim::Scatter { dim, reduce, include_self } => index::scatter_vjp(*dim, *reduce, *include_self, c.x, c.y, c.g)?,
-        Prim::Order { .. } | Prim::SearchSorted { .. } => vec![None; c.x.len()],
+        Prim::Order { .. } | Prim::SearchSorted { .. } | Prim::MaxPoolIndex(_) => vec![None; c.x.len()],
         Prim::Linalg(op) => factor::vjp(*op, c.x, c.y, c.g)?,
         Prim::Depthwise(d) => depthwise::vjp(d, c.x, c.g)?,
         Prim::Fold { kernel, stride, dilation, .. } => {
@@ -173,6 +173,7 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         .to_string(),
         Prim::Fold { .. } => "Col2Im".to_string(),
         Prim::Depthwise(_) => "ConvolutionDepthwise".to_string(),
+        Prim::MaxPoolIndex(_) => "MaxPoolIndices".to_string(),
     };
     format!("{base}Backward0")
 }
