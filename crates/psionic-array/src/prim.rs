@@ -501,7 +501,7 @@ impl Prim {
                 psionic_cpu::gather::scatter(inputs[0], inputs[1], inputs[2], *dim, *reduce, *include_self)
             }
             Prim::Order { op, dim } => psionic_cpu::order::order(*op, x.unwrap(), *dim),
-            Prim::MaxPoolIndex(g) => Ok(psionic_cpu::pool::max_pool_index(x.unwrap(), g)),
+            Prim::MaxPoolIndex(g) => Ok(psionic_cpu::pool::max_pool_index(x.unwrap(), g, &out.shape)),
             Prim::Fold { spatial, kernel, stride, dilation } => {
                 Ok(psionic_cpu::fold::fold(x.unwrap(), &out.shape, spatial.len(), kernel, stride, dilation))
             }

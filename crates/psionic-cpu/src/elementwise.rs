@@ -74,16 +74,18 @@ fn gather<T: Element, const N: usize>(
 ) {
     dst.clear();
     let (len, s) = (rows.row_len(), rows.inner_strides()[k]);
-    rows.for_rows(range, |_, offs| {
-        let o = offs[k];
-        if s == 1 {
-            dst.extend_from_slice(&src[o..o + len]);
-        } else {
-            for i in 0..len {
-                dst.push(src[(o as isize + i as isize * s) as usize]);
-            }
-        }
-    });
+    rows.for_rows(range, |_, offs| extend_row(dst, src, offs[k], len, s));
+}
+
+/// Appends the `len` values of `src` from `off` with stride `s` to `dst` (a unit-stride
+/// row as one slice copy).
+#[inline]
+pub(crate) fn extend_row<T: Copy>(dst: &mut Vec<T>, src: &[T], off: usize, len: usize, s: isize) {
+    if s == 1 {
+        dst.extend_from_slice(&src[off..off + len]);
+    } else {
+        dst.extend((0..len as isize).map(|i| src[(off as isize + i * s) as usize]));
+    }
 }
 
 /// `out = f(x)` elementwise, for any layout of `x`.

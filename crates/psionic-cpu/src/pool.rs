@@ -59,21 +59,17 @@ fn tap_ranges(g: &PoolGeometry, d: usize) -> Vec<(isize, std::ops::Range<usize>)
         .collect()
 }
 
-/// `x` `[..., S...]` -> i64 `[..., O...]`: each window's pick as a flat position in its
-/// `S...` plane.
-pub fn max_pool_index(x: &CpuArray, geom: &PoolGeometry) -> CpuArray {
-    crate::with_dtype!(x.dtype(), T => max_pool_index_typed::<T>(x, geom))
+/// `x` `[..., S...]` -> i64 `out_shape` `[..., O...]`: each window's pick as a flat
+/// position in its `S...` plane.
+pub fn max_pool_index(x: &CpuArray, geom: &PoolGeometry, out_shape: &[usize]) -> CpuArray {
+    crate::with_dtype!(x.dtype(), T => max_pool_index_typed::<T>(x, geom, out_shape))
 }
 
-fn max_pool_index_typed<T: Element>(x: &CpuArray, geom: &PoolGeometry) -> CpuArray {
-    let k = geom.input.len();
-    let nd = x.layout.ndim();
-    let mut out_shape = x.shape()[..nd - k].to_vec();
-    out_shape.extend_from_slice(&geom.output);
+fn max_pool_index_typed<T: Element>(x: &CpuArray, geom: &PoolGeometry, out_shape: &[usize]) -> CpuArray {
     let x = if x.layout.is_contiguous() { x.clone() } else { crate::elementwise::contiguous::<T>(x) };
     let src = &x.storage.as_slice::<T>()[x.layout.offset..];
     let (plane_in, plane_out) = (geom.input.iter().product::<usize>(), geom.output.iter().product::<usize>());
-    let mut out = Storage::uninit::<i64>(psionic_core::numel(&out_shape));
+    let mut out = Storage::uninit::<i64>(psionic_core::numel(out_shape));
     let g = geom.padded3();
     let window: usize = g.kernel.iter().product();
     if plane_out > 0 {
@@ -82,7 +78,7 @@ fn max_pool_index_typed<T: Element>(x: &CpuArray, geom: &PoolGeometry) -> CpuArr
             search_plane(plane, &g, o);
         });
     }
-    CpuArray::new(out, &out_shape)
+    CpuArray::new(out, out_shape)
 }
 
 /// Fills one output plane with its windows' picks. A window wholly inside the input

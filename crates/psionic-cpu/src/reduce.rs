@@ -10,6 +10,7 @@ use crate::element::Element;
 use crate::elementwise::CHUNK;
 use crate::parallel::{for_chunks, for_out_chunks};
 use crate::reduce_columns::sum_columns;
+use crate::scan::is_nan;
 use crate::storage::Storage;
 use num_traits::Float;
 use psionic_core::ops::ReduceOp;
@@ -108,12 +109,7 @@ fn reduce_runs<T: Element, U: Element>(
             } else {
                 scratch.clear();
                 inner_rows.for_rows(0..inner_rows.n_rows(), |_, [io]| {
-                    let at = base + io;
-                    if row_stride == 1 {
-                        scratch.extend_from_slice(&src[at..at + row_len]);
-                    } else {
-                        scratch.extend((0..row_len as isize).map(|i| src[(at as isize + i * row_stride) as usize]));
-                    }
+                    crate::elementwise::extend_row(&mut scratch, src, base + io, row_len, row_stride)
                 });
                 f(&scratch)
             };
@@ -179,13 +175,6 @@ pub fn reduce(op: ReduceOp, x: &CpuArray, dims: &[usize]) -> Result<CpuArray> {
 
 fn unsupported(op: &'static str, dtype: DType) -> Error {
     Error::Unsupported { op, dtype, why: "the graph casts to an accumulation dtype first".into() }
-}
-
-#[inline]
-fn is_nan<T: PartialOrd>(v: T) -> bool {
-    #[allow(clippy::eq_op)]
-    let nan = v != v;
-    nan
 }
 
 fn extreme<T: Element>(s: &[T], is_max: bool) -> T {

@@ -193,18 +193,7 @@ fn where_keeps_each_chosen_value_bit_for_bit_in_every_dtype() {
     let cond = Tensor::from_vec((0..67).map(|i| (i * 5) % 3 == 0).collect::<Vec<bool>>(), &[67]);
     let a: Vec<f64> = (0..67).map(|i| if i % 7 == 0 { -0.0 } else { i as f64 - 30.0 }).collect();
     let b: Vec<f64> = (0..67).map(|i| if i % 11 == 0 { f64::NAN } else { 1000.0 - i as f64 }).collect();
-    for dt in [
-        DType::Bool,
-        DType::U8,
-        DType::I8,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-        DType::F16,
-        DType::BF16,
-        DType::F32,
-        DType::F64,
-    ] {
+    for dt in DType::ALL {
         let (ta, tb) =
             (Tensor::from_vec(a.clone(), &[67]).to_dtype(dt), Tensor::from_vec(b.clone(), &[67]).to_dtype(dt));
         let got = Tensor::where_(&cond, &ta, &tb).to_vec::<f64>();
