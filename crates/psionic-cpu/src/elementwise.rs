@@ -258,6 +258,23 @@ pub fn contiguous<T: Element>(x: &CpuArray) -> CpuArray {
     CpuArray::new(out, &x.layout.shape)
 }
 
+/// Copies `src` (viewed through `src_layout`) into the region of `dst` that `dst_layout`
+/// views; both layouts have the same shape. Row by row: a padded, sliced or stacked
+/// region is long unit-stride runs on both sides, each one slice copy.
+pub(crate) fn copy_strided<T: Copy>(dst: &mut [T], dst_layout: &Layout, src: &[T], src_layout: &Layout) {
+    let rows = Rows::<2>::from_layouts(&dst_layout.shape, [dst_layout, src_layout]);
+    let (len, [sd, ss]) = (rows.row_len(), rows.inner_strides());
+    rows.for_rows(0..rows.n_rows(), |_, [od, os]| {
+        if sd == 1 && ss == 1 {
+            dst[od..od + len].copy_from_slice(&src[os..os + len]);
+        } else {
+            for k in 0..len as isize {
+                dst[(od as isize + k * sd) as usize] = src[(os as isize + k * ss) as usize];
+            }
+        }
+    });
+}
+
 /// Expands `x`'s layout to `shape` by broadcasting (no copy; borrowed when the shape
 /// already matches).
 pub fn broadcast<'a>(x: &'a CpuArray, shape: &[usize]) -> std::borrow::Cow<'a, CpuArray> {
@@ -277,19 +294,6 @@ pub fn scatter_into<T: Element>(
     let fresh = contiguous::<T>(base);
     let target = dst_layout_of(&fresh.layout);
     let mut storage = std::sync::Arc::try_unwrap(fresh.storage).expect("a fresh copy has one owner");
-    let dst = storage.as_mut_slice::<T>();
-    let vals = src.storage.as_slice::<T>();
-    // Row by row: a padded or sliced region is long unit-stride runs on both sides.
-    let rows = Rows::<2>::from_layouts(&target.shape, [&target, &src.layout]);
-    let (len, [sd, ss]) = (rows.row_len(), rows.inner_strides());
-    rows.for_rows(0..rows.n_rows(), |_, [od, os]| {
-        if sd == 1 && ss == 1 {
-            dst[od..od + len].copy_from_slice(&vals[os..os + len]);
-        } else {
-            for k in 0..len as isize {
-                dst[(od as isize + k * sd) as usize] = vals[(os as isize + k * ss) as usize];
-            }
-        }
-    });
+    copy_strided(storage.as_mut_slice::<T>(), &target, src.storage.as_slice::<T>(), &src.layout);
     CpuArray::new(storage, &base.layout.shape)
 }

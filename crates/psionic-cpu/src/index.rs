@@ -59,11 +59,7 @@ fn assemble_typed<T: Element>(shape: &[usize], pieces: &[(Layout, &CpuArray)]) -
     let mut out = Storage::uninit::<T>(psionic_core::numel(shape));
     let dst = out.as_mut_slice::<T>();
     for (region, src) in pieces {
-        let s = src.storage.as_slice::<T>();
-        let mut it = psionic_core::strided::OffsetIter::new(&src.layout, 0);
-        psionic_core::strided::for_each_offset(region, |o| {
-            dst[o] = s[it.next().expect("region and source sizes match")]
-        });
+        crate::elementwise::copy_strided(dst, region, src.storage.as_slice::<T>(), &src.layout);
     }
     CpuArray::new(out, shape)
 }

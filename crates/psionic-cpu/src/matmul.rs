@@ -99,31 +99,48 @@ fn gemm_batched<T: GemmScalar>(
         dst.fill(T::zero());
         return CpuArray::new(out, out_shape);
     }
+    // gemm works column-major: for a row-major destination it computes `out^T = b^T a^T`
+    // and packs `b^T`, which is a strided gather when `b`'s rows are not unit-stride (the
+    // weight gradient `dY @ cols^T` of a convolution, `x @ W^T` of a linear layer).
+    // Computing `out` column-major instead packs `a`; when that gathers less, the product
+    // goes to a column-major scratch and is transposed into place.
+    let col_major = prefer_col_major(&oa, &ob, m, k, n);
     let run = |bi: usize, d: &mut [T], par: gemm::Parallelism| {
-        // SAFETY: every index gemm touches lies inside the operands' layouts, which the
-        // graph validated against their storages; `d` is exactly m*n elements.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                d.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                sa.as_ptr().add(oa.batch_offs[bi]),
-                oa.cs,
-                oa.rs,
-                sb.as_ptr().add(ob.batch_offs[bi]),
-                ob.cs,
-                ob.rs,
-                T::zero(),
-                T::one(),
-                false,
-                false,
-                false,
-                par,
-            )
+        let gemm_into = |dst: *mut T, cs: isize, rs: isize| {
+            // SAFETY: every index gemm touches lies inside the operands' layouts, which
+            // the graph validated against their storages; `dst` has room for m*n
+            // elements at strides (rs, cs).
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    dst,
+                    cs,
+                    rs,
+                    false,
+                    sa.as_ptr().add(oa.batch_offs[bi]),
+                    oa.cs,
+                    oa.rs,
+                    sb.as_ptr().add(ob.batch_offs[bi]),
+                    ob.cs,
+                    ob.rs,
+                    T::zero(),
+                    T::one(),
+                    false,
+                    false,
+                    false,
+                    par,
+                )
+            }
+        };
+        if col_major {
+            let mut scratch = Storage::uninit::<T>(m * n);
+            let t = scratch.as_mut_slice::<T>();
+            gemm_into(t.as_mut_ptr(), m as isize, 1);
+            transpose_into(t, m, n, d);
+        } else {
+            gemm_into(d.as_mut_ptr(), 1, n as isize);
         }
     };
     if m * n == 0 {
@@ -137,6 +154,33 @@ fn gemm_batched<T: GemmScalar>(
         crate::parallel::for_out_chunks(dst, m * n, m * k, |start, d| run(start / (m * n), d, gemm::Parallelism::None));
     }
     CpuArray::new(out, out_shape)
+}
+
+/// Whether to compute the product column-major (see `gemm_batched`): gemm packs the
+/// operand that runs along the destination's unit-stride dim, `b^T` (n x k) for a
+/// row-major result and `a` (m x k) for a column-major one. A strided pack costs about
+/// four contiguous ones (measured on the conv and linear shapes), and the column-major
+/// route adds a transpose of the m x n result.
+fn prefer_col_major(a: &Operand, b: &Operand, m: usize, k: usize, n: usize) -> bool {
+    let pack = |strided: bool, rows: usize| rows * k * if strided { 4 } else { 1 };
+    let row_major = pack(b.cs != 1, n);
+    let col_major = pack(a.rs != 1, m) + 2 * m * n;
+    col_major < row_major
+}
+
+/// `dst` (rows x cols, row-major) = the transpose of `src` (cols x rows, row-major), in
+/// tiles so both sides stay in cache.
+fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    const TILE: usize = 32;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[i * cols + j] = src[j * rows + i];
+                }
+            }
+        }
+    }
 }
 
 fn int_batched<T: Element>(a: &CpuArray, b: &CpuArray, m: usize, k: usize, n: usize, out_shape: &[usize]) -> CpuArray {
@@ -158,4 +202,70 @@ fn int_batched<T: Element>(a: &CpuArray, b: &CpuArray, m: usize, k: usize, n: us
         }
     }
     CpuArray::new(out, out_shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `a @ b` by the definition, in f64.
+    fn reference(a: &CpuArray, b: &CpuArray) -> Vec<f64> {
+        let (av, bv) = (a.to_vec::<f32>(), b.to_vec::<f32>());
+        let nd = a.layout.ndim();
+        let (m, k, n) = (a.shape()[nd - 2], a.shape()[nd - 1], b.shape()[nd - 1]);
+        let batches = av.len() / (m * k).max(1);
+        let mut out = vec![0.0; batches * m * n];
+        for bi in 0..batches {
+            for i in 0..m {
+                for j in 0..n {
+                    out[(bi * m + i) * n + j] =
+                        (0..k).map(|p| av[(bi * m + i) * k + p] as f64 * bv[(bi * k + p) * n + j] as f64).sum();
+                }
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n).map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.0) - 1.0).collect()
+    }
+
+    /// `[batch, rows, cols]` stored transposed (`[batch, cols, rows]` contiguous) and
+    /// viewed back, so its rows are not unit-stride.
+    fn transposed(batch: usize, rows: usize, cols: usize, seed: usize) -> CpuArray {
+        let x = CpuArray::from_vec(values(batch * rows * cols, seed), &[batch, cols, rows]);
+        let l = x.layout.transpose("test", 1, 2).unwrap();
+        x.with_layout(l)
+    }
+
+    #[test]
+    fn every_orientation_gives_the_product() {
+        // (m, k, n): the weight-gradient shape of a convolution (b transposed, small m:
+        // computed column-major), a linear layer's (large m: row-major), and odd sizes.
+        for &(batch, m, k, n) in &[(3, 8, 300, 70), (1, 130, 40, 33), (2, 5, 17, 64), (1, 1, 9, 4)] {
+            let a = CpuArray::from_vec(values(batch * m * k, 1), &[batch, m, k]);
+            for (b, a_t) in [
+                (CpuArray::from_vec(values(batch * k * n, 2), &[batch, k, n]), false),
+                (transposed(batch, k, n, 2), false),
+                (transposed(batch, k, n, 3), true),
+            ] {
+                let a = if a_t { transposed(batch, m, k, 4) } else { a.clone() };
+                let got = matmul(&a, &b).unwrap().to_vec::<f32>();
+                for (i, (g, w)) in got.iter().zip(reference(&a, &b)).enumerate() {
+                    assert!((*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "({batch},{m},{k},{n}) {i}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_orientation_follows_the_packing_cost() {
+        // A convolution's weight gradient `dY @ cols^T`: packing `cols^T` would gather
+        // 1024 x 576 strided values, `dY` only 64 x 1024.
+        let (dy, cols_t) = (CpuArray::from_vec(values(64 * 1024, 1), &[1, 64, 1024]), transposed(1, 1024, 576, 2));
+        assert!(prefer_col_major(&split(&dy), &split(&cols_t), 64, 1024, 576));
+        // A linear layer over 2048 rows, `x @ W^T`: `W` is the small operand.
+        let (x, w_t) = (CpuArray::from_vec(values(2048 * 128, 1), &[1, 2048, 128]), transposed(1, 128, 384, 2));
+        assert!(!prefer_col_major(&split(&x), &split(&w_t), 2048, 128, 384));
+    }
 }

@@ -7,7 +7,7 @@ use crate::array::CpuArray;
 use crate::cast::cast;
 use crate::parallel::for_out_chunks;
 use crate::reduce::sum_slice;
-use crate::simd::dispatch;
+use crate::simd::dispatch_wide as dispatch;
 use crate::storage::Storage;
 use crate::unary::FloatMath;
 use psionic_core::{DType, Error, Result};

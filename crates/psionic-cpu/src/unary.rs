@@ -145,14 +145,24 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
     macro_rules! m {
         ($w:expr, |$v:ident| $e:expr) => {
             map1::<F, F>(x, $w, |s, d| {
-                crate::simd::dispatch(
-                    #[inline(always)]
-                    || {
-                        for (o, &$v) in d.iter_mut().zip(s) {
-                            *o = $e;
-                        }
-                    },
-                )
+                macro_rules! run {
+                    ($dispatch:path) => {
+                        $dispatch(
+                            #[inline(always)]
+                            || {
+                                for (o, &$v) in d.iter_mut().zip(s) {
+                                    *o = $e;
+                                }
+                            },
+                        )
+                    };
+                }
+                // Costly kernels (work >= 8: transcendentals) are bound by arithmetic.
+                if $w >= 8 {
+                    run!(crate::simd::dispatch_wide)
+                } else {
+                    run!(crate::simd::dispatch)
+                }
             })
         };
     }

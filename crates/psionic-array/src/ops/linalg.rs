@@ -59,6 +59,19 @@ impl Tensor {
                 ),
             ));
         }
+        // A batch against one matrix (a linear layer on [B, T, C]) is one product with
+        // the batch folded into the rows, as PyTorch does: one large GEMM instead of B
+        // small ones, and its gradient for the matrix is one GEMM over all B * T rows
+        // rather than B products summed afterwards.
+        if na >= 3 && nb <= 2 {
+            let rows: usize = sa[..na - 1].iter().product();
+            let r = a.reshape(&[rows as i64, k as i64]).matmul(other);
+            let mut shape = dims_i64(&sa[..na - 1]);
+            if nb == 2 {
+                shape.push(n as i64);
+            }
+            return r.reshape(&shape);
+        }
         let batch = check(broadcast_shapes("matmul", &sa[..sa.len() - 2], &sb[..sb.len() - 2]));
         let mut ea = batch.clone();
         ea.extend([m, k]);

@@ -61,6 +61,32 @@ fn apply_along(x: &Tensor, dim: i64, m: &[f64], out: usize, inp: usize) -> Tenso
     x.movedim(&[dim], &[-1]).matmul(&w.mT()).movedim(&[-1], &[dim])
 }
 
+/// Linear interpolation along `dim` of `x` from each output's two taps `(i0, i1, l0, l1)`,
+/// rounded as PyTorch's kernel rounds it: `fma(x[i0], l0, x[i1] * l1)` (its
+/// `t0 * w0 + t1 * w1`, contracted). Inputs of magnitude ~10 interpolated to ~0.01
+/// cancel, and any other order of roundings lands a few input ulps away, outside the
+/// f32 tolerance. The fma is formed in f64, where the f32 product is exact.
+fn linear_along(x: &Tensor, dim: i64, taps: &[(i64, i64, f64, f64)]) -> Tensor {
+    let d = x.dim() as i64;
+    let along = |v: Vec<f64>| {
+        let mut shape = vec![taps.len()];
+        shape.extend(std::iter::repeat_n(1, (d - 1 - dim) as usize));
+        Tensor::from_vec(v, &shape)
+    };
+    let index =
+        |f: fn(&(i64, i64, f64, f64)) -> i64| Tensor::from_vec(taps.iter().map(f).collect::<Vec<_>>(), &[taps.len()]);
+    let (x0, x1) = (x.index_select(dim, &index(|t| t.0)), x.index_select(dim, &index(|t| t.1)));
+    let (l0, l1) = (along(taps.iter().map(|t| t.2).collect()), along(taps.iter().map(|t| t.3).collect()));
+    let p1 = x1.mul(&l1.to_dtype(x.dtype()));
+    if x.dtype() == DType::F64 {
+        return x0.mul(&l0).add(&p1);
+    }
+    x0.to_dtype(DType::F64)
+        .mul(&l0.to_dtype(x.dtype()).to_dtype(DType::F64))
+        .add(&p1.to_dtype(DType::F64))
+        .to_dtype(x.dtype())
+}
+
 /// PyTorch's adaptive window `[start, end)` of output `i`.
 pub(super) fn adaptive_window(i: usize, inp: usize, out: usize) -> (usize, usize) {
     ((i * inp) / out, ((i + 1) * inp).div_ceil(out))
@@ -217,6 +243,25 @@ fn weights_in<T: Real>(mode: Resize, inp: usize, out: usize, align_corners: bool
     m
 }
 
+/// The two taps `(i0, i1, l0, l1)` of each output of a linear dim, computed in `T`
+/// (PyTorch's `opmath_t`: f32 for every input but f64).
+fn linear_taps<T: Real>(inp: usize, out: usize, align_corners: bool, scale: Option<f64>) -> Vec<(i64, i64, f64, f64)> {
+    let s: T = coordinate_scale(inp, out, align_corners, scale);
+    let half = T::of(0.5);
+    (0..out)
+        .map(|o| {
+            // `area_pixel_compute_source_index`, clamped at zero for linear modes.
+            let src = if align_corners { s * T::of(o as f64) } else { s * (T::of(o as f64) + half) - half };
+            let src = if src < T::of(0.0) { T::of(0.0) } else { src };
+            let i0 = (src.get().floor() as usize).min(inp - 1);
+            let i1 = (i0 + 1).min(inp - 1);
+            // PyTorch's lambdas: the fraction clamped to [0, 1], and one minus it, in T.
+            let l1 = T::of((src - T::of(i0 as f64)).get().clamp(0.0, 1.0));
+            (i0 as i64, i1 as i64, (T::of(1.0) - l1).get(), l1.get())
+        })
+        .collect()
+}
+
 /// The weights for input of dtype `dt`. The antialiased filters are computed in
 /// PyTorch's precision for the dtype (its f32 normalization shows in the results); the
 /// others in f64, which measured closer to PyTorch's f32 bicubic than f32 weights did.
@@ -337,6 +382,10 @@ impl Tensor {
                     let rows = nearest_rows(mode, inp, o, scales[i]);
                     y.index_select(dim, &Tensor::from_vec(rows, &[o]))
                 }
+                Resize::Linear if self.dtype() == DType::F64 => {
+                    linear_along(&y, dim, &linear_taps::<f64>(inp, o, align, scales[i]))
+                }
+                Resize::Linear => linear_along(&y, dim, &linear_taps::<f32>(inp, o, align, scales[i])),
                 _ => apply_along(&y, dim, &weights(self.dtype(), mode, inp, o, align, scales[i]), o, inp),
             };
         }
