@@ -75,7 +75,11 @@ fn max_pool_index_typed<T: Element>(x: &CpuArray, geom: &PoolGeometry, out_shape
     if plane_out > 0 {
         crate::parallel::for_out_chunks(out.as_mut_slice::<i64>(), plane_out, window, |start, o| {
             let plane = &src[start / plane_out * plane_in..][..plane_in];
-            search_plane(plane, &g, o);
+            if is_plain_2x2(&g) {
+                search_plane_2x2(plane, &g, o);
+            } else {
+                search_plane(plane, &g, o);
+            }
         });
     }
     CpuArray::new(out, out_shape)
@@ -113,6 +117,56 @@ fn search_plane<T: Element>(plane: &[T], g: &PoolGeometry, out: &mut [i64]) {
                 *o.next().expect("one output per window") = pick as i64;
             }
         }
+    }
+}
+
+/// The CNN pooling (2 x 2 windows, stride 2, no padding or dilation, every window
+/// inside the input), which has a kernel of its own.
+fn is_plain_2x2(g: &PoolGeometry) -> bool {
+    g.kernel == [1, 2, 2]
+        && g.stride[1..] == [2, 2]
+        && g.padding == [0, 0, 0]
+        && g.dilation[1..] == [1, 1]
+        && 2 * g.output[1] <= g.input[1]
+        && 2 * g.output[2] <= g.input[2]
+}
+
+/// [`search_plane`] for [`is_plain_2x2`] windows: each output row compares its two
+/// input rows pairwise, the four taps in the same order and by the same rule as [`scan`],
+/// as selects over whole rows, which vectorise.
+fn search_plane_2x2<T: Element>(plane: &[T], g: &PoolGeometry, out: &mut [i64]) {
+    let (w, ow) = (g.input[2], g.output[2]);
+    for d in 0..g.output[0] {
+        let start = d * g.stride[0] * g.input[1] * w;
+        for (oh, orow) in out[d * g.output[1] * ow..][..g.output[1] * ow].chunks_exact_mut(ow).enumerate() {
+            let top = start + 2 * oh * w;
+            let (r0, r1) = (&plane[top..top + w], &plane[top + w..top + 2 * w]);
+            crate::simd::dispatch(
+                #[inline(always)]
+                || row_2x2(r0, r1, orow, (top - start) as i64, w as i64),
+            );
+            // Positions are within the plane, whose depth slice starts at `start`.
+            orow.iter_mut().for_each(|o| *o += start as i64);
+        }
+    }
+}
+
+/// One output row of [`search_plane_2x2`]: `out[j]` is the pick among `r0[2j]`,
+/// `r0[2j + 1]`, `r1[2j]`, `r1[2j + 1]` as a position relative to `r0`'s start plus
+/// `top`.
+#[inline(always)]
+fn row_2x2<T: Element>(r0: &[T], r1: &[T], out: &mut [i64], top: i64, w: i64) {
+    let n = out.len();
+    let (r0, r1) = (&r0[..2 * n], &r1[..2 * n]);
+    for j in 0..n {
+        let taps = [(r0[2 * j + 1], 1), (r1[2 * j], w), (r1[2 * j + 1], w + 1)];
+        let (mut best, mut at) = (r0[2 * j], 0i64);
+        for (v, off) in taps {
+            let take = (v > best) | is_nan(v);
+            best = if take { v } else { best };
+            at = if take { off } else { at };
+        }
+        out[j] = top + 2 * j as i64 + at;
     }
 }
 

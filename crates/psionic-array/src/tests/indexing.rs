@@ -204,3 +204,49 @@ fn max_pool_picks_as_pytorch_does() {
     assert_eq!(i.to_vec::<i64>(), want);
     assert_eq!(v.to_vec::<f32>(), want.iter().map(|&p| dense[p as usize]).collect::<Vec<_>>());
 }
+
+/// The plain 2 x 2 / stride 2 pooling has a kernel of its own; it follows the same rule
+/// (first of equal maxima, last NaN) on planes of odd size, whose last row and column
+/// no window reads, and on 3-d input pooled with a depth-1 kernel.
+#[test]
+fn two_by_two_pooling_follows_the_same_rule() {
+    let vals = [0.0f32, 1.0, 1.0, f32::NAN, -2.0, 3.0, 3.0, f32::NEG_INFINITY];
+    let (h, w) = (5usize, 7usize);
+    let data: Vec<f32> = (0..2 * 3 * h * w).map(|i| vals[(i * 37 + i / 5) % vals.len()]).collect();
+    let pick = |plane: &[f32], taps: [usize; 4]| {
+        let mut best = taps[0];
+        for &t in &taps[1..] {
+            if plane[t] > plane[best] || plane[t].is_nan() {
+                best = t;
+            }
+        }
+        best as i64
+    };
+    let want: Vec<i64> = data
+        .chunks(h * w)
+        .flat_map(|plane| {
+            (0..h / 2).flat_map(move |r| {
+                (0..w / 2).map(move |c| {
+                    let t = 2 * r * w + 2 * c;
+                    pick(plane, [t, t + 1, t + w, t + w + 1])
+                })
+            })
+        })
+        .collect();
+    let x = Tensor::from_vec(data.clone(), &[2, 3, h, w]);
+    let (v, i) = x.max_pool(&crate::Pool::new(2, &[2], &[], &[0], &[1], false));
+    assert_eq!(i.shape(), vec![2, 3, h / 2, w / 2]);
+    assert_eq!(i.to_vec::<i64>(), want);
+    let got = v.to_vec::<f32>();
+    for (k, (&g, &p)) in got.iter().zip(&want).enumerate() {
+        let e = data[k / (h / 2 * (w / 2)) * h * w + p as usize];
+        assert!(g.to_bits() == e.to_bits(), "{k}: {g} vs {e}");
+    }
+    // The same planes as the depth slices of one 3-d input, pooled (1, 2, 2): positions
+    // count within the whole [D, H, W] volume.
+    let x3 = Tensor::from_vec(data, &[1, 2, 3, h, w]);
+    let (_, i3) = x3.max_pool(&crate::Pool::new(3, &[1, 2, 2], &[1, 2, 2], &[0], &[1], false));
+    let per = h / 2 * (w / 2);
+    let want3: Vec<i64> = want.iter().enumerate().map(|(k, &p)| p + ((k / per) % 3 * h * w) as i64).collect();
+    assert_eq!(i3.to_vec::<i64>(), want3);
+}
