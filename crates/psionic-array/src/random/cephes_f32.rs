@@ -21,6 +21,7 @@ const LOG_Q1: f32 = -2.12194440e-4;
 const LOG_Q2: f32 = 0.693359375;
 
 /// Natural log of a positive, normal or subnormal `x` (NaN for `x <= 0`).
+#[inline(always)]
 pub fn log(x: f32) -> f32 {
     if x <= 0.0 || x.is_nan() {
         return f32::NAN;
@@ -55,6 +56,7 @@ const COS_P: [f32; 3] = [2.443315711809948E-005, -1.388731625493765E-003, 4.1666
 const SIN_P: [f32; 3] = [-1.9515295891E-4, 8.3321608736E-3, -1.6666654611E-1];
 
 /// `(sin x, cos x)` for moderate `|x|` (the sampler's angles lie in [0, 2π)).
+#[inline(always)]
 pub fn sincos(x: f32) -> (f32, f32) {
     let sign_in = x.is_sign_negative();
     let mut x = x.abs();
