@@ -12,6 +12,7 @@ use crate::element::Element;
 use crate::elementwise::contiguous;
 use crate::parallel::for_out_chunks;
 use crate::storage::Storage;
+use crate::window::lift3;
 use psionic_core::DType;
 use std::ops::{Add, Mul};
 
@@ -41,12 +42,6 @@ pub struct Geometry {
     pub padding: [usize; 3],
 }
 
-fn three(v: &[usize], fill: usize) -> [usize; 3] {
-    let mut a = [fill; 3];
-    a[3 - v.len()..].copy_from_slice(v);
-    a
-}
-
 impl Geometry {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -64,12 +59,12 @@ impl Geometry {
             batch,
             channels,
             multiplier,
-            input: three(input, 1),
-            output: three(output, 1),
-            kernel: three(kernel, 1),
-            stride: three(stride, 1),
-            dilation: three(dilation, 1),
-            padding: three(padding, 0),
+            input: lift3(input, 1),
+            output: lift3(output, 1),
+            kernel: lift3(kernel, 1),
+            stride: lift3(stride, 1),
+            dilation: lift3(dilation, 1),
+            padding: lift3(padding, 0),
         }
     }
 

@@ -245,17 +245,21 @@ pub fn contiguous<T: Element>(x: &CpuArray) -> CpuArray {
     if len > 0 {
         for_out_chunks(out.as_mut_slice::<T>(), rows_per_chunk(len) * len, 1, |start, o| {
             let r0 = start / len;
-            rows.for_rows(r0..r0 + o.len() / len, |r, [off]| {
-                let d = &mut o[(r - r0) * len..][..len];
-                match s {
-                    1 => d.copy_from_slice(&src[off..off + len]),
-                    0 => d.fill(src[off]),
-                    _ => d.iter_mut().enumerate().for_each(|(i, v)| *v = src[(off as isize + i as isize * s) as usize]),
-                }
-            });
+            rows.for_rows(r0..r0 + o.len() / len, |r, [off]| copy_row(&mut o[(r - r0) * len..][..len], src, off, s));
         });
     }
     CpuArray::new(out, &x.layout.shape)
+}
+
+/// Fills `d` with `d.len()` values of `src` from `off` with stride `s` (a unit-stride
+/// run as one slice copy, a broadcast one as a fill).
+#[inline]
+fn copy_row<T: Copy>(d: &mut [T], src: &[T], off: usize, s: isize) {
+    match s {
+        1 => d.copy_from_slice(&src[off..off + d.len()]),
+        0 => d.fill(src[off]),
+        _ => d.iter_mut().enumerate().for_each(|(i, v)| *v = src[(off as isize + i as isize * s) as usize]),
+    }
 }
 
 /// Copies `src` (viewed through `src_layout`) into the region of `dst` that `dst_layout`
@@ -265,8 +269,8 @@ pub(crate) fn copy_strided<T: Copy>(dst: &mut [T], dst_layout: &Layout, src: &[T
     let rows = Rows::<2>::from_layouts(&dst_layout.shape, [dst_layout, src_layout]);
     let (len, [sd, ss]) = (rows.row_len(), rows.inner_strides());
     rows.for_rows(0..rows.n_rows(), |_, [od, os]| {
-        if sd == 1 && ss == 1 {
-            dst[od..od + len].copy_from_slice(&src[os..os + len]);
+        if sd == 1 {
+            copy_row(&mut dst[od..od + len], src, os, ss);
         } else {
             for k in 0..len as isize {
                 dst[(od as isize + k * sd) as usize] = src[(os as isize + k * ss) as usize];

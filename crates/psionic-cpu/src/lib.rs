@@ -29,6 +29,7 @@ pub mod special;
 pub mod storage;
 pub mod unary;
 pub mod vmath;
+pub mod window;
 
 pub use array::CpuArray;
 pub use element::Element;

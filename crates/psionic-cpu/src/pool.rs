@@ -29,11 +29,7 @@ impl PoolGeometry {
     /// The geometry with leading unit dims added up to three spatial dims, so one loop
     /// nest serves 1-, 2- and 3-d pooling.
     fn padded3(&self) -> PoolGeometry {
-        let lift = |v: &[usize], fill: usize| {
-            let mut out = vec![fill; 3 - v.len()];
-            out.extend_from_slice(v);
-            out
-        };
+        let lift = |v: &[usize], fill: usize| crate::window::lift3(v, fill).to_vec();
         PoolGeometry {
             input: lift(&self.input, 1),
             output: lift(&self.output, 1),
@@ -72,10 +68,11 @@ fn max_pool_index_typed<T: Element>(x: &CpuArray, geom: &PoolGeometry, out_shape
     let mut out = Storage::uninit::<i64>(psionic_core::numel(out_shape));
     let g = geom.padded3();
     let window: usize = g.kernel.iter().product();
+    let plain_2x2 = is_plain_2x2(&g);
     if plane_out > 0 {
         crate::parallel::for_out_chunks(out.as_mut_slice::<i64>(), plane_out, window, |start, o| {
             let plane = &src[start / plane_out * plane_in..][..plane_in];
-            if is_plain_2x2(&g) {
+            if plain_2x2 {
                 search_plane_2x2(plane, &g, o);
             } else {
                 search_plane(plane, &g, o);
@@ -131,9 +128,9 @@ fn is_plain_2x2(g: &PoolGeometry) -> bool {
         && 2 * g.output[2] <= g.input[2]
 }
 
-/// [`search_plane`] for [`is_plain_2x2`] windows: each output row compares its two
-/// input rows pairwise, the four taps in the same order and by the same rule as [`scan`],
-/// as selects over whole rows, which vectorise.
+/// [`search_plane`] for [`is_plain_2x2`] windows: each output row is one pass over its
+/// two input rows, the four taps compared in the same order and by the same rule as
+/// [`scan`], with no per-window offset iterators.
 fn search_plane_2x2<T: Element>(plane: &[T], g: &PoolGeometry, out: &mut [i64]) {
     let (w, ow) = (g.input[2], g.output[2]);
     for d in 0..g.output[0] {
@@ -143,16 +140,14 @@ fn search_plane_2x2<T: Element>(plane: &[T], g: &PoolGeometry, out: &mut [i64]) 
             let (r0, r1) = (&plane[top..top + w], &plane[top + w..top + 2 * w]);
             crate::simd::dispatch(
                 #[inline(always)]
-                || row_2x2(r0, r1, orow, (top - start) as i64, w as i64),
+                || row_2x2(r0, r1, orow, top as i64, w as i64),
             );
-            // Positions are within the plane, whose depth slice starts at `start`.
-            orow.iter_mut().for_each(|o| *o += start as i64);
         }
     }
 }
 
 /// One output row of [`search_plane_2x2`]: `out[j]` is the pick among `r0[2j]`,
-/// `r0[2j + 1]`, `r1[2j]`, `r1[2j + 1]` as a position relative to `r0`'s start plus
+/// `r0[2j + 1]`, `r1[2j]`, `r1[2j + 1]`, as a position in the plane where `r0` starts at
 /// `top`.
 #[inline(always)]
 fn row_2x2<T: Element>(r0: &[T], r1: &[T], out: &mut [i64], top: i64, w: i64) {

@@ -7,7 +7,7 @@ use crate::array::CpuArray;
 use crate::cast::cast;
 use crate::parallel::for_out_chunks;
 use crate::reduce::sum_slice;
-use crate::simd::dispatch_wide as dispatch;
+use crate::simd::dispatch_wide;
 use crate::storage::Storage;
 use crate::unary::FloatMath;
 use psionic_core::{DType, Error, Result};
@@ -64,7 +64,7 @@ fn along<F: FloatMath + Send + Sync + 'static>(x: &CpuArray, dim: usize, log: bo
         for_out_chunks(out.as_mut_slice::<F>(), rows * n, 16, |start, o| {
             for (r, orow) in o.chunks_mut(n).enumerate() {
                 let xrow = &src[start + r * n..start + (r + 1) * n];
-                dispatch(
+                dispatch_wide(
                     #[inline(always)]
                     || line(xrow, orow, log),
                 );
@@ -76,7 +76,7 @@ fn along<F: FloatMath + Send + Sync + 'static>(x: &CpuArray, dim: usize, log: bo
         crate::scan::lines(x, dim, |it, base, so| {
             xs.clear();
             xs.extend(it.map(|off| src[off]));
-            dispatch(
+            dispatch_wide(
                 #[inline(always)]
                 || line(&xs, &mut os, log),
             );

@@ -105,18 +105,19 @@ impl Tensor {
     pub fn max_pool(&self, p: &Pool) -> (Tensor, Tensor) {
         let k = p.kernel.len();
         let Prepared { x, unbatched, spatial, sizes, .. } = p.prepare("max_pool", self);
+        let output: Vec<usize> = sizes.iter().map(|s| s.0).collect();
         let geom = PoolGeometry {
             input: spatial.clone(),
-            output: sizes.iter().map(|s| s.0).collect(),
+            output: output.clone(),
             kernel: p.kernel.clone(),
             stride: p.stride.clone(),
             padding: p.padding.clone(),
             dilation: p.dilation.clone(),
         };
-        let pos = check(Tensor::make(Prim::MaxPoolIndex(geom.clone()), &[&x]));
+        let pos = check(Tensor::make(Prim::MaxPoolIndex(geom), &[&x]));
         let lead = dims_i64(&x.shape()[..x.dim() - k]);
         let flat = |t: &Tensor| t.reshape(&[lead.clone(), vec![-1]].concat());
-        let values = flat(&x).gather(-1, &flat(&pos)).reshape(&[lead.clone(), dims_i64(&geom.output)].concat());
+        let values = flat(&x).gather(-1, &flat(&pos)).reshape(&[lead.clone(), dims_i64(&output)].concat());
         (unbatch(values, unbatched), unbatch(pos, unbatched))
     }
 

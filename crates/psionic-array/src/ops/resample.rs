@@ -77,14 +77,13 @@ fn linear_along(x: &Tensor, dim: i64, taps: &[(i64, i64, f64, f64)]) -> Tensor {
         |f: fn(&(i64, i64, f64, f64)) -> i64| Tensor::from_vec(taps.iter().map(f).collect::<Vec<_>>(), &[taps.len()]);
     let (x0, x1) = (x.index_select(dim, &index(|t| t.0)), x.index_select(dim, &index(|t| t.1)));
     let (l0, l1) = (along(taps.iter().map(|t| t.2).collect()), along(taps.iter().map(|t| t.3).collect()));
+    // The lambdas were computed in x's precision (`linear_taps`), so they are exact in
+    // f64 and in x's dtype alike.
     let p1 = x1.mul(&l1.to_dtype(x.dtype()));
     if x.dtype() == DType::F64 {
         return x0.mul(&l0).add(&p1);
     }
-    x0.to_dtype(DType::F64)
-        .mul(&l0.to_dtype(x.dtype()).to_dtype(DType::F64))
-        .add(&p1.to_dtype(DType::F64))
-        .to_dtype(x.dtype())
+    x0.to_dtype(DType::F64).mul(&l0).add(&p1.to_dtype(DType::F64)).to_dtype(x.dtype())
 }
 
 /// PyTorch's adaptive window `[start, end)` of output `i`.
