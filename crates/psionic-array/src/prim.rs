@@ -5,7 +5,7 @@
 use crate::autodiff::custom::CustomCall;
 use psionic_core::ops::{BinaryOp, LinalgOp, OrderOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
 use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
-use psionic_cpu::depthwise::{Depthwise, Geometry};
+use psionic_cpu::conv::{Geometry, Product, Spatial};
 use psionic_cpu::pool::PoolGeometry;
 use psionic_cpu::CpuArray;
 use std::sync::Arc;
@@ -149,9 +149,9 @@ pub enum Prim {
         stride: Vec<usize>,
         dilation: Vec<usize>,
     },
-    /// Direct depthwise convolution (each output channel reads one input channel), one
-    /// of its three products; see [`DepthwiseConv`].
-    Depthwise(DepthwiseConv),
+    /// A convolution of f32 or f64 with implicit zero padding, one of its three products;
+    /// see [`Convolution`].
+    Conv(Convolution),
     /// A matrix factorization or triangular solve over the last two dims (see
     /// [`LinalgOp`]; several results are packed into one last dim).
     Linalg(LinalgOp),
@@ -166,15 +166,16 @@ pub enum Prim {
     Custom(Arc<CustomCall>),
 }
 
-/// A depthwise convolution of `channels` input channels of spatial size `input`, zero
-/// padded by `padding` before each dim, with kernels of size `kernel`, giving outputs of
-/// spatial size `output`; the product `mode` computes (psionic-cpu's `depthwise`): the
+/// A convolution of `channels` input channels of spatial size `input` in `groups` groups,
+/// zero padded by `padding` before each dim, with kernels of size `kernel`, giving outputs
+/// of spatial size `output`; the product `mode` computes (psionic-cpu's `conv`): the
 /// convolution `(x, w)`, its input gradient `(g, w)` or its weight gradient `(x, g)`.
-/// Output channels are a multiple of `channels`.
+/// Output channels are a multiple of `groups`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct DepthwiseConv {
-    pub mode: Depthwise,
+pub struct Convolution {
+    pub mode: Product,
     pub channels: usize,
+    pub groups: usize,
     pub input: Vec<usize>,
     pub output: Vec<usize>,
     pub kernel: Vec<usize>,
@@ -183,44 +184,40 @@ pub struct DepthwiseConv {
     pub padding: Vec<usize>,
 }
 
-impl DepthwiseConv {
+impl Convolution {
     /// Batch size and output channels, from the two inputs (checked against the sizes).
     /// Any output size is safe to compute: the kernels skip taps outside the input.
     fn sizes(&self, a: &[usize], b: &[usize]) -> Result<(usize, usize)> {
         let k = self.kernel.len();
-        let bad = || Error::shape("depthwise", format!("inputs {a:?} and {b:?} do not fit {self:?}"));
+        let bad = || Error::shape("conv", format!("inputs {a:?} and {b:?} do not fit {self:?}"));
         let lists = [&self.input, &self.output, &self.stride, &self.dilation, &self.padding];
-        if a.len() != k + 2 || b.len() != k + 2 || self.channels == 0 || lists.iter().any(|l| l.len() != k) {
+        let (c, groups) = (self.channels, self.groups);
+        if a.len() != k + 2 || b.len() != k + 2 || groups == 0 || c % groups != 0 || lists.iter().any(|l| l.len() != k)
+        {
             return Err(bad());
         }
-        let (input, output, kernel) = (&self.input[..], &self.output[..], &self.kernel[..]);
+        let (input, output, kernel, cg) = (&self.input[..], &self.output[..], &self.kernel[..], c / groups);
         let (n, cout, ok) = match self.mode {
-            Depthwise::Forward => {
-                (a[0], b[0], a[1] == self.channels && a[2..] == *input && b[1] == 1 && b[2..] == *kernel)
-            }
-            Depthwise::InputGrad => (a[0], b[0], a[1] == b[0] && a[2..] == *output && b[1] == 1 && b[2..] == *kernel),
-            Depthwise::WeightGrad => {
-                (a[0], b[1], a[0] == b[0] && a[1] == self.channels && a[2..] == *input && b[2..] == *output)
-            }
+            Product::Forward => (a[0], b[0], a[1] == c && a[2..] == *input && b[1] == cg && b[2..] == *kernel),
+            Product::InputGrad => (a[0], b[0], a[1] == b[0] && a[2..] == *output && b[1] == cg && b[2..] == *kernel),
+            Product::WeightGrad => (a[0], b[1], a[0] == b[0] && a[1] == c && a[2..] == *input && b[2..] == *output),
         };
-        if !ok || cout % self.channels != 0 || self.stride.contains(&0) {
+        if !ok || cout % groups != 0 || self.stride.contains(&0) {
             return Err(bad());
         }
         Ok((n, cout))
     }
 
     pub(crate) fn geometry(&self, batch: usize, cout: usize) -> Geometry {
-        Geometry::new(
-            batch,
-            self.channels,
-            cout / self.channels,
-            &self.input,
-            &self.output,
-            &self.kernel,
-            &self.stride,
-            &self.dilation,
-            &self.padding,
-        )
+        let spatial = Spatial {
+            input: &self.input,
+            output: &self.output,
+            kernel: &self.kernel,
+            stride: &self.stride,
+            dilation: &self.dilation,
+            padding: &self.padding,
+        };
+        Geometry::new(batch, self.channels, self.groups, cout, spatial)
     }
 }
 
@@ -425,16 +422,16 @@ impl Prim {
                 shape.extend(spatial);
                 Meta::new(shape, inputs[0].dtype)
             }
-            Prim::Depthwise(d) => {
+            Prim::Conv(d) => {
                 let (a, b) = (&inputs[0], &inputs[1]);
                 if a.dtype != b.dtype || !matches!(a.dtype, DType::F32 | DType::F64) {
-                    return Err(Error::dtype("depthwise", "depthwise convolution needs two f32 or two f64 inputs"));
+                    return Err(Error::dtype("conv", "the convolution kernel needs two f32 or two f64 inputs"));
                 }
                 let (n, cout) = d.sizes(&a.shape, &b.shape)?;
                 let shape = match d.mode {
-                    Depthwise::Forward => [vec![n, cout], d.output.clone()].concat(),
-                    Depthwise::InputGrad => [vec![n, d.channels], d.input.clone()].concat(),
-                    Depthwise::WeightGrad => [vec![cout, 1], d.kernel.clone()].concat(),
+                    Product::Forward => [vec![n, cout], d.output.clone()].concat(),
+                    Product::InputGrad => [vec![n, d.channels], d.input.clone()].concat(),
+                    Product::WeightGrad => [vec![cout, d.channels / d.groups], d.kernel.clone()].concat(),
                 };
                 Meta::new(shape, a.dtype)
             }
@@ -505,9 +502,9 @@ impl Prim {
             Prim::Fold { spatial, kernel, stride, dilation } => {
                 Ok(psionic_cpu::fold::fold(x.unwrap(), &out.shape, spatial.len(), kernel, stride, dilation))
             }
-            Prim::Depthwise(d) => {
+            Prim::Conv(d) => {
                 let (n, cout) = d.sizes(inputs[0].shape(), inputs[1].shape())?;
-                Ok(psionic_cpu::depthwise::depthwise(d.mode, inputs[0], inputs[1], &d.geometry(n, cout), &out.shape))
+                Ok(psionic_cpu::conv::conv(d.mode, inputs[0], inputs[1], &d.geometry(n, cout), &out.shape))
             }
             Prim::SearchSorted { right } => psionic_cpu::order::searchsorted(inputs[0], inputs[1], *right),
             Prim::Linalg(op) => psionic_linalg::eval(*op, inputs, &out.shape),

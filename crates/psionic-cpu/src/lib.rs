@@ -10,7 +10,9 @@
 pub mod array;
 pub mod binary;
 pub mod cast;
-pub mod depthwise;
+pub mod conv;
+mod conv_gemm;
+mod depthwise;
 pub mod element;
 pub mod elementwise;
 pub mod fold;

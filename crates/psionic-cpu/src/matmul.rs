@@ -45,7 +45,7 @@ pub fn matmul(a: &CpuArray, b: &CpuArray) -> Result<CpuArray> {
     }
 }
 
-trait GemmScalar: Element {
+pub(crate) trait GemmScalar: Element {
     fn zero() -> Self;
     fn one() -> Self;
 }
@@ -111,25 +111,11 @@ fn gemm_batched<T: GemmScalar>(
             // the graph validated against their storages; `dst` has room for m*n
             // elements at strides (rs, cs).
             unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    k,
-                    dst,
-                    cs,
-                    rs,
-                    false,
-                    sa.as_ptr().add(oa.batch_offs[bi]),
-                    oa.cs,
-                    oa.rs,
-                    sb.as_ptr().add(ob.batch_offs[bi]),
-                    ob.cs,
-                    ob.rs,
-                    T::zero(),
-                    T::one(),
-                    false,
-                    false,
-                    false,
+                gemm_raw(
+                    [m, n, k],
+                    (dst, rs, cs, false),
+                    (sa.as_ptr().add(oa.batch_offs[bi]), oa.rs, oa.cs),
+                    (sb.as_ptr().add(ob.batch_offs[bi]), ob.rs, ob.cs),
                     par,
                 )
             }
@@ -154,6 +140,93 @@ fn gemm_batched<T: GemmScalar>(
         crate::parallel::for_out_chunks(dst, m * n, m * k, |start, d| run(start / (m * n), d, gemm::Parallelism::None));
     }
     CpuArray::new(out, out_shape)
+}
+
+/// `dst (+)= a @ b` for sizes `[m, n, k]`; each operand is a pointer with its row and
+/// column strides, and `dst` also says whether to add to what it holds. gemm splits work
+/// over `par` along m and n only, never k, so every element is summed in the same order
+/// on any number of threads.
+///
+/// # Safety
+/// Every element the sizes and strides reach must lie inside its allocation, and `dst`'s
+/// must not overlap the others.
+unsafe fn gemm_raw<T: GemmScalar>(
+    [m, n, k]: [usize; 3],
+    (dst, d_rs, d_cs, accumulate): (*mut T, isize, isize, bool),
+    (a, a_rs, a_cs): (*const T, isize, isize),
+    (b, b_rs, b_cs): (*const T, isize, isize),
+    par: gemm::Parallelism,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            d_cs,
+            d_rs,
+            accumulate,
+            a,
+            a_cs,
+            a_rs,
+            b,
+            b_cs,
+            b_rs,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// A row-major or strided matrix in a slice: `(data, row stride, column stride)`.
+pub(crate) type Mat<'a, T> = (&'a [T], usize, usize);
+
+/// `dst (+)= a @ b` on slices, for sizes `[m, n, k]`, `dst` given with its strides and
+/// whether to accumulate, split by gemm over `threads` (the result does not depend on
+/// it). Panics if a stride reaches past a slice.
+pub(crate) fn gemm_into<T: GemmScalar>(
+    [m, n, k]: [usize; 3],
+    (dst, d_rs, d_cs, accumulate): (&mut [T], usize, usize, bool),
+    a: Mat<T>,
+    b: Mat<T>,
+    threads: usize,
+) {
+    let fits = |len: usize, rows: usize, cols: usize, rs: usize, cs: usize| {
+        rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
+    };
+    assert!(fits(dst.len(), m, n, d_rs, d_cs) && fits(a.0.len(), m, k, a.1, a.2) && fits(b.0.len(), k, n, b.1, b.2));
+    if m * n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    dst[i * d_rs + j * d_cs] = T::zero();
+                }
+            }
+        }
+        return;
+    }
+    let par =
+        if threads > 1 && m * n * k >= PAR_FLOPS { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let i = |s: usize| s as isize;
+    // SAFETY: the asserts above keep every reached element inside its slice; `dst` is
+    // borrowed mutably, so it overlaps nothing else.
+    unsafe {
+        gemm_raw(
+            [m, n, k],
+            (dst.as_mut_ptr(), i(d_rs), i(d_cs), accumulate),
+            (a.0.as_ptr(), i(a.1), i(a.2)),
+            (b.0.as_ptr(), i(b.1), i(b.2)),
+            par,
+        )
+    }
 }
 
 /// Whether to compute the product column-major (see `gemm_batched`): gemm packs the

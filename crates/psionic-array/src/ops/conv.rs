@@ -1,21 +1,22 @@
 //! Convolutions (PyTorch's `conv{1,2,3}d`, `conv_transpose{1,2,3}d`, `unfold`/`fold`).
 //!
-//! A convolution reads its input through the windows view (im2col without copying), lays
-//! the windows out as rows `[N * positions, C_in * kernel]` (the one copy) and multiplies
-//! them by the weight on the matmul kernel. Its gradients come from the pieces: the
+//! A convolution of f32 or f64 is one primitive (`Prim::Conv`) whose kernel pads
+//! implicitly and lays out one example's windows at a time for the matmul kernel
+//! (depthwise layers use direct kernels); its gradients are its two sibling products.
+//! Other dtypes read the input through the windows view (im2col without copying), lay the
+//! windows out as rows `[N * positions, C_in * kernel]` (the one copy) and multiply them
+//! by the weight on the matmul kernel; their gradients come from the pieces: the
 //! matmul's, then col2im (`Fold`) for the windows view. A transposed convolution is the
 //! same product the other way round followed by col2im, which is exactly the input
-//! gradient of a convolution. Depthwise convolutions (one input channel per group) skip
-//! the padding, the copy and the matmul: a direct kernel reads the input in place (taps
-//! in the padding are skipped), and its gradients are its two sibling kernels.
+//! gradient of a convolution.
 
 use super::pad::PadMode;
 use crate::mode::{check, raise};
 use crate::ops::args::dims_i64;
-use crate::prim::{DepthwiseConv, Prim, ViewOp};
+use crate::prim::{Convolution, Prim, ViewOp};
 use crate::tensor::Tensor;
 use psionic_core::{DType, Error};
-use psionic_cpu::depthwise::Depthwise;
+use psionic_cpu::conv::Product;
 
 /// Padding of a convolution: per spatial dim, or PyTorch's `"same"` / `"valid"`.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,8 +173,6 @@ impl Tensor {
             ));
         }
         let lr = padding.pairs(&kernel, &stride, &dilation);
-        // Depthwise (one input channel per group): a direct kernel that pads implicitly.
-        let direct = ws[1] == 1 && groups == cin && matches!(x.dtype(), DType::F32 | DType::F64);
         let mut padded = x.shape();
         for (i, &(l, r)) in lr.iter().enumerate() {
             padded[2 + i] += l + r;
@@ -181,10 +180,12 @@ impl Tensor {
         // The windows' layout checks the sizes and gives the output's, without data.
         let wl = check(psionic_core::Layout::contiguous(&padded).windows("windows", &kernel, &stride, &dilation));
         let out_sp: Vec<usize> = wl.shape[2..2 + k].to_vec();
-        let out = if direct {
-            let d = DepthwiseConv {
-                mode: Depthwise::Forward,
+        let out = if matches!(x.dtype(), DType::F32 | DType::F64) {
+            // The convolution kernel: padding implicit, windows laid out per example.
+            let d = Convolution {
+                mode: Product::Forward,
                 channels: cin,
+                groups,
                 input: x.shape()[2..].to_vec(),
                 output: out_sp.clone(),
                 kernel: kernel.clone(),
@@ -192,7 +193,7 @@ impl Tensor {
                 dilation: dilation.clone(),
                 padding: lr.iter().map(|p| p.0).collect(),
             };
-            check(Tensor::make(Prim::Depthwise(d), &[&x, weight]))
+            check(Tensor::make(Prim::Conv(d), &[&x, weight]))
         } else {
             let w = windows(&pad_spatial(&x, &lr, 0.0), &kernel, &stride, &dilation);
             // [N, C, O..., K...] -> [N, C, K..., O...]: rows run along the output width,

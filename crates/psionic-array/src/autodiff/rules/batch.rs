@@ -89,7 +89,7 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
         // These work on the last dims; the batch joins the leading ones.
         Prim::Fold { .. } | Prim::MaxPoolIndex(_) => same(&[full(0)])?,
         Prim::Linalg(_) => same(&(0..x.len()).map(full).collect::<Vec<_>>())?,
-        Prim::Depthwise(d) => super::depthwise::batch(d, full, size)?,
+        Prim::Conv(d) => super::conv::batch(d, full, size)?,
     })
 }
 

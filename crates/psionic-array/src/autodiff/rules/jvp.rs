@@ -66,7 +66,7 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         // The factorizations' tangents are the transposes of their vjp rules.
         Prim::Linalg(_) => return transpose(prim, x, y, t),
         Prim::Fold { .. } => same(&[&tz(0)])?,
-        Prim::Depthwise(d) => super::depthwise::jvp(d, x, t)?,
+        Prim::Conv(d) => super::conv::jvp(d, x, t)?,
     })
 }
 

@@ -6,7 +6,7 @@
 
 pub(crate) mod batch;
 mod binary;
-mod depthwise;
+mod conv;
 mod factor;
 pub(crate) mod index;
 pub(crate) mod jvp;
@@ -64,7 +64,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Scatter { dim, reduce, include_self } => index::scatter_vjp(*dim, *reduce, *include_self, c.x, c.y, c.g)?,
         Prim::Order { .. } | Prim::SearchSorted { .. } | Prim::MaxPoolIndex(_) => vec![None; c.x.len()],
         Prim::Linalg(op) => factor::vjp(*op, c.x, c.y, c.g)?,
-        Prim::Depthwise(d) => depthwise::vjp(d, c.x, c.g)?,
+        Prim::Conv(d) => conv::vjp(d, c.x, c.g)?,
         Prim::Fold { kernel, stride, dilation, .. } => {
             vec![Some(c.g.view_op(crate::prim::ViewOp::Windows {
                 kernel: kernel.clone(),
@@ -117,7 +117,7 @@ fn saves(prim: &Prim) -> (u64, bool) {
         // A custom rule may read any argument or output (the first 64 are checked).
         Prim::Custom(_) => (u64::MAX, false),
         Prim::Linalg(_) => (BOTH, true),
-        Prim::Depthwise(_) => (BOTH, false),
+        Prim::Conv(_) => (BOTH, false),
         _ => (NONE, false),
     }
 }
@@ -172,7 +172,7 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         }
         .to_string(),
         Prim::Fold { .. } => "Col2Im".to_string(),
-        Prim::Depthwise(_) => "ConvolutionDepthwise".to_string(),
+        Prim::Conv(_) => "Convolution".to_string(),
         Prim::MaxPoolIndex(_) => "MaxPoolIndices".to_string(),
     };
     format!("{base}Backward0")

@@ -1,20 +1,20 @@
-//! Rules of the direct depthwise convolution. Its three products are bilinear and each
-//! is the adjoint of another in one argument: `<F(x, w), g> = <x, I(g, w)> =
-//! <w, W(x, g)>`. So every vjp and jvp is one of the three products again, and grad of
-//! grad stays on the direct kernels.
+//! Rules of the convolution primitive. Its three products are bilinear and each is the
+//! adjoint of another in one argument: `<F(x, w), g> = <x, I(g, w)> = <w, W(x, g)>`. So
+//! every vjp and jvp is one of the three products again, and grad of grad stays on the
+//! convolution kernels.
 
-use crate::prim::{DepthwiseConv, Prim};
+use crate::prim::{Convolution, Prim};
 use crate::tensor::Tensor;
 use psionic_core::Result;
-use psionic_cpu::depthwise::Depthwise;
+use psionic_cpu::conv::Product;
 
-fn apply(d: &DepthwiseConv, mode: Depthwise, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    Tensor::make(Prim::Depthwise(DepthwiseConv { mode, ..d.clone() }), &[a, b])
+fn apply(d: &Convolution, mode: Product, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Tensor::make(Prim::Conv(Convolution { mode, ..d.clone() }), &[a, b])
 }
 
 /// Gradients of both inputs for cotangent `g`.
-pub(super) fn vjp(d: &DepthwiseConv, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
-    use Depthwise::*;
+pub(super) fn vjp(d: &Convolution, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    use Product::*;
     let (a, b) = (&x[0], &x[1]);
     let (ga, gb) = match d.mode {
         Forward => (apply(d, InputGrad, g, b)?, apply(d, WeightGrad, a, g)?),
@@ -25,7 +25,7 @@ pub(super) fn vjp(d: &DepthwiseConv, x: &[Tensor], g: &Tensor) -> Result<Vec<Opt
 }
 
 /// Output tangent: bilinear, so the product of each tangent with the other input.
-pub(super) fn jvp(d: &DepthwiseConv, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Tensor> {
+pub(super) fn jvp(d: &Convolution, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Tensor> {
     let mut out: Option<Tensor> = None;
     for (i, ti) in t.iter().enumerate() {
         if let Some(ti) = ti {
@@ -43,16 +43,17 @@ pub(super) fn jvp(d: &DepthwiseConv, x: &[Tensor], t: &[Option<Tensor>]) -> Resu
 }
 
 /// The channel dim of each input and of the output, per example.
-fn channel_dims(mode: Depthwise) -> ([usize; 2], usize) {
+fn channel_dims(mode: Product) -> ([usize; 2], usize) {
     match mode {
-        Depthwise::Forward | Depthwise::InputGrad => ([1, 0], 1),
-        Depthwise::WeightGrad => ([1, 1], 0),
+        Product::Forward | Product::InputGrad => ([1, 0], 1),
+        Product::WeightGrad => ([1, 1], 0),
     }
 }
 
-/// vmap: the batch joins the channels (batch-major), which keeps every output channel
-/// reading its own example's input channel; `full(i)` has the batch in dim 0.
-pub(super) fn batch(d: &DepthwiseConv, full: impl Fn(usize) -> Tensor, size: usize) -> Result<Tensor> {
+/// vmap: the batch joins the channels (batch-major) and multiplies the groups, which
+/// keeps every output channel reading its own example's input channels; `full(i)` has
+/// the batch in dim 0.
+pub(super) fn batch(d: &Convolution, full: impl Fn(usize) -> Tensor, size: usize) -> Result<Tensor> {
     let (ins, out_dim) = channel_dims(d.mode);
     let merged: Vec<Tensor> = (0..2)
         .map(|i| {
@@ -60,8 +61,8 @@ pub(super) fn batch(d: &DepthwiseConv, full: impl Fn(usize) -> Tensor, size: usi
             full(i).movedim(&[0], &[c]).flatten(c, c + 1)
         })
         .collect();
-    let wide = DepthwiseConv { channels: d.channels * size, ..d.clone() };
-    let y = Tensor::make(Prim::Depthwise(wide), &[&merged[0], &merged[1]])?;
+    let wide = Convolution { channels: d.channels * size, groups: d.groups * size, ..d.clone() };
+    let y = Tensor::make(Prim::Conv(wide), &[&merged[0], &merged[1]])?;
     let c = out_dim as i64;
     let per = y.shape()[out_dim] / size;
     Ok(y.unflatten(c, &[size as i64, per as i64]).movedim(&[c], &[0]))
