@@ -17,6 +17,7 @@ pub mod element;
 pub mod elementwise;
 pub mod fold;
 pub mod gather;
+mod gemm_bf16;
 pub mod index;
 pub mod matmul;
 pub mod order;

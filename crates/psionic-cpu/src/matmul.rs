@@ -1,13 +1,14 @@
 //! Batched matrix multiply. f32, f64 and f16 go to the `gemm` crate, which takes arbitrary
 //! row and column strides, so transposed and sliced operands are multiplied in place with
-//! no copy. bf16 is computed in f32 (gemm has no bf16 kernel) and integers use a plain
-//! wrapping triple loop, as PyTorch's CPU integer matmul does.
+//! no copy. bf16 runs on the CPU's bf16 dot-product instruction where it has one
+//! (`gemm_bf16.rs`) and is computed in f32 elsewhere (gemm has no bf16 kernel); integers
+//! use a plain wrapping triple loop, as PyTorch's CPU integer matmul does.
 
 use crate::array::CpuArray;
 use crate::cast::cast;
 use crate::element::Element;
 use crate::storage::Storage;
-use half::f16;
+use half::{bf16, f16};
 use psionic_core::strided::OffsetIter;
 use psionic_core::{DType, Layout, Result};
 
@@ -38,6 +39,7 @@ pub fn matmul(a: &CpuArray, b: &CpuArray) -> Result<CpuArray> {
         DType::F32 => Ok(gemm_batched::<f32>(a, b, m, k, n, &out_shape)),
         DType::F64 => Ok(gemm_batched::<f64>(a, b, m, k, n, &out_shape)),
         DType::F16 => Ok(gemm_batched::<f16>(a, b, m, k, n, &out_shape)),
+        DType::BF16 if crate::gemm_bf16::available() => Ok(bf16_batched(a, b, m, k, n, &out_shape)),
         DType::BF16 => {
             Ok(cast(&gemm_batched::<f32>(&cast(a, DType::F32), &cast(b, DType::F32), m, k, n, &out_shape), DType::BF16))
         }
@@ -227,6 +229,26 @@ pub(crate) fn gemm_into<T: GemmScalar>(
             par,
         )
     }
+}
+
+/// bf16 products on the native bf16 kernel, one after another (each split over the
+/// threads by rows).
+fn bf16_batched(a: &CpuArray, b: &CpuArray, m: usize, k: usize, n: usize, out_shape: &[usize]) -> CpuArray {
+    use crate::gemm_bf16::View;
+    let (oa, ob) = (split(a), split(b));
+    let mut out = Storage::uninit::<bf16>(oa.batch_offs.len() * m * n);
+    let (sa, sb) = (a.storage.as_slice::<bf16>(), b.storage.as_slice::<bf16>());
+    let threads = rayon::current_num_threads();
+    for (bi, d) in out.as_mut_slice::<bf16>().chunks_mut((m * n).max(1)).enumerate() {
+        let av = View { data: sa, off: oa.batch_offs[bi], rs: oa.rs, cs: oa.cs };
+        let bv = View { data: sb, off: ob.batch_offs[bi], rs: ob.rs, cs: ob.cs };
+        if k == 0 {
+            d.fill(bf16::ZERO);
+        } else {
+            crate::gemm_bf16::matmul(av, bv, [m, k, n], d, threads);
+        }
+    }
+    CpuArray::new(out, out_shape)
 }
 
 /// Whether to compute the product column-major (see `gemm_batched`): gemm packs the

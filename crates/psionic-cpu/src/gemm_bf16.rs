@@ -1,0 +1,303 @@
+//! bf16 matrix multiply on the CPU's bf16 dot-product instruction (AVX-512 BF16's
+//! `vdpbf16ps`), where it has one: products of bf16 pairs summed into f32, rounded to
+//! bf16 once at the end, as PyTorch's CPU kernels do. Elsewhere `matmul.rs` casts to f32
+//! and uses the f32 kernel.
+//!
+//! The layout is the usual one for such kernels: `k` is cut into blocks of [`KC`] pairs;
+//! per block, `b` is packed into panels of [`NR`] columns whose elements are (k, k + 1)
+//! pairs in one 32-bit lane, and `a` into panels of [`MR`] rows of pairs; a 12 x 32
+//! register tile of f32 sums then takes one `vdpbf16ps` per pair and vector. Blocks of
+//! [`MC`] rows run in parallel; every tile sums its k blocks in order, so the result does
+//! not depend on the thread count. The instruction treats subnormal bf16 inputs as zero
+//! and flushes subnormal sums, as oneDNN's kernels on it do.
+
+use crate::storage::Storage;
+use half::bf16;
+use rayon::prelude::*;
+
+/// Rows and columns of the register tile.
+const MR: usize = 12;
+const NR: usize = 32;
+/// Pairs of k per block.
+const KC: usize = 256;
+/// Rows per parallel block.
+const MC: usize = 96;
+
+/// Whether this CPU has the instruction.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A bf16 matrix: storage, offset, row and column strides.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub data: &'a [bf16],
+    pub off: usize,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+impl View<'_> {
+    /// Element (i, j) as its bits; callers stay inside the matrix.
+    #[inline(always)]
+    fn bits(&self, i: usize, j: usize) -> u32 {
+        let at = self.off as isize + i as isize * self.rs + j as isize * self.cs;
+        self.data[at as usize].to_bits() as u32
+    }
+
+    /// Elements (i, 2p) and (i, 2p + 1) in one lane (the first in the low half), zero
+    /// past column `k`.
+    #[inline(always)]
+    fn pair(&self, i: usize, p: usize, k: usize) -> u32 {
+        let hi = if 2 * p + 1 < k { self.bits(i, 2 * p + 1) << 16 } else { 0 };
+        self.bits(i, 2 * p) | hi
+    }
+}
+
+/// `out (m x n, row-major) = a (m x k) @ b (k x n)`, `k > 0`. Panics unless
+/// [`available`].
+pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], threads: usize) {
+    assert!(available() && k > 0, "bf16 kernel on a CPU without AVX-512 BF16, or an empty sum");
+    if m * n == 0 {
+        return;
+    }
+    let (mt, nt) = (m.div_ceil(MR) * MR, n.div_ceil(NR) * NR);
+    // f32 sums of the padded tiles (each written whole by the first k block); rows of
+    // MC are disjoint chunks for the threads, as are the panels of `b`.
+    let mut sums = Storage::uninit::<f32>(mt * nt);
+    let c = sums.as_mut_slice::<f32>();
+    let pairs = k.div_ceil(2);
+    let last = (pairs - 1) / KC * KC;
+    let mut bp = Storage::uninit::<i32>(KC.min(pairs) * nt);
+    let par = threads > 1 && mt > MC;
+    let part_rows = if par { (mt / MR).div_ceil(threads) * MR } else { mt };
+    for p0 in (0..pairs).step_by(KC) {
+        let kc = KC.min(pairs - p0);
+        let bpan = &mut bp.as_mut_slice::<i32>()[..kc * nt];
+        // SAFETY (here and below): `available()` held above, which implies the
+        // features the packing and rounding are compiled for.
+        let pack = |(jp, panel): (usize, &mut [i32])| unsafe { pack_b(&b, jp * NR, p0, kc, [k, n], panel) };
+        if par {
+            bpan.par_chunks_mut(NR * kc).enumerate().for_each(pack);
+        } else {
+            bpan.chunks_mut(NR * kc).enumerate().for_each(pack);
+        }
+        let bpan = &*bpan;
+        // Each part (one per thread) takes an equal share of the row tiles, MC rows at
+        // a time; which rows go together changes no sum.
+        let block = |(m0, rows): (usize, &mut [f32])| {
+            let mc = rows.len() / nt;
+            let mut ap = vec![0i32; kc * mc];
+            unsafe { pack_a(&a, m0, mc, p0, kc, [m, k], &mut ap) };
+            for j0 in (0..nt).step_by(NR) {
+                let bj = &bpan[j0 * kc..][..NR * kc];
+                for i0 in (0..mc).step_by(MR) {
+                    let ai = &ap[i0 * kc..][..MR * kc];
+                    // SAFETY: `available()` held above; the panels hold `kc` pairs of MR
+                    // and NR lanes, and the tile's MR rows of NR sums lie inside `rows`.
+                    unsafe { tile(kc, ai, bj, rows[i0 * nt + j0..].as_mut_ptr(), nt, p0 > 0) };
+                }
+            }
+        };
+        let part = |(i, (rows, dst)): (usize, (&mut [f32], &mut [bf16]))| {
+            let m0 = i * part_rows;
+            for (j, sub) in rows.chunks_mut(MC * nt).enumerate() {
+                block((m0 + j * MC, sub));
+            }
+            if p0 == last {
+                for (o, s) in dst.chunks_mut(n).zip(rows.chunks(nt)) {
+                    unsafe { round_row(&s[..n], o) };
+                }
+            }
+        };
+        let parts = c.chunks_mut(part_rows * nt).zip(out.chunks_mut(part_rows * n)).enumerate();
+        if par {
+            parts.collect::<Vec<_>>().into_par_iter().for_each(part);
+        } else {
+            parts.for_each(part);
+        }
+    }
+}
+
+/// f32 to bf16, rounding to nearest even (NaN stays NaN), in a form the compiler
+/// vectorizes.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
+fn round_row(src: &[f32], dst: &mut [bf16]) {
+    for (o, &v) in dst.iter_mut().zip(src) {
+        let bits = v.to_bits();
+        let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
+        *o = bf16::from_bits(if v.is_nan() { 0x7fc0 | (bits >> 16) as u16 } else { rounded });
+    }
+}
+
+/// Packs pairs `p0..p0 + kc` of columns `j0..j0 + NR` of `b` into `out`, pair-major,
+/// zero past column `n` and row `k`.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
+fn pack_b(b: &View, j0: usize, p0: usize, kc: usize, [k, n]: [usize; 2], out: &mut [i32]) {
+    let cols = NR.min(n - j0.min(n));
+    for p in 0..kc {
+        let row = &mut out[p * NR..][..NR];
+        let (r0, r1) = (2 * (p0 + p), 2 * (p0 + p) + 1);
+        if b.cs == 1 && r1 < k {
+            // Two unit-stride rows interleaved.
+            let at = |r: usize| (b.off as isize + r as isize * b.rs) as usize + j0;
+            let (lo, hi) = (&b.data[at(r0)..][..cols], &b.data[at(r1)..][..cols]);
+            for ((v, l), h) in row.iter_mut().zip(lo).zip(hi) {
+                *v = (l.to_bits() as u32 | (h.to_bits() as u32) << 16) as i32;
+            }
+        } else {
+            for (jj, v) in row[..cols].iter_mut().enumerate() {
+                let hi = if r1 < k { b.bits(r1, j0 + jj) << 16 } else { 0 };
+                *v = (b.bits(r0, j0 + jj) | hi) as i32;
+            }
+        }
+        row[cols..].fill(0);
+    }
+}
+
+/// Packs rows `m0..m0 + mc` (MR at a time) and pairs `p0..p0 + kc` of `a`: panel
+/// `i0 / MR` at `i0 * kc`, pair-major, zero past row `m`.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
+fn pack_a(a: &View, m0: usize, mc: usize, p0: usize, kc: usize, [m, k]: [usize; 2], out: &mut [i32]) {
+    for i0 in (0..mc).step_by(MR) {
+        let panel = &mut out[i0 * kc..][..MR * kc];
+        for ii in 0..MR {
+            let i = m0 + i0 + ii;
+            if i >= m {
+                continue; // stays zero
+            }
+            if a.cs == 1 {
+                // A unit-stride row: each pair is two neighbours.
+                let row = &a.data[(a.off as isize + i as isize * a.rs) as usize..][..k];
+                for p in 0..kc {
+                    let c = 2 * (p0 + p);
+                    let hi = row.get(c + 1).map_or(0, |h| (h.to_bits() as u32) << 16);
+                    panel[p * MR + ii] = (row[c].to_bits() as u32 | hi) as i32;
+                }
+            } else {
+                for p in 0..kc {
+                    panel[p * MR + ii] = a.pair(i, p0 + p, k) as i32;
+                }
+            }
+        }
+    }
+}
+
+/// One MR x NR tile: `c (+)= a-panel . b-panel` over `kc` pairs, `c` at row stride `ldc`.
+///
+/// # Safety
+/// The CPU must have AVX-512 F and BF16; `a` holds `kc * MR` lanes, `b` `kc * NR`, and
+/// `c` reaches MR rows of NR floats at stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn tile(kc: usize, a: &[i32], b: &[i32], c: *mut f32, ldc: usize, accumulate: bool) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract covers every pointer offset below.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        if accumulate {
+            for (i, row) in acc.iter_mut().enumerate() {
+                row[0] = _mm512_loadu_ps(c.add(i * ldc));
+                row[1] = _mm512_loadu_ps(c.add(i * ldc + 16));
+            }
+        }
+        let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
+        for _ in 0..kc {
+            let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp as *const _));
+            let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(16) as *const _));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*ap.add(i)));
+                row[0] = _mm512_dpbf16_ps(row[0], av, b0);
+                row[1] = _mm512_dpbf16_ps(row[1], av, b1);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        for (i, row) in acc.iter().enumerate() {
+            _mm512_storeu_ps(c.add(i * ldc), row[0]);
+            _mm512_storeu_ps(c.add(i * ldc + 16), row[1]);
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn tile(_: usize, _: &[i32], _: &[i32], _: *mut f32, _: usize, _: bool) {
+    unreachable!("no bf16 kernel on this architecture")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: usize) -> Vec<bf16> {
+        (0..n).map(|i| bf16::from_f32((((i * 7919 + seed * 104729) % 2003) as f32 / 1001.0) - 1.0)).collect()
+    }
+
+    #[test]
+    fn products_match_f64_sums() {
+        if !available() {
+            return; // nothing to check on this CPU
+        }
+        // Odd k (a zero-padded last pair), edges in m and n, several k blocks, a
+        // transposed b, one-element matrices, and row blocks split over threads.
+        let cases =
+            [(13, 7, 33, false), (1, 1, 1, false), (30, 600, 70, true), (100, 2, 5, false), (200, 531, 40, true)];
+        for (m, k, n, bt) in cases {
+            let (av, bv) = (values(m * k, 1), values(k * n, 2));
+            let a = View { data: &av, off: 0, rs: k as isize, cs: 1 };
+            // b stored as [n, k] when transposed: element (p, j) at j * k + p.
+            let (rs, cs) = if bt { (1, k as isize) } else { (n as isize, 1) };
+            let b = View { data: &bv, off: 0, rs, cs };
+            let runs: Vec<Vec<bf16>> = [1, 2]
+                .map(|threads| {
+                    let mut out = vec![bf16::ZERO; m * n];
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    pool.install(|| matmul(a, b, [m, k, n], &mut out, threads));
+                    out
+                })
+                .to_vec();
+            assert!(runs[0].iter().zip(&runs[1]).all(|(x, y)| x.to_bits() == y.to_bits()), "({m},{k},{n}) threads");
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|p| av[i * k + p].to_f64() * b.data[(p as isize * rs + j as isize * cs) as usize].to_f64())
+                        .sum();
+                    let got = runs[0][i * n + j].to_f64();
+                    // One bf16 rounding of the sum, plus f32 summation error.
+                    assert!(
+                        (got - want).abs() <= 4e-3 * want.abs() + 1e-5 * k as f64,
+                        "({m},{k},{n}) [{i},{j}]: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_to_bf16_is_to_nearest_even() {
+        if !available() {
+            return;
+        }
+        // Two ties (to even: down, then up), overflow to infinity, a subnormal, NaN.
+        let tie = |bits: u32| f32::from_bits(bits);
+        let xs =
+            [1.0f32, tie(0x3f80_8000), tie(0x3f81_8000), -3.3e38, f32::MAX, f32::INFINITY, -0.0, 1e-40, f32::NAN, 0.1];
+        let mut got = vec![bf16::ZERO; xs.len()];
+        // SAFETY: checked just above.
+        unsafe { round_row(&xs, &mut got) };
+        for (x, g) in xs.iter().zip(&got) {
+            let want = bf16::from_f32(*x);
+            assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "{x}: {g} vs {want}");
+        }
+    }
+}
