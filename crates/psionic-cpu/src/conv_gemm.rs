@@ -1,13 +1,14 @@
-//! Convolutions on the matmul kernel, one example at a time. An example's windows are
-//! laid out as rows `[C / G * K, O]` (im2col) in a scratch buffer that stays in cache,
-//! multiplied by the weight at once, and the buffer is reused for the next example, so
-//! the whole batch's windows (9x the input for a 3x3 kernel) never exist in memory. The
+//! Convolutions on the matmul kernel, a run of examples at a time (one for large planes,
+//! several side by side for small ones; see [`run_len`]). A run's windows are laid out
+//! as rows `[C / G * K, run * O]` (im2col) in a scratch buffer that stays in cache,
+//! multiplied by the weight at once, and the buffer is reused for the next run, so the
+//! whole batch's windows (9x the input for a 3x3 kernel) never exist in memory. The
 //! input gradient goes the other way: `w^T @ g` into the scratch, summed onto the input's
 //! positions (col2im). Padding is implicit (taps outside the input are zeros in the
 //! scratch and skipped by col2im), and a pointwise layer (1x1 kernel, stride 1, no
-//! padding) multiplies the input in place.
+//! padding) with large planes multiplies the input in place.
 //!
-//! Examples are independent chunks of parallel work (when the batch has one per thread;
+//! Runs are independent chunks of parallel work (when the batch has one per thread;
 //! otherwise gemm splits each product). The weight gradient sums over examples in fixed
 //! blocks of [`BLOCK`] examples, each on one thread, and adds the blocks in order, so no
 //! result depends on the thread count.
@@ -34,7 +35,7 @@ pub(crate) fn run<T: Real>(mode: Product, a: &[T], b: &[T], g: &Geometry, out: &
 /// Whether `mode` writes every element of its output (else it sums into a zeroed one):
 /// only col2im accumulates.
 pub(crate) fn overwrites(mode: Product, g: &Geometry) -> bool {
-    mode != Product::InputGrad || Sizes::of(g).pointwise
+    mode != Product::InputGrad || Sizes::of(g).direct()
 }
 
 /// Per-group sizes: input and output channels, window rows (`cg * kp`), and the input,
@@ -52,6 +53,12 @@ struct Sizes {
 }
 
 impl Sizes {
+    /// Whether products read the input (and write the input gradient) in place: a
+    /// pointwise layer whose products take one example each.
+    fn direct(&self) -> bool {
+        self.pointwise && run_len(self) == 1
+    }
+
     fn of(g: &Geometry) -> Sizes {
         let (ip, op, kp) = g.planes();
         let cg = g.channels / g.groups;
@@ -60,32 +67,48 @@ impl Sizes {
     }
 }
 
-/// Runs `f(example, its output chunk, threads for gemm)` for every example: in parallel
-/// over examples when there is one per thread, else one after the other with gemm
-/// splitting each product.
-fn per_example<T: Send>(out: &mut [T], chunk: usize, work: usize, f: impl Fn(usize, &mut [T], usize) + Sync + Send) {
+/// Runs `f(first example, its output chunk, threads for gemm)` for every run of `per`
+/// examples (`chunk` output elements each): in parallel over runs when there is one per
+/// thread, else one after the other with gemm splitting each product.
+fn per_run<T: Send>(out: &mut [T], chunk: usize, work: usize, f: impl Fn(usize, &mut [T], usize) + Sync + Send) {
     if out.is_empty() {
         return;
     }
     let threads = rayon::current_num_threads();
-    if out.len() / chunk >= threads {
+    if out.len().div_ceil(chunk) >= threads {
         for_out_chunks(out, chunk, work, |start, o| f(start / chunk, o, 1));
     } else {
-        for (n, o) in out.chunks_mut(chunk).enumerate() {
-            f(n, o, threads);
+        for (i, o) in out.chunks_mut(chunk).enumerate() {
+            f(i, o, threads);
         }
     }
 }
 
-/// im2col of one group of one example: `x` holds its `cg` input planes, `cols` gets
-/// `[cg * kp, op]`, zeros where a tap falls in the padding.
-fn im2col<T: Real>(x: &[T], plan: &[Row], g: &Geometry, s: &Sizes, cols: &mut [T]) {
+/// Examples whose windows share one product: enough that the product is at least 256
+/// columns wide (gemm is slow on thin ones, as in the deep layers of a ResNet where a
+/// plane is 8x8 or 4x4), a power of two up to [`BLOCK`] so runs tile the weight
+/// gradient's blocks. Depends on the sizes alone.
+fn run_len(s: &Sizes) -> usize {
+    256usize.div_ceil(s.op.max(1)).next_power_of_two().min(BLOCK)
+}
+
+/// A matrix of `[rows, ld]` in which each of the run's examples owns `op` columns
+/// starting at `e * op`.
+struct Cols<'a, T> {
+    data: &'a mut [T],
+    ld: usize,
+}
+
+/// im2col of one group of one example into columns `col0..col0 + op` of `cols`
+/// (`[cg * kp, ld]`): `x` holds the example's `cg` input planes; zeros where a tap falls
+/// in the padding.
+fn im2col<T: Real>(x: &[T], plan: &[Row], g: &Geometry, s: &Sizes, cols: &mut Cols<T>, col0: usize) {
     let sw = g.stride[2];
     for c in 0..s.cg {
         let xp = &x[c * s.ip..][..s.ip];
         let mut rows = plan.iter().peekable();
         for tap in 0..s.kp {
-            let dst = &mut cols[(c * s.kp + tap) * s.op..][..s.op];
+            let dst = &mut cols.data[(c * s.kp + tap) * cols.ld + col0..][..s.op];
             let mut pos = 0;
             // The plan lists each tap's rows together, in increasing output order.
             while let Some(r) = rows.next_if(|r| r.tap == tap) {
@@ -105,14 +128,14 @@ fn im2col<T: Real>(x: &[T], plan: &[Row], g: &Geometry, s: &Sizes, cols: &mut [T
     }
 }
 
-/// col2im of one group of one example: sums `cols` `[cg * kp, op]` onto the `cg` planes
-/// of `dx` (in the plan's fixed order).
-fn col2im<T: Real>(cols: &[T], plan: &[Row], g: &Geometry, s: &Sizes, dx: &mut [T]) {
+/// col2im of one group of one example: sums columns `col0..col0 + op` of `cols`
+/// (`[cg * kp, ld]`) onto the `cg` planes of `dx`, in the plan's fixed order.
+fn col2im<T: Real>(cols: &[T], ld: usize, col0: usize, plan: &[Row], g: &Geometry, s: &Sizes, dx: &mut [T]) {
     let sw = g.stride[2];
     for c in 0..s.cg {
         let xp = &mut dx[c * s.ip..][..s.ip];
         for r in plan {
-            let src = &cols[(c * s.kp + r.tap) * s.op + r.output..][..r.len];
+            let src = &cols[(c * s.kp + r.tap) * ld + col0 + r.output..][..r.len];
             if sw == 1 {
                 for (t, &v) in xp[r.input..r.input + r.len].iter_mut().zip(src) {
                     *t = *t + v;
@@ -126,85 +149,155 @@ fn col2im<T: Real>(cols: &[T], plan: &[Row], g: &Geometry, s: &Sizes, dx: &mut [
     }
 }
 
-/// A scratch window matrix for one group, unless the layer is pointwise.
-fn scratch<T: Real>(s: &Sizes) -> Option<Storage> {
-    (!s.pointwise).then(|| Storage::uninit::<T>(s.ck * s.op))
+/// The inverse of [`gather`]: `src` (`[mg, run * op]`) back into group `grp`'s planes
+/// of the first `run` examples of `y` (`[run, M, O]`).
+fn scatter<T: Real>(src: &[T], y: &mut [T], run: usize, m: usize, grp: usize, s: &Sizes) {
+    let w = run * s.op;
+    for e in 0..run {
+        for co in 0..s.mg {
+            y[(e * m + grp * s.mg + co) * s.op..][..s.op].copy_from_slice(&src[co * w + e * s.op..][..s.op]);
+        }
+    }
 }
 
-/// `out [N, M, O]` = `w [M, ck]` @ windows, per group.
+/// Scratch of `len` elements, or none.
+fn scratch<T: Real>(len: usize, want: bool) -> Option<Storage> {
+    want.then(|| Storage::uninit::<T>(len))
+}
+
+/// `out [N, M, O]` = `w [M, ck]` @ windows, per group, a run of examples per product.
 fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, s: &Sizes, out: &mut [T]) {
     let plan = g.plan();
-    let (c, m) = (g.channels, g.out_channels);
-    per_example(out, m * s.op, s.ck, |n, o, threads| {
-        let mut buf = scratch::<T>(s);
+    let (c, m, e) = (g.channels, g.out_channels, run_len(s));
+    let direct = s.direct();
+    per_run(out, e * m * s.op, s.ck, |r, o, threads| {
+        let run = o.len() / (m * s.op);
+        let wide = run * s.op;
+        let mut buf = scratch::<T>(s.ck * wide, !direct);
+        let mut tmp = scratch::<T>(s.mg * wide, run > 1);
         for grp in 0..g.groups {
-            let xg = &x[(n * c + grp * s.cg) * s.ip..][..s.cg * s.ip];
+            let xg = |i: usize| &x[((r * e + i) * c + grp * s.cg) * s.ip..][..s.cg * s.ip];
             let cols: &[T] = match buf.as_mut() {
                 Some(b) => {
-                    im2col(xg, &plan, g, s, b.as_mut_slice());
+                    let mut cm = Cols { data: b.as_mut_slice(), ld: wide };
+                    for i in 0..run {
+                        im2col(xg(i), &plan, g, s, &mut cm, i * s.op);
+                    }
                     b.as_slice()
                 }
-                None => xg,
+                None => xg(0),
             };
-            let wg = &w[grp * s.mg * s.ck..][..s.mg * s.ck];
-            let dst = &mut o[grp * s.mg * s.op..][..s.mg * s.op];
-            gemm_into([s.mg, s.op, s.ck], (dst, s.op, 1, false), (wg, s.ck, 1), (cols, s.op, 1), threads);
-        }
-    });
-}
-
-/// `dx [N, C, S]` = col2im(`w^T @ g`), per group.
-fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry, s: &Sizes, dx: &mut [T]) {
-    let plan = g.plan();
-    let (c, m) = (g.channels, g.out_channels);
-    per_example(dx, c * s.ip, s.ck, |n, d, threads| {
-        let mut buf = scratch::<T>(s);
-        for grp in 0..g.groups {
-            let gg = &gy[(n * m + grp * s.mg) * s.op..][..s.mg * s.op];
-            let wt = (&w[grp * s.mg * s.ck..][..s.mg * s.ck], 1, s.ck);
-            let dg = &mut d[grp * s.cg * s.ip..][..s.cg * s.ip];
-            match buf.as_mut() {
-                Some(b) => {
-                    let cols = b.as_mut_slice();
-                    gemm_into([s.ck, s.op, s.mg], (&mut *cols, s.op, 1, false), wt, (gg, s.op, 1), threads);
-                    col2im(cols, &plan, g, s, dg);
+            let wg = (&w[grp * s.mg * s.ck..][..s.mg * s.ck], s.ck, 1);
+            match tmp.as_mut() {
+                Some(t) => {
+                    let t = t.as_mut_slice();
+                    gemm_into([s.mg, wide, s.ck], (&mut *t, wide, 1, false), wg, (cols, wide, 1), threads);
+                    scatter(t, o, run, m, grp, s);
                 }
-                None => gemm_into([s.ck, s.op, s.mg], (dg, s.op, 1, false), wt, (gg, s.op, 1), threads),
+                None => {
+                    let dst = &mut o[grp * s.mg * s.op..][..s.mg * s.op];
+                    gemm_into([s.mg, s.op, s.ck], (dst, s.op, 1, false), wg, (cols, s.op, 1), threads);
+                }
             }
         }
     });
 }
 
+/// `dx [N, C, S]` = col2im(`w^T @ g`), per group, a run of examples per product.
+fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry, s: &Sizes, dx: &mut [T]) {
+    let plan = g.plan();
+    let (c, m, e) = (g.channels, g.out_channels, run_len(s));
+    let direct = s.direct();
+    per_run(dx, e * c * s.ip, s.ck, |r, d, threads| {
+        let (run, n0) = (d.len() / (c * s.ip), r * e);
+        let wide = run * s.op;
+        let mut buf = scratch::<T>(s.ck * wide, !direct);
+        let mut tmp = scratch::<T>(s.mg * wide, run > 1);
+        for grp in 0..g.groups {
+            let wt = (&w[grp * s.mg * s.ck..][..s.mg * s.ck], 1, s.ck);
+            let gg: &[T] = match tmp.as_mut() {
+                Some(t) => {
+                    let t = t.as_mut_slice();
+                    gather(gy, t, n0, run, m, grp, s);
+                    t
+                }
+                None => &gy[(n0 * m + grp * s.mg) * s.op..][..s.mg * s.op],
+            };
+            match buf.as_mut() {
+                Some(b) => {
+                    let cols = b.as_mut_slice();
+                    gemm_into([s.ck, wide, s.mg], (&mut *cols, wide, 1, false), wt, (gg, wide, 1), threads);
+                    for i in 0..run {
+                        let dg = &mut d[(i * c + grp * s.cg) * s.ip..][..s.cg * s.ip];
+                        col2im(cols, wide, i * s.op, &plan, g, s, dg);
+                    }
+                }
+                None => {
+                    let dg = &mut d[grp * s.cg * s.ip..][..s.cg * s.ip];
+                    gemm_into([s.ck, s.op, s.mg], (dg, s.op, 1, false), wt, (gg, s.op, 1), threads);
+                }
+            }
+        }
+    });
+}
+
+/// Copies group `grp`'s `mg` channel planes of `run` examples of `y` (`[N, M, O]`, from
+/// example `n0`) side by side into `dst` (`[mg, run * op]`).
+fn gather<T: Real>(y: &[T], dst: &mut [T], n0: usize, run: usize, m: usize, grp: usize, s: &Sizes) {
+    let w = run * s.op;
+    for e in 0..run {
+        for co in 0..s.mg {
+            let src = &y[((n0 + e) * m + grp * s.mg + co) * s.op..][..s.op];
+            dst[co * w + e * s.op..][..s.op].copy_from_slice(src);
+        }
+    }
+}
+
 /// `dw [M, ck]` = sum over examples of `g @ windows^T`, per group. Each block of
-/// [`BLOCK`] examples accumulates its products into its own partial, stored transposed
-/// (`[ck, mg]` per group: gemm then packs the short `g` rather than the long window
-/// rows), and the partials are added in block order.
+/// [`BLOCK`] examples accumulates its products (a run of examples each) into its own
+/// partial, stored transposed (`[ck, mg]` per group: gemm then packs the short `g`
+/// rather than the long window rows), and the partials are added in block order.
 fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, s: &Sizes, dw: &mut [T]) {
     let plan = g.plan();
-    let (c, m, groups) = (g.channels, g.out_channels, g.groups);
+    let (c, m, groups, e) = (g.channels, g.out_channels, g.groups, run_len(s));
     let blocks = g.batch.div_ceil(BLOCK);
     let per_block = m * s.ck;
     if blocks == 0 || per_block == 0 {
         dw.fill(T::default());
         return;
     }
+    let direct = s.direct();
     let mut partials = Storage::uninit::<T>(blocks * per_block);
-    per_example(partials.as_mut_slice::<T>(), per_block, s.ck * s.op * BLOCK, |blk, p, threads| {
-        let mut buf = scratch::<T>(s);
-        for n in blk * BLOCK..((blk + 1) * BLOCK).min(g.batch) {
+    per_run(partials.as_mut_slice::<T>(), per_block, s.ck * s.op * BLOCK, |blk, p, threads| {
+        let mut buf = scratch::<T>(s.ck * e * s.op, !direct);
+        let mut tmp = scratch::<T>(s.mg * e * s.op, e > 1);
+        let end = ((blk + 1) * BLOCK).min(g.batch);
+        for n0 in (blk * BLOCK..end).step_by(e) {
+            let run = e.min(end - n0);
+            let wide = run * s.op;
             for grp in 0..groups {
-                let xg = &x[(n * c + grp * s.cg) * s.ip..][..s.cg * s.ip];
+                let xg = |n: usize| &x[(n * c + grp * s.cg) * s.ip..][..s.cg * s.ip];
                 let cols: &[T] = match buf.as_mut() {
                     Some(b) => {
-                        im2col(xg, &plan, g, s, b.as_mut_slice());
-                        b.as_slice()
+                        let mut cm = Cols { data: b.as_mut_slice(), ld: wide };
+                        for i in 0..run {
+                            im2col(xg(n0 + i), &plan, g, s, &mut cm, i * s.op);
+                        }
+                        &b.as_slice()[..s.ck * wide]
                     }
-                    None => xg,
+                    None => xg(n0),
                 };
-                let gg = &gy[(n * m + grp * s.mg) * s.op..][..s.mg * s.op];
+                let gg: &[T] = match tmp.as_mut() {
+                    Some(t) => {
+                        let t = &mut t.as_mut_slice()[..s.mg * wide];
+                        gather(gy, t, n0, run, m, grp, s);
+                        t
+                    }
+                    None => &gy[(n0 * m + grp * s.mg) * s.op..][..s.mg * s.op],
+                };
                 let dst = &mut p[grp * s.ck * s.mg..][..s.ck * s.mg];
-                let acc = n > blk * BLOCK;
-                gemm_into([s.ck, s.mg, s.op], (dst, s.mg, 1, acc), (cols, s.op, 1), (gg, 1, s.op), threads);
+                let acc = n0 > blk * BLOCK;
+                gemm_into([s.ck, s.mg, wide], (dst, s.mg, 1, acc), (cols, wide, 1), (gg, 1, wide), threads);
             }
         }
     });
@@ -271,10 +364,12 @@ mod tests {
     #[test]
     fn the_three_products_match_their_definition() {
         // (batch, C, G, M, input, kernel, stride, dilation, padding): padded, strided,
-        // dilated, grouped, pointwise, one example (gemm splits it) and a batch past
-        // one block of the weight gradient, and an empty batch.
+        // dilated, grouped, pointwise (small planes: several examples per product),
+        // one example (gemm splits it), a batch past one block of the weight gradient
+        // in runs of several examples, an empty batch, and a grouped pointwise layer
+        // read in place.
         type Case = (usize, usize, usize, usize, [usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 2]);
-        let cases: [Case; 7] = [
+        let cases: [Case; 8] = [
             (2, 3, 1, 4, [7, 6], [3, 3], [1, 1], [1, 1], [1, 1]),
             (3, 4, 2, 6, [9, 8], [3, 2], [2, 3], [1, 2], [2, 0]),
             (1, 6, 3, 3, [5, 5], [1, 1], [1, 1], [1, 1], [0, 0]),
@@ -282,6 +377,7 @@ mod tests {
             (2, 5, 1, 2, [6, 6], [1, 1], [1, 1], [1, 1], [0, 0]),
             (1, 2, 1, 70, [40, 40], [3, 3], [1, 1], [1, 1], [1, 1]),
             (0, 3, 1, 2, [4, 4], [3, 3], [1, 1], [1, 1], [1, 1]),
+            (3, 4, 2, 6, [16, 16], [1, 1], [1, 1], [1, 1], [0, 0]),
         ];
         for (batch, c, groups, m, input, kernel, stride, dilation, padding) in cases {
             let output: Vec<usize> = (0..2)

@@ -110,17 +110,23 @@ pub fn batch_norm(
             format!("Expected more than 1 value per channel when training, got input size {:?}", x.shape()),
         ));
     }
-    let y = match (&running, training) {
-        (Some(r), false) => r.standardize(x, eps),
+    let shape = channel_shape(x.dim(), 1);
+    let (mean, var) = match (&running, training) {
+        (Some(r), false) => (r.mean.reshape(&shape), r.var.reshape(&shape)),
         _ => {
-            let (y, var, mean) = standardize(x, &dims, eps);
+            let (var, mean) = x.var_mean(&dims[..], 0.0, true);
             if let Some(r) = &running {
                 r.update(&mean.flatten(0, -1), &var.flatten(0, -1), count, momentum);
             }
-            y
+            (mean, var)
         }
     };
-    per_channel(y, weight, bias)
+    // `x * scale + shift` with per-channel `scale = weight / sqrt(var + eps)` and
+    // `shift = bias - mean * scale`, as PyTorch's CPU kernel computes it: two passes
+    // over `x` instead of four, and as many fewer in the backward.
+    let scale = times(var.add(eps).rsqrt(), weight.map(|w| w.reshape(&shape)).as_ref());
+    let shift = plus(mean.mul(&scale).neg(), bias.map(|b| b.reshape(&shape)).as_ref());
+    x.mul(&scale).add(&shift)
 }
 
 /// `instance_norm`: standardise each (sample, channel) over its spatial dims; with
