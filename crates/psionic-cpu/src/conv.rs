@@ -2,8 +2,8 @@
 //! convolution (the convolution itself, its input gradient, its weight gradient) over up
 //! to three spatial dims, for any grouping. Depthwise layers (one input channel per
 //! group) go to the direct kernels of [`crate::depthwise`]; every other grouping goes to
-//! [`crate::conv_gemm`], which lays out one example's windows at a time and multiplies
-//! them on the matmul kernel. Both read the input in place: taps that fall in the padding
+//! [`crate::conv_gemm`], which lays out a run of examples' windows at a time and
+//! multiplies them on the matmul kernel. Both read the input in place: taps that fall in the padding
 //! are skipped, so the padded input is never built.
 
 use crate::array::CpuArray;

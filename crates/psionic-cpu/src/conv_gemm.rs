@@ -67,9 +67,9 @@ impl Sizes {
     }
 }
 
-/// Runs `f(first example, its output chunk, threads for gemm)` for every run of `per`
-/// examples (`chunk` output elements each): in parallel over runs when there is one per
-/// thread, else one after the other with gemm splitting each product.
+/// Runs `f(run index, its output chunk, threads for gemm)` for every chunk of `chunk`
+/// output elements (one run of examples each): in parallel over runs when there is one
+/// per thread, else one after the other with gemm splitting each product.
 fn per_run<T: Send>(out: &mut [T], chunk: usize, work: usize, f: impl Fn(usize, &mut [T], usize) + Sync + Send) {
     if out.is_empty() {
         return;
@@ -92,23 +92,16 @@ fn run_len(s: &Sizes) -> usize {
     256usize.div_ceil(s.op.max(1)).next_power_of_two().min(BLOCK)
 }
 
-/// A matrix of `[rows, ld]` in which each of the run's examples owns `op` columns
-/// starting at `e * op`.
-struct Cols<'a, T> {
-    data: &'a mut [T],
-    ld: usize,
-}
-
 /// im2col of one group of one example into columns `col0..col0 + op` of `cols`
 /// (`[cg * kp, ld]`): `x` holds the example's `cg` input planes; zeros where a tap falls
 /// in the padding.
-fn im2col<T: Real>(x: &[T], plan: &[Row], g: &Geometry, s: &Sizes, cols: &mut Cols<T>, col0: usize) {
+fn im2col<T: Real>(x: &[T], plan: &[Row], g: &Geometry, s: &Sizes, cols: &mut [T], ld: usize, col0: usize) {
     let sw = g.stride[2];
     for c in 0..s.cg {
         let xp = &x[c * s.ip..][..s.ip];
         let mut rows = plan.iter().peekable();
         for tap in 0..s.kp {
-            let dst = &mut cols.data[(c * s.kp + tap) * cols.ld + col0..][..s.op];
+            let dst = &mut cols[(c * s.kp + tap) * ld + col0..][..s.op];
             let mut pos = 0;
             // The plan lists each tap's rows together, in increasing output order.
             while let Some(r) = rows.next_if(|r| r.tap == tap) {
@@ -160,6 +153,55 @@ fn scatter<T: Real>(src: &[T], y: &mut [T], run: usize, m: usize, grp: usize, s:
     }
 }
 
+/// The window matrix `[ck, run * op]` of group `grp` for examples `n0..n0 + run` of `x`
+/// (`[N, C, S]`): laid out in `buf`, or the input itself for a direct layer (no `buf`).
+#[allow(clippy::too_many_arguments)]
+fn run_windows<'a, T: Real>(
+    x: &'a [T],
+    n0: usize,
+    run: usize,
+    grp: usize,
+    plan: &[Row],
+    g: &Geometry,
+    s: &Sizes,
+    buf: Option<&'a mut Storage>,
+) -> &'a [T] {
+    let xg = |n: usize| &x[(n * g.channels + grp * s.cg) * s.ip..][..s.cg * s.ip];
+    match buf {
+        Some(b) => {
+            let wide = run * s.op;
+            let cols = &mut b.as_mut_slice()[..s.ck * wide];
+            for i in 0..run {
+                im2col(xg(n0 + i), plan, g, s, cols, wide, i * s.op);
+            }
+            cols
+        }
+        None => xg(n0),
+    }
+}
+
+/// Group `grp`'s output planes `[mg, run * op]` for examples `n0..n0 + run` of `y`
+/// (`[N, M, O]`): gathered side by side into `tmp` when the run has several examples,
+/// else read in place.
+fn run_outputs<'a, T: Real>(
+    y: &'a [T],
+    n0: usize,
+    run: usize,
+    grp: usize,
+    m: usize,
+    s: &Sizes,
+    tmp: Option<&'a mut Storage>,
+) -> &'a [T] {
+    match tmp {
+        Some(t) if run > 1 => {
+            let t = &mut t.as_mut_slice()[..s.mg * run * s.op];
+            gather(y, t, n0, run, m, grp, s);
+            t
+        }
+        _ => &y[(n0 * m + grp * s.mg) * s.op..][..s.mg * s.op],
+    }
+}
+
 /// Scratch of `len` elements, or none.
 fn scratch<T: Real>(len: usize, want: bool) -> Option<Storage> {
     want.then(|| Storage::uninit::<T>(len))
@@ -168,7 +210,7 @@ fn scratch<T: Real>(len: usize, want: bool) -> Option<Storage> {
 /// `out [N, M, O]` = `w [M, ck]` @ windows, per group, a run of examples per product.
 fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, s: &Sizes, out: &mut [T]) {
     let plan = g.plan();
-    let (c, m, e) = (g.channels, g.out_channels, run_len(s));
+    let (m, e) = (g.out_channels, run_len(s));
     let direct = s.direct();
     per_run(out, e * m * s.op, s.ck, |r, o, threads| {
         let run = o.len() / (m * s.op);
@@ -176,17 +218,7 @@ fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, s: &Sizes, out: &mut [T]) {
         let mut buf = scratch::<T>(s.ck * wide, !direct);
         let mut tmp = scratch::<T>(s.mg * wide, run > 1);
         for grp in 0..g.groups {
-            let xg = |i: usize| &x[((r * e + i) * c + grp * s.cg) * s.ip..][..s.cg * s.ip];
-            let cols: &[T] = match buf.as_mut() {
-                Some(b) => {
-                    let mut cm = Cols { data: b.as_mut_slice(), ld: wide };
-                    for i in 0..run {
-                        im2col(xg(i), &plan, g, s, &mut cm, i * s.op);
-                    }
-                    b.as_slice()
-                }
-                None => xg(0),
-            };
+            let cols = run_windows(x, r * e, run, grp, &plan, g, s, buf.as_mut());
             let wg = (&w[grp * s.mg * s.ck..][..s.mg * s.ck], s.ck, 1);
             match tmp.as_mut() {
                 Some(t) => {
@@ -215,14 +247,7 @@ fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry, s: &Sizes, dx: &mut [T])
         let mut tmp = scratch::<T>(s.mg * wide, run > 1);
         for grp in 0..g.groups {
             let wt = (&w[grp * s.mg * s.ck..][..s.mg * s.ck], 1, s.ck);
-            let gg: &[T] = match tmp.as_mut() {
-                Some(t) => {
-                    let t = t.as_mut_slice();
-                    gather(gy, t, n0, run, m, grp, s);
-                    t
-                }
-                None => &gy[(n0 * m + grp * s.mg) * s.op..][..s.mg * s.op],
-            };
+            let gg = run_outputs(gy, n0, run, grp, m, s, tmp.as_mut());
             match buf.as_mut() {
                 Some(b) => {
                     let cols = b.as_mut_slice();
@@ -259,7 +284,7 @@ fn gather<T: Real>(y: &[T], dst: &mut [T], n0: usize, run: usize, m: usize, grp:
 /// rather than the long window rows), and the partials are added in block order.
 fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, s: &Sizes, dw: &mut [T]) {
     let plan = g.plan();
-    let (c, m, groups, e) = (g.channels, g.out_channels, g.groups, run_len(s));
+    let (m, groups, e) = (g.out_channels, g.groups, run_len(s));
     let blocks = g.batch.div_ceil(BLOCK);
     let per_block = m * s.ck;
     if blocks == 0 || per_block == 0 {
@@ -276,25 +301,8 @@ fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, s: &Sizes, dw: &mut [T]
             let run = e.min(end - n0);
             let wide = run * s.op;
             for grp in 0..groups {
-                let xg = |n: usize| &x[(n * c + grp * s.cg) * s.ip..][..s.cg * s.ip];
-                let cols: &[T] = match buf.as_mut() {
-                    Some(b) => {
-                        let mut cm = Cols { data: b.as_mut_slice(), ld: wide };
-                        for i in 0..run {
-                            im2col(xg(n0 + i), &plan, g, s, &mut cm, i * s.op);
-                        }
-                        &b.as_slice()[..s.ck * wide]
-                    }
-                    None => xg(n0),
-                };
-                let gg: &[T] = match tmp.as_mut() {
-                    Some(t) => {
-                        let t = &mut t.as_mut_slice()[..s.mg * wide];
-                        gather(gy, t, n0, run, m, grp, s);
-                        t
-                    }
-                    None => &gy[(n0 * m + grp * s.mg) * s.op..][..s.mg * s.op],
-                };
+                let cols = run_windows(x, n0, run, grp, &plan, g, s, buf.as_mut());
+                let gg = run_outputs(gy, n0, run, grp, m, s, tmp.as_mut());
                 let dst = &mut p[grp * s.ck * s.mg..][..s.ck * s.mg];
                 let acc = n0 > blk * BLOCK;
                 gemm_into([s.ck, s.mg, wide], (dst, s.mg, 1, acc), (cols, wide, 1), (gg, 1, wide), threads);

@@ -55,12 +55,9 @@ impl View<'_> {
         self.data[at as usize].to_bits() as u32
     }
 
-    /// Elements (i, 2p) and (i, 2p + 1) in one lane (the first in the low half), zero
-    /// past column `k`.
-    #[inline(always)]
-    fn pair(&self, i: usize, p: usize, k: usize) -> u32 {
-        let hi = if 2 * p + 1 < k { self.bits(i, 2 * p + 1) << 16 } else { 0 };
-        self.bits(i, 2 * p) | hi
+    /// The transpose (rows become columns), a view of the same data.
+    fn t(self) -> Self {
+        View { rs: self.cs, cs: self.rs, ..self }
     }
 }
 
@@ -80,25 +77,28 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
     let last = (pairs - 1) / KC * KC;
     let mut bp = Storage::uninit::<i32>(KC.min(pairs) * nt);
     let par = threads > 1 && mt > MC;
+    // Panels of `b` are panels of lanes of its transpose, like those of `a`.
+    let bt = b.t();
     let part_rows = if par { (mt / MR).div_ceil(threads) * MR } else { mt };
     for p0 in (0..pairs).step_by(KC) {
         let kc = KC.min(pairs - p0);
         let bpan = &mut bp.as_mut_slice::<i32>()[..kc * nt];
         // SAFETY (here and below): `available()` held above, which implies the
         // features the packing and rounding are compiled for.
-        let pack = |(jp, panel): (usize, &mut [i32])| unsafe { pack_b(&b, jp * NR, p0, kc, [k, n], panel) };
+        let pack_b = |(jp, panel): (usize, &mut [i32])| unsafe { pack::<NR>(&bt, jp * NR, n, p0, kc, k, panel) };
         if par {
-            bpan.par_chunks_mut(NR * kc).enumerate().for_each(pack);
+            bpan.par_chunks_mut(NR * kc).enumerate().for_each(pack_b);
         } else {
-            bpan.chunks_mut(NR * kc).enumerate().for_each(pack);
+            bpan.chunks_mut(NR * kc).enumerate().for_each(pack_b);
         }
         let bpan = &*bpan;
         // Each part (one per thread) takes an equal share of the row tiles, MC rows at
         // a time; which rows go together changes no sum.
-        let block = |(m0, rows): (usize, &mut [f32])| {
+        let block = |(m0, rows): (usize, &mut [f32]), ap: &mut [i32]| {
             let mc = rows.len() / nt;
-            let mut ap = vec![0i32; kc * mc];
-            unsafe { pack_a(&a, m0, mc, p0, kc, [m, k], &mut ap) };
+            for i0 in (0..mc).step_by(MR) {
+                unsafe { pack::<MR>(&a, m0 + i0, m, p0, kc, k, &mut ap[i0 * kc..][..MR * kc]) };
+            }
             for j0 in (0..nt).step_by(NR) {
                 let bj = &bpan[j0 * kc..][..NR * kc];
                 for i0 in (0..mc).step_by(MR) {
@@ -111,8 +111,10 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
         };
         let part = |(i, (rows, dst)): (usize, (&mut [f32], &mut [bf16]))| {
             let m0 = i * part_rows;
+            // One packing buffer per part; every lane of it is rewritten per block.
+            let mut ap = Storage::uninit::<i32>(MC * kc);
             for (j, sub) in rows.chunks_mut(MC * nt).enumerate() {
-                block((m0 + j * MC, sub));
+                block((m0 + j * MC, sub), ap.as_mut_slice());
             }
             if p0 == last {
                 for (o, s) in dst.chunks_mut(n).zip(rows.chunks(nt)) {
@@ -140,56 +142,30 @@ fn round_row(src: &[f32], dst: &mut [bf16]) {
     }
 }
 
-/// Packs pairs `p0..p0 + kc` of columns `j0..j0 + NR` of `b` into `out`, pair-major,
-/// zero past column `n` and row `k`.
+/// Packs pairs `p0..p0 + kc` of lanes `l0..l0 + W` of `v` into `out` (`kc * W`,
+/// pair-major). A lane is a row of `v` (a row of `a`, a column of `b`); each 32-bit value
+/// holds its elements `2p` (low half) and `2p + 1` (high half), zero past element `k`
+/// and lane `lanes`.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
-fn pack_b(b: &View, j0: usize, p0: usize, kc: usize, [k, n]: [usize; 2], out: &mut [i32]) {
-    let cols = NR.min(n - j0.min(n));
+fn pack<const W: usize>(v: &View, l0: usize, lanes: usize, p0: usize, kc: usize, k: usize, out: &mut [i32]) {
+    let valid = W.min(lanes - l0);
+    let at = |l: usize, c: usize| (v.off as isize + l as isize * v.rs + c as isize * v.cs) as usize;
+    let join = |lo: bf16, hi: u32| (lo.to_bits() as u32 | hi << 16) as i32;
     for p in 0..kc {
-        let row = &mut out[p * NR..][..NR];
-        let (r0, r1) = (2 * (p0 + p), 2 * (p0 + p) + 1);
-        if b.cs == 1 && r1 < k {
-            // Two unit-stride rows interleaved.
-            let at = |r: usize| (b.off as isize + r as isize * b.rs) as usize + j0;
-            let (lo, hi) = (&b.data[at(r0)..][..cols], &b.data[at(r1)..][..cols]);
-            for ((v, l), h) in row.iter_mut().zip(lo).zip(hi) {
-                *v = (l.to_bits() as u32 | (h.to_bits() as u32) << 16) as i32;
+        let (c, row) = (2 * (p0 + p), &mut out[p * W..][..W]);
+        if v.rs == 1 && c + 1 < k {
+            // Lanes side by side (a row-major `b`): two unit-stride runs interleaved.
+            let (lo, hi) = (&v.data[at(l0, c)..][..valid], &v.data[at(l0, c + 1)..][..valid]);
+            for ((o, &l), h) in row.iter_mut().zip(lo).zip(hi) {
+                *o = join(l, h.to_bits() as u32);
             }
         } else {
-            for (jj, v) in row[..cols].iter_mut().enumerate() {
-                let hi = if r1 < k { b.bits(r1, j0 + jj) << 16 } else { 0 };
-                *v = (b.bits(r0, j0 + jj) | hi) as i32;
+            for (l, o) in row[..valid].iter_mut().enumerate() {
+                let hi = if c + 1 < k { v.bits(l0 + l, c + 1) } else { 0 };
+                *o = join(v.data[at(l0 + l, c)], hi);
             }
         }
-        row[cols..].fill(0);
-    }
-}
-
-/// Packs rows `m0..m0 + mc` (MR at a time) and pairs `p0..p0 + kc` of `a`: panel
-/// `i0 / MR` at `i0 * kc`, pair-major, zero past row `m`.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
-fn pack_a(a: &View, m0: usize, mc: usize, p0: usize, kc: usize, [m, k]: [usize; 2], out: &mut [i32]) {
-    for i0 in (0..mc).step_by(MR) {
-        let panel = &mut out[i0 * kc..][..MR * kc];
-        for ii in 0..MR {
-            let i = m0 + i0 + ii;
-            if i >= m {
-                continue; // stays zero
-            }
-            if a.cs == 1 {
-                // A unit-stride row: each pair is two neighbours.
-                let row = &a.data[(a.off as isize + i as isize * a.rs) as usize..][..k];
-                for p in 0..kc {
-                    let c = 2 * (p0 + p);
-                    let hi = row.get(c + 1).map_or(0, |h| (h.to_bits() as u32) << 16);
-                    panel[p * MR + ii] = (row[c].to_bits() as u32 | hi) as i32;
-                }
-            } else {
-                for p in 0..kc {
-                    panel[p * MR + ii] = a.pair(i, p0 + p, k) as i32;
-                }
-            }
-        }
+        row[valid..].fill(0);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Convolutions (PyTorch's `conv{1,2,3}d`, `conv_transpose{1,2,3}d`, `unfold`/`fold`).
 //!
 //! A convolution of f32 or f64 is one primitive (`Prim::Conv`) whose kernel pads
-//! implicitly and lays out one example's windows at a time for the matmul kernel
+//! implicitly and lays out a few examples' windows at a time for the matmul kernel
 //! (depthwise layers use direct kernels); its gradients are its two sibling products.
 //! Other dtypes read the input through the windows view (im2col without copying), lay the
 //! windows out as rows `[N * positions, C_in * kernel]` (the one copy) and multiply them
@@ -181,7 +181,7 @@ impl Tensor {
         let wl = check(psionic_core::Layout::contiguous(&padded).windows("windows", &kernel, &stride, &dilation));
         let out_sp: Vec<usize> = wl.shape[2..2 + k].to_vec();
         let out = if matches!(x.dtype(), DType::F32 | DType::F64) {
-            // The convolution kernel: padding implicit, windows laid out per example.
+            // The convolution kernel: padding implicit, windows laid out a run of examples at a time.
             let d = Convolution {
                 mode: Product::Forward,
                 channels: cin,
