@@ -230,6 +230,10 @@ fn matmul_family() {
         m("matmul_vec", |a, b| a.matmul(b), &[2, 3], &[3]),
         m("vec_matmul", |a, b| a.matmul(b), &[3], &[3, 2]),
         m("mm", |a, b| a.mm(b), &[2, 3], &[3, 2]),
+        // Operands stored transposed take the other orientation of the vjp.
+        m("matmul_transposed_b", |a, b| a.matmul(&b.t()), &[2, 3], &[4, 3]),
+        m("matmul_transposed_a", |a, b| a.t().matmul(b), &[3, 2], &[3, 4]),
+        m("matmul_transposed_both", |a, b| a.mT().matmul(&b.mT()), &[2, 3, 2], &[2, 4, 3]),
         m("bmm", |a, b| a.bmm(b), &[2, 2, 3], &[2, 3, 2]),
         m("mv", |a, b| a.mv(b), &[2, 3], &[3]),
         m("dot", |a, b| a.dot(b), &[3], &[3]),
@@ -242,4 +246,24 @@ fn matmul_family() {
         m("trace", |a, b| a.mm(b).trace(), &[2, 3], &[3, 2]),
     ];
     run(cases, true);
+}
+
+/// A weight used as `w.t()` (a linear layer) gets its gradient dense straight from the
+/// product, before any leaf makes it dense, and its values are `g^T @ x`.
+#[test]
+fn transposed_weight_gets_dense_gradient() {
+    let x = data(&[5, 3], -1.0, 1.0, 7);
+    let w = data(&[4, 3], -1.0, 1.0, 8);
+    w.requires_grad_(true);
+    let g = data(&[5, 4], -1.0, 1.0, 9);
+    let y = (x.matmul(&w.t()) * &g).sum_all();
+    let gw = crate::autodiff::autograd::grad(&[&y], &[&w], Default::default())[0].clone().unwrap();
+    assert!(gw.is_contiguous());
+    let (xv, gv, gwv) = (x.to_vec::<f64>(), g.to_vec::<f64>(), gw.to_vec::<f64>());
+    for o in 0..4 {
+        for i in 0..3 {
+            let want: f64 = (0..5).map(|r| gv[r * 4 + o] * xv[r * 3 + i]).sum();
+            assert!((gwv[o * 3 + i] - want).abs() < 1e-12, "{o},{i}: {} vs {want}", gwv[o * 3 + i]);
+        }
+    }
 }
