@@ -3,7 +3,7 @@
 //! ([`Prim::eval_cpu`]). Derivative and batching rules join them in the autodiff layer.
 
 use crate::autodiff::custom::CustomCall;
-use psionic_core::ops::{BinaryOp, LinalgOp, OrderOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
+use psionic_core::ops::{BinaryOp, LinalgOp, OrderOp, ReduceOp, ScanOp, ScatterReduce, TernaryOp, UnaryOp};
 use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
 use psionic_cpu::conv::{Geometry, Product, Spatial};
 use psionic_cpu::pool::PoolGeometry;
@@ -91,6 +91,8 @@ pub enum Prim {
     Binary(BinaryOp),
     /// `where(cond, a, b)`.
     Where,
+    /// lerp, addcmul or addcdiv of three f32 or f64 inputs of one dtype, broadcast.
+    Ternary(TernaryOp),
     /// Reduces the given (sorted) dims away.
     Reduce {
         op: ReduceOp,
@@ -342,6 +344,11 @@ impl Prim {
                 let shape = broadcast_shapes(op.name(), &inputs[0].shape, &inputs[1].shape)?;
                 Meta::new(shape, if op.out_is_bool() { DType::Bool } else { d })
             }
+            Prim::Ternary(op) => {
+                let d = same_dtype(op.name(), inputs)?;
+                let s = broadcast_shapes(op.name(), &inputs[0].shape, &inputs[1].shape)?;
+                Meta::new(broadcast_shapes(op.name(), &s, &inputs[2].shape)?, d)
+            }
             Prim::Where => {
                 same_dtype("where", &inputs[1..])?;
                 let s = broadcast_shapes("where", &inputs[0].shape, &inputs[1].shape)?;
@@ -469,6 +476,7 @@ impl Prim {
             Prim::Cast(d) => Ok(psionic_cpu::cast::cast(x.unwrap(), *d)),
             Prim::Unary(op) => psionic_cpu::unary::unary(*op, x.unwrap()),
             Prim::Binary(op) => psionic_cpu::binary::binary(*op, inputs[0], inputs[1], &out.shape),
+            Prim::Ternary(op) => psionic_cpu::ternary::ternary(*op, inputs[0], inputs[1], inputs[2], &out.shape),
             Prim::Where => Ok(psionic_cpu::index::where_(inputs[0], inputs[1], inputs[2], &out.shape)),
             Prim::Reduce { op, dims } => psionic_cpu::reduce::reduce(*op, x.unwrap(), dims),
             Prim::Scan { op, dim, indices } => psionic_cpu::scan::scan(*op, x.unwrap(), *dim, *indices),

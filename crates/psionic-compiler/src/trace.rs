@@ -49,6 +49,7 @@ impl Graph {
             Prim::Cast(_)
             | Prim::Unary(_)
             | Prim::Binary(_)
+            | Prim::Ternary(_)
             | Prim::Where
             | Prim::Reduce { .. }
             | Prim::Scan { .. }

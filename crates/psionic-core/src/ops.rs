@@ -121,6 +121,30 @@ impl UnaryOp {
     }
 }
 
+/// Elementwise ops of three float inputs of one dtype (already promoted and broadcast),
+/// each one kernel with PyTorch's arithmetic: one pass instead of three binary ones,
+/// and the roundings of PyTorch's CPU kernels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TernaryOp {
+    /// `lerp(start, end, weight)`: `start + weight * (end - start)` for `|weight| < 0.5`,
+    /// else `end - (1 - weight) * (end - start)`, each as one fused multiply-add.
+    Lerp,
+    /// `addcmul(input, t1, t2, value)`: `input + (value * t1) * t2`.
+    Addcmul(f64),
+    /// `addcdiv(input, t1, t2, value)`: `input + (value * t1) / t2`.
+    Addcdiv(f64),
+}
+
+impl TernaryOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            TernaryOp::Lerp => "lerp",
+            TernaryOp::Addcmul(_) => "addcmul",
+            TernaryOp::Addcdiv(_) => "addcdiv",
+        }
+    }
+}
+
 /// Elementwise ops of two inputs of one dtype (already promoted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BinaryOp {

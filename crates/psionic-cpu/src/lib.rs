@@ -30,6 +30,7 @@ pub mod simd;
 pub mod softmax;
 pub mod special;
 pub mod storage;
+pub mod ternary;
 pub mod unary;
 pub mod vmath;
 pub mod window;

@@ -5,7 +5,7 @@ use super::args::Arg;
 use crate::mode::{check, raise};
 use crate::prim::Prim;
 use crate::tensor::Tensor;
-use psionic_core::ops::BinaryOp;
+use psionic_core::ops::{BinaryOp, TernaryOp};
 use psionic_core::{DType, Error, Result, ResultTypeState, Scalar};
 
 /// Result dtype of a set of operands (`torch.result_type`).
@@ -47,6 +47,17 @@ pub(crate) fn try_binary(op: BinaryOp, a: &Arg, b: &Arg) -> Result<Tensor> {
         ));
     }
     Tensor::make(Prim::Binary(op), &[&as_tensor(a, dt), &as_tensor(b, dt)])
+}
+
+/// A three-input op as one kernel when its operands promote to f32 or f64 (the dtypes
+/// the kernel has); `None` sends other dtypes to the composite of binary ops.
+fn fused(op: TernaryOp, args: [&Arg; 3]) -> Option<Tensor> {
+    let dt = result_type(&args);
+    if !matches!(dt, DType::F32 | DType::F64) {
+        return None;
+    }
+    let [a, b, c] = args.map(|a| as_tensor(a, dt));
+    Some(check(Tensor::make(Prim::Ternary(op), &[&a, &b, &c])))
 }
 
 #[track_caller]
@@ -152,25 +163,40 @@ impl Tensor {
         check(Tensor::make(Prim::Where, &[&c, &as_tensor(&a, dt), &as_tensor(&b, dt)]))
     }
 
-    /// `self + weight * (end - self)`.
+    /// `self + weight * (end - self)` (for `|weight| >= 0.5` computed from `end`, as
+    /// PyTorch does, so weight 1 gives `end` exactly).
     #[track_caller]
     pub fn lerp(&self, end: impl Into<Arg>, weight: impl Into<Arg>) -> Tensor {
-        let end: Arg = end.into();
+        let (end, weight): (Arg, Arg) = (end.into(), weight.into());
+        let start = Arg::T(self.clone());
+        if let Some(t) = fused(TernaryOp::Lerp, [&start, &end, &weight]) {
+            return t;
+        }
         self.add(binary(BinaryOp::Sub, end, self).mul(weight))
     }
 
     /// `self + value * t1 * t2`.
     #[track_caller]
     pub fn addcmul(&self, t1: &Tensor, t2: &Tensor, value: impl Into<Scalar>) -> Tensor {
+        let value = value.into();
+        let args = [self, t1, t2].map(|t| Arg::T(t.clone()));
+        if let Some(t) = fused(TernaryOp::Addcmul(value.to_f64()), [&args[0], &args[1], &args[2]]) {
+            return t;
+        }
         let [s, t1, t2] = promoted([self, t1, t2]);
-        s.add(t1.mul(&t2).mul(value.into()))
+        s.add(t1.mul(&t2).mul(value))
     }
 
     /// `self + value * t1 / t2`.
     #[track_caller]
     pub fn addcdiv(&self, t1: &Tensor, t2: &Tensor, value: impl Into<Scalar>) -> Tensor {
+        let value = value.into();
+        let args = [self, t1, t2].map(|t| Arg::T(t.clone()));
+        if let Some(t) = fused(TernaryOp::Addcdiv(value.to_f64()), [&args[0], &args[1], &args[2]]) {
+            return t;
+        }
         let [s, t1, t2] = promoted([self, t1, t2]);
-        s.add(t1.div(&t2).mul(value.into()))
+        s.add(t1.div(&t2).mul(value))
     }
 
     /// `|self - other| <= atol + rtol * |other|`, with NaN equal to NaN only if `equal_nan`.

@@ -34,7 +34,7 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
     Ok(match prim {
         Prim::Const | Prim::Placeholder => unreachable!("nodes without inputs are never batched by a rule"),
         Prim::Cast(_) | Prim::Unary(_) | Prim::Contiguous => same(&[full(0)])?,
-        Prim::Binary(_) | Prim::Where => {
+        Prim::Binary(_) | Prim::Ternary(_) | Prim::Where => {
             let rank = (0..x.len()).map(lrank).max().unwrap_or(0);
             same(&(0..x.len()).map(|i| aligned(i, rank)).collect::<Vec<_>>())?
         }

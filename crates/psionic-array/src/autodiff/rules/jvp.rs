@@ -3,7 +3,7 @@
 //! rule (a diagonal Jacobian is its own transpose); reductions weight the tangent by the
 //! vjp of a unit cotangent. Scans and `as_strided` transpose their vjp rule locally.
 
-use super::{binary, reduce, unary, vjp, Ctx};
+use super::{binary, reduce, ternary, unary, vjp, Ctx};
 use crate::autodiff::tensor_api::{try_grad, GradOpts};
 use crate::ops::args::dims_i64;
 use crate::prim::{Prim, ViewOp};
@@ -31,6 +31,7 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         }
         Prim::SliceUpdate { .. } => same(&[&tz(0), &tz(1)])?,
         Prim::Where => Tensor::where_(&x[0], tz(1).broadcast_to(&y.shape()), tz(2).broadcast_to(&y.shape())),
+        Prim::Ternary(op) => ternary::jvp(*op, x, y, t),
         Prim::Matmul => &tz(0).matmul(&x[1]) + &x[0].matmul(&tz(1)),
         Prim::Unary(op) => unary::vjp(*op, &x[0], y, &tz(0)),
         Prim::Binary(op) => {

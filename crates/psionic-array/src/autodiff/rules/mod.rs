@@ -13,6 +13,7 @@ pub(crate) mod jvp;
 mod linalg;
 mod reduce;
 mod shape;
+mod ternary;
 mod unary;
 
 use super::custom;
@@ -20,7 +21,7 @@ use super::slot::SavedVersion;
 use crate::node::Node;
 use crate::prim::Prim;
 use crate::tensor::Tensor;
-use psionic_core::ops::{BinaryOp, LinalgOp, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
+use psionic_core::ops::{BinaryOp, LinalgOp, ReduceOp, ScanOp, ScatterReduce, TernaryOp, UnaryOp};
 use psionic_core::Result;
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
             let (ga, gb) = binary::vjp(*op, &c.x[0], &c.x[1], c.y, c.g);
             vec![ga.map(|t| unbroadcast(&t, &c.x[0].shape())), gb.map(|t| unbroadcast(&t, &c.x[1].shape()))]
         }
+        Prim::Ternary(op) => ternary::vjp(*op, c.x, c.g),
         Prim::Where => {
             let (cond, g) = (&c.x[0], c.g);
             let ga = Tensor::where_(cond, g, 0.0);
@@ -106,6 +108,8 @@ fn saves(prim: &Prim) -> (u64, bool) {
             _ => (BOTH, false),
         },
         Prim::Where => (FIRST, false),
+        Prim::Ternary(TernaryOp::Lerp) => (0b111, false),
+        Prim::Ternary(_) => (0b110, false),
         Prim::Reduce { op: ReduceOp::Sum, .. } | Prim::Scan { op: ScanOp::CumSum, .. } => (NONE, false),
         Prim::Reduce { .. } | Prim::Scan { .. } => (FIRST, true),
         Prim::Softmax { .. } => (NONE, true),
@@ -145,6 +149,7 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::Unary(op) => format!("{op:?}").split(['(', ' ']).next().unwrap_or("Unary").to_string(),
         Prim::Binary(op) => format!("{op:?}"),
         Prim::Where => "Where".to_string(),
+        Prim::Ternary(op) => format!("{op:?}").split('(').next().unwrap_or("Ternary").to_string(),
         Prim::Reduce { op, .. } => format!("{op:?}").split(['(', ' ']).next().unwrap_or("Reduce").to_string(),
         Prim::Scan { op, .. } => format!("{op:?}"),
         Prim::Softmax { log: false, .. } => "Softmax".to_string(),
