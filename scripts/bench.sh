@@ -3,7 +3,8 @@
 # Psionic, then the same in PyTorch, then the next), at 1 and 2 threads, in several
 # rounds (BENCH_ROUNDS, default 3), and writes the side-by-side table to BENCHMARKS.md
 # and bench/results.json: the median of the rounds' medians, and how far the rounds
-# spread, which is the noise a rerun should stay within.
+# spread, which is the noise a rerun should stay within. Each round also measures the
+# machine's f32 peak on one core, which matmul rates are set against.
 #   scripts/bench.sh [FILTER]      (FILTER keeps workloads whose name contains it)
 # Needs oracle/.venv (oracle/README.md) for PyTorch.
 set -euo pipefail
@@ -16,6 +17,7 @@ trap 'rm -rf "$out"' EXIT
 rounds=${BENCH_ROUNDS:-3}
 for r in $(seq 1 "$rounds"); do
   echo "round $r of $rounds"
+  target/release/psionic bench --peak --json "$out/peak-$r.json"
   i=0
   for w in $(target/release/psionic bench --list ${1:+--filter "$1"}); do
     i=$((i + 1))

@@ -21,6 +21,14 @@ def load(d, impl):
     return rows, version
 
 
+def peak(d):
+    """The median over rounds of the measured one-core f32 peak, and its instruction set."""
+    docs = [json.loads(f.read_text()) for f in pathlib.Path(d).glob("peak-*.json")]
+    if not docs:
+        return None, None
+    return median([p["peak_gflops"] for p in docs]), docs[0]["isa"]
+
+
 def median(xs):
     xs = sorted(xs)
     n = len(xs)
@@ -39,6 +47,11 @@ def cpu():
 
 def main(d, json_out, md_out):
     ours, our_version = load(d, "psionic")
+    flops = {}
+    for f in pathlib.Path(d).glob("psionic-*.json"):
+        for r in json.loads(f.read_text())["results"]:
+            flops[r["workload"]] = r.get("flops", 0.0)
+    peak_gflops, isa = peak(d)
     theirs, torch_version = load(d, "pytorch")
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     rows = []
@@ -47,12 +60,14 @@ def main(d, json_out, md_out):
         spread = lambda xs: (max(xs) - min(xs)) / median(xs) * 100  # noqa: E731
         o_med, t_med = median(mine), median(t) if t else None
         rows.append({"workload": key[0], "threads": key[1], "rounds": len(mine), "psionic_us": o_med,
+                     "flops": flops.get(key[0], 0.0),
                      "pytorch_us": t_med, "ratio": o_med / t_med if t else None,
                      "psionic_spread_pct": spread(mine), "pytorch_spread_pct": spread(t) if t else None,
                      "psionic_rounds_us": mine, "pytorch_rounds_us": t})
     machine = f"{cpu()}, {len(__import__('os').sched_getaffinity(0))} cores available"
     pathlib.Path(json_out).write_text(json.dumps({"machine": machine, "psionic": our_version, "rustc": rustc,
-                                                  "torch": torch_version, "rows": rows}, indent=1) + "\n")
+                                                  "torch": torch_version, "peak_gflops": peak_gflops,
+                                                  "peak_isa": isa, "rows": rows}, indent=1) + "\n")
     fmt = lambda us: f"{us / 1000:.3f} ms" if us >= 1000 else f"{us:.1f} µs"  # noqa: E731
     lines = [
         "# Benchmarks",
@@ -75,6 +90,19 @@ def main(d, json_out, md_out):
         ratio = f"{r['ratio']:.2f}" if r["ratio"] else "n/a"
         noise = f"{r['psionic_spread_pct']:.0f}% / {r['pytorch_spread_pct']:.0f}%" if r["pytorch_spread_pct"] is not None else ""
         lines.append(f"| {r['workload']} | {r['threads']} | {fmt(r['psionic_us'])} | {theirs_s} | {ratio} | {noise} |")
+    rated = [r for r in rows if r["flops"] and r["threads"] == 1 and "f32" in r["workload"]]
+    if peak_gflops and rated:
+        gf = lambda us, r: r["flops"] / us / 1e3  # noqa: E731
+        lines += ["", "## matmul f32 against the machine's peak", "",
+                  f"Peak: {peak_gflops:.1f} GFLOP/s on one core ({isa}), measured by `psionic bench --peak`",
+                  "(independent fused multiply-adds in registers, no memory traffic; median over rounds).",
+                  "", "| workload | threads | Psionic GFLOP/s | % of peak | PyTorch GFLOP/s | % of peak |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for r in rated:
+            o = gf(r["psionic_us"], r)
+            t = gf(r["pytorch_us"], r) if r["pytorch_us"] else None
+            theirs_s = f"{t:.1f} | {t / peak_gflops * 100:.0f}%" if t else "n/a | n/a"
+            lines.append(f"| {r['workload']} | 1 | {o:.1f} | {o / peak_gflops * 100:.0f}% | {theirs_s} |")
     lines += ["", "## Rerun", "", "```sh", "python3 -m venv oracle/.venv && oracle/.venv/bin/pip install -r oracle/requirements.txt   # once",
               "scripts/bench.sh     # all workloads; scripts/bench.sh matmul for a subset", "```", ""]
     pathlib.Path(md_out).write_text("\n".join(lines))

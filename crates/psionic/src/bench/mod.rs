@@ -3,6 +3,7 @@
 //! range. `oracle/bench/torch_bench.py` runs the same workloads in PyTorch, and
 //! `scripts/bench.sh` runs both, interleaved, into one table.
 
+mod peak;
 mod workloads;
 
 use std::path::PathBuf;
@@ -24,6 +25,9 @@ pub struct BenchArgs {
     /// List the workloads and exit.
     #[arg(long)]
     pub list: bool,
+    /// Measure the machine's f32 peak on one core (FMA throughput) instead of workloads.
+    #[arg(long)]
+    pub peak: bool,
 }
 
 /// One measured workload at one thread count, in microseconds.
@@ -35,9 +39,17 @@ struct Measured {
     q1_us: f64,
     q3_us: f64,
     reps: usize,
+    /// Floating-point operations per run (0 where not counted).
+    flops: f64,
 }
 
 pub fn run(a: &BenchArgs) -> Result<(), String> {
+    if a.peak {
+        let (gflops, isa) = psionic::with_threads(1, || peak::measure(5));
+        println!("f32 peak on one core: {gflops:.1} GFLOP/s ({isa})");
+        let doc = serde_json::json!({ "peak_gflops": gflops, "isa": isa });
+        return write_json(a, &doc);
+    }
     let all = workloads::all();
     let chosen: Vec<_> = all.iter().filter(|w| a.filter.as_deref().is_none_or(|f| w.name.contains(f))).collect();
     if a.list {
@@ -60,12 +72,24 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
                 psionic::timing::quartiles_us(reps, (reps / 10).max(1), &mut *f)
             });
             println!("{:<28} {threads:>7} {:>12.1}us {:>11.1} - {:>8.1}us", w.name, median, q1, q3);
-            results.push(Measured { workload: w.name, threads, median_us: median, q1_us: q1, q3_us: q3, reps });
+            results.push(Measured {
+                workload: w.name,
+                threads,
+                median_us: median,
+                q1_us: q1,
+                q3_us: q3,
+                reps,
+                flops: w.flops,
+            });
         }
     }
+    let doc = serde_json::json!({ "impl": "psionic", "version": env!("CARGO_PKG_VERSION"), "results": results });
+    write_json(a, &doc)
+}
+
+fn write_json(a: &BenchArgs, doc: &serde_json::Value) -> Result<(), String> {
     if let Some(path) = &a.json {
-        let doc = serde_json::json!({ "impl": "psionic", "version": env!("CARGO_PKG_VERSION"), "results": results });
-        std::fs::write(path, serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?)
+        std::fs::write(path, serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?)
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())

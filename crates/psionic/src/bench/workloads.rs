@@ -16,6 +16,9 @@ pub struct Workload {
     /// Timed repetitions by default.
     pub reps: usize,
     pub make: fn() -> Box<dyn FnMut()>,
+    /// Floating-point operations of one run where they are well defined (a product of
+    /// `m x k` by `k x n` is `2 m k n`), so its rate can be set against the peak; else 0.
+    pub flops: f64,
 }
 
 fn randn(shape: &[usize], dtype: DType) -> Tensor {
@@ -45,13 +48,44 @@ fn train_step(mut loss: impl FnMut() -> Tensor + 'static, mut opt: Box<dyn Optim
 
 pub fn all() -> Vec<Workload> {
     vec![
-        Workload { name: "matmul_f32_256", reps: 200, make: || matmul(256, 256, 256, DType::F32) },
-        Workload { name: "matmul_f32_1024", reps: 20, make: || matmul(1024, 1024, 1024, DType::F32) },
-        Workload { name: "matmul_f32_2048", reps: 6, make: || matmul(2048, 2048, 2048, DType::F32) },
-        Workload { name: "matmul_f32_4096x512x4096", reps: 6, make: || matmul(4096, 512, 4096, DType::F32) },
-        Workload { name: "matmul_bf16_1024", reps: 6, make: || matmul(1024, 1024, 1024, DType::BF16) },
-        Workload { name: "matmul_f16_1024", reps: 6, make: || matmul(1024, 1024, 1024, DType::F16) },
         Workload {
+            name: "matmul_f32_256",
+            reps: 200,
+            make: || matmul(256, 256, 256, DType::F32),
+            flops: 2.0 * 256.0 * 256.0 * 256.0,
+        },
+        Workload {
+            name: "matmul_f32_1024",
+            reps: 20,
+            make: || matmul(1024, 1024, 1024, DType::F32),
+            flops: 2.0 * 1024.0 * 1024.0 * 1024.0,
+        },
+        Workload {
+            name: "matmul_f32_2048",
+            reps: 6,
+            make: || matmul(2048, 2048, 2048, DType::F32),
+            flops: 2.0 * 2048.0 * 2048.0 * 2048.0,
+        },
+        Workload {
+            name: "matmul_f32_4096x512x4096",
+            reps: 6,
+            make: || matmul(4096, 512, 4096, DType::F32),
+            flops: 2.0 * 4096.0 * 512.0 * 4096.0,
+        },
+        Workload {
+            name: "matmul_bf16_1024",
+            reps: 6,
+            make: || matmul(1024, 1024, 1024, DType::BF16),
+            flops: 2.0 * 1024.0 * 1024.0 * 1024.0,
+        },
+        Workload {
+            name: "matmul_f16_1024",
+            reps: 6,
+            make: || matmul(1024, 1024, 1024, DType::F16),
+            flops: 2.0 * 1024.0 * 1024.0 * 1024.0,
+        },
+        Workload {
+            flops: 0.0,
             name: "mul_add_4m",
             reps: 30,
             make: || {
@@ -63,6 +97,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "gelu_4m",
             reps: 30,
             make: || {
@@ -73,6 +108,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "sum_rows_4096",
             reps: 30,
             make: || {
@@ -83,6 +119,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "softmax_rows_4096",
             reps: 20,
             make: || {
@@ -93,6 +130,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "layer_norm_64x512x768",
             reps: 10,
             make: || {
@@ -104,6 +142,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "eager_add_16_x1000",
             reps: 30,
             make: || {
@@ -116,6 +155,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "backward_16",
             reps: 500,
             make: || {
@@ -127,6 +167,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "conv_block_fwd_bwd",
             reps: 5,
             make: || {
@@ -142,6 +183,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "train_mlp_784_512_512_10",
             reps: 20,
             make: || {
@@ -158,6 +200,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "train_gpt_demo_b16_t128",
             reps: 5,
             make: || {
@@ -177,6 +220,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "train_cnn_32x32_b64",
             reps: 5,
             make: || {
@@ -206,6 +250,7 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            flops: 0.0,
             name: "dataloader_shuffle_epoch",
             reps: 5,
             make: || {
