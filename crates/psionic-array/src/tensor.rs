@@ -82,6 +82,16 @@ impl Tensor {
         self.0.node.lock().unwrap().clone()
     }
 
+    /// Reads the current node in place. Metadata queries run several times per op, and
+    /// taking a reference (`node`) costs two more atomic operations each; a view still
+    /// goes through `node`, which re-derives it after a write to its base.
+    fn peek<R>(&self, f: impl FnOnce(&Node) -> R) -> R {
+        if self.0.view.is_some() {
+            return f(&self.node());
+        }
+        f(&self.0.node.lock().unwrap())
+    }
+
     /// Builds the node for `prim` over `inputs` (shape and dtype inferred now, so misuse
     /// fails here), evaluating it at once unless in lazy mode.
     pub(crate) fn make(prim: Prim, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -196,7 +206,7 @@ impl Tensor {
     }
 
     pub fn shape(&self) -> Vec<usize> {
-        self.node().meta.shape.clone()
+        self.peek(|n| n.meta.shape.clone())
     }
 
     /// Size of one dim (negative counts from the end).
@@ -206,7 +216,7 @@ impl Tensor {
     }
 
     pub fn dim(&self) -> usize {
-        self.node().meta.shape.len()
+        self.peek(|n| n.meta.shape.len())
     }
 
     pub fn ndim(&self) -> usize {
@@ -214,15 +224,15 @@ impl Tensor {
     }
 
     pub fn numel(&self) -> usize {
-        psionic_core::numel(&self.node().meta.shape)
+        self.peek(|n| psionic_core::numel(&n.meta.shape))
     }
 
     pub fn dtype(&self) -> DType {
-        self.node().meta.dtype
+        self.peek(|n| n.meta.dtype)
     }
 
     pub fn device(&self) -> Device {
-        self.node().device
+        self.peek(|n| n.device)
     }
 
     /// Evaluates this tensor now (a no-op in eager mode), raising any deferred error.
@@ -242,7 +252,7 @@ impl Tensor {
 
     /// Element strides (PyTorch's `stride()`); known without evaluating.
     pub fn strides(&self) -> Vec<isize> {
-        self.node().meta.strides.clone()
+        self.peek(|n| n.meta.strides.clone())
     }
 
     pub fn storage_offset(&self) -> usize {
@@ -250,7 +260,7 @@ impl Tensor {
     }
 
     pub fn is_contiguous(&self) -> bool {
-        self.node().meta.layout().is_contiguous()
+        self.peek(|n| n.meta.layout().is_contiguous())
     }
 
     /// True when both tensors read the same storage (views of one another).
