@@ -100,6 +100,8 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
         // Each part (one per thread) takes an equal share of the row tiles, MC rows at
         // a time; which rows go together changes no sum.
         let block = |m0: usize, mc: usize, rows: &mut [f32], dst: &mut [bf16], ap: &mut [i32]| {
+            // The last block's scratch tile, written whole by every tile.
+            let mut t = [0f32; MR * NR];
             for i0 in (0..mc).step_by(MR) {
                 unsafe { pack::<MR>(&a, m0 + i0, m, p0, kc, k, &mut ap[i0 * kc..][..MR * kc]) };
             }
@@ -117,7 +119,6 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
                     }
                     // The last block: the tile's sums go to a scratch tile in L1 and are
                     // rounded into the rows and columns of `out` it covers.
-                    let mut t = [0f32; MR * NR];
                     unsafe { tile(kc, ai, bj, prev, t.as_mut_ptr(), NR) };
                     let (r1, w) = ((i0 + MR).min(dst.len() / n), NR.min(n - j0));
                     for (r, src) in (i0..r1).zip(t.chunks(NR)) {
@@ -171,6 +172,21 @@ fn pack<const W: usize>(v: &View, l0: usize, lanes: usize, p0: usize, kc: usize,
     let valid = W.min(lanes - l0);
     let at = |l: usize, c: usize| (v.off as isize + l as isize * v.rs + c as isize * v.cs) as usize;
     let join = |lo: bf16, hi: u32| (lo.to_bits() as u32 | hi << 16) as i32;
+    if v.cs == 1 && v.rs != 1 {
+        // Each lane's elements side by side (a row-major `a`): a lane's pairs are
+        // adjacent, read a lane at a time and written at stride W.
+        for l in 0..valid {
+            let row = &v.data[at(l0 + l, 2 * p0)..];
+            for p in 0..kc {
+                let hi = if 2 * (p0 + p) + 1 < k { row[2 * p + 1].to_bits() as u32 } else { 0 };
+                out[p * W + l] = join(row[2 * p], hi);
+            }
+        }
+        for p in 0..kc {
+            out[p * W + valid..(p + 1) * W].fill(0);
+        }
+        return;
+    }
     for p in 0..kc {
         let (c, row) = (2 * (p0 + p), &mut out[p * W..][..W]);
         if v.rs == 1 && c + 1 < k {
