@@ -10,8 +10,9 @@
 //! [`MC`] rows run in parallel; every tile sums its k blocks in order, so the result does
 //! not depend on the thread count. Sums between k blocks wait in an f32 buffer; the last
 //! block rounds each tile from an L1 scratch tile straight into the output, so products
-//! of one block (k up to 1024) write no f32 sums at all. The instruction treats subnormal bf16 inputs as zero
-//! and flushes subnormal sums, as oneDNN's kernels on it do.
+//! of one block (k up to 1024) write no f32 sums at all. The instruction treats
+//! subnormal bf16 inputs as zero and flushes subnormal sums, as oneDNN's kernels on it
+//! do.
 
 use crate::storage::Storage;
 use half::bf16;
@@ -209,8 +210,8 @@ fn pack<const W: usize>(v: &View, l0: usize, lanes: usize, p0: usize, kc: usize,
 /// blocks' sums at its own row stride, or zero), `c` at row stride `ldc`.
 ///
 /// # Safety
-/// The CPU must have AVX-512 F and BF16; `a` holds `kc * MR` lanes, `b` `kc * NR`, and
-/// `c` reaches MR rows of NR floats at stride `ldc`.
+/// The CPU must have AVX-512 F and BF16; `a` holds `kc * MR` lanes, `b` `kc * NR`,
+/// `c` reaches MR rows of NR floats at stride `ldc`, and so does `prev` at its stride.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn tile(kc: usize, a: &[i32], b: &[i32], prev: Option<(*const f32, usize)>, c: *mut f32, ldc: usize) {
