@@ -9,16 +9,18 @@ import sys
 
 
 def load(d, impl):
-    """Per (workload, threads): the medians of every round, in workload order."""
-    rows, version = {}, None
+    """Per (workload, threads): the medians of every round, in workload order; the
+    version; and each workload's operation count where the side reports one."""
+    rows, version, flops = {}, None, {}
     # Files are psionic-<round>-<index>.json, index in workload order (bench --list).
     order = lambda p: (int(p.stem.split("-")[2]), int(p.stem.split("-")[1]))  # noqa: E731
     for f in sorted(pathlib.Path(d).glob(f"{impl}-*.json"), key=order):
         doc = json.loads(f.read_text())
         for r in doc["results"]:
             rows.setdefault((r["workload"], r["threads"]), []).append(r["median_us"])
+            flops[r["workload"]] = r.get("flops", 0.0)
         version = doc["version"]
-    return rows, version
+    return rows, version, flops
 
 
 def peak(d):
@@ -46,13 +48,9 @@ def cpu():
 
 
 def main(d, json_out, md_out):
-    ours, our_version = load(d, "psionic")
-    flops = {}
-    for f in pathlib.Path(d).glob("psionic-*.json"):
-        for r in json.loads(f.read_text())["results"]:
-            flops[r["workload"]] = r.get("flops", 0.0)
+    ours, our_version, flops = load(d, "psionic")
+    theirs, torch_version, _ = load(d, "pytorch")
     peak_gflops, isa = peak(d)
-    theirs, torch_version = load(d, "pytorch")
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     rows = []
     for key, mine in ours.items():

@@ -3,8 +3,8 @@
 //! to three spatial dims, for any grouping. Depthwise layers (one input channel per
 //! group) go to the direct kernels of [`crate::depthwise`]; every other grouping goes to
 //! [`crate::conv_gemm`], which lays out a run of examples' windows at a time and
-//! multiplies them on the matmul kernel. Both read the input in place: taps that fall in the padding
-//! are skipped, so the padded input is never built.
+//! multiplies them on the matmul kernel. Both read the input in place: taps that fall in
+//! the padding are skipped, so the padded input is never built.
 
 use crate::array::CpuArray;
 use crate::element::Element;

@@ -181,7 +181,8 @@ impl Tensor {
         let wl = check(psionic_core::Layout::contiguous(&padded).windows("windows", &kernel, &stride, &dilation));
         let out_sp: Vec<usize> = wl.shape[2..2 + k].to_vec();
         let out = if matches!(x.dtype(), DType::F32 | DType::F64) {
-            // The convolution kernel: padding implicit, windows laid out a run of examples at a time.
+            // The convolution kernel: padding implicit, windows laid out a run of
+            // examples at a time.
             let d = Convolution {
                 mode: Product::Forward,
                 channels: cin,

@@ -46,48 +46,30 @@ fn train_step(mut loss: impl FnMut() -> Tensor + 'static, mut opt: Box<dyn Optim
     })
 }
 
+/// A matmul workload of `[m, k, n]` in `dtype`, with its `2 m k n` operations.
+macro_rules! product {
+    ($name:literal, $reps:literal, [$m:literal, $k:literal, $n:literal], $dtype:ident) => {
+        Workload {
+            name: $name,
+            reps: $reps,
+            make: || matmul($m, $k, $n, DType::$dtype),
+            flops: 2.0 * $m as f64 * $k as f64 * $n as f64,
+        }
+    };
+}
+
 pub fn all() -> Vec<Workload> {
     vec![
+        product!("matmul_f32_256", 200, [256, 256, 256], F32),
+        product!("matmul_f32_1024", 20, [1024, 1024, 1024], F32),
+        product!("matmul_f32_2048", 6, [2048, 2048, 2048], F32),
+        product!("matmul_f32_4096x512x4096", 6, [4096, 512, 4096], F32),
+        product!("matmul_bf16_1024", 6, [1024, 1024, 1024], BF16),
+        product!("matmul_f16_1024", 6, [1024, 1024, 1024], F16),
         Workload {
-            name: "matmul_f32_256",
-            reps: 200,
-            make: || matmul(256, 256, 256, DType::F32),
-            flops: 2.0 * 256.0 * 256.0 * 256.0,
-        },
-        Workload {
-            name: "matmul_f32_1024",
-            reps: 20,
-            make: || matmul(1024, 1024, 1024, DType::F32),
-            flops: 2.0 * 1024.0 * 1024.0 * 1024.0,
-        },
-        Workload {
-            name: "matmul_f32_2048",
-            reps: 6,
-            make: || matmul(2048, 2048, 2048, DType::F32),
-            flops: 2.0 * 2048.0 * 2048.0 * 2048.0,
-        },
-        Workload {
-            name: "matmul_f32_4096x512x4096",
-            reps: 6,
-            make: || matmul(4096, 512, 4096, DType::F32),
-            flops: 2.0 * 4096.0 * 512.0 * 4096.0,
-        },
-        Workload {
-            name: "matmul_bf16_1024",
-            reps: 6,
-            make: || matmul(1024, 1024, 1024, DType::BF16),
-            flops: 2.0 * 1024.0 * 1024.0 * 1024.0,
-        },
-        Workload {
-            name: "matmul_f16_1024",
-            reps: 6,
-            make: || matmul(1024, 1024, 1024, DType::F16),
-            flops: 2.0 * 1024.0 * 1024.0 * 1024.0,
-        },
-        Workload {
-            flops: 0.0,
             name: "mul_add_4m",
             reps: 30,
+            flops: 0.0,
             make: || {
                 let (a, b, c) =
                     (randn(&[1 << 22], DType::F32), randn(&[1 << 22], DType::F32), randn(&[1 << 22], DType::F32));
@@ -97,9 +79,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "gelu_4m",
             reps: 30,
+            flops: 0.0,
             make: || {
                 let a = randn(&[1 << 22], DType::F32);
                 Box::new(move || {
@@ -108,9 +90,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "sum_rows_4096",
             reps: 30,
+            flops: 0.0,
             make: || {
                 let a = randn(&[4096, 4096], DType::F32);
                 Box::new(move || {
@@ -119,9 +101,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "softmax_rows_4096",
             reps: 20,
+            flops: 0.0,
             make: || {
                 let a = randn(&[4096, 4096], DType::F32);
                 Box::new(move || {
@@ -130,9 +112,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "layer_norm_64x512x768",
             reps: 10,
+            flops: 0.0,
             make: || {
                 let (x, w, b) =
                     (randn(&[64, 512, 768], DType::F32), randn(&[768], DType::F32), randn(&[768], DType::F32));
@@ -142,9 +124,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "eager_add_16_x1000",
             reps: 30,
+            flops: 0.0,
             make: || {
                 let (a, b) = (randn(&[16], DType::F32), randn(&[16], DType::F32));
                 Box::new(move || {
@@ -155,9 +137,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "backward_16",
             reps: 500,
+            flops: 0.0,
             make: || {
                 let x = randn(&[16], DType::F32).requires_grad_(true).clone();
                 let y = randn(&[16], DType::F32).requires_grad_(true).clone();
@@ -167,9 +149,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "conv_block_fwd_bwd",
             reps: 5,
+            flops: 0.0,
             make: || {
                 // A ResNet basic block: conv-bn-relu-conv-bn, the identity added, relu.
                 random::manual_seed(0);
@@ -183,9 +165,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "train_mlp_784_512_512_10",
             reps: 20,
+            flops: 0.0,
             make: || {
                 random::manual_seed(0);
                 let model = Sequential::new()
@@ -200,9 +182,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "train_gpt_demo_b16_t128",
             reps: 5,
+            flops: 0.0,
             make: || {
                 random::manual_seed(0);
                 let model = Gpt::new(GptConfig {
@@ -220,9 +202,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "train_cnn_32x32_b64",
             reps: 5,
+            flops: 0.0,
             make: || {
                 random::manual_seed(0);
                 let pool = || Pooling::new(PoolKind::Max, 2, &[2], &[], &[0]);
@@ -250,9 +232,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            flops: 0.0,
             name: "dataloader_shuffle_epoch",
             reps: 5,
+            flops: 0.0,
             make: || {
                 // One shuffled epoch of 60,000 MNIST-sized rows in batches of 128.
                 let x = randn(&[60_000, 784], DType::F32);
