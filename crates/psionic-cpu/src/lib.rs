@@ -18,6 +18,7 @@ pub mod elementwise;
 pub mod fold;
 pub mod gather;
 mod gemm_bf16;
+mod gemm_f32;
 pub mod index;
 pub mod matmul;
 pub mod order;

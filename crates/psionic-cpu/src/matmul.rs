@@ -1,6 +1,7 @@
-//! Batched matrix multiply. f32, f64 and f16 go to the `gemm` crate, which takes arbitrary
-//! row and column strides, so transposed and sliced operands are multiplied in place with
-//! no copy. bf16 runs on the CPU's bf16 dot-product instruction where it has one
+//! Batched matrix multiply. Large products of row-major f32 operands run on the AVX-512
+//! kernel of `gemm_f32.rs` where the CPU has it; other f32 products, f64 and f16 go to the
+//! `gemm` crate, which takes arbitrary row and column strides, so transposed and sliced
+//! operands are multiplied in place with no copy. bf16 runs on the CPU's bf16 dot-product instruction where it has one
 //! (`gemm_bf16.rs`) and is computed in f32 elsewhere (gemm has no bf16 kernel); integers
 //! use a plain wrapping triple loop, as PyTorch's CPU integer matmul does.
 
@@ -36,6 +37,9 @@ pub fn matmul(a: &CpuArray, b: &CpuArray) -> Result<CpuArray> {
     let mut out_shape = a.shape()[..nd - 2].to_vec();
     out_shape.extend([m, n]);
     match a.dtype() {
+        DType::F32 if crate::gemm_f32::takes([m, k, n], a.layout.strides[nd - 1], b.layout.strides[nd - 1]) => {
+            Ok(f32_batched(a, b, m, k, n, &out_shape))
+        }
         DType::F32 => Ok(gemm_batched::<f32>(a, b, m, k, n, &out_shape)),
         DType::F64 => Ok(gemm_batched::<f64>(a, b, m, k, n, &out_shape)),
         DType::F16 => Ok(gemm_batched::<f16>(a, b, m, k, n, &out_shape)),
@@ -231,6 +235,37 @@ pub(crate) fn gemm_into<T: GemmScalar>(
     }
 }
 
+/// f32 products on the AVX-512 kernel: whole products per thread when the batch divides
+/// among the threads, as in `gemm_batched`, else each product split by rows.
+fn f32_batched(a: &CpuArray, b: &CpuArray, m: usize, k: usize, n: usize, out_shape: &[usize]) -> CpuArray {
+    use crate::gemm_f32::View;
+    let (oa, ob) = (split(a), split(b));
+    let batches = oa.batch_offs.len();
+    let mut out = Storage::uninit::<f32>(batches * m * n);
+    let (sa, sb) = (a.storage.as_slice::<f32>(), b.storage.as_slice::<f32>());
+    let threads = rayon::current_num_threads();
+    let by_batch = batches >= threads && (batches % threads == 0 || batches >= 4 * threads);
+    let run = |bi: usize, d: &mut [f32], threads: usize| {
+        if k == 0 {
+            d.fill(0.0);
+            return;
+        }
+        let av = View { data: sa, off: oa.batch_offs[bi], rs: oa.rs, cs: oa.cs };
+        let bv = View { data: sb, off: ob.batch_offs[bi], rs: ob.rs, cs: ob.cs };
+        crate::gemm_f32::matmul(av, bv, [m, k, n], (d, n, false), threads);
+    };
+    let dst = out.as_mut_slice::<f32>();
+    if m * n == 0 {
+    } else if by_batch || threads == 1 || m * n * k < PAR_FLOPS {
+        crate::parallel::for_out_chunks(dst, m * n, m * k, |start, d| run(start / (m * n), d, 1));
+    } else {
+        for (bi, d) in dst.chunks_mut(m * n).enumerate() {
+            run(bi, d, threads);
+        }
+    }
+    CpuArray::new(out, out_shape)
+}
+
 /// bf16 products on the native bf16 kernel, one after another (each split over the
 /// threads by rows).
 fn bf16_batched(a: &CpuArray, b: &CpuArray, m: usize, k: usize, n: usize, out_shape: &[usize]) -> CpuArray {
@@ -337,7 +372,9 @@ mod tests {
     fn every_orientation_gives_the_product() {
         // (m, k, n): the weight-gradient shape of a convolution (b transposed, small m:
         // computed column-major), a linear layer's (large m: row-major), and odd sizes.
-        for &(batch, m, k, n) in &[(3, 8, 300, 70), (1, 130, 40, 33), (2, 5, 17, 64), (1, 1, 9, 4)] {
+        // The last, row-major, is large enough for the AVX-512 kernel where there is one.
+        for &(batch, m, k, n) in &[(3, 8, 300, 70), (1, 130, 40, 33), (2, 5, 17, 64), (1, 1, 9, 4), (2, 260, 600, 270)]
+        {
             let a = CpuArray::from_vec(values(batch * m * k, 1), &[batch, m, k]);
             for (b, a_t) in [
                 (CpuArray::from_vec(values(batch * k * n, 2), &[batch, k, n]), false),

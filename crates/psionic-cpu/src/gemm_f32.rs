@@ -1,0 +1,358 @@
+//! f32 matrix multiply on AVX-512 FMA, for the products [`takes`] accepts; `matmul.rs`
+//! sends the others to the `gemm` crate.
+//!
+//! The layout is the usual one for such kernels: `k` is cut into blocks of [`KC`]; per
+//! block, `b` is packed into panels of [`NR`] columns, and an MR x NR register tile of
+//! sums takes one broadcast of `a` and [`NV`] FMAs per row and k. A row-major `a` is read
+//! in place (its [`MR`] rows at their own stride); other layouts, and the rows at the
+//! matrix's edge, are packed into panels of MR rows. Each tile sums its k block from zero
+//! and adds that to the output, whose lines it prefetches first, so the output (often in
+//! memory) is not waited for. Every tile adds its k blocks in order, one after another,
+//! so the result does not depend on the thread count (threads take disjoint rows). Tiles
+//! cut by the matrix's edge go through an L1 scratch tile.
+
+use crate::storage::Storage;
+use rayon::prelude::*;
+
+/// Rows of the register tile, and its columns in 16-lane vectors: six rows (few enough
+/// for a row-major `a` read in place to stay within L1's ways at power-of-two strides)
+/// of four vectors, 24 accumulators. 12 x 32, 7 x 64 and 8 x 48 measured no faster.
+const MR: usize = 6;
+const NV: usize = 4;
+const NR: usize = 16 * NV;
+/// k per block: a panel of `b` is then 128 KiB, in L2 (256 and 384 measured slower, from
+/// the extra passes over the output).
+const KC: usize = 512;
+/// Rows per block of `a` (a multiple of MR), which every panel of `b` is run against in
+/// turn while it stays in L2; 192 measured no faster.
+const MC: usize = 96;
+const _: () = assert!(MC.is_multiple_of(MR));
+
+/// Whether this CPU has the instructions.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether `matmul.rs` should send an `m x k @ k x n` product with these column strides
+/// of `a` and `b` here rather than to the `gemm` crate: large products of row-major
+/// operands over several k blocks, where this kernel measured 3-7% faster (1024 and 2048
+/// square). Transposed operands (a linear layer's `x @ W^T`), products of one k block
+/// and small ones (attention heads narrower than a panel) measured faster on `gemm`.
+pub(crate) fn takes([m, k, n]: [usize; 3], a_cs: isize, b_cs: isize) -> bool {
+    a_cs == 1 && b_cs == 1 && m >= 256 && n >= 256 && k > KC && available()
+}
+
+/// A strided f32 matrix: storage, offset, row and column strides.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub data: &'a [f32],
+    pub off: usize,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+impl View<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> usize {
+        (self.off as isize + i as isize * self.rs + j as isize * self.cs) as usize
+    }
+
+    /// The transpose (rows become columns), a view of the same data.
+    fn t(self) -> Self {
+        View { rs: self.cs, cs: self.rs, ..self }
+    }
+}
+
+/// `out (+)= a (m x k) @ b (k x n)`, `out` row-major at row stride `ldo` (its rows past
+/// the `n`-th column untouched); adds to `out` when `accumulate`. `k > 0`. Panics unless
+/// [`available`].
+pub(crate) fn matmul(
+    a: View,
+    b: View,
+    [m, k, n]: [usize; 3],
+    (out, ldo, accumulate): (&mut [f32], usize, bool),
+    threads: usize,
+) {
+    assert!(available() && k > 0 && ldo >= n, "f32 kernel on a CPU without AVX-512, or an empty sum");
+    if m * n == 0 {
+        return;
+    }
+    assert!(out.len() >= (m - 1) * ldo + n, "output too short");
+    let nt = n.div_ceil(NR) * NR;
+    let mut bp = Storage::uninit::<f32>(KC.min(k) * nt);
+    let par = threads > 1 && m > MR;
+    let part_rows = if par { m.div_ceil(MR).div_ceil(threads) * MR } else { m };
+    let bt = b.t();
+    let direct = a.cs == 1 && a.rs > 0;
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        let add = accumulate || p0 > 0;
+        let bpan = &mut bp.as_mut_slice::<f32>()[..kc * nt];
+        // SAFETY (here and below): `available()` held above.
+        let pack_b = |(jp, panel): (usize, &mut [f32])| unsafe { pack::<NR>(&bt, jp * NR, n, p0, kc, panel) };
+        if par {
+            bpan.par_chunks_mut(NR * kc).enumerate().for_each(pack_b);
+        } else {
+            bpan.chunks_mut(NR * kc).enumerate().for_each(pack_b);
+        }
+        let bpan = &*bpan;
+        let part = |(i, dst): (usize, &mut [f32])| {
+            let m0 = i * part_rows;
+            let rows = part_rows.min(m - m0);
+            let mut ap = Storage::uninit::<f32>(MC.min(rows.div_ceil(MR) * MR) * kc);
+            let ap = ap.as_mut_slice::<f32>();
+            let mut t = [0f32; MR * NR];
+            for r0 in (0..rows).step_by(MC) {
+                let mc = MC.min(rows - r0);
+                for i0 in (0..mc).step_by(MR) {
+                    if !direct || mc - i0 < MR {
+                        unsafe { pack::<MR>(&a, m0 + r0 + i0, m, p0, kc, &mut ap[i0 * kc..][..MR * kc]) };
+                    }
+                }
+                for j0 in (0..nt).step_by(NR) {
+                    let bj = &bpan[j0 * kc..][..NR * kc];
+                    let w = NR.min(n - j0);
+                    for i0 in (0..mc).step_by(MR) {
+                        let h = MR.min(mc - i0);
+                        // A row-major `a` is read in place, rows at its own stride.
+                        let ai = if direct && h == MR {
+                            (a.data[a.at(m0 + r0 + i0, p0)..].as_ptr(), a.rs as usize, 1)
+                        } else {
+                            (ap[i0 * kc..][..MR * kc].as_ptr(), 1, MR)
+                        };
+                        let at = (r0 + i0) * ldo + j0;
+                        if h == MR && w == NR {
+                            // SAFETY: the panels hold `kc` lanes of MR and NR; the tile's
+                            // MR rows of NR lie inside `dst` (checked against `out` above).
+                            unsafe { tile(kc, ai, bj.as_ptr(), dst[at..].as_mut_ptr(), ldo, add) };
+                            continue;
+                        }
+                        // An edge tile: through the scratch tile, only its valid part.
+                        for r in 0..h {
+                            if add {
+                                t[r * NR..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
+                            }
+                        }
+                        unsafe { tile(kc, ai, bj.as_ptr(), t.as_mut_ptr(), NR, add) };
+                        for r in 0..h {
+                            dst[at + r * ldo..][..w].copy_from_slice(&t[r * NR..][..w]);
+                        }
+                    }
+                }
+            }
+        };
+        let parts = out.chunks_mut(part_rows * ldo).enumerate();
+        if par {
+            parts.collect::<Vec<_>>().into_par_iter().for_each(part);
+        } else {
+            parts.for_each(part);
+        }
+    }
+}
+
+/// Packs columns `p0..p0 + kc` of rows (lanes) `l0..l0 + W` of `v` into `out` (`kc * W`,
+/// column-major: the W lanes of one column side by side), zero past lane `lanes`.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+fn pack<const W: usize>(v: &View, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    let valid = W.min(lanes - l0);
+    if v.cs == 1 && v.rs != 1 {
+        // Each lane's elements side by side (a row-major `a`): read a lane at a time.
+        for l in 0..valid {
+            let row = &v.data[v.at(l0 + l, p0)..][..kc];
+            for (p, &x) in row.iter().enumerate() {
+                out[p * W + l] = x;
+            }
+        }
+        if valid < W {
+            for p in 0..kc {
+                out[p * W + valid..(p + 1) * W].fill(0.0);
+            }
+        }
+        return;
+    }
+    for p in 0..kc {
+        let dst = &mut out[p * W..][..W];
+        if v.rs == 1 {
+            // Lanes side by side (a row-major `b`): one unit-stride run per column.
+            dst[..valid].copy_from_slice(&v.data[v.at(l0, p0 + p)..][..valid]);
+        } else {
+            for (l, o) in dst[..valid].iter_mut().enumerate() {
+                *o = v.data[v.at(l0 + l, p0 + p)];
+            }
+        }
+        dst[valid..].fill(0.0);
+    }
+}
+
+/// One MR x NR tile: `c (+)= a-panel . b-panel` over `kc` (adds to `c` when `add`), `c`
+/// at row stride `ldc`.
+///
+/// # Safety
+/// The CPU must have AVX-512 F; `a` reaches `kc * MR` floats, `b` `kc * NR`, and `c` MR
+/// rows of NR floats at stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile(
+    kc: usize,
+    (a, ars, aks): (*const f32, usize, usize),
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    add: bool,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract covers every pointer offset below.
+    unsafe {
+        // The block's sums start from zero and are added to `c` at the end, so the
+        // loads of `c` (often from memory) are not waited for: they are prefetched now.
+        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+        if add {
+            for i in 0..MR {
+                for v in 0..NV {
+                    _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16 * v) as *const i8);
+                }
+            }
+        }
+        let rows: [*const f32; MR] = std::array::from_fn(|i| a.add(i * ars));
+        let mut bp = b;
+        let step = |acc: &mut [[__m512; NV]; MR], p: usize, bp: *const f32| {
+            let mut bv = [_mm512_setzero_ps(); NV];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = _mm512_loadu_ps(bp.add(16 * v));
+            }
+            for (row, r) in acc.iter_mut().zip(&rows) {
+                let av = _mm512_set1_ps(*r.add(p * aks));
+                for (x, b) in row.iter_mut().zip(&bv) {
+                    *x = _mm512_fmadd_ps(av, *b, *x);
+                }
+            }
+        };
+        let mut p = 0;
+        while p + 4 <= kc {
+            step(&mut acc, p, bp);
+            step(&mut acc, p + 1, bp.add(NR));
+            step(&mut acc, p + 2, bp.add(2 * NR));
+            step(&mut acc, p + 3, bp.add(3 * NR));
+            bp = bp.add(4 * NR);
+            p += 4;
+        }
+        while p < kc {
+            step(&mut acc, p, bp);
+            bp = bp.add(NR);
+            p += 1;
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (v, x) in row.iter().enumerate() {
+                let at = c.add(i * ldc + 16 * v);
+                _mm512_storeu_ps(at, if add { _mm512_add_ps(_mm512_loadu_ps(at), *x) } else { *x });
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn tile(_: usize, _: (*const f32, usize, usize), _: *const f32, _: *mut f32, _: usize, _: bool) {
+    unreachable!("no AVX-512 kernel on this architecture")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n).map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.0) - 1.0).collect()
+    }
+
+    #[test]
+    fn products_match_f64_sums() {
+        if !available() {
+            return; // nothing to check on this CPU
+        }
+        // (m, k, n, a layout, b layout): edges in m and n, several k blocks (k > KC, and
+        // a last block of one), one-element matrices, row parts split over threads, and
+        // each packing path: row-major, transposed and strided (every other column).
+        let cases = [
+            (13, 7, 33, 0, 0),
+            (1, 1, 1, 0, 0),
+            (30, 600, 70, 1, 1),
+            (100, 2, 5, 2, 2),
+            (200, 1025, 130, 0, 1),
+            (37, 1100, 64, 1, 0),
+            (6, 300, 64, 0, 2),
+        ];
+        for (m, k, n, la, lb) in cases {
+            // A matrix of `rows x cols` in one of three layouts, with its element (i, j).
+            let make = |rows: usize, cols: usize, layout: usize, seed: usize| {
+                let data = values(2 * rows * cols, seed);
+                let (rs, cs) = match layout {
+                    0 => (cols as isize, 1),
+                    1 => (1, rows as isize),
+                    _ => (2 * cols as isize, 2),
+                };
+                (data, rs, cs)
+            };
+            let (ad, ars, acs) = make(m, k, la, 1);
+            let (bd, brs, bcs) = make(k, n, lb, 2);
+            let a = View { data: &ad, off: 0, rs: ars, cs: acs };
+            let b = View { data: &bd, off: 0, rs: brs, cs: bcs };
+            // The output at a row stride past n, with a sentinel in the gap, added to.
+            let ldo = n + 3;
+            let start: Vec<f32> = values(m * ldo, 3);
+            let runs: Vec<Vec<f32>> = [1, 2]
+                .map(|threads| {
+                    let mut out = start.clone();
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    pool.install(|| matmul(a, b, [m, k, n], (&mut out, ldo, true), threads));
+                    out
+                })
+                .to_vec();
+            assert!(runs[0].iter().zip(&runs[1]).all(|(x, y)| x.to_bits() == y.to_bits()), "({m},{k},{n}) threads");
+            for i in 0..m {
+                for j in 0..ldo {
+                    let got = runs[0][i * ldo + j] as f64;
+                    if j >= n {
+                        assert_eq!(got, start[i * ldo + j] as f64, "({m},{k},{n}) gap [{i},{j}] written");
+                        continue;
+                    }
+                    let want: f64 = start[i * ldo + j] as f64
+                        + (0..k).map(|p| ad[a.at(i, p)] as f64 * bd[b.at(p, j)] as f64).sum::<f64>();
+                    assert!((got - want).abs() <= 1e-5 * (1.0 + k as f64), "({m},{k},{n}) [{i},{j}]: {got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_fresh_output_is_overwritten() {
+        if !available() {
+            return;
+        }
+        let (m, k, n) = (7, 520, 40);
+        let (ad, bd) = (values(m * k, 4), values(k * n, 5));
+        let a = View { data: &ad, off: 0, rs: k as isize, cs: 1 };
+        let b = View { data: &bd, off: 0, rs: n as isize, cs: 1 };
+        let mut out = vec![f32::NAN; m * n];
+        matmul(a, b, [m, k, n], (&mut out, n, false), 1);
+        for (i, row) in out.chunks(n).enumerate() {
+            for (j, &got) in row.iter().enumerate() {
+                let want: f64 = (0..k).map(|p| ad[i * k + p] as f64 * bd[p * n + j] as f64).sum();
+                assert!((got as f64 - want).abs() <= 1e-3, "[{i},{j}]: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_large_row_major_products_come_here() {
+        let big = [1024, 1024, 1024];
+        assert_eq!(takes(big, 1, 1), available());
+        assert!(!takes(big, 1, 1024) && !takes(big, 1024, 1));
+        assert!(!takes([1024, KC, 1024], 1, 1) && !takes([128, 1024, 1024], 1, 1));
+    }
+}
