@@ -91,6 +91,9 @@ pub(crate) fn matmul(
     let part_rows = if par { m.div_ceil(MR).div_ceil(threads) * MR } else { m };
     let bt = b.t();
     let direct = a.cs == 1 && a.rs > 0;
+    // The tiles read a row-major `a` through raw pointers: its last element must lie in
+    // its storage (the packing paths index, and so check, every element they read).
+    assert!(!direct || a.at(m - 1, k - 1) < a.data.len(), "a reaches past its storage");
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         let add = accumulate || p0 > 0;
@@ -129,8 +132,10 @@ pub(crate) fn matmul(
                         };
                         let at = (r0 + i0) * ldo + j0;
                         if h == MR && w == NR {
-                            // SAFETY: the panels hold `kc` lanes of MR and NR; the tile's
-                            // MR rows of NR lie inside `dst` (checked against `out` above).
+                            // SAFETY (both calls): `ai` reaches MR rows of `kc` values,
+                            // of `a` (checked above) or of its panel; the panel of `b`
+                            // holds `kc` lanes of NR; the tile's MR rows of NR lie inside
+                            // `dst` (checked against `out` above) or `t`.
                             unsafe { tile(kc, ai, bj.as_ptr(), dst[at..].as_mut_ptr(), ldo, add) };
                             continue;
                         }
