@@ -43,31 +43,14 @@ pub fn available() -> bool {
     }
 }
 
-/// A bf16 matrix: storage, offset, row and column strides.
-#[derive(Clone, Copy)]
-pub(crate) struct View<'a> {
-    pub data: &'a [bf16],
-    pub off: usize,
-    pub rs: isize,
-    pub cs: isize,
-}
+/// A bf16 matrix.
+pub(crate) type View<'a> = crate::gemm_f32::View<'a, bf16>;
 
 impl View<'_> {
-    /// Where element (i, j) is in `data`.
-    #[inline(always)]
-    fn at(&self, i: usize, j: usize) -> usize {
-        (self.off as isize + i as isize * self.rs + j as isize * self.cs) as usize
-    }
-
     /// Element (i, j) as its bits; callers stay inside the matrix.
     #[inline(always)]
     fn bits(&self, i: usize, j: usize) -> u32 {
         self.data[self.at(i, j)].to_bits() as u32
-    }
-
-    /// The transpose (rows become columns), a view of the same data.
-    fn t(self) -> Self {
-        View { rs: self.cs, cs: self.rs, ..self }
     }
 }
 

@@ -49,23 +49,25 @@ pub(crate) fn takes([m, k, n]: [usize; 3], a_cs: isize, b_cs: isize) -> bool {
     a_cs == 1 && b_cs == 1 && m >= 256 && n >= 256 && k > KC && available()
 }
 
-/// A strided f32 matrix: storage, offset, row and column strides.
+/// A strided matrix in a slice: storage, offset, row and column strides (the f32 and
+/// bf16 kernels' operands).
 #[derive(Clone, Copy)]
-pub(crate) struct View<'a> {
-    pub data: &'a [f32],
+pub(crate) struct View<'a, T> {
+    pub data: &'a [T],
     pub off: usize,
     pub rs: isize,
     pub cs: isize,
 }
 
-impl View<'_> {
+impl<T> View<'_, T> {
+    /// Where element (i, j) is in `data`.
     #[inline(always)]
-    fn at(&self, i: usize, j: usize) -> usize {
+    pub(crate) fn at(&self, i: usize, j: usize) -> usize {
         (self.off as isize + i as isize * self.rs + j as isize * self.cs) as usize
     }
 
     /// The transpose (rows become columns), a view of the same data.
-    fn t(self) -> Self {
+    pub(crate) fn t(self) -> Self {
         View { rs: self.cs, cs: self.rs, ..self }
     }
 }
@@ -74,8 +76,8 @@ impl View<'_> {
 /// the `n`-th column untouched); adds to `out` when `accumulate`. `k > 0`. Panics unless
 /// [`available`].
 pub(crate) fn matmul(
-    a: View,
-    b: View,
+    a: View<f32>,
+    b: View<f32>,
     [m, k, n]: [usize; 3],
     (out, ldo, accumulate): (&mut [f32], usize, bool),
     threads: usize,
@@ -165,7 +167,7 @@ pub(crate) fn matmul(
 /// Packs columns `p0..p0 + kc` of rows (lanes) `l0..l0 + W` of `v` into `out` (`kc * W`,
 /// column-major: the W lanes of one column side by side), zero past lane `lanes`.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
-fn pack<const W: usize>(v: &View, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
+fn pack<const W: usize>(v: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
     let valid = W.min(lanes - l0);
     if v.cs == 1 && v.rs != 1 {
         // Each lane's elements side by side (a row-major `a`): read a lane at a time.

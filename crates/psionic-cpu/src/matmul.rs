@@ -1,9 +1,10 @@
 //! Batched matrix multiply. Large products of row-major f32 operands run on the AVX-512
 //! kernel of `gemm_f32.rs` where the CPU has it; other f32 products, f64 and f16 go to the
 //! `gemm` crate, which takes arbitrary row and column strides, so transposed and sliced
-//! operands are multiplied in place with no copy. bf16 runs on the CPU's bf16 dot-product instruction where it has one
-//! (`gemm_bf16.rs`) and is computed in f32 elsewhere (gemm has no bf16 kernel); integers
-//! use a plain wrapping triple loop, as PyTorch's CPU integer matmul does.
+//! operands are multiplied in place with no copy. bf16 runs on the CPU's bf16 dot-product
+//! instruction where it has one (`gemm_bf16.rs`) and is computed in f32 elsewhere (gemm
+//! has no bf16 kernel); integers use a plain wrapping triple loop, as PyTorch's CPU
+//! integer matmul does.
 
 use crate::array::CpuArray;
 use crate::cast::cast;
@@ -92,14 +93,6 @@ fn gemm_batched<T: GemmScalar>(
     let batches = oa.batch_offs.len();
     let mut out = Storage::uninit::<T>(batches * m * n);
     let (sa, sb) = (a.storage.as_slice::<T>(), b.storage.as_slice::<T>());
-    let threads = rayon::current_num_threads();
-    // A large product is split inside gemm, unless the batch divides among the threads
-    // on its own: whole products per thread keep gemm's packing per thread and measured
-    // faster for the small-m products of convolutions (gemm's own split of a 64-row
-    // product gains nothing on 2 threads). Either way each product is computed as with
-    // one thread, so results do not depend on the thread count.
-    let by_batch = batches >= threads && (batches % threads == 0 || batches >= 4 * threads);
-    let big = m * n * k >= PAR_FLOPS && threads > 1 && !by_batch;
     let dst = out.as_mut_slice::<T>();
     if k == 0 {
         dst.fill(T::zero());
@@ -135,17 +128,32 @@ fn gemm_batched<T: GemmScalar>(
             gemm_into(d.as_mut_ptr(), 1, n as isize);
         }
     };
+    for_products(dst, [m, k, n], |bi, d, threads| {
+        run(bi, d, if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None })
+    });
+    CpuArray::new(out, out_shape)
+}
+
+/// Runs `run(product, its rows of dst, threads)` over a batch of `m x k @ k x n`
+/// products laid side by side in `dst`. A large product is split inside its kernel over
+/// all threads, unless the batch divides among the threads on its own: whole products per
+/// thread keep the kernel's packing per thread and measured faster for the small-m
+/// products of convolutions (gemm's own split of a 64-row product gains nothing on 2
+/// threads). Either way each product is computed as with one thread, so results do not
+/// depend on the thread count.
+fn for_products<T: Send>(dst: &mut [T], [m, k, n]: [usize; 3], run: impl Fn(usize, &mut [T], usize) + Sync + Send) {
     if m * n == 0 {
-        return CpuArray::new(out, out_shape);
+        return;
     }
-    if big {
+    let (batches, threads) = (dst.len() / (m * n), rayon::current_num_threads());
+    let by_batch = batches >= threads && (batches % threads == 0 || batches >= 4 * threads);
+    if m * n * k >= PAR_FLOPS && threads > 1 && !by_batch {
         for (bi, d) in dst.chunks_mut(m * n).enumerate() {
-            run(bi, d, gemm::Parallelism::Rayon(threads));
+            run(bi, d, threads);
         }
     } else {
-        crate::parallel::for_out_chunks(dst, m * n, m * k, |start, d| run(start / (m * n), d, gemm::Parallelism::None));
+        crate::parallel::for_out_chunks(dst, m * n, m * k, |start, d| run(start / (m * n), d, 1));
     }
-    CpuArray::new(out, out_shape)
 }
 
 /// `dst (+)= a @ b` for sizes `[m, n, k]`; each operand is a pointer with its row and
@@ -235,34 +243,19 @@ pub(crate) fn gemm_into<T: GemmScalar>(
     }
 }
 
-/// f32 products on the AVX-512 kernel: whole products per thread when the batch divides
-/// among the threads, as in `gemm_batched`, else each product split by rows.
+/// f32 products on the AVX-512 kernel (those `gemm_f32::takes` accepts), split over the
+/// threads as in `gemm_batched`.
 fn f32_batched(a: &CpuArray, b: &CpuArray, m: usize, k: usize, n: usize, out_shape: &[usize]) -> CpuArray {
     use crate::gemm_f32::View;
     let (oa, ob) = (split(a), split(b));
-    let batches = oa.batch_offs.len();
-    let mut out = Storage::uninit::<f32>(batches * m * n);
+    let mut out = Storage::uninit::<f32>(oa.batch_offs.len() * m * n);
     let (sa, sb) = (a.storage.as_slice::<f32>(), b.storage.as_slice::<f32>());
-    let threads = rayon::current_num_threads();
-    let by_batch = batches >= threads && (batches % threads == 0 || batches >= 4 * threads);
-    let run = |bi: usize, d: &mut [f32], threads: usize| {
-        if k == 0 {
-            d.fill(0.0);
-            return;
-        }
+    // `takes` admits no empty sum (k > 0).
+    for_products(out.as_mut_slice::<f32>(), [m, k, n], |bi, d, threads| {
         let av = View { data: sa, off: oa.batch_offs[bi], rs: oa.rs, cs: oa.cs };
         let bv = View { data: sb, off: ob.batch_offs[bi], rs: ob.rs, cs: ob.cs };
         crate::gemm_f32::matmul(av, bv, [m, k, n], (d, n, false), threads);
-    };
-    let dst = out.as_mut_slice::<f32>();
-    if m * n == 0 {
-    } else if by_batch || threads == 1 || m * n * k < PAR_FLOPS {
-        crate::parallel::for_out_chunks(dst, m * n, m * k, |start, d| run(start / (m * n), d, 1));
-    } else {
-        for (bi, d) in dst.chunks_mut(m * n).enumerate() {
-            run(bi, d, threads);
-        }
-    }
+    });
     CpuArray::new(out, out_shape)
 }
 
