@@ -4,6 +4,7 @@ use crate::autodiff::slot::{GradSlot, SavedVersion};
 use crate::prim::{Meta, Prim};
 use psionic_core::{Device, Error, Result};
 use psionic_cpu::CpuArray;
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -100,6 +101,11 @@ impl Node {
         if let Some(d) = self.data.get() {
             return Ok(d);
         }
+        // Eager mode's case, on every op: the inputs are already values. No walk needed.
+        if self.inputs.lock().unwrap().iter().all(|i| i.is_evaluated()) {
+            self.compute()?;
+            return Ok(self.data.get().expect("computed above"));
+        }
         let mut stack: Vec<(Arc<Node>, bool)> = vec![(self.clone(), false)];
         while let Some((n, ready)) = stack.pop() {
             if n.is_evaluated() {
@@ -124,7 +130,8 @@ impl Node {
             return Err(Error::NoCuda { op: "eval", device: self.device });
         }
         let inputs = std::mem::take(&mut *self.inputs.lock().unwrap());
-        let arrays: Vec<&CpuArray> = inputs.iter().map(|i| i.data.get().expect("inputs evaluated first")).collect();
+        let arrays: SmallVec<[&CpuArray; 4]> =
+            inputs.iter().map(|i| i.data.get().expect("inputs evaluated first")).collect();
         let out = match self.prim.eval_cpu(&arrays, &self.meta) {
             Ok(o) => o,
             Err(e) => {

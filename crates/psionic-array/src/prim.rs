@@ -236,7 +236,7 @@ pub struct Meta {
 impl Meta {
     /// A freshly computed (contiguous) value.
     pub fn new(shape: Vec<usize>, dtype: DType) -> Meta {
-        let strides = Layout::contiguous(&shape).strides;
+        let strides = psionic_core::layout::contiguous_strides(&shape);
         Meta { shape, dtype, strides }
     }
 

@@ -16,6 +16,7 @@ use crate::node::Node;
 use crate::prim::{Meta, Prim, ViewOp};
 use psionic_core::{DType, Device, Error, Layout, Result};
 use psionic_cpu::{CpuArray, Element};
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -359,8 +360,9 @@ pub(crate) fn build(prim: Prim, inputs: Vec<Arc<Node>>) -> Result<Arc<Node>> {
             return Err(Error::DeviceMismatch { op: "op", a: device, b: n.device });
         }
     }
-    let metas: Vec<&Meta> = inputs.iter().map(|n| &n.meta).collect();
+    let metas: SmallVec<[&Meta; 4]> = inputs.iter().map(|n| &n.meta).collect();
     let meta = prim.infer(&metas)?;
+    drop(metas);
     let record = is_grad_enabled() && meta.dtype.is_float() && inputs.iter().any(|n| n.requires_grad());
     let fwd = crate::autodiff::forward::active().then(|| inputs.clone());
     let vm = crate::autodiff::vmap::active().then(|| inputs.clone());

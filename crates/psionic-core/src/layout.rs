@@ -19,12 +19,16 @@ pub struct Layout {
 
 /// Row-major strides for a shape.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
-    let mut strides = vec![0isize; shape.len()];
+    // Built back to front and reversed rather than zero-filled first: a zeroed vector is
+    // a `calloc`, several times the cost of a plain allocation at these tiny sizes, and
+    // every eager op makes two of these.
+    let mut strides = Vec::with_capacity(shape.len());
     let mut acc = 1isize;
-    for d in (0..shape.len()).rev() {
-        strides[d] = acc;
-        acc *= shape[d].max(1) as isize;
+    for &n in shape.iter().rev() {
+        strides.push(acc);
+        acc *= n.max(1) as isize;
     }
+    strides.reverse();
     strides
 }
 

@@ -38,11 +38,11 @@ pub fn normalize_dims(op: &'static str, dims: &[i64], ndim: usize) -> Result<Vec
 /// NumPy/PyTorch broadcasting of two shapes.
 pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
-    let mut out = vec![0; n];
+    let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
         let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
-        out[i] = if da == db || db == 1 {
+        out.push(if da == db || db == 1 {
             da
         } else if da == 1 {
             db
@@ -53,7 +53,7 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Ve
                     "The size of tensor a ({da}) must match the size of tensor b ({db}) at non-singleton dimension {i} (shapes {a:?} and {b:?})"
                 ),
             ));
-        };
+        });
     }
     Ok(out)
 }
