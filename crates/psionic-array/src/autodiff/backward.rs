@@ -158,10 +158,12 @@ pub(crate) fn run(
         }
         let xs: Vec<Tensor> = ins.iter().map(|e| Tensor::from_node(e.clone())).collect();
         let y = Tensor::from_node(n.clone());
-        let gi = crate::mode::fallible(|| vjp(&Ctx { prim: &n.prim, x: &xs, y: &y, g: &g }))??;
+        let needs: Vec<bool> =
+            ins.iter().map(|e| e.requires_grad() && needed.get(&key(e)).copied().unwrap_or(false)).collect();
+        let gi = crate::mode::fallible(|| vjp(&Ctx { prim: &n.prim, x: &xs, y: &y, g: &g, needs: &needs }))??;
         for (i, (e, gin)) in ins.iter().zip(gi).enumerate() {
             let Some(gin) = gin else { continue };
-            if !e.requires_grad() || !needed.get(&key(e)).copied().unwrap_or(false) {
+            if !needs[i] {
                 continue;
             }
             let gin = if gin.dtype() != e.meta.dtype { gin.to_dtype(e.meta.dtype) } else { gin };

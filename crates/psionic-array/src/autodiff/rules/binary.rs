@@ -1,33 +1,48 @@
 //! vjp rules of the binary elementwise primitives, before un-broadcasting: `a`, `b`
-//! inputs, `y` output, `g` output grad. Returns the grads of `a` and `b`.
+//! inputs, `y` output, `g` output grad. Returns the grads of `a` and `b` where `needs`
+//! asks for them: an operand that takes no gradient (a mask, a constant) costs no pass
+//! over the data.
 
 use super::mask;
 use crate::tensor::Tensor;
 use psionic_core::ops::BinaryOp;
 
-pub(super) fn vjp(op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) -> (Option<Tensor>, Option<Tensor>) {
+pub(super) fn vjp(
+    op: BinaryOp,
+    a: &Tensor,
+    b: &Tensor,
+    y: &Tensor,
+    g: &Tensor,
+    needs: [bool; 2],
+) -> (Option<Tensor>, Option<Tensor>) {
     use BinaryOp::*;
-    let both = |x: Tensor, z: Tensor| (Some(x), Some(z));
+    // Each side is computed only when asked for.
+    macro_rules! both {
+        ($x:expr, $z:expr) => {
+            (needs[0].then(|| $x), needs[1].then(|| $z))
+        };
+    }
     match op {
-        Add => both(g.clone(), g.clone()),
-        Sub => both(g.clone(), g.neg()),
-        Mul => both(g * b, g * a),
-        Div => both(g / b, -(g * &(y / b))),
+        Add => both!(g.clone(), g.clone()),
+        Sub => both!(g.clone(), g.neg()),
+        Mul => both!(g * b, g * a),
+        Div => both!(g / b, -(g * &(y / b))),
         // Rounded quotients are piecewise constant.
-        DivTrunc | DivFloor => both(g.zeros_like(), g.zeros_like()),
-        Remainder => both(g.clone(), -(g * &a.div_mode(b, Some("floor")))),
-        Fmod => both(g.clone(), -(g * &a.div_mode(b, Some("trunc")))),
+        DivTrunc | DivFloor => both!(g.zeros_like(), g.zeros_like()),
+        Remainder => both!(g.clone(), -(g * &a.div_mode(b, Some("floor")))),
+        Fmod => both!(g.clone(), -(g * &a.div_mode(b, Some("trunc")))),
         Pow => {
             // d/da = b a^(b-1) (zero where b == 0); d/db = y ln a (zero where a == 0, b >= 0).
-            let da = mask(&b.ne(0.0), &(g * &(b * &a.pow(b.sub(1.0)))));
-            let db = mask(&a.eq(0.0).logical_and(b.ge(0.0)).logical_not(), &(g * &(y * &a.log())));
-            both(da, db)
+            both!(
+                mask(&b.ne(0.0), &(g * &(b * &a.pow(b.sub(1.0))))),
+                mask(&a.eq(0.0).logical_and(b.ge(0.0)).logical_not(), &(g * &(y * &a.log())))
+            )
         }
         // At the origin the gradient is 0, not 0/0, as PyTorch defines it.
         Atan2 => {
             let r = &a.square() + &b.square();
             let inv = Tensor::where_(&r.eq(0.0), 0.0, r.reciprocal());
-            both(g * &(b * &inv), -(g * &(a * &inv)))
+            both!(g * &(b * &inv), -(g * &(a * &inv)))
         }
         // The winner takes the gradient and ties split it evenly, as PyTorch does. The
         // NaN-ignoring forms (fmax/fmin) also let a NaN operand lose (both NaN: the
@@ -40,17 +55,15 @@ pub(super) fn vjp(op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) 
                 (beats_b, beats_a)
             };
             let half = mask(&a.eq(b), &g.mul(0.5));
-            both(Tensor::where_(&win_a, g, &half), Tensor::where_(&win_b, g, &half))
+            both!(Tensor::where_(&win_a, g, &half), Tensor::where_(&win_b, g, &half))
         }
-        Hypot => both(g * &(a / y), g * &(b / y)),
+        Hypot => both!(g * &(a / y), g * &(b / y)),
         Copysign => {
-            let ratio = Tensor::where_(&a.eq(0.0), 0.0, y / a);
-            both(g * &ratio, g.zeros_like())
+            both!(g * &Tensor::where_(&a.eq(0.0), 0.0, y / a), g.zeros_like())
         }
-        LogAddExp => both(g * &(a - y).exp(), g * &(b - y).exp()),
+        LogAddExp => both!(g * &(a - y).exp(), g * &(b - y).exp()),
         Xlogy => {
-            let da = mask(&a.eq(0.0).logical_and(b.le(0.0)).logical_not(), &(g * &b.log()));
-            both(da, g * &(a / b))
+            both!(mask(&a.eq(0.0).logical_and(b.le(0.0)).logical_not(), &(g * &b.log())), g * &(a / b))
         }
         LogicalAnd | LogicalOr | LogicalXor | BitAnd | BitOr | BitXor | Shl | Shr | Eq | Ne | Lt | Le | Gt | Ge => {
             unreachable!("bool and integer outputs are never recorded")

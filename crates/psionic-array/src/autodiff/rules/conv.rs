@@ -12,16 +12,18 @@ fn apply(d: &Convolution, mode: Product, a: &Tensor, b: &Tensor) -> Result<Tenso
     Tensor::make(Prim::Conv(Convolution { mode, ..d.clone() }), &[a, b])
 }
 
-/// Gradients of both inputs for cotangent `g`.
-pub(super) fn vjp(d: &Convolution, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+/// Gradients of the inputs `needs` asks for, for cotangent `g`.
+pub(super) fn vjp(d: &Convolution, x: &[Tensor], g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
     use Product::*;
     let (a, b) = (&x[0], &x[1]);
-    let (ga, gb) = match d.mode {
-        Forward => (apply(d, InputGrad, g, b)?, apply(d, WeightGrad, a, g)?),
-        InputGrad => (apply(d, Forward, g, b)?, apply(d, WeightGrad, g, a)?),
-        WeightGrad => (apply(d, InputGrad, b, g)?, apply(d, Forward, a, g)?),
+    let (ma, mb, sa, sb) = match d.mode {
+        Forward => (InputGrad, WeightGrad, [g, b], [a, g]),
+        InputGrad => (Forward, WeightGrad, [g, b], [g, a]),
+        WeightGrad => (InputGrad, Forward, [b, g], [a, g]),
     };
-    Ok(vec![Some(ga), Some(gb)])
+    let ga = if needs[0] { Some(apply(d, ma, sa[0], sa[1])?) } else { None };
+    let gb = if needs[1] { Some(apply(d, mb, sb[0], sb[1])?) } else { None };
+    Ok(vec![ga, gb])
 }
 
 /// Output tangent: bilinear, so the product of each tangent with the other input.

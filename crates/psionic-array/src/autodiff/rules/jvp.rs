@@ -38,10 +38,16 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
             let shape = y.shape();
             let mut out = y.zeros_like();
             if let Some(ta) = &t[0] {
-                out = &out + &binary::vjp(*op, &x[0], &x[1], y, &ta.broadcast_to(&shape)).0.expect("float grad");
+                out = &out
+                    + &binary::vjp(*op, &x[0], &x[1], y, &ta.broadcast_to(&shape), [true, false])
+                        .0
+                        .expect("float grad");
             }
             if let Some(tb) = &t[1] {
-                out = &out + &binary::vjp(*op, &x[0], &x[1], y, &tb.broadcast_to(&shape)).1.expect("float grad");
+                out = &out
+                    + &binary::vjp(*op, &x[0], &x[1], y, &tb.broadcast_to(&shape), [false, true])
+                        .1
+                        .expect("float grad");
             }
             out
         }
@@ -77,7 +83,8 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
 fn transpose(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Tensor> {
     let _g = crate::autodiff::mode::EnableGradGuard::new();
     let u = y.ones_like().requires_grad_(true).clone();
-    let gs = vjp(&Ctx { prim, x, y, g: &u })?;
+    let needs: Vec<bool> = t.iter().map(Option::is_some).collect();
+    let gs = vjp(&Ctx { prim, x, y, g: &u, needs: &needs })?;
     let mut s = Tensor::zeros(&[], y.dtype());
     for (g, ti) in gs.iter().zip(t) {
         if let (Some(g), Some(ti)) = (g, ti) {

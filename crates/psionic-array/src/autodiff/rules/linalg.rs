@@ -7,10 +7,10 @@ use crate::tensor::Tensor;
 /// does: `(g^T @ a)^T` instead of `a^T @ g`. Both are one GEMM, but the first one's
 /// transpose view is what the view rule hands back to the stored weight, so the
 /// weight's gradient arrives dense instead of being copied through a strided gather.
-pub(super) fn matmul_vjp(a: &Tensor, b: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
-    let ga = if stored_transposed(a) { b.matmul(&g.mT()).mT() } else { g.matmul(&b.mT()) };
-    let gb = if stored_transposed(b) { g.mT().matmul(a).mT() } else { a.mT().matmul(g) };
-    vec![Some(ga), Some(gb)]
+pub(super) fn matmul_vjp(a: &Tensor, b: &Tensor, g: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    let ga = needs[0].then(|| if stored_transposed(a) { b.matmul(&g.mT()).mT() } else { g.matmul(&b.mT()) });
+    let gb = needs[1].then(|| if stored_transposed(b) { g.mT().matmul(a).mT() } else { a.mT().matmul(g) });
+    vec![ga, gb]
 }
 
 /// The last two dims are column-major (the transpose of a dense matrix) and the matrix

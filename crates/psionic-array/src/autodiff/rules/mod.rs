@@ -32,6 +32,9 @@ pub(crate) struct Ctx<'a> {
     pub x: &'a [Tensor],
     pub y: &'a Tensor,
     pub g: &'a Tensor,
+    /// Which inputs backward wants a gradient for. Rules with costly products (matmul,
+    /// convolution, the elementwise ops) skip the others: a layer's input batch, a mask.
+    pub needs: &'a [bool],
 }
 
 /// Input gradients for one node, in input order.
@@ -41,15 +44,15 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Cast(_) => vec![Some(c.g.to_dtype(c.x[0].dtype()))],
         Prim::Unary(op) => vec![Some(unary::vjp(*op, &c.x[0], c.y, c.g))],
         Prim::Binary(op) => {
-            let (ga, gb) = binary::vjp(*op, &c.x[0], &c.x[1], c.y, c.g);
+            let (ga, gb) = binary::vjp(*op, &c.x[0], &c.x[1], c.y, c.g, [c.needs[0], c.needs[1]]);
             vec![ga.map(|t| unbroadcast(&t, &c.x[0].shape())), gb.map(|t| unbroadcast(&t, &c.x[1].shape()))]
         }
-        Prim::Ternary(op) => ternary::vjp(*op, c.x, c.g),
+        Prim::Ternary(op) => ternary::vjp(*op, c.x, c.g, c.needs),
         Prim::Where => {
             let (cond, g) = (&c.x[0], c.g);
-            let ga = Tensor::where_(cond, g, 0.0);
-            let gb = Tensor::where_(cond, 0.0, g);
-            vec![None, Some(unbroadcast(&ga, &c.x[1].shape())), Some(unbroadcast(&gb, &c.x[2].shape()))]
+            let ga = c.needs[1].then(|| unbroadcast(&Tensor::where_(cond, g, 0.0), &c.x[1].shape()));
+            let gb = c.needs[2].then(|| unbroadcast(&Tensor::where_(cond, 0.0, g), &c.x[2].shape()));
+            vec![None, ga, gb]
         }
         Prim::Reduce { op, dims } => vec![reduce::vjp(*op, dims, &c.x[0], c.y, c.g)],
         Prim::Scan { op, dim, indices } => {
@@ -58,7 +61,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Softmax { dim, log } => vec![Some(reduce::softmax_vjp(*dim, *log, c.y, c.g))],
         Prim::View(v) => vec![Some(shape::view_vjp(v, &c.x[0], c.g)?)],
         Prim::Contiguous => vec![Some(c.g.clone())],
-        Prim::Matmul => linalg::matmul_vjp(&c.x[0], &c.x[1], c.g),
+        Prim::Matmul => linalg::matmul_vjp(&c.x[0], &c.x[1], c.g, c.needs),
         Prim::Cat { dim } => shape::cat_vjp(*dim, c.x, c.g),
         Prim::SliceUpdate { chain } => shape::slice_update_vjp(chain, &c.x[0], &c.x[1], c.g)?,
         Prim::Custom(call) => custom::vjp(call, c.x, c.y, c.g)?,
@@ -66,7 +69,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Scatter { dim, reduce, include_self } => index::scatter_vjp(*dim, *reduce, *include_self, c.x, c.y, c.g)?,
         Prim::Order { .. } | Prim::SearchSorted { .. } | Prim::MaxPoolIndex(_) => vec![None; c.x.len()],
         Prim::Linalg(op) => factor::vjp(*op, c.x, c.y, c.g)?,
-        Prim::Conv(d) => conv::vjp(d, c.x, c.g)?,
+        Prim::Conv(d) => conv::vjp(d, c.x, c.g, c.needs)?,
         Prim::Fold { kernel, stride, dilation, .. } => {
             vec![Some(c.g.view_op(crate::prim::ViewOp::Windows {
                 kernel: kernel.clone(),

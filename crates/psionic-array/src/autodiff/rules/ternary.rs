@@ -22,8 +22,8 @@ fn times(op: TernaryOp, x: &[Tensor], i: usize, g: &Tensor) -> Tensor {
     }
 }
 
-pub(super) fn vjp(op: TernaryOp, x: &[Tensor], g: &Tensor) -> Vec<Option<Tensor>> {
-    (0..3).map(|i| Some(unbroadcast(&times(op, x, i, g), &x[i].shape()))).collect()
+pub(super) fn vjp(op: TernaryOp, x: &[Tensor], g: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    (0..3).map(|i| needs[i].then(|| unbroadcast(&times(op, x, i, g), &x[i].shape()))).collect()
 }
 
 pub(super) fn jvp(op: TernaryOp, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Tensor {

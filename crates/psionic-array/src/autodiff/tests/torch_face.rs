@@ -179,3 +179,39 @@ fn mixed_precision_leaves_get_grads_in_their_dtype() {
     (&h * &h).sum_all().backward();
     assert_eq!(h.grad().unwrap().to_vec::<f32>(), vec![2.0, 4.0]);
 }
+
+/// Backward computes a gradient only for the inputs that take one: here `x` feeds a
+/// matmul, a convolution and an elementwise product; asking for the weights' gradients
+/// alone must cost none of the products for `x`, and leave the weights' gradients as
+/// they are.
+#[test]
+fn backward_skips_the_gradients_of_inputs_that_take_none() {
+    let xv = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let x = Tensor::from_vec(xv.clone(), &[2, 3]).requires_grad_(true).clone();
+    let w = Tensor::from_vec(vec![0.5, -1.0, 2.0, 1.5, -0.5, 0.25], &[3, 2]).requires_grad_(true).clone();
+    let s = Tensor::from_vec(vec![1.0; 6], &[2, 3]).requires_grad_(true).clone();
+    let k = Tensor::from_vec(vec![1.0, -2.0, 0.5, 3.0], &[1, 1, 2, 2]).requires_grad_(true).clone();
+    let img = x.reshape(&[1, 1, 2, 3]);
+    let conv = img.conv(&k, None, &[1], crate::Padding::Explicit(vec![0]), &[1], 1);
+    let loss = &(&x.matmul(&w).sum_all() + &(&x * &s).sum_all()) + &conv.sum_all();
+    let grads = |targets: &[&Tensor]| {
+        let before = crate::node::Node::next_seq();
+        let opts = GradOpts { retain_graph: Some(true), ..Default::default() };
+        let g = autograd::grad(&[&loss], targets, opts);
+        (g, crate::node::Node::next_seq() - before)
+    };
+    let (with_x, n_with_x) = grads(&[&w, &s, &k, &x]);
+    let (without_x, n_without_x) = grads(&[&w, &s, &k]);
+    // Asking for x adds its bookkeeping (its reshape's gradient, two additions summing its
+    // three contributions: 3 nodes) and, only when the skip works, its products (the
+    // matmul and its transposed view, the product with s, the input-gradient convolution).
+    assert!(n_without_x + 3 + 4 <= n_with_x, "{n_without_x} nodes without x's gradient, {n_with_x} with it");
+    for (a, b) in with_x.iter().zip(&without_x) {
+        assert_eq!(a.as_ref().unwrap().to_vec::<f64>(), b.as_ref().unwrap().to_vec::<f64>());
+    }
+    // d/dw of sum(x @ w) is x^T @ ones: each row of w gets its column sum of x.
+    assert_eq!(without_x[0].as_ref().unwrap().to_vec::<f64>(), vec![5.0, 5.0, 7.0, 7.0, 9.0, 9.0]);
+    assert_eq!(without_x[1].as_ref().unwrap().to_vec::<f64>(), xv);
+    // Each kernel tap sums the inputs under it in the two windows: taps (0,0) (0,1) (1,0) (1,1).
+    assert_eq!(without_x[2].as_ref().unwrap().to_vec::<f64>(), vec![3.0, 5.0, 9.0, 11.0]);
+}
