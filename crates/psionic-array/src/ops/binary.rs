@@ -184,7 +184,8 @@ impl Tensor {
             return t;
         }
         let [s, t1, t2] = promoted([self, t1, t2]);
-        s.add(t1.mul(&t2).mul(value))
+        let p = t1.mul(&t2);
+        s.add(if value.to_f64() == 1.0 { p } else { p.mul(value) })
     }
 
     /// `self + value * t1 / t2`.

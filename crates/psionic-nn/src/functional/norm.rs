@@ -123,10 +123,11 @@ pub fn batch_norm(
     };
     // `x * scale + shift` with per-channel `scale = weight / sqrt(var + eps)` and
     // `shift = bias - mean * scale`, as PyTorch's CPU kernel computes it: two passes
-    // over `x` instead of four, and as many fewer in the backward.
+    // over `x` instead of four, and as many fewer in the backward. The two are one fused
+    // pass (`shift + x * scale`, rounded as the separate product and sum would be).
     let scale = times(var.add(eps).rsqrt(), weight.map(|w| w.reshape(&shape)).as_ref());
     let shift = plus(mean.mul(&scale).neg(), bias.map(|b| b.reshape(&shape)).as_ref());
-    x.mul(&scale).add(&shift)
+    shift.addcmul(x, &scale, 1.0)
 }
 
 /// `instance_norm`: standardise each (sample, channel) over its spatial dims; with

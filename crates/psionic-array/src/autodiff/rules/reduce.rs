@@ -47,8 +47,10 @@ pub(super) fn vjp(op: ReduceOp, dims: &[usize], x: &Tensor, y: &Tensor, g: &Tens
         }
         ReduceOp::Var { correction } => {
             let n: usize = dims.iter().map(|&d| shape[d]).product();
+            // PyTorch's grouping, `(2 / (n - correction) * g) * centred`: the scale goes on
+            // the reduced gradient, one pass over the input fewer.
             let centred = x - &x.mean(idims, true);
-            &ge * &centred.mul(2.0 / (n as f64 - correction))
+            &expand_back(&g.mul(2.0 / (n as f64 - correction)), dims, &shape) * &centred
         }
         ReduceOp::ArgMax | ReduceOp::ArgMin | ReduceOp::All | ReduceOp::Any => {
             unreachable!("integer and bool outputs are never recorded")

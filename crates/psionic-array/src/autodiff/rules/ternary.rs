@@ -15,10 +15,20 @@ fn times(op: TernaryOp, x: &[Tensor], i: usize, g: &Tensor) -> Tensor {
         (TernaryOp::Lerp, 1) => g * &x[2],
         (TernaryOp::Lerp, _) => g * &(&x[1] - &x[0]),
         (_, 0) => g.clone(),
-        (TernaryOp::Addcmul(v), 1) => g * &x[2].mul(v),
-        (TernaryOp::Addcmul(v), _) => g * &x[1].mul(v),
+        (TernaryOp::Addcmul(v), 1) => g * &scaled(&x[2], v),
+        (TernaryOp::Addcmul(v), _) => g * &scaled(&x[1], v),
         (TernaryOp::Addcdiv(v), 1) => g * &x[2].reciprocal().mul(v),
         (TernaryOp::Addcdiv(v), _) => &(&g.neg().mul(v) * &x[1]) / &(&x[2] * &x[2]),
+    }
+}
+
+/// `t * v`, or `t` itself when `v` is 1 (exact either way): a full-size pass saved when
+/// `addcmul` is a plain fused `input + t1 * t2`, as in batch norm.
+fn scaled(t: &Tensor, v: f64) -> Tensor {
+    if v == 1.0 {
+        t.clone()
+    } else {
+        t.mul(v)
     }
 }
 
