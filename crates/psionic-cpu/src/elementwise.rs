@@ -207,10 +207,24 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
             });
             return CpuArray::new(out, shape);
         }
+        // Long rows with each operand contiguous along them or constant (a per-channel
+        // scale over [N, C, H, W]): rows handed over in place, constants repeated once per
+        // row into scratch; the operands are not gathered.
+        let per_row = len >= LONG_ROW && [ia, ib, ic].iter().all(|s| matches!(s, 0 | 1));
         for_out_chunks(out.as_mut_slice::<U>(), rpc * len, 4, |start, o| {
             let r0 = start / len;
             let r1 = r0 + o.len() / len;
             let (mut ga, mut gb, mut gc) = (Vec::new(), Vec::new(), Vec::new());
+            if per_row {
+                rows.for_rows(r0..r1, |r, [oa, ob, oc]| {
+                    let d = (r - r0) * len;
+                    let a = run(sa, oa, ia, 0, len, &mut ga);
+                    let b = run(sb, ob, ib, 0, len, &mut gb);
+                    let c = run(sc, oc, ic, 0, len, &mut gc);
+                    f(a, b, c, &mut o[d..d + len]);
+                });
+                return;
+            }
             gather(sa, &rows, 0, r0..r1, &mut ga);
             gather(sb, &rows, 1, r0..r1, &mut gb);
             gather(sc, &rows, 2, r0..r1, &mut gc);
@@ -224,6 +238,7 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
 /// its stride is 1, else its single value repeated into `fill`.
 fn run<'a, T: Copy>(s: &'a [T], off: usize, stride: isize, start: usize, n: usize, fill: &'a mut Vec<T>) -> &'a [T] {
     if stride == 0 {
+        fill.clear();
         fill.resize(n, s[off]);
         fill
     } else {

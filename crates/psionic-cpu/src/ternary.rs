@@ -80,6 +80,37 @@ mod tests {
         close(&ternary(TernaryOp::Addcdiv(2.0), &a, &b, &w, &[2, 3]).unwrap(), &|i| av[i] + 2.0 * bv[i] / wv[i]);
     }
 
+    /// Long rows with per-row constants (a per-channel scale and shift over [N, C, H, W])
+    /// take the in-place row path: every row must see its own channel's constants, also
+    /// when one chunk of work spans several rows, and a strided operand must still be
+    /// gathered right.
+    #[test]
+    fn per_channel_operands_over_long_rows() {
+        let (n, c, hw) = (3, 5, 70);
+        let x: Vec<f32> = (0..n * c * hw).map(|i| ((i * 37) % 101) as f32 * 0.25 - 12.0).collect();
+        let scale: Vec<f32> = (0..c).map(|i| 0.5 + i as f32).collect();
+        let shift: Vec<f32> = (0..c).map(|i| i as f32 * -3.0 + 1.0).collect();
+        let xa = arr(&x, &[n, c, hw]);
+        let (sa, ta) = (arr(&scale, &[1, c, 1]), arr(&shift, &[1, c, 1]));
+        let want = |i: usize| shift[(i / hw) % c] + x[i] * scale[(i / hw) % c];
+        let got = ternary(TernaryOp::Addcmul(1.0), &ta, &xa, &sa, &[n, c, hw]).unwrap().to_vec::<f32>();
+        for (i, g) in got.iter().enumerate() {
+            assert_eq!(*g, want(i), "element {i}");
+        }
+        // The same with x read transposed (rows of stride > 1): the gathering path.
+        let xt = arr(&x, &[hw, c, n]);
+        let xt = xt.with_layout(psionic_core::Layout {
+            shape: vec![n, c, hw],
+            strides: vec![1, n as isize, (n * c) as isize],
+            offset: 0,
+        });
+        let got = ternary(TernaryOp::Addcmul(1.0), &ta, &xt, &sa, &[n, c, hw]).unwrap().to_vec::<f32>();
+        for (i, g) in got.iter().enumerate() {
+            let (b, ch, p) = (i / (c * hw), (i / hw) % c, i % hw);
+            assert_eq!(*g, shift[ch] + x[p * c * n + ch * n + b] * scale[ch], "element {i}");
+        }
+    }
+
     /// The end points are exact, as in PyTorch: weight 0 gives start, weight 1 gives end.
     #[test]
     fn lerp_hits_its_ends_exactly() {
