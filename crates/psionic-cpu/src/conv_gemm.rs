@@ -452,4 +452,42 @@ mod tests {
             assert!(runs.iter().all(|r| *r == runs[0]), "{mode:?}");
         }
     }
+
+    /// An f32 weight gradient whose sum over output positions is long enough for the
+    /// AVX-512 kernel (24 x 24 planes: 576 per example, over one k block), across two
+    /// blocks of examples: against the f64 definition, and the same bits on 1, 2 and 3
+    /// threads.
+    #[test]
+    fn long_weight_gradient_sums_in_f32() {
+        let (input, output) = ([24, 24], [24, 24]);
+        let sp = Spatial {
+            input: &input,
+            output: &output,
+            kernel: &[3, 3],
+            stride: &[1, 1],
+            dilation: &[1, 1],
+            padding: &[1, 1],
+        };
+        let g = Geometry::new(10, 5, 1, 7, sp);
+        let (ip, op, kp) = g.planes();
+        assert!(!crate::gemm_f32::available() || crate::gemm_f32::takes_col_major_b(op, 1, 1));
+        let (x, gy) = (values(10 * 5 * ip, 1), values(10 * 7 * op, 3));
+        let want = reference(Product::WeightGrad, &x, &gy, &g);
+        let f32s = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+        let (x32, gy32) = (f32s(&x), f32s(&gy));
+        let runs: Vec<Vec<f32>> = [1, 2, 3]
+            .map(|t| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
+                let mut got = vec![f32::NAN; 7 * 5 * kp];
+                pool.install(|| run(Product::WeightGrad, &x32, &gy32, &g, &mut got));
+                got
+            })
+            .to_vec();
+        for (i, (gv, wv)) in runs[0].iter().zip(&want).enumerate() {
+            // Sums of 5760 products of values in [-1, 1]: f32 rounding, scaled by the sum.
+            assert!((*gv as f64 - wv).abs() <= 2e-4 * (1.0 + wv.abs()), "[{i}]: {gv} vs {wv}");
+        }
+        let bits = |r: &Vec<f32>| r.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert!(runs.iter().all(|r| bits(r) == bits(&runs[0])));
+    }
 }
