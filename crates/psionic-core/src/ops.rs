@@ -43,6 +43,9 @@ pub enum UnaryOp {
     Gelu,
     /// Tanh approximation of GELU.
     GeluTanh,
+    /// The derivative of exact GELU, `Φ(x) + x φ(x)`: GELU's backward in one pass (the
+    /// same float steps as the composite of a dozen ops it replaces).
+    GeluGrad,
     Silu,
     Mish,
     Softplus {

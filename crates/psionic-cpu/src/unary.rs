@@ -225,6 +225,11 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
             let r = c::<F>(std::f64::consts::FRAC_1_SQRT_2);
             m!(8, |v| half * v * (one + (v * r).erf()))
         }
+        GeluGrad => {
+            let k = c::<F>(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+            let (r, mh) = (c::<F>(std::f64::consts::FRAC_1_SQRT_2), c::<F>(-0.5));
+            m!(16, |v| ((v * r).erf() + one) * half + v * (((v * v) * mh).exp_v() * k))
+        }
         GeluTanh => {
             let (k, a) = (c::<F>((2.0 / std::f64::consts::PI).sqrt()), c::<F>(0.044715));
             m!(8, |v| half * v * (one + (k * (v + a * v * v * v)).tanh_v()))

@@ -49,10 +49,12 @@ pub(super) fn vjp(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Tensor {
             }
         }
         Relu => mask(&y.gt(0.0), g),
-        Gelu => {
-            let cdf = x.mul(std::f64::consts::FRAC_1_SQRT_2).erf().add(1.0).mul(0.5);
+        // One fused pass for `Φ(x) + x φ(x)`, then the product with g.
+        Gelu => g * &crate::ops::unary::unary(x, GeluGrad),
+        // `φ(x) (2 - x^2)`, for grad of grad (and GELU's jvp's vjp).
+        GeluGrad => {
             let pdf = x.square().mul(-0.5).exp().mul(1.0 / (2.0 * PI).sqrt());
-            g * &(&cdf + &(x * &pdf))
+            g * &(&pdf * &x.square().neg().add(2.0))
         }
         GeluTanh => {
             let k = (2.0 / PI).sqrt();

@@ -267,3 +267,19 @@ fn transposed_weight_gets_dense_gradient() {
         }
     }
 }
+
+/// GELU's fused backward (`UnaryOp::GeluGrad`) takes the float steps of the composite it
+/// replaced, so its f32 gradient has the same bits, out past where φ underflows.
+#[test]
+fn gelu_backward_matches_its_composite_bit_for_bit() {
+    use std::f64::consts::{FRAC_1_SQRT_2, PI};
+    let v: Vec<f32> = (0..4001).map(|i| (i as f32 - 2000.0) * 0.006).collect();
+    let x = Tensor::from_vec(v, &[4001]).requires_grad_(true).clone();
+    x.gelu("none").sum_all().backward();
+    let xd = x.detach();
+    let cdf = xd.mul(FRAC_1_SQRT_2).erf().add(1.0).mul(0.5);
+    let pdf = xd.square().mul(-0.5).exp().mul(1.0 / (2.0 * PI).sqrt());
+    let want = &cdf + &(&xd * &pdf);
+    let bits = |t: &Tensor| t.to_vec::<f32>().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&x.grad().unwrap()), bits(&want));
+}
