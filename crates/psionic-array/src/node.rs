@@ -101,11 +101,16 @@ impl Node {
         if let Some(d) = self.data.get() {
             return Ok(d);
         }
-        // Eager mode's case, on every op: the inputs are already values. No walk needed.
-        if self.inputs.lock().unwrap().iter().all(|i| i.is_evaluated()) {
-            self.compute()?;
+        // Eager mode's case, on every op: the inputs are already values. No walk needed,
+        // and the inputs are taken under the one lock that checked them.
+        let mut ins = self.inputs.lock().unwrap();
+        if ins.iter().all(|i| i.is_evaluated()) {
+            let inputs = std::mem::take(&mut *ins);
+            drop(ins);
+            self.compute_from(inputs)?;
             return Ok(self.data.get().expect("computed above"));
         }
+        drop(ins);
         let mut stack: Vec<(Arc<Node>, bool)> = vec![(self.clone(), false)];
         while let Some((n, ready)) = stack.pop() {
             if n.is_evaluated() {
@@ -126,10 +131,19 @@ impl Node {
     }
 
     fn compute(&self) -> Result<()> {
+        // Taken in its own statement: the lock's guard must be gone before computing,
+        // whose failure path puts the inputs back under it.
+        let inputs = std::mem::take(&mut *self.inputs.lock().unwrap());
+        self.compute_from(inputs)
+    }
+
+    /// Computes this node from its `inputs` (already taken out of it, all evaluated); on
+    /// failure they are put back.
+    fn compute_from(&self, inputs: Vec<Arc<Node>>) -> Result<()> {
         if let Device::Cuda(_) = self.device {
+            *self.inputs.lock().unwrap() = inputs;
             return Err(Error::NoCuda { op: "eval", device: self.device });
         }
-        let inputs = std::mem::take(&mut *self.inputs.lock().unwrap());
         let arrays: SmallVec<[&CpuArray; 4]> =
             inputs.iter().map(|i| i.data.get().expect("inputs evaluated first")).collect();
         let out = match self.prim.eval_cpu(&arrays, &self.meta) {

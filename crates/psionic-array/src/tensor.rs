@@ -360,9 +360,7 @@ pub(crate) fn build(prim: Prim, inputs: Vec<Arc<Node>>) -> Result<Arc<Node>> {
             return Err(Error::DeviceMismatch { op: "op", a: device, b: n.device });
         }
     }
-    let metas: SmallVec<[&Meta; 4]> = inputs.iter().map(|n| &n.meta).collect();
-    let meta = prim.infer(&metas)?;
-    drop(metas);
+    let meta = prim.infer(&inputs.iter().map(|n| &n.meta).collect::<SmallVec<[&Meta; 4]>>())?;
     let record = is_grad_enabled() && meta.dtype.is_float() && inputs.iter().any(|n| n.requires_grad());
     let fwd = crate::autodiff::forward::active().then(|| inputs.clone());
     let vm = crate::autodiff::vmap::active().then(|| inputs.clone());

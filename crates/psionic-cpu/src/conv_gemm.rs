@@ -421,35 +421,53 @@ mod tests {
         }
     }
 
-    #[test]
-    fn results_do_not_depend_on_the_thread_count() {
-        let (input, output) = ([12, 12], [12, 12]);
+    /// A 3x3 convolution padded to keep its `side x side` planes.
+    fn same_3x3(batch: usize, c: usize, m: usize, side: usize) -> Geometry {
+        let plane = [side, side];
         let sp = Spatial {
-            input: &input,
-            output: &output,
+            input: &plane,
+            output: &plane,
             kernel: &[3, 3],
             stride: &[1, 1],
             dilation: &[1, 1],
             padding: &[1, 1],
         };
-        let g = Geometry::new(20, 8, 1, 16, sp);
+        Geometry::new(batch, c, 1, m, sp)
+    }
+
+    fn f32s(v: &[f64]) -> Vec<f32> {
+        v.iter().map(|&v| v as f32).collect()
+    }
+
+    /// `mode` of `(a, b)` in f32 into `len` outputs, on 1, 2 and 3 threads.
+    fn on_1_2_3_threads(mode: Product, a: &[f32], b: &[f32], g: &Geometry, len: usize) -> Vec<Vec<f32>> {
+        [1, 2, 3]
+            .map(|t| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
+                // Garbage where the kernel promises to write every element.
+                let mut got = vec![if overwrites(mode, g) { f32::NAN } else { 0.0 }; len];
+                pool.install(|| run(mode, a, b, g, &mut got));
+                got
+            })
+            .to_vec()
+    }
+
+    fn same_bits(runs: &[Vec<f32>]) -> bool {
+        let bits = |r: &Vec<f32>| r.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        runs.iter().all(|r| bits(r) == bits(&runs[0]))
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let g = same_3x3(20, 8, 16, 12);
         let (ip, op, kp) = g.planes();
-        let f32s = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<f32>>();
-        let (x, w, gy) = (f32s(values(20 * 8 * ip, 1)), f32s(values(16 * 8 * kp, 2)), f32s(values(20 * 16 * op, 3)));
+        let (x, w, gy) = (f32s(&values(20 * 8 * ip, 1)), f32s(&values(16 * 8 * kp, 2)), f32s(&values(20 * 16 * op, 3)));
         for (mode, a, b, len) in [
             (Product::Forward, &x, &w, gy.len()),
             (Product::InputGrad, &gy, &w, x.len()),
             (Product::WeightGrad, &x, &gy, w.len()),
         ] {
-            let runs: Vec<Vec<u32>> = [1, 2, 3]
-                .map(|t| {
-                    let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
-                    let mut got = vec![if overwrites(mode, &g) { f32::NAN } else { 0.0 }; len];
-                    pool.install(|| run(mode, a, b, &g, &mut got));
-                    got.iter().map(|v| v.to_bits()).collect()
-                })
-                .to_vec();
-            assert!(runs.iter().all(|r| *r == runs[0]), "{mode:?}");
+            assert!(same_bits(&on_1_2_3_threads(mode, a, b, &g, len)), "{mode:?}");
         }
     }
 
@@ -459,35 +477,16 @@ mod tests {
     /// threads.
     #[test]
     fn long_weight_gradient_sums_in_f32() {
-        let (input, output) = ([24, 24], [24, 24]);
-        let sp = Spatial {
-            input: &input,
-            output: &output,
-            kernel: &[3, 3],
-            stride: &[1, 1],
-            dilation: &[1, 1],
-            padding: &[1, 1],
-        };
-        let g = Geometry::new(10, 5, 1, 7, sp);
+        let g = same_3x3(10, 5, 7, 24);
         let (ip, op, kp) = g.planes();
         assert!(!crate::gemm_f32::available() || crate::gemm_f32::takes_col_major_b(op, 1, 1));
         let (x, gy) = (values(10 * 5 * ip, 1), values(10 * 7 * op, 3));
         let want = reference(Product::WeightGrad, &x, &gy, &g);
-        let f32s = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
-        let (x32, gy32) = (f32s(&x), f32s(&gy));
-        let runs: Vec<Vec<f32>> = [1, 2, 3]
-            .map(|t| {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
-                let mut got = vec![f32::NAN; 7 * 5 * kp];
-                pool.install(|| run(Product::WeightGrad, &x32, &gy32, &g, &mut got));
-                got
-            })
-            .to_vec();
+        let runs = on_1_2_3_threads(Product::WeightGrad, &f32s(&x), &f32s(&gy), &g, 7 * 5 * kp);
         for (i, (gv, wv)) in runs[0].iter().zip(&want).enumerate() {
             // Sums of 5760 products of values in [-1, 1]: f32 rounding, scaled by the sum.
             assert!((*gv as f64 - wv).abs() <= 2e-4 * (1.0 + wv.abs()), "[{i}]: {gv} vs {wv}");
         }
-        let bits = |r: &Vec<f32>| r.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert!(runs.iter().all(|r| bits(r) == bits(&runs[0])));
+        assert!(same_bits(&runs));
     }
 }

@@ -21,28 +21,29 @@ fn any_zero(x: &Tensor) -> bool {
 
 pub(super) fn vjp(op: ReduceOp, dims: &[usize], x: &Tensor, y: &Tensor, g: &Tensor) -> Option<Tensor> {
     let shape = x.shape();
-    let ge = expand_back(g, dims, &shape);
+    // Built only by the rules that read it (var scales `g` before expanding it).
+    let ge = || expand_back(g, dims, &shape);
     let ye = || expand_back(y, dims, &shape);
     let idims = dims_i64(dims);
     Some(match op {
-        ReduceOp::Sum => ge,
-        ReduceOp::Prod => &ge * &prod_others(x, dims, &ye()),
+        ReduceOp::Sum => ge(),
+        ReduceOp::Prod => &ge() * &prod_others(x, dims, &ye()),
         // Ties share the gradient evenly (amax/amin semantics).
         ReduceOp::Max | ReduceOp::Min => {
             let hit = x.eq(ye());
             let count = hit.to_dtype(x.dtype()).sum(idims.clone(), true);
-            mask(&hit, &(&ge / &count))
+            mask(&hit, &(&ge() / &count))
         }
-        ReduceOp::NormP(0.0) => ge.zeros_like(),
+        ReduceOp::NormP(0.0) => ge().zeros_like(),
         ReduceOp::NormP(p) if p.is_infinite() => {
             let hit = x.abs().eq(ye());
             let count = hit.to_dtype(x.dtype()).sum(idims.clone(), true);
-            mask(&hit, &(&(&ge * &x.sign()) / &count))
+            mask(&hit, &(&(&ge() * &x.sign()) / &count))
         }
-        ReduceOp::NormP(1.0) => &ge * &x.sign(),
-        ReduceOp::NormP(2.0) => &ge * &x.mul(2.0),
+        ReduceOp::NormP(1.0) => &ge() * &x.sign(),
+        ReduceOp::NormP(2.0) => &ge() * &x.mul(2.0),
         ReduceOp::NormP(p) => {
-            let d = &(&x.abs().pow(p - 1.0) * &x.sign()) * &ge.mul(p);
+            let d = &(&x.abs().pow(p - 1.0) * &x.sign()) * &ge().mul(p);
             mask(&x.ne(0.0), &d)
         }
         ReduceOp::Var { correction } => {

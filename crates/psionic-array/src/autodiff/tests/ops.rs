@@ -283,3 +283,18 @@ fn gelu_backward_matches_its_composite_bit_for_bit() {
     let bits = |t: &Tensor| t.to_vec::<f32>().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&x.grad().unwrap()), bits(&want));
 }
+
+/// The fused GELU backward reads a strided input (a transposed view) as its values: the
+/// gradient through `a.t()` is, element for element, the one through `a`.
+#[test]
+fn gelu_backward_of_a_strided_input() {
+    let v: Vec<f32> = (0..60).map(|i| (i as f32 - 30.0) * 0.13).collect();
+    let a = Tensor::from_vec(v.clone(), &[6, 10]).requires_grad_(true).clone();
+    let b = Tensor::from_vec(v, &[6, 10]).requires_grad_(true).clone();
+    let at = a.t();
+    assert!(!at.is_contiguous());
+    at.gelu("none").sum_all().backward();
+    b.gelu("none").sum_all().backward();
+    let bits = |t: &Tensor| t.to_vec::<f32>().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a.grad().unwrap()), bits(&b.grad().unwrap()));
+}
