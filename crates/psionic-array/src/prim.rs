@@ -108,6 +108,12 @@ pub enum Prim {
         dim: usize,
         log: bool,
     },
+    /// layer_norm over the last `axes` dims of input 0, scaled by input 1 and shifted by
+    /// input 2 (both of those dims' shape), fused into one kernel; f32 and f64.
+    LayerNorm {
+        axes: usize,
+        eps: f64,
+    },
     View(ViewOp),
     Contiguous,
     /// `[..., m, k] @ [..., k, n]` with equal batch shapes.
@@ -368,6 +374,21 @@ impl Prim {
                 Meta::new(inputs[0].shape.clone(), if *indices { DType::I64 } else { inputs[0].dtype })
             }
             Prim::Softmax { .. } => Meta::new(inputs[0].shape.clone(), inputs[0].dtype),
+            Prim::LayerNorm { axes, .. } => {
+                let (x, w, b) = (&inputs[0], &inputs[1], &inputs[2]);
+                let trailing = &x.shape[x.shape.len().saturating_sub(*axes)..];
+                if *axes > x.shape.len() || w.shape != trailing || b.shape != trailing {
+                    return Err(Error::shape(
+                        "layer_norm",
+                        format!(
+                            "weight {:?} and bias {:?} must have the shape of the last {axes} dims of the input {:?}",
+                            w.shape, b.shape, x.shape
+                        ),
+                    ));
+                }
+                same_dtype("layer_norm", inputs)?;
+                Meta::new(x.shape.clone(), x.dtype)
+            }
             Prim::View(v) => {
                 let l = inputs[0].layout();
                 if let ViewOp::Reshape(s) = v {
@@ -481,6 +502,7 @@ impl Prim {
             Prim::Reduce { op, dims } => psionic_cpu::reduce::reduce(*op, x.unwrap(), dims),
             Prim::Scan { op, dim, indices } => psionic_cpu::scan::scan(*op, x.unwrap(), *dim, *indices),
             Prim::Softmax { dim, log } => psionic_cpu::softmax::softmax(x.unwrap(), *dim, *log),
+            Prim::LayerNorm { eps, .. } => psionic_cpu::norm::layer_norm(inputs[0], inputs[1], inputs[2], *eps),
             Prim::View(v) => {
                 let x = x.unwrap();
                 Ok(x.with_layout(v.apply(&x.layout)?))

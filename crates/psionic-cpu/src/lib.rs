@@ -21,6 +21,7 @@ mod gemm_bf16;
 mod gemm_f32;
 pub mod index;
 pub mod matmul;
+pub mod norm;
 pub mod order;
 pub mod parallel;
 pub mod pool;

@@ -14,6 +14,7 @@ pub mod indexing;
 pub mod inplace;
 pub mod linalg;
 pub mod loss;
+pub mod norm;
 pub mod pad;
 pub mod pool;
 pub mod reduce;

@@ -48,8 +48,8 @@ pub fn layer_norm(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Tensor {
-    let dims = trailing_dims(x, normalized_shape, "layer_norm");
-    plus(times(standardize(x, &dims, eps).0, weight), bias)
+    trailing_dims(x, normalized_shape, "layer_norm");
+    x.layer_norm(normalized_shape.len(), weight, bias, eps)
 }
 
 /// `rms_norm`: `x / sqrt(mean(x²) + eps)` over the trailing `normalized_shape`, times

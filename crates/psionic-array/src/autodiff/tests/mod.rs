@@ -5,6 +5,7 @@ mod custom;
 mod functional;
 mod index_ops;
 mod linalg_ops;
+mod norm_ops;
 mod ops;
 mod oracle;
 mod sampling_ops;

@@ -1,0 +1,64 @@
+//! layer_norm's forward in one pass per row: mean, biased variance, then
+//! `(x - mean) * rsqrt(var + eps) * w + b`, with the row in L1 throughout. Composed from
+//! reductions and broadcast ops the same result takes six passes over memory.
+//!
+//! Each step rounds as the composite does (the mean is `sum / n` with [`sum_slice`], the
+//! variance the two-pass one of the `Var` reduction, `rsqrt` is `1 / sqrt`, and the
+//! affine step is a product then a sum), so the fused kernel gives the same bits as the
+//! ops it replaces, for any thread count.
+
+use crate::array::CpuArray;
+use crate::element::Element;
+use crate::elementwise::{contiguous, CHUNK};
+use crate::parallel::for_out_chunks;
+use crate::reduce::sum_slice;
+use crate::simd::dispatch;
+use crate::storage::Storage;
+use num_traits::Float;
+use psionic_core::{DType, Error, Result};
+
+/// `x` normalised over its trailing dims, whose count of elements is `w.numel()`, scaled
+/// by `w` and shifted by `b` (both of those trailing dims, any layout); f32 and f64.
+pub fn layer_norm(x: &CpuArray, w: &CpuArray, b: &CpuArray, eps: f64) -> Result<CpuArray> {
+    match x.dtype() {
+        DType::F32 => Ok(rows::<f32>(x, w, b, eps as f32)),
+        DType::F64 => Ok(rows::<f64>(x, w, b, eps)),
+        d => Err(Error::Unsupported { op: "layer_norm", dtype: d, why: "the fused kernel has f32 and f64".into() }),
+    }
+}
+
+fn rows<F: Float + Element + Send + Sync + 'static>(x: &CpuArray, w: &CpuArray, b: &CpuArray, eps: F) -> CpuArray {
+    let n = w.numel();
+    let copy = (!x.layout.is_contiguous()).then(|| contiguous::<F>(x));
+    let src = copy.as_ref().unwrap_or(x).contiguous_slice::<F>().expect("contiguous");
+    // The affine operands may be broadcast views (a constant one or zero): read them once.
+    let (w, b) = (w.to_vec::<F>(), b.to_vec::<F>());
+    let mut out = Storage::uninit::<F>(src.len());
+    if n > 0 && !src.is_empty() {
+        let per_chunk = (CHUNK / n).max(1) * n;
+        for_out_chunks(out.as_mut_slice::<F>(), per_chunk, 8, |start, o| {
+            for (r, orow) in o.chunks_mut(n).enumerate() {
+                let xrow = &src[start + r * n..][..n];
+                dispatch(
+                    #[inline(always)]
+                    || row(xrow, &w, &b, eps, orow),
+                );
+            }
+        });
+    }
+    CpuArray::new(out, x.shape())
+}
+
+/// One row; `out` holds the squared deviations on the way (no scratch).
+#[inline(always)]
+fn row<F: Float + Send + Sync + 'static>(x: &[F], w: &[F], b: &[F], eps: F, out: &mut [F]) {
+    let n = F::from(x.len()).expect("row length as a float");
+    let mean = sum_slice(x) / n;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = (v - mean) * (v - mean);
+    }
+    let rstd = F::one() / (sum_slice(out) / n + eps).sqrt();
+    for (((o, &v), &wj), &bj) in out.iter_mut().zip(x).zip(w).zip(b) {
+        *o = (v - mean) * rstd * wj + bj;
+    }
+}
