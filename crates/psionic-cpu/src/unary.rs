@@ -16,6 +16,9 @@ pub trait FloatMath: Float + Element {
     /// `tanh`; for f32 [`crate::vmath::tanh`].
     fn tanh_v(self) -> Self;
     fn erf(self) -> Self;
+    /// `erf`, given [`FloatMath::erf_takes_mid`]: for f32 [`crate::vmath::erf_mid`].
+    fn erf_mid(self) -> Self;
+    fn erf_takes_mid(self) -> bool;
     fn erfc(self) -> Self;
     fn erfinv(self) -> Self;
     fn round_even(self) -> Self;
@@ -33,6 +36,14 @@ impl FloatMath for f32 {
     #[inline(always)]
     fn erf(self) -> Self {
         crate::vmath::erf(self)
+    }
+    #[inline(always)]
+    fn erf_mid(self) -> Self {
+        crate::vmath::erf_mid(self)
+    }
+    #[inline(always)]
+    fn erf_takes_mid(self) -> bool {
+        crate::vmath::erf_takes_mid(self)
     }
     fn erfc(self) -> Self {
         libm::erfcf(self)
@@ -57,6 +68,14 @@ impl FloatMath for f64 {
     #[inline(always)]
     fn erf(self) -> Self {
         libm::erf(self)
+    }
+    #[inline(always)]
+    fn erf_mid(self) -> Self {
+        libm::erf(self)
+    }
+    #[inline(always)]
+    fn erf_takes_mid(self) -> bool {
+        true
     }
     fn erfc(self) -> Self {
         libm::erfc(self)
@@ -166,6 +185,36 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
             })
         };
     }
+    // Kernels over erf, in blocks of 16 (one AVX-512 vector of f32): a block whose
+    // inputs all lie in erf's first polynomial (nearly every block of normal inputs)
+    // evaluates that one alone, with the same bits. `$fast` is `$full` with `erf_mid`.
+    macro_rules! m_erf {
+        ($w:expr, |$v:ident| $full:expr, $fast:expr, $arg:expr) => {
+            map1::<F, F>(x, $w, |s, d| {
+                crate::simd::dispatch_wide(
+                    #[inline(always)]
+                    || {
+                        let (mut dc, sc) = (d.chunks_exact_mut(16), s.chunks_exact(16));
+                        let rest = sc.remainder();
+                        for (o16, s16) in (&mut dc).zip(sc) {
+                            if s16.iter().fold(true, |a, &$v| a & $arg.erf_takes_mid()) {
+                                for (o, &$v) in o16.iter_mut().zip(s16) {
+                                    *o = $fast;
+                                }
+                            } else {
+                                for (o, &$v) in o16.iter_mut().zip(s16) {
+                                    *o = $full;
+                                }
+                            }
+                        }
+                        for (o, &$v) in dc.into_remainder().iter_mut().zip(rest) {
+                            *o = $full;
+                        }
+                    },
+                )
+            })
+        };
+    }
     let (zero, one, half) = (F::zero(), F::one(), c::<F>(0.5));
     match op {
         Neg => m!(1, |v| -v),
@@ -200,7 +249,7 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
         Asinh => m!(8, |v| v.asinh()),
         Acosh => m!(8, |v| v.acosh()),
         Atanh => m!(8, |v| v.atanh()),
-        Erf => m!(8, |v| v.erf()),
+        Erf => m_erf!(8, |v| v.erf(), v.erf_mid(), v),
         Erfc => m!(8, |v| v.erfc()),
         Erfinv => m!(16, |v| v.erfinv()),
         Sigmoid => m!(8, |v| sigmoid(v)),
@@ -223,12 +272,17 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
         Relu => m!(1, |v| if v <= zero { zero } else { v }),
         Gelu => {
             let r = c::<F>(std::f64::consts::FRAC_1_SQRT_2);
-            m!(8, |v| half * v * (one + (v * r).erf()))
+            m_erf!(8, |v| half * v * (one + (v * r).erf()), half * v * (one + (v * r).erf_mid()), (v * r))
         }
         GeluGrad => {
             let k = c::<F>(1.0 / (2.0 * std::f64::consts::PI).sqrt());
             let (r, mh) = (c::<F>(std::f64::consts::FRAC_1_SQRT_2), c::<F>(-0.5));
-            m!(16, |v| ((v * r).erf() + one) * half + v * (((v * v) * mh).exp_v() * k))
+            m_erf!(
+                16,
+                |v| ((v * r).erf() + one) * half + v * (((v * v) * mh).exp_v() * k),
+                ((v * r).erf_mid() + one) * half + v * (((v * v) * mh).exp_v() * k),
+                (v * r)
+            )
         }
         GeluTanh => {
             let (k, a) = (c::<F>((2.0 / std::f64::consts::PI).sqrt()), c::<F>(0.044715));
@@ -358,5 +412,29 @@ where
             })
         }
         _ => Err(Error::Unsupported { op: "unary", dtype: T::DTYPE, why: format!("{op:?} needs a float input") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The erf kernels take a block of 16 through erf's first polynomial alone when all
+    /// its inputs allow it: element for element the result is the one the full kernel
+    /// gives (each value alone, the tail path). Block 0 takes the shortcut; block 1 holds
+    /// an input past the bound and a NaN; the last 8 are the tail.
+    #[test]
+    fn erf_kernels_agree_whatever_their_block_holds() {
+        let mut v: Vec<f32> = (0..40).map(|i| (i as f32 - 20.0) * 0.137).collect();
+        v[20] = 5.0;
+        v[22] = f32::NAN;
+        for op in [UnaryOp::Erf, UnaryOp::Gelu, UnaryOp::GeluGrad] {
+            let bulk = unary(op, &CpuArray::from_vec(v.clone(), &[40])).unwrap().to_vec::<f32>();
+            for (i, &x) in v.iter().enumerate() {
+                let alone = unary(op, &CpuArray::from_vec(vec![x], &[1])).unwrap().to_vec::<f32>()[0];
+                let same = alone.to_bits() == bulk[i].to_bits() || (alone.is_nan() && bulk[i].is_nan());
+                assert!(same, "{op:?}({x}): {} in bulk, {alone} alone", bulk[i]);
+            }
+        }
     }
 }
