@@ -51,9 +51,7 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
         Prim::Softmax { dim, log } => Tensor::make(Prim::Softmax { dim: dim + 1, log: *log }, &[&full(0)])?,
         // Normalising the last dims is blind to a leading batch dim; a batched scale or
         // shift is applied after standardising, broadcast against the batched input.
-        Prim::LayerNorm { axes, eps } if b[1].is_none() && b[2].is_none() => {
-            same(&[full(0), x[1].clone(), x[2].clone()])?
-        }
+        Prim::LayerNorm { .. } if b[1].is_none() && b[2].is_none() => same(&[full(0), x[1].clone(), x[2].clone()])?,
         Prim::LayerNorm { axes, eps } => {
             let rank = lrank(0);
             full(0).standardized(*axes, *eps).mul(aligned(1, rank)).add(aligned(2, rank))
