@@ -60,7 +60,8 @@ macro_rules! zip2 {
     }};
 }
 
-fn rows_per_chunk(row_len: usize) -> usize {
+/// Rows of `row_len` elements per chunk of work: about [`CHUNK`] elements, at least a row.
+pub(crate) fn rows_per_chunk(row_len: usize) -> usize {
     (CHUNK / row_len.max(1)).max(1)
 }
 

@@ -2,16 +2,16 @@
 //! `(x - mean) * rsqrt(var + eps) * w + b`, with the row in L1 throughout. Composed from
 //! reductions and broadcast ops the same result takes six passes over memory.
 //!
-//! Each step rounds as the composite does (the mean is `sum / n` with [`sum_slice`], the
-//! variance the two-pass one of the `Var` reduction, `rsqrt` is `1 / sqrt`, and the
+//! Each step rounds as the composite does (the mean and variance are the `Var`
+//! reduction's two passes, [`mean_and_squared_deviations`], `rsqrt` is `1 / sqrt`, and the
 //! affine step is a product then a sum), so the fused kernel gives the same bits as the
 //! ops it replaces, for any thread count.
 
 use crate::array::CpuArray;
 use crate::element::Element;
-use crate::elementwise::{contiguous, CHUNK};
+use crate::elementwise::{contiguous, rows_per_chunk};
 use crate::parallel::for_out_chunks;
-use crate::reduce::sum_slice;
+use crate::reduce::mean_and_squared_deviations;
 use crate::simd::dispatch;
 use crate::storage::Storage;
 use num_traits::Float;
@@ -35,8 +35,7 @@ fn rows<F: Float + Element + Send + Sync + 'static>(x: &CpuArray, w: &CpuArray, 
     let (w, b) = (w.to_vec::<F>(), b.to_vec::<F>());
     let mut out = Storage::uninit::<F>(src.len());
     if n > 0 && !src.is_empty() {
-        let per_chunk = (CHUNK / n).max(1) * n;
-        for_out_chunks(out.as_mut_slice::<F>(), per_chunk, 8, |start, o| {
+        for_out_chunks(out.as_mut_slice::<F>(), rows_per_chunk(n) * n, 8, |start, o| {
             for (r, orow) in o.chunks_mut(n).enumerate() {
                 let xrow = &src[start + r * n..][..n];
                 dispatch(
@@ -53,11 +52,8 @@ fn rows<F: Float + Element + Send + Sync + 'static>(x: &CpuArray, w: &CpuArray, 
 #[inline(always)]
 fn row<F: Float + Send + Sync + 'static>(x: &[F], w: &[F], b: &[F], eps: F, out: &mut [F]) {
     let n = F::from(x.len()).expect("row length as a float");
-    let mean = sum_slice(x) / n;
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = (v - mean) * (v - mean);
-    }
-    let rstd = F::one() / (sum_slice(out) / n + eps).sqrt();
+    let (mean, squares) = mean_and_squared_deviations(x, out);
+    let rstd = F::one() / (squares / n + eps).sqrt();
     for (((o, &v), &wj), &bj) in out.iter_mut().zip(x).zip(w).zip(b) {
         *o = (v - mean) * rstd * wj + bj;
     }

@@ -224,12 +224,23 @@ fn norm_p<F: Float + Send + Sync + 'static>(s: &[F], p: F) -> F {
     sum_slice(&mapped)
 }
 
+/// The first steps of a two-pass variance: the mean of `s`, and the sum of its squared
+/// deviations from it, which are written to `dev` (as long as `s`) on the way. Shared by
+/// [`var`] and the fused layer_norm, whose bits must be the same.
+#[inline(always)]
+pub(crate) fn mean_and_squared_deviations<F: Float + Send + Sync + 'static>(s: &[F], dev: &mut [F]) -> (F, F) {
+    let mean = sum_slice(s) / F::from(s.len()).unwrap();
+    for (d, &v) in dev.iter_mut().zip(s) {
+        *d = (v - mean) * (v - mean);
+    }
+    (mean, sum_slice(dev))
+}
+
 /// Two-pass variance: exact mean first, then squared deviations (no catastrophic
 /// cancellation as in the one-pass formula).
 fn var<F: Float + Send + Sync + 'static>(s: &[F], correction: F) -> F {
     let n = F::from(s.len()).unwrap();
-    let mean = sum_slice(s) / n;
-    let dev: Vec<F> = s.iter().map(|&v| (v - mean) * (v - mean)).collect();
-    let denom = (n - correction).max(F::zero());
-    sum_slice(&dev) / denom
+    let mut dev = vec![F::zero(); s.len()];
+    let (_, squares) = mean_and_squared_deviations(s, &mut dev);
+    squares / (n - correction).max(F::zero())
 }

@@ -60,8 +60,7 @@ fn along<F: FloatMath + Send + Sync + 'static>(x: &CpuArray, dim: usize, log: bo
     let mut out = Storage::uninit::<F>(l.numel());
     if dim + 1 == l.ndim() && l.is_contiguous() {
         let src = &src[l.offset..l.offset + l.numel()];
-        let rows = (crate::elementwise::CHUNK / n.max(1)).max(1);
-        for_out_chunks(out.as_mut_slice::<F>(), rows * n, 16, |start, o| {
+        for_out_chunks(out.as_mut_slice::<F>(), crate::elementwise::rows_per_chunk(n) * n, 16, |start, o| {
             for (r, orow) in o.chunks_mut(n).enumerate() {
                 let xrow = &src[start + r * n..start + (r + 1) * n];
                 dispatch_wide(

@@ -107,9 +107,8 @@ fn chebyshev<const N: usize>(c: &[f32; N], u: f32) -> f32 {
 /// block of inputs all lie below the bound call [`erf_mid`], the first alone.
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
-    let xc = x.clamp(-4.0, 4.0);
-    let t = xc * xc;
-    let mid = horner(&ERF_MID, (t - 2.25) * (1.0 / 2.25));
+    let (xc, t) = clamped_square(x);
+    let mid = erf_mid_factor(t);
     let large = horner(&ERF_LARGE, (t - 9.0) * (1.0 / 7.0));
     let y = xc * if t < ERF_MID_T { mid } else { large };
     y.clamp(-1.0, 1.0)
@@ -119,16 +118,27 @@ pub fn erf(x: f32) -> f32 {
 /// on the same value, so the same bits, without the second polynomial.
 #[inline(always)]
 pub fn erf_mid(x: f32) -> f32 {
-    let xc = x.clamp(-4.0, 4.0);
-    let t = xc * xc;
-    (xc * horner(&ERF_MID, (t - 2.25) * (1.0 / 2.25))).clamp(-1.0, 1.0)
+    let (xc, t) = clamped_square(x);
+    (xc * erf_mid_factor(t)).clamp(-1.0, 1.0)
 }
 
 /// Whether [`erf_mid`] computes `erf(x)` (false for NaN).
 #[inline(always)]
 pub fn erf_takes_mid(x: f32) -> bool {
+    clamped_square(x).1 < ERF_MID_T
+}
+
+/// erf's argument clamped to ±4 (past which it rounds to ±1), and its square.
+#[inline(always)]
+fn clamped_square(x: f32) -> (f32, f32) {
     let xc = x.clamp(-4.0, 4.0);
-    xc * xc < ERF_MID_T
+    (xc, xc * xc)
+}
+
+/// `erf(sqrt(t)) / sqrt(t)` by the first polynomial.
+#[inline(always)]
+fn erf_mid_factor(t: f32) -> f32 {
+    horner(&ERF_MID, (t - 2.25) * (1.0 / 2.25))
 }
 
 /// Hyperbolic tangent: a series near 0 (where `1 - e` would cancel), `(1-e)/(1+e)` with

@@ -24,7 +24,7 @@ pub(crate) fn from_f64s(values: Vec<f64>, shape: &[usize], dtype: DType) -> Tens
     // Into a buffer of the cache (large new ones go onto 2 MiB pages), not a fresh vector:
     // a sum over a 64 MiB randn tensor measured 12-21% faster on such pages.
     let a = psionic_cpu::with_dtype!(dtype, T => {
-        let mut s = psionic_cpu::Storage::uninit::<T>(values.len());
+        let mut s = Storage::uninit::<T>(values.len());
         for (o, v) in s.as_mut_slice::<T>().iter_mut().zip(values) {
             *o = T::from_f64(v);
         }

@@ -189,6 +189,12 @@ pub fn assert_close_tol(what: &str, got: &Tensor, want: &Tensor, atol: f64, rtol
 /// A named function of some inputs, and the inputs to check it at.
 pub type Case = (&'static str, Box<dyn Fn(&[Tensor]) -> Tensor>, Vec<Tensor>);
 
+/// A case of `f` at inputs of `shapes`, values in [-1.5, 1.5] (input `i` seeded `i + 1`).
+pub fn case(name: &'static str, shapes: &[&[usize]], f: impl Fn(&[Tensor]) -> Tensor + 'static) -> Case {
+    let ins = shapes.iter().enumerate().map(|(i, s)| data(s, -1.5, 1.5, i + 1)).collect();
+    (name, Box::new(f), ins)
+}
+
 /// gradcheck and the jvp check of every case, the vmap check with `vmap`, and
 /// gradgradcheck with `second`.
 pub fn check_cases(cases: &[Case], vmap: bool, second: bool) {

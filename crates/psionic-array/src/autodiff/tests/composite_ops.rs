@@ -2,15 +2,10 @@
 //! jvp against vjp, vmap against a loop (their values are checked against PyTorch in the
 //! conformance suite).
 
-use super::check::{check_cases, data, Case};
+use super::check::{case, check_cases};
 use crate::ops::arrange::Cut;
 use crate::ops::loss::Reduction;
 use crate::Tensor;
-
-fn case(name: &'static str, shapes: &[&[usize]], f: impl Fn(&[Tensor]) -> Tensor + 'static) -> Case {
-    let ins = shapes.iter().enumerate().map(|(i, s)| data(s, -1.5, 1.5, i + 1)).collect();
-    (name, Box::new(f), ins)
-}
 
 #[test]
 fn activations_and_losses() {

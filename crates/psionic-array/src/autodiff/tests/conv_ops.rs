@@ -1,13 +1,8 @@
 //! Convolution, pooling, padding and im2col: gradchecks in f64, jvp against vjp, and vmap
 //! (and the vmap of the vjp) against a loop, like every other op.
 
-use super::check::{check_cases, data, gradgradcheck, Case};
+use super::check::{case, check_cases, data, gradgradcheck};
 use crate::{PadMode, Padding, Pool, Tensor};
-
-fn case(name: &'static str, shapes: &[&[usize]], f: impl Fn(&[Tensor]) -> Tensor + 'static) -> Case {
-    let ins = shapes.iter().enumerate().map(|(i, s)| data(s, -1.5, 1.5, i + 1)).collect();
-    (name, Box::new(f), ins)
-}
 
 #[test]
 fn convolutions() {

@@ -2,14 +2,9 @@
 //! jvp against vjp, vmap with batched and shared scales) and its values, which must be
 //! the bits of the composite of reductions and broadcast ops it replaces.
 
-use super::check::{check_cases, data, Case};
+use super::check::{case, check_cases, data};
 use crate::Tensor;
 use psionic_core::DType;
-
-fn case(name: &'static str, shapes: &[&[usize]], f: impl Fn(&[Tensor]) -> Tensor + 'static) -> Case {
-    let ins = shapes.iter().enumerate().map(|(i, s)| data(s, -1.5, 1.5, i + 1)).collect();
-    (name, Box::new(f), ins)
-}
 
 #[test]
 fn layer_norm_differentiates() {
