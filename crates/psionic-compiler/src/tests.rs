@@ -187,3 +187,21 @@ fn linalg_primitives_replay_and_merge() {
         assert_eq!(g.to_vec::<f64>(), want.to_vec::<f64>());
     }
 }
+
+/// The fused layer_norm (`LayerNorm`), scale and shift given as arguments: a repeat with
+/// the same `eps` merges, one with another `eps` is a step of its own.
+#[test]
+fn layer_norm_primitive_replays_and_merges() {
+    let ln = |a: &[Tensor], eps: f64| a[0].layer_norm(1, Some(&a[1]), Some(&a[2]), eps);
+    let once = compile(move |a: &[Tensor]| vec![ln(a, 1e-5)]);
+    let twice = compile(move |a: &[Tensor]| vec![ln(a, 1e-5), ln(a, 1e-5)]);
+    let other = compile(move |a: &[Tensor]| vec![ln(a, 1e-5), ln(a, 1e-3)]);
+    let args = [data(&[4, 3], 6), data(&[3], 7), data(&[3], 8)];
+    let (g1, g2, g3) = (once.graph(&args).unwrap(), twice.graph(&args).unwrap(), other.graph(&args).unwrap());
+    assert_eq!(g1.ops.len(), g2.ops.len(), "{g2:?}");
+    assert_eq!(g2.outputs[0], g2.outputs[1]);
+    assert_eq!(g3.ops.len(), g1.ops.len() + 1, "{g3:?}");
+    let got = other.call(&args);
+    assert_eq!(got[0].to_vec::<f64>(), ln(&args, 1e-5).to_vec::<f64>());
+    assert_eq!(got[1].to_vec::<f64>(), ln(&args, 1e-3).to_vec::<f64>());
+}
