@@ -8,7 +8,9 @@
 
 use super::mode::{is_anomaly_enabled, GradModeGuard};
 use super::rules::{backward_name, vjp, Ctx};
+use super::sums::{add_to, Sums};
 use crate::node::Node;
+use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::{Error, Result};
 use std::collections::HashMap;
@@ -65,14 +67,6 @@ fn topo(roots: &[Arc<Node>]) -> Result<Vec<WithEdges>> {
     Ok(order)
 }
 
-/// `prev + g`, or `g` when there is nothing yet: how every gradient sum is taken.
-fn add_to(prev: Option<Tensor>, g: Tensor) -> Tensor {
-    match prev {
-        Some(p) => &p + &g,
-        None => g,
-    }
-}
-
 /// Runs backward from `roots` (each with its output gradient).
 ///
 /// With `targets`, returns the gradient reaching each target node and touches no `.grad`
@@ -95,14 +89,10 @@ pub(crate) fn run(
             || es.iter().any(|e| needed.get(&key(e)).copied().unwrap_or(false));
         needed.insert(key(n), reach);
     }
-    let mut grads: HashMap<usize, Tensor> = HashMap::new();
+    let mut grads = Sums::default();
     let _mode = GradModeGuard::new(opts.create_graph);
-    let accumulate = |grads: &mut HashMap<usize, Tensor>, k: usize, g: Tensor| {
-        let total = add_to(grads.remove(&k), g);
-        grads.insert(k, total);
-    };
     for (n, g) in roots {
-        accumulate(&mut grads, key(&n), g);
+        grads.add(key(&n), g)?;
     }
     let mut results: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
     // Consumed in order, so each node's edges are dropped as soon as its rule has run.
@@ -111,7 +101,7 @@ pub(crate) fn run(
         if !needed.get(&k).copied().unwrap_or(false) {
             continue;
         }
-        let Some(mut g) = grads.remove(&k) else { continue };
+        let Some(mut g) = grads.take(k)? else { continue };
         if let Some(slot) = n.ad.slot.get() {
             let hooks = slot.hooks.lock().unwrap().clone();
             for h in hooks {
@@ -156,10 +146,19 @@ pub(crate) fn run(
                 ));
             }
         }
-        let xs: Vec<Tensor> = ins.iter().map(|e| Tensor::from_node(e.clone())).collect();
-        let y = Tensor::from_node(n.clone());
         let needs: Vec<bool> =
             ins.iter().map(|e| e.requires_grad() && needed.get(&key(e)).copied().unwrap_or(false)).collect();
+        // A select's or slice's gradient waits as a piece of its input's (see `sums`);
+        // anomaly mode checks every rule's output, so it runs the rule instead.
+        if let Prim::View(v) = &n.prim {
+            let plain = !is_anomaly_enabled() && !super::vmap::is_batched(&g.node());
+            if needs[0] && plain && grads.add_view(key(&ins[0]), v, &ins[0], &g) {
+                release(&n, opts);
+                continue;
+            }
+        }
+        let xs: Vec<Tensor> = ins.iter().map(|e| Tensor::from_node(e.clone())).collect();
+        let y = Tensor::from_node(n.clone());
         let gi = crate::mode::fallible(|| vjp(&Ctx { prim: &n.prim, x: &xs, y: &y, g: &g, needs: &needs }))??;
         for (i, (e, gin)) in ins.iter().zip(gi).enumerate() {
             let Some(gin) = gin else { continue };
@@ -175,12 +174,17 @@ pub(crate) fn run(
                     format!("Function '{}' returned nan values in its {i}th output.", backward_name(&n.prim)),
                 ));
             }
-            accumulate(&mut grads, key(e), gin);
+            grads.add(key(e), gin)?;
         }
-        if !opts.retain_graph {
-            *n.ad.edges.lock().unwrap() = None;
-            n.ad.saved.lock().unwrap().clear();
-        }
+        release(&n, opts);
     }
     Ok(results)
+}
+
+/// Drops `n`'s edges and saved values once its rule has run, unless the graph is kept.
+fn release(n: &Node, opts: &Opts) {
+    if !opts.retain_graph {
+        *n.ad.edges.lock().unwrap() = None;
+        n.ad.saved.lock().unwrap().clear();
+    }
 }

@@ -17,6 +17,7 @@ mod levels;
 pub mod mode;
 pub(crate) mod rules;
 pub mod slot;
+mod sums;
 pub mod tensor_api;
 pub mod tree;
 pub mod vmap;

@@ -24,6 +24,7 @@ use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::ops::{BinaryOp, LinalgOp, ReduceOp, ScanOp, ScatterReduce, TernaryOp, UnaryOp};
 use psionic_core::Result;
+pub(super) use shape::view_vjp;
 use std::sync::Arc;
 
 /// What a vjp rule sees: the primitive, its inputs and output as tensors, and the

@@ -14,7 +14,7 @@ fn scatter(x_shape: &[usize], chain: Vec<ViewOp>, g: &Tensor) -> Tensor {
     check(Tensor::make(Prim::SliceUpdate { chain }, &[&zeros, g]))
 }
 
-pub(super) fn view_vjp(v: &ViewOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+pub(crate) fn view_vjp(v: &ViewOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let shape = x.shape();
     Ok(match v {
         ViewOp::Reshape(_) | ViewOp::Unsqueeze(_) | ViewOp::Squeeze(_) => g.reshape(&dims_i64(&shape)),

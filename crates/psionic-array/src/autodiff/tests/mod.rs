@@ -10,4 +10,5 @@ mod ops;
 mod oracle;
 mod sampling_ops;
 mod torch_face;
+mod view_sums;
 mod vmap;
