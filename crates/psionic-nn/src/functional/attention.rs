@@ -1,5 +1,5 @@
 //! `scaled_dot_product_attention`, as PyTorch's reference math defines it: scores
-//! `q kᵀ · scale` plus a bias from the causal and given masks, softmax over keys,
+//! `(q √scale)(k √scale)ᵀ` plus a bias from the causal and given masks, softmax over keys,
 //! dropout on the weights, then the weighted sum of values.
 
 use psionic_array::mode::raise;
@@ -51,7 +51,12 @@ pub fn scaled_dot_product_attention(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa
     } else {
         (k.clone(), v.clone())
     };
-    let scores = q.matmul(&k.transpose(-2, -1)).mul(scale);
+    // PyTorch's math path scales `q` and `k` by the root of the scale before the product
+    // (a negative scale on `q`): two passes over the inputs instead of one over the
+    // `L x S` scores, and the same rounding as its reference.
+    let root = scale.abs().sqrt();
+    let q = q.mul(if scale < 0.0 { -root } else { root });
+    let scores = q.matmul(&k.mul(root).transpose(-2, -1));
     let scores = if o.is_causal { scores.add(causal_bias(l, s, scores.dtype())) } else { scores };
     let scores = match o.attn_mask {
         Some(m) if m.dtype() == DType::Bool => scores.masked_fill(&m.logical_not(), f64::NEG_INFINITY),
