@@ -108,6 +108,12 @@ pub enum Prim {
         dim: usize,
         log: bool,
     },
+    /// The gradient of softmax (log_softmax when `log`) along `dim` from its output
+    /// (input 0) and the output's gradient (input 1), fused into one kernel.
+    SoftmaxGrad {
+        dim: usize,
+        log: bool,
+    },
     /// layer_norm over the last `axes` dims of input 0, scaled by input 1 and shifted by
     /// input 2 (both of those dims' shape), fused into one kernel; f32 and f64.
     LayerNorm {
@@ -374,6 +380,17 @@ impl Prim {
                 Meta::new(inputs[0].shape.clone(), if *indices { DType::I64 } else { inputs[0].dtype })
             }
             Prim::Softmax { .. } => Meta::new(inputs[0].shape.clone(), inputs[0].dtype),
+            Prim::SoftmaxGrad { dim, .. } => {
+                let (y, g) = (&inputs[0], &inputs[1]);
+                if y.shape != g.shape || *dim >= y.shape.len().max(1) {
+                    return Err(Error::shape(
+                        "softmax_backward",
+                        format!("output {:?} and gradient {:?} must have one shape with dim {dim}", y.shape, g.shape),
+                    ));
+                }
+                same_dtype("softmax_backward", inputs)?;
+                Meta::new(y.shape.clone(), y.dtype)
+            }
             Prim::LayerNorm { axes, .. } => {
                 let (x, w, b) = (&inputs[0], &inputs[1], &inputs[2]);
                 let trailing = &x.shape[x.shape.len().saturating_sub(*axes)..];
@@ -502,6 +519,7 @@ impl Prim {
             Prim::Reduce { op, dims } => psionic_cpu::reduce::reduce(*op, x.unwrap(), dims),
             Prim::Scan { op, dim, indices } => psionic_cpu::scan::scan(*op, x.unwrap(), *dim, *indices),
             Prim::Softmax { dim, log } => psionic_cpu::softmax::softmax(x.unwrap(), *dim, *log),
+            Prim::SoftmaxGrad { dim, log } => psionic_cpu::softmax::softmax_grad(inputs[0], inputs[1], *dim, *log),
             Prim::LayerNorm { eps, .. } => psionic_cpu::norm::layer_norm(inputs[0], inputs[1], inputs[2], *eps),
             Prim::View(v) => {
                 let x = x.unwrap();

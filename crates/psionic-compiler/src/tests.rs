@@ -205,3 +205,26 @@ fn layer_norm_primitive_replays_and_merges() {
     assert_eq!(got[0].to_vec::<f64>(), ln(&args, 1e-5).to_vec::<f64>());
     assert_eq!(got[1].to_vec::<f64>(), ln(&args, 1e-3).to_vec::<f64>());
 }
+
+/// softmax's fused backward (`SoftmaxGrad`) inside a compiled gradient: the same
+/// backward twice is one step; log_softmax's, on the same operands, is a step of its own.
+#[test]
+fn softmax_backward_primitive_replays_and_merges() {
+    // The cotangent is an argument: a constant made inside would differ per copy.
+    fn back(a: &[Tensor], log: bool) -> Tensor {
+        let f = move |x: &[Tensor]| vec![if log { x[0].log_softmax(-1) } else { x[0].softmax(-1) }];
+        psionic_array::autodiff::vjp(f, &a[..1], &a[1..]).1.remove(0)
+    }
+    let twice = compile(|a: &[Tensor]| vec![back(a, false), back(a, false)]);
+    let other = compile(|a: &[Tensor]| vec![back(a, false), back(a, true)]);
+    let args = [data(&[4, 3], 6), data(&[4, 3], 7)];
+    let (g1, g2) = (twice.graph(&args).unwrap(), other.graph(&args).unwrap());
+    let fused = |g: &crate::Graph| {
+        g.ops.iter().filter(|s| matches!(s.prim, psionic_array::prim::Prim::SoftmaxGrad { .. })).count()
+    };
+    assert_eq!((fused(&g1), fused(&g2)), (1, 2), "{g1:?} {g2:?}");
+    assert_eq!(g1.outputs[0], g1.outputs[1]);
+    let got = other.call(&args);
+    assert_eq!(got[0].to_vec::<f64>(), back(&args, false).to_vec::<f64>());
+    assert_eq!(got[1].to_vec::<f64>(), back(&args, true).to_vec::<f64>());
+}

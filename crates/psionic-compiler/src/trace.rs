@@ -54,6 +54,7 @@ impl Graph {
             | Prim::Reduce { .. }
             | Prim::Scan { .. }
             | Prim::Softmax { .. }
+            | Prim::SoftmaxGrad { .. }
             | Prim::Contiguous
             | Prim::Matmul
             | Prim::Cat { .. } => true,

@@ -49,6 +49,9 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
             Tensor::make(Prim::Scan { op: *op, dim: dim + 1, indices: *indices }, &[&full(0)])?
         }
         Prim::Softmax { dim, log } => Tensor::make(Prim::Softmax { dim: dim + 1, log: *log }, &[&full(0)])?,
+        Prim::SoftmaxGrad { dim, log } => {
+            Tensor::make(Prim::SoftmaxGrad { dim: dim + 1, log: *log }, &[&full(0), &full(1)])?
+        }
         // Normalising the last dims is blind to a leading batch dim; a batched scale or
         // shift is applied after standardising, broadcast against the batched input.
         Prim::LayerNorm { .. } if b[1].is_none() && b[2].is_none() => same(&[full(0), x[1].clone(), x[2].clone()])?,

@@ -61,6 +61,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
             vec![if *indices { None } else { Some(reduce::scan_vjp(*op, *dim, &c.x[0], c.y, c.g)) }]
         }
         Prim::Softmax { dim, log } => vec![Some(reduce::softmax_vjp(*dim, *log, c.y, c.g))],
+        Prim::SoftmaxGrad { dim, log } => reduce::softmax_grad_vjp(*dim, *log, &c.x[0], &c.x[1], c.g),
         Prim::LayerNorm { axes, eps } => norm::layer_norm_vjp(*axes, *eps, c.x, c.g, c.needs),
         Prim::View(v) => vec![Some(shape::view_vjp(v, &c.x[0], c.g)?)],
         Prim::Contiguous => vec![Some(c.g.clone())],
@@ -119,6 +120,7 @@ fn saves(prim: &Prim) -> (u64, bool) {
         Prim::Reduce { op: ReduceOp::Sum, .. } | Prim::Scan { op: ScanOp::CumSum, .. } => (NONE, false),
         Prim::Reduce { .. } | Prim::Scan { .. } => (FIRST, true),
         Prim::Softmax { .. } => (NONE, true),
+        Prim::SoftmaxGrad { .. } => (BOTH, false),
         Prim::LayerNorm { .. } => (BOTH, false),
         Prim::Matmul => (BOTH, false),
         // Indices are read by every gather/scatter rule; values by the nonlinear ones.
@@ -161,6 +163,8 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::Scan { op, .. } => format!("{op:?}"),
         Prim::Softmax { log: false, .. } => "Softmax".to_string(),
         Prim::Softmax { log: true, .. } => "LogSoftmax".to_string(),
+        Prim::SoftmaxGrad { log: false, .. } => "SoftmaxBackwardData".to_string(),
+        Prim::SoftmaxGrad { log: true, .. } => "LogSoftmaxBackwardData".to_string(),
         Prim::LayerNorm { .. } => "NativeLayerNorm".to_string(),
         Prim::View(v) => format!("{v:?}").split(['(', ' ']).next().unwrap_or("View").to_string(),
         Prim::Contiguous => "Clone".to_string(),

@@ -1,6 +1,7 @@
 //! vjp rules of reductions and scans.
 
 use super::mask;
+use crate::mode::check;
 use crate::ops::args::{dims_i64, inverse_permutation};
 use crate::prim::Prim;
 use crate::tensor::Tensor;
@@ -138,11 +139,32 @@ fn cumprod_general(x: &Tensor, g: &Tensor, d: i64) -> Tensor {
 
 /// softmax: `y (g - sum(g y))`; log_softmax: `g - e^y sum(g)`, both summed along `dim`.
 pub(super) fn softmax_vjp(dim: usize, log: bool, y: &Tensor, g: &Tensor) -> Tensor {
+    if y.dtype() == g.dtype() && y.numel() > 0 {
+        return check(Tensor::make(Prim::SoftmaxGrad { dim, log }, &[y, g]));
+    }
     let d = dim as i64;
     if log {
         g - &(&y.exp() * &g.sum(d, true))
     } else {
         y * &(g - &(g * y).sum(d, true))
+    }
+}
+
+/// The vjp of softmax's gradient `dx(y, g)` for the cotangent `u`. softmax's
+/// (`y (g - s)`, `s = sum(g y)`): `u (g - s) - g sum(u y)` for `y`, and its own gradient of
+/// `u` for `g` (the Jacobian is symmetric). log_softmax's (`g - e^y sum(g)`):
+/// `-u e^y sum(g)` for `y` and `u - sum(u e^y)` for `g`.
+pub(super) fn softmax_grad_vjp(dim: usize, log: bool, y: &Tensor, g: &Tensor, u: &Tensor) -> Vec<Option<Tensor>> {
+    let d = dim as i64;
+    if log {
+        let e = y.exp();
+        let gy = -&(&(u * &e) * &g.sum(d, true));
+        let gg = u - &(u * &e).sum(d, true);
+        vec![Some(gy), Some(gg)]
+    } else {
+        let s = (g * y).sum(d, true);
+        let gy = &(u * &(g - &s)) - &(g * &(u * y).sum(d, true));
+        vec![Some(gy), Some(softmax_vjp(dim, false, y, u))]
     }
 }
 

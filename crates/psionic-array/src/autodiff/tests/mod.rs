@@ -9,6 +9,7 @@ mod norm_ops;
 mod ops;
 mod oracle;
 mod sampling_ops;
+mod softmax_grad;
 mod torch_face;
 mod view_sums;
 mod vmap;
