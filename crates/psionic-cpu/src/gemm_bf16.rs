@@ -7,8 +7,9 @@
 //! per block, `b` is packed into panels of [`NR`] columns whose elements are (k, k + 1)
 //! pairs in one 32-bit lane, and `a` into panels of [`MR`] rows of pairs (a row-major `a`
 //! holds its pairs side by side already, so a tile of full rows reads them in place, rows
-//! at their own stride: 2% faster at 1024 than packing them); a 12 x 32 register tile of
-//! f32 sums then takes one `vdpbf16ps` per pair and vector. Blocks of [`MC`] rows run in
+//! at their own stride: 2% faster at 1024 than packing them); a 6 x 64 register tile of
+//! f32 sums then takes one `vdpbf16ps` per pair and vector (6 broadcasts and 4 loads per
+//! 24 products; 12 x 32, with 12 and 2, measured 6% slower at 1024 on 2 threads). Blocks of [`MC`] rows run in
 //! parallel; every tile sums its k blocks in order, so the result does not depend on the
 //! thread count. Sums between k blocks wait in an f32 buffer; the last block rounds each
 //! tile from an L1 scratch tile straight into the output, so products of one block (k up to
@@ -20,10 +21,13 @@ use half::bf16;
 use rayon::prelude::*;
 
 /// Rows and columns of the register tile.
-const MR: usize = 12;
-const NR: usize = 32;
-/// Pairs of k per block (a 32-column panel of `b` is then 64 KiB, in L2; half that
-/// measured about 6% slower at k = 1024, from the extra pass over the sums).
+const MR: usize = 6;
+const NR: usize = 64;
+/// 16-lane vectors per tile row.
+const NV: usize = NR / 16;
+/// Pairs of k per block (a 64-column panel of `b` is then 128 KiB, in L2; half that
+/// measured about 6% slower at k = 1024 with 32-column panels, from the extra pass over
+/// the sums).
 const KC: usize = 512;
 /// Rows per parallel block.
 const MC: usize = 96;
@@ -223,29 +227,32 @@ unsafe fn tile(
     use std::arch::x86_64::*;
     // SAFETY: the caller's contract covers every pointer offset below.
     unsafe {
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
         if let Some((p, ldp)) = prev {
             for (i, row) in acc.iter_mut().enumerate() {
-                row[0] = _mm512_loadu_ps(p.add(i * ldp));
-                row[1] = _mm512_loadu_ps(p.add(i * ldp + 16));
+                for (v, x) in row.iter_mut().enumerate() {
+                    *x = _mm512_loadu_ps(p.add(i * ldp + 16 * v));
+                }
             }
         }
         let rows: [*const u8; MR] = std::array::from_fn(|i| a.add(i * ars));
         let mut bp = b.as_ptr();
         for p in 0..kc {
-            let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp as *const _));
-            let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(16) as *const _));
+            let bv: [__m512bh; NV] =
+                std::array::from_fn(|v| std::mem::transmute(_mm512_loadu_si512(bp.add(16 * v) as *const _)));
             for (row, r) in acc.iter_mut().zip(&rows) {
                 let pair = (r.add(p * aks) as *const i32).read_unaligned();
                 let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
-                row[0] = _mm512_dpbf16_ps(row[0], av, b0);
-                row[1] = _mm512_dpbf16_ps(row[1], av, b1);
+                for (x, b) in row.iter_mut().zip(&bv) {
+                    *x = _mm512_dpbf16_ps(*x, av, *b);
+                }
             }
             bp = bp.add(NR);
         }
         for (i, row) in acc.iter().enumerate() {
-            _mm512_storeu_ps(c.add(i * ldc), row[0]);
-            _mm512_storeu_ps(c.add(i * ldc + 16), row[1]);
+            for (v, x) in row.iter().enumerate() {
+                _mm512_storeu_ps(c.add(i * ldc + 16 * v), *x);
+            }
         }
     }
 }
