@@ -9,6 +9,7 @@
 
 use crate::array::CpuArray;
 use crate::element::Element;
+use crate::parallel::for_out_chunks;
 use crate::storage::Storage;
 use psionic_core::ops::ScatterReduce;
 use psionic_core::strided::Rows;
@@ -56,14 +57,18 @@ fn gather_typed<T: Element>(x: &CpuArray, index: &CpuArray, dim: usize) -> Resul
     let (xl, step) = pinned(&x.layout, &shape, dim);
     let (src, idx) = (x.storage.as_slice::<T>(), index.storage.as_slice::<i64>());
     let mut out = Storage::uninit::<T>(index.numel());
-    let o = out.as_mut_slice::<T>();
     let rows = Rows::<2>::from_layouts(&shape, [&index.layout, &xl]);
     let (len, [si, sx]) = (rows.row_len(), rows.inner_strides());
-    rows.for_rows(0..rows.n_rows(), |r, [oi, ox]| {
-        for k in 0..len {
-            let i = idx[(oi as isize + k as isize * si) as usize] as isize;
-            o[r * len + k] = src[(ox as isize + k as isize * sx + i * step) as usize];
-        }
+    // Each output element is read from one place: whole rows in parallel chunks.
+    let chunk = crate::elementwise::rows_per_chunk(len) * len;
+    for_out_chunks(out.as_mut_slice::<T>(), chunk, 2, |start, o| {
+        rows.for_rows(start / len..(start + o.len()) / len, |r, [oi, ox]| {
+            let o = &mut o[r * len - start..][..len];
+            for (k, v) in o.iter_mut().enumerate() {
+                let i = idx[(oi as isize + k as isize * si) as usize] as isize;
+                *v = src[(ox as isize + k as isize * sx + i * step) as usize];
+            }
+        });
     });
     Ok(CpuArray::new(out, &shape))
 }
@@ -121,6 +126,37 @@ fn combine<T: Element>(reduce: ScatterReduce, a: T, b: T) -> T {
     }
 }
 
+/// What one scatter combines where: shared by the blocks it is cut into.
+struct Run<'a, T> {
+    reduce: ScatterReduce,
+    counting: bool,
+    /// The output's stride along the scattered dim.
+    step: isize,
+    vals: &'a [T],
+    idx: &'a [i64],
+}
+
+impl<T: Element> Run<'_, T> {
+    /// Combines every position of `shape` (index, source and pinned output layouts) into
+    /// `dst`, in row-major order.
+    fn block(&self, dst: &mut [T], count: &mut [u32], shape: &[usize], layouts: [&Layout; 3]) {
+        let rows = Rows::<3>::from_layouts(shape, layouts);
+        let (len, [si, ss, so]) = (rows.row_len(), rows.inner_strides());
+        rows.for_rows(0..rows.n_rows(), |_, [oi, os, oo]| {
+            for k in 0..len {
+                let k = k as isize;
+                let i = self.idx[(oi as isize + k * si) as usize] as isize;
+                let t = (oo as isize + k * so + i * self.step) as usize;
+                let v = self.vals[(os as isize + k * ss) as usize];
+                dst[t] = if self.counting && count[t] == 0 { v } else { combine(self.reduce, dst[t], v) };
+                if self.counting {
+                    count[t] += 1;
+                }
+            }
+        });
+    }
+}
+
 fn scatter_typed<T: Element>(
     base: &CpuArray,
     index: &CpuArray,
@@ -145,20 +181,48 @@ fn scatter_typed<T: Element>(
     // `include_self = false` need it.
     let counting = reduce == ScatterReduce::Mean || !include_self;
     let mut count = if counting { vec![u32::from(include_self); dst.len()] } else { vec![] };
-    let rows = Rows::<3>::from_layouts(&shape, [&index.layout, &sl, &ol]);
-    let (len, [si, ss, so]) = (rows.row_len(), rows.inner_strides());
-    rows.for_rows(0..rows.n_rows(), |_, [oi, os, oo]| {
-        for k in 0..len {
-            let k = k as isize;
-            let i = idx[(oi as isize + k * si) as usize] as isize;
-            let t = (oo as isize + k * so + i * step) as usize;
-            let v = vals[(os as isize + k * ss) as usize];
-            dst[t] = if counting && count[t] == 0 { v } else { combine(reduce, dst[t], v) };
-            if counting {
-                count[t] += 1;
-            }
-        }
-    });
+    let run = Run { reduce, counting, step, vals, idx };
+    // Positions that differ before `dim` write disjoint blocks of the (contiguous) output:
+    // one block of `out[c, ...]` per leading coordinate `c`, in parallel, each visited in
+    // the order of the whole, so sums do not depend on the thread count. (Blocks cost a
+    // few allocations each: one thread takes the whole in one walk.)
+    let lead: usize = shape[..dim].iter().product();
+    let block: usize = out.layout.shape[dim..].iter().product();
+    let serial = rayon::current_num_threads() == 1 || index.numel() < crate::parallel::GRAIN;
+    if dim == 0 || lead < 2 || block == 0 || serial {
+        run.block(dst, &mut count, &shape, [&index.layout, &sl, &ol]);
+    } else {
+        use rayon::prelude::*;
+        let inner = &shape[dim..];
+        let at = |l: &Layout, c: &[usize], base: isize| Layout {
+            shape: inner.to_vec(),
+            strides: l.strides[dim..].to_vec(),
+            offset: (base + c.iter().zip(&l.strides).map(|(&i, &st)| i as isize * st).sum::<isize>()) as usize,
+        };
+        // The leading coordinates of the index inside the output's (the index's shape is a
+        // box inside it): the output block of each.
+        let out_lead = &out.layout.shape[..dim];
+        let mut dst_blocks: Vec<Option<&mut [T]>> = dst.chunks_mut(block).map(Some).collect();
+        // (No counts at all unless counting.)
+        let mut count_blocks: Vec<Option<&mut [u32]>> = count.chunks_mut(block).map(Some).collect();
+        let jobs: Vec<_> = (0..lead)
+            .map(|flat| {
+                let mut c = vec![0; dim];
+                let mut rem = flat;
+                for d in (0..dim).rev() {
+                    (c[d], rem) = (rem % shape[d], rem / shape[d]);
+                }
+                let o = c.iter().zip(out_lead).fold(0, |acc, (&i, &n)| acc * n + i);
+                let cnt = if counting { count_blocks[o].take().unwrap() } else { &mut [][..] };
+                (c, dst_blocks[o].take().expect("one block per leading coordinate"), cnt)
+            })
+            .collect();
+        jobs.into_par_iter().for_each(|(c, d, cnt)| {
+            let (il, sl, ol) =
+                (at(&index.layout, &c, index.layout.offset as isize), at(&sl, &c, sl.offset as isize), at(&ol, &[], 0));
+            run.block(d, cnt, inner, [&il, &sl, &ol]);
+        });
+    }
     if reduce == ScatterReduce::Mean {
         for (d, &c) in dst.iter_mut().zip(&count) {
             if c > 1 {
@@ -171,4 +235,86 @@ fn scatter_typed<T: Element>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Index, source and base sizes with a leading box of the index (3 x 4) inside the
+    /// base's (3 x 5), a source wider than the index, and enough positions to run the
+    /// leading blocks in parallel.
+    fn operands() -> (CpuArray, CpuArray, CpuArray, [usize; 4], [usize; 4], [usize; 4]) {
+        let (ish, ssh, bsh) = ([3, 4, 50, 60], [3, 4, 50, 61], [3, 5, 40, 60]);
+        let n = |s: &[usize]| s.iter().product::<usize>();
+        let idx: Vec<i64> = (0..n(&ish)).map(|i| ((i * 7919 + i / 13) % 40) as i64).collect();
+        let src: Vec<f32> = (0..n(&ssh)).map(|i| ((i * 104729) % 1999) as f32 / 97.0 - 10.0).collect();
+        let base: Vec<f32> = (0..n(&bsh)).map(|i| ((i * 31) % 101) as f32 / 7.0).collect();
+        let a = |v: Vec<f32>, s: &[usize]| CpuArray::from_vec(v, s);
+        (CpuArray::from_vec(idx, &ish), a(src, &ssh), a(base, &bsh), ish, ssh, bsh)
+    }
+
+    fn flat(c: [usize; 4], s: [usize; 4]) -> usize {
+        ((c[0] * s[1] + c[1]) * s[2] + c[2]) * s[3] + c[3]
+    }
+
+    /// Every index position in row-major order, as the definition reads.
+    fn positions(s: [usize; 4]) -> impl Iterator<Item = [usize; 4]> {
+        (0..s.iter().product::<usize>()).map(move |mut r| {
+            let mut c = [0; 4];
+            for d in (0..4).rev() {
+                (c[d], r) = (r % s[d], r / s[d]);
+            }
+            c
+        })
+    }
+
+    #[test]
+    fn blocked_scatter_matches_the_definition() {
+        let (index, src, base, ish, ssh, bsh) = operands();
+        let (iv, sv, bv) = (index.to_vec::<i64>(), src.to_vec::<f32>(), base.to_vec::<f32>());
+        for (reduce, include_self) in
+            [(ScatterReduce::Sum, true), (ScatterReduce::Mean, true), (ScatterReduce::Amax, false)]
+        {
+            let mut want = bv.clone();
+            let mut count = vec![u32::from(include_self); want.len()];
+            for p in positions(ish) {
+                let t = flat([p[0], p[1], iv[flat(p, ish)] as usize, p[3]], bsh);
+                let v = sv[flat(p, ssh)];
+                want[t] = if count[t] == 0 { v } else { combine(reduce, want[t], v) };
+                count[t] += 1;
+            }
+            if reduce == ScatterReduce::Mean {
+                for (w, &c) in want.iter_mut().zip(&count) {
+                    if c > 1 {
+                        *w = (*w as f64 / c as f64) as f32;
+                    }
+                }
+            }
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let got = pool.install(|| scatter(&base, &index, &src, 2, reduce, include_self).unwrap());
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got.to_vec::<f32>()), bits(&want), "{reduce:?}, {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_gather_matches_the_definition() {
+        let (index, _, base, ish, _, bsh) = operands();
+        let (iv, bv) = (index.to_vec::<i64>(), base.to_vec::<f32>());
+        let want: Vec<f32> =
+            positions(ish).map(|p| bv[flat([p[0], p[1], iv[flat(p, ish)] as usize, p[3]], bsh)]).collect();
+        // A strided index too (every other column): rows then read it at a stride.
+        let it = index.with_layout(index.layout.slice("test", 3, None, None, 2).unwrap());
+        let want_t: Vec<f32> = positions([3, 4, 50, 30])
+            .map(|p| bv[flat([p[0], p[1], iv[flat([p[0], p[1], p[2], 2 * p[3]], ish)] as usize, p[3]], bsh)])
+            .collect();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            assert_eq!(pool.install(|| gather(&base, &index, 2).unwrap()).to_vec::<f32>(), want, "{threads} threads");
+            assert_eq!(pool.install(|| gather(&base, &it, 2).unwrap()).to_vec::<f32>(), want_t, "{threads} threads");
+        }
+    }
 }
