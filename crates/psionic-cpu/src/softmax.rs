@@ -124,19 +124,18 @@ fn grad_line<F: FloatMath + Send + Sync + 'static>(y: &[F], g: &[F], out: &mut [
     }
 }
 
-/// `x`'s elements in row-major order: borrowed when its layout already is.
-fn dense<F: crate::element::Element>(x: &CpuArray) -> std::borrow::Cow<'_, [F]> {
-    let l = &x.layout;
-    if l.is_contiguous() {
-        std::borrow::Cow::Borrowed(&x.storage.as_slice::<F>()[l.offset..l.offset + l.numel()])
-    } else {
-        std::borrow::Cow::Owned(crate::elementwise::contiguous::<F>(x).storage.as_slice::<F>().to_vec())
+/// `x` itself when its layout is row-major already, else a row-major copy.
+fn dense<F: crate::element::Element>(x: &CpuArray) -> std::borrow::Cow<'_, CpuArray> {
+    match x.contiguous_slice::<F>() {
+        Some(_) => std::borrow::Cow::Borrowed(x),
+        None => std::borrow::Cow::Owned(crate::elementwise::contiguous::<F>(x)),
     }
 }
 
 fn grad_along<F: FloatMath + Send + Sync + 'static>(y: &CpuArray, g: &CpuArray, dim: usize, log: bool) -> CpuArray {
     let shape = &y.layout.shape;
-    let (ys, gs) = (dense::<F>(y), dense::<F>(g));
+    let (yd, gd) = (dense::<F>(y), dense::<F>(g));
+    let (ys, gs) = (yd.contiguous_slice::<F>().unwrap(), gd.contiguous_slice::<F>().unwrap());
     let (n, inner) = (shape[dim], shape[dim + 1..].iter().product::<usize>());
     let mut out = Storage::uninit::<F>(y.layout.numel());
     if inner == 1 {

@@ -25,6 +25,11 @@ fn bits(t: &Tensor) -> Vec<u64> {
     t.to_vec::<f64>().iter().map(|v| v.to_bits()).collect()
 }
 
+/// The weighted sum of `f` of each part, part `i` weighted with seed `seed + i`.
+fn weighted_parts(parts: Vec<Tensor>, f: impl Fn(&Tensor) -> Tensor, seed: usize) -> Tensor {
+    parts.iter().enumerate().map(|(i, p)| weighted(&f(p), seed + i)).fold(Tensor::scalar(0.0), |a, b| a + b)
+}
+
 /// Weights every element differently, so a piece summed at the wrong place shows.
 fn weighted(t: &Tensor, seed: usize) -> Tensor {
     (t * &data(&t.shape(), 0.5, 2.0, seed)).sum_all()
@@ -39,36 +44,9 @@ fn pieces_that_tile_a_dim_sum_to_the_scattered_values() {
             "select",
             Box::new(|x| weighted(&x.select(0, 2), 1) + weighted(&x.select(0, 0), 2) + weighted(&x.select(0, 1), 3)),
         ),
-        (
-            "unbind_last_dim",
-            Box::new(|x| {
-                x.unbind(-1)
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| weighted(&p.exp(), i))
-                    .fold(Tensor::scalar(0.0), |a, b| a + b)
-            }),
-        ),
-        (
-            "chunk",
-            Box::new(|x| {
-                x.chunk(3, 1)
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| weighted(&p.sin(), i))
-                    .fold(Tensor::scalar(0.0), |a, b| a + b)
-            }),
-        ),
-        (
-            "split_uneven",
-            Box::new(|x| {
-                x.split_with_sizes(&[2, 0, 3], 2)
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| weighted(p, i + 4))
-                    .fold(Tensor::scalar(0.0), |a, b| a + b)
-            }),
-        ),
+        ("unbind_last_dim", Box::new(|x| weighted_parts(x.unbind(-1), |p| p.exp(), 0))),
+        ("chunk", Box::new(|x| weighted_parts(x.chunk(3, 1), |p| p.sin(), 0))),
+        ("split_uneven", Box::new(|x| weighted_parts(x.split_with_sizes(&[2, 0, 3], 2), |p| p.clone(), 4))),
         // Negative indices and bounds name the same positions.
         (
             "negative_bounds",
