@@ -1,22 +1,26 @@
 //! Convolutions on the matmul kernel, a run of examples at a time (one for large planes,
-//! several side by side for small ones; see [`run_len`]). A run's windows are laid out
-//! as rows `[C / G * K, run * O]` (im2col) in a scratch buffer that stays in cache,
-//! multiplied by the weight at once, and the buffer is reused for the next run, so the
-//! whole batch's windows (9x the input for a 3x3 kernel) never exist in memory. The
-//! input gradient goes the other way: `w^T @ g` into the scratch, summed onto the input's
-//! positions (col2im). Padding is implicit (taps outside the input are zeros in the
-//! scratch and skipped by col2im), and a pointwise layer (1x1 kernel, stride 1, no
-//! padding) with large planes multiplies the input in place.
+//! several side by side for small ones; see [`run_len`]). A run's windows are the rows
+//! `[C / G * K, run * O]` (im2col), multiplied by the weight at once. In f32 on AVX-512
+//! they are laid out piecewise inside the kernel ([`crate::conv_panels`]); elsewhere in
+//! a scratch buffer reused for the next run. Either way the whole batch's windows (9x
+//! the input for a 3x3 kernel) never exist in memory. The input gradient of a stride-1
+//! layer is a forward product of the output gradient with the kernel flipped (see
+//! [`flipped`]); of other layers it goes the other way: `w^T @ g` into the scratch,
+//! summed onto the input's positions (col2im). Padding is implicit (taps outside the
+//! input are zeros in the windows and skipped by col2im), and a pointwise layer (1x1
+//! kernel, stride 1, no padding) with large planes multiplies the input in place.
 //!
 //! Runs are independent chunks of parallel work (when the batch has one per thread;
-//! otherwise gemm splits each product). The weight gradient sums over examples in fixed
-//! blocks of [`BLOCK`] examples, each on one thread, and adds the blocks in order, so no
-//! result depends on the thread count.
+//! otherwise the kernel splits each product). The weight gradient sums over examples in
+//! fixed blocks of [`BLOCK`] examples, each on one thread, and adds the blocks in order,
+//! so no result depends on the thread count.
 
 use crate::conv::{Geometry, Product, Real, Row};
+use crate::conv_panels::{self, Taps};
 use crate::matmul::gemm_into;
 use crate::parallel::for_out_chunks;
 use crate::storage::Storage;
+use psionic_core::DType;
 
 /// Examples whose weight-gradient products one block sums before the blocks are added.
 const BLOCK: usize = 8;
@@ -35,7 +39,45 @@ pub(crate) fn run<T: Real>(mode: Product, a: &[T], b: &[T], g: &Geometry, out: &
 /// Whether `mode` writes every element of its output (else it sums into a zeroed one):
 /// only col2im accumulates.
 pub(crate) fn overwrites(mode: Product, g: &Geometry) -> bool {
-    mode != Product::InputGrad || Sizes::of(g).direct()
+    mode != Product::InputGrad || Sizes::of(g).direct() || flipped(g).is_some()
+}
+
+/// The convolution whose forward product is `g`'s input gradient, when `g` has stride 1
+/// and pads by at most a dilated kernel's reach: the output gradient's planes are its
+/// input, `g`'s input planes its output, padded by the rest of the reach, with the
+/// kernel flipped and its channels swapped (see [`flip_weight`]). Its sum runs over `M *
+/// K` per output instead of `M`, and it needs no col2im.
+fn flipped(g: &Geometry) -> Option<Geometry> {
+    let reach = |i: usize| g.dilation[i] * (g.kernel[i] - 1);
+    if g.stride != [1; 3] || (0..3).any(|i| g.padding[i] > reach(i)) {
+        return None;
+    }
+    Some(Geometry {
+        channels: g.out_channels,
+        out_channels: g.channels,
+        input: g.output,
+        output: g.input,
+        padding: std::array::from_fn(|i| reach(i) - g.padding[i]),
+        ..g.clone()
+    })
+}
+
+/// The weight of [`flipped`]: `w' [C, M / G, K]` with `w'[c, m, t] = w[m, c, K - 1 - t]`
+/// within each group (reversing the flat tap index flips every spatial dim).
+fn flip_weight<T: Real>(w: &[T], g: &Geometry, s: &Sizes) -> Vec<T> {
+    let mut out = vec![T::default(); w.len()];
+    for grp in 0..g.groups {
+        for mm in 0..s.mg {
+            for c in 0..s.cg {
+                let src = &w[((grp * s.mg + mm) * s.cg + c) * s.kp..][..s.kp];
+                let dst = &mut out[((grp * s.cg + c) * s.mg + mm) * s.kp..][..s.kp];
+                for (d, &v) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = v;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Per-group sizes: input and output channels, window rows (`cg * kp`), and the input,
@@ -202,6 +244,18 @@ fn run_outputs<'a, T: Real>(
     }
 }
 
+/// `s` as f32s, if it holds them.
+fn f32s<T: Real>(s: &[T]) -> Option<&[f32]> {
+    // SAFETY: `T` is f32 when its dtype is (the element types are distinct per dtype).
+    (T::DTYPE == DType::F32).then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
+}
+
+/// `s` as f32s, if it holds them.
+fn f32s_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: as in `f32s`; the borrow is handed on.
+    (T::DTYPE == DType::F32).then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
+}
+
 /// Scratch of `len` elements, or none.
 fn scratch<T: Real>(len: usize, want: bool) -> Option<Storage> {
     want.then(|| Storage::uninit::<T>(len))
@@ -212,12 +266,33 @@ fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, s: &Sizes, out: &mut [T]) {
     let plan = g.plan();
     let (m, e) = (g.out_channels, run_len(s));
     let direct = s.direct();
+    // f32 windows go straight into the AVX-512 kernel's panels where it runs.
+    let panels = match (f32s(x), f32s(w)) {
+        (Some(x), Some(w)) if !direct && conv_panels::available() => Some((x, w, Taps::new(&plan, s.kp))),
+        _ => None,
+    };
     per_run(out, e * m * s.op, s.ck, |r, o, threads| {
         let run = o.len() / (m * s.op);
         let wide = run * s.op;
-        let mut buf = scratch::<T>(s.ck * wide, !direct);
+        let mut buf = scratch::<T>(s.ck * wide, !direct && panels.is_none());
         let mut tmp = scratch::<T>(s.mg * wide, run > 1);
         for grp in 0..g.groups {
+            if let Some((x, w, taps)) = &panels {
+                let wg = &w[grp * s.mg * s.ck..][..s.mg * s.ck];
+                let ex = (r * e, run, grp);
+                match tmp.as_mut() {
+                    Some(t) => {
+                        let t = t.as_mut_slice::<f32>();
+                        conv_panels::windows_product(wg, x, ex, taps, g, s.mg, (&mut *t, wide), threads);
+                        scatter(f32s(t).expect("f32"), f32s_mut(o).expect("f32"), run, m, grp, s);
+                    }
+                    None => {
+                        let dst = &mut f32s_mut(o).expect("f32")[grp * s.mg * s.op..][..s.mg * s.op];
+                        conv_panels::windows_product(wg, x, ex, taps, g, s.mg, (dst, s.op), threads);
+                    }
+                }
+                continue;
+            }
             let cols = run_windows(x, r * e, run, grp, &plan, g, s, buf.as_mut());
             let wg = (&w[grp * s.mg * s.ck..][..s.mg * s.ck], s.ck, 1);
             match tmp.as_mut() {
@@ -237,6 +312,9 @@ fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, s: &Sizes, out: &mut [T]) {
 
 /// `dx [N, C, S]` = col2im(`w^T @ g`), per group, a run of examples per product.
 fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry, s: &Sizes, dx: &mut [T]) {
+    if let Some(f) = flipped(g).filter(|_| !s.direct()) {
+        return forward(gy, &flip_weight(w, g, s), &f, &Sizes::of(&f), dx);
+    }
     let plan = g.plan();
     let (c, m, e) = (g.channels, g.out_channels, run_len(s));
     let direct = s.direct();
@@ -292,15 +370,28 @@ fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, s: &Sizes, dw: &mut [T]
         return;
     }
     let direct = s.direct();
+    // f32 windows go straight into the AVX-512 kernel's strips where it runs.
+    let panels = match f32s(x) {
+        Some(x) if !direct && conv_panels::available() => Some((x, Taps::new(&plan, s.kp))),
+        _ => None,
+    };
     let mut partials = Storage::uninit::<T>(blocks * per_block);
     per_run(partials.as_mut_slice::<T>(), per_block, s.ck * s.op * BLOCK, |blk, p, threads| {
-        let mut buf = scratch::<T>(s.ck * e * s.op, !direct);
+        let mut buf = scratch::<T>(s.ck * e * s.op, !direct && panels.is_none());
         let mut tmp = scratch::<T>(s.mg * e * s.op, e > 1);
         let end = ((blk + 1) * BLOCK).min(g.batch);
         for n0 in (blk * BLOCK..end).step_by(e) {
             let run = e.min(end - n0);
             let wide = run * s.op;
             for grp in 0..groups {
+                if let Some((x, taps)) = &panels {
+                    let gg = f32s(run_outputs(gy, n0, run, grp, m, s, tmp.as_mut())).expect("f32");
+                    let dst = &mut f32s_mut(p).expect("f32")[grp * s.ck * s.mg..][..s.ck * s.mg];
+                    let acc = n0 > blk * BLOCK;
+                    let ex = (n0, run, grp);
+                    conv_panels::windows_weight_product(x, (gg, 0, wide), ex, taps, g, s.mg, (dst, s.mg, acc), threads);
+                    continue;
+                }
                 let cols = run_windows(x, n0, run, grp, &plan, g, s, buf.as_mut());
                 let gg = run_outputs(gy, n0, run, grp, m, s, tmp.as_mut());
                 let dst = &mut p[grp * s.ck * s.mg..][..s.ck * s.mg];
@@ -369,41 +460,61 @@ mod tests {
         (0..n).map(|i| (((i * 7919 + seed * 104729) % 2003) as f64 / 1001.0) - 1.0).collect()
     }
 
+    /// (batch, C, G, M, input, kernel, stride, dilation, padding).
+    type Case = (usize, usize, usize, usize, [usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 2]);
+
+    /// Padded, strided, dilated, grouped, pointwise (small planes: several examples per
+    /// product), one example (gemm splits it), a batch past one block of the weight
+    /// gradient in runs of several examples, an empty batch, a grouped pointwise layer
+    /// read in place; then stride-1 layers whose input gradient is a flipped forward
+    /// product (dilated and grouped, padded unevenly, rows not a multiple of the
+    /// kernel's tile), one padded past its kernel's reach (no flip), and planes past one
+    /// 64-column panel and one k block of the f32 kernels.
+    const CASES: [Case; 13] = [
+        (2, 3, 1, 4, [7, 6], [3, 3], [1, 1], [1, 1], [1, 1]),
+        (3, 4, 2, 6, [9, 8], [3, 2], [2, 3], [1, 2], [2, 0]),
+        (1, 6, 3, 3, [5, 5], [1, 1], [1, 1], [1, 1], [0, 0]),
+        (19, 2, 1, 3, [4, 5], [2, 3], [1, 1], [1, 1], [1, 2]),
+        (2, 5, 1, 2, [6, 6], [1, 1], [1, 1], [1, 1], [0, 0]),
+        (1, 2, 1, 70, [40, 40], [3, 3], [1, 1], [1, 1], [1, 1]),
+        (0, 3, 1, 2, [4, 4], [3, 3], [1, 1], [1, 1], [1, 1]),
+        (3, 4, 2, 6, [16, 16], [1, 1], [1, 1], [1, 1], [0, 0]),
+        (2, 4, 2, 10, [9, 11], [3, 3], [1, 1], [2, 2], [4, 1]),
+        (3, 7, 1, 13, [13, 10], [3, 2], [1, 1], [1, 1], [0, 1]),
+        (2, 3, 1, 5, [5, 6], [2, 2], [1, 1], [1, 1], [2, 1]),
+        (2, 9, 1, 8, [23, 21], [3, 3], [1, 1], [1, 1], [1, 1]),
+        (1, 80, 1, 7, [12, 12], [3, 3], [1, 1], [1, 1], [1, 1]),
+    ];
+
+    /// A case's geometry and its operands `x`, `w` and `g` (in f64).
+    type Operands = (Geometry, Vec<f64>, Vec<f64>, Vec<f64>);
+
+    fn cases() -> Vec<Operands> {
+        CASES
+            .iter()
+            .map(|&(batch, c, groups, m, input, kernel, stride, dilation, padding)| {
+                let output: Vec<usize> = (0..2)
+                    .map(|i| (input[i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) / stride[i] + 1)
+                    .collect();
+                let sp = Spatial {
+                    input: &input,
+                    output: &output,
+                    kernel: &kernel,
+                    stride: &stride,
+                    dilation: &dilation,
+                    padding: &padding,
+                };
+                let g = Geometry::new(batch, c, groups, m, sp);
+                let (ip, op, kp) = g.planes();
+                let (x, w, gy) = (values(batch * c * ip, 1), values(m * c / groups * kp, 2), values(batch * m * op, 3));
+                (g, x, w, gy)
+            })
+            .collect()
+    }
+
     #[test]
     fn the_three_products_match_their_definition() {
-        // (batch, C, G, M, input, kernel, stride, dilation, padding): padded, strided,
-        // dilated, grouped, pointwise (small planes: several examples per product),
-        // one example (gemm splits it), a batch past one block of the weight gradient
-        // in runs of several examples, an empty batch, and a grouped pointwise layer
-        // read in place.
-        type Case = (usize, usize, usize, usize, [usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 2]);
-        let cases: [Case; 8] = [
-            (2, 3, 1, 4, [7, 6], [3, 3], [1, 1], [1, 1], [1, 1]),
-            (3, 4, 2, 6, [9, 8], [3, 2], [2, 3], [1, 2], [2, 0]),
-            (1, 6, 3, 3, [5, 5], [1, 1], [1, 1], [1, 1], [0, 0]),
-            (19, 2, 1, 3, [4, 5], [2, 3], [1, 1], [1, 1], [1, 2]),
-            (2, 5, 1, 2, [6, 6], [1, 1], [1, 1], [1, 1], [0, 0]),
-            (1, 2, 1, 70, [40, 40], [3, 3], [1, 1], [1, 1], [1, 1]),
-            (0, 3, 1, 2, [4, 4], [3, 3], [1, 1], [1, 1], [1, 1]),
-            (3, 4, 2, 6, [16, 16], [1, 1], [1, 1], [1, 1], [0, 0]),
-        ];
-        for (batch, c, groups, m, input, kernel, stride, dilation, padding) in cases {
-            let output: Vec<usize> = (0..2)
-                .map(|i| (input[i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) / stride[i] + 1)
-                .collect();
-            let sp = Spatial {
-                input: &input,
-                output: &output,
-                kernel: &kernel,
-                stride: &stride,
-                dilation: &dilation,
-                padding: &padding,
-            };
-            let g = Geometry::new(batch, c, groups, m, sp);
-            let (ip, op, kp) = g.planes();
-            let x = values(batch * c * ip, 1);
-            let w = values(m * c / groups * kp, 2);
-            let gy = values(batch * m * op, 3);
+        for (g, x, w, gy) in cases() {
             for (mode, a, b) in
                 [(Product::Forward, &x, &w), (Product::InputGrad, &gy, &w), (Product::WeightGrad, &x, &gy)]
             {
@@ -416,6 +527,36 @@ mod tests {
                     for (i, (gv, wv)) in got.iter().zip(&want).enumerate() {
                         assert!((gv - wv).abs() <= 1e-9 * (1.0 + wv.abs()), "{mode:?} {g:?} [{i}]: {gv} vs {wv}");
                     }
+                }
+            }
+        }
+    }
+
+    /// The same in f32, where the AVX-512 kernels fill their panels and strips from the
+    /// input: against the f64 definition, and the same bits on 1, 2 and 3 threads.
+    #[test]
+    fn the_three_f32_products_match_their_definition() {
+        for (g, x, w, gy) in cases() {
+            let (xf, wf, gf) = (f32s(&x), f32s(&w), f32s(&gy));
+            for (mode, a, b, af, bf) in [
+                (Product::Forward, &x, &w, &xf, &wf),
+                (Product::InputGrad, &gy, &w, &gf, &wf),
+                (Product::WeightGrad, &x, &gy, &xf, &gf),
+            ] {
+                let want = reference(mode, a, b, &g);
+                let runs = on_1_2_3_threads(mode, af, bf, &g, want.len());
+                assert!(same_bits(&runs), "{mode:?} {g:?}");
+                for (i, (gv, wv)) in runs[0].iter().zip(&want).enumerate() {
+                    // Sums of products of values in [-1, 1]: f32 rounding, scaled by the
+                    // number of terms.
+                    let (_, op, kp) = g.planes();
+                    let terms = match mode {
+                        Product::Forward => g.channels / g.groups * kp,
+                        Product::InputGrad => g.out_channels / g.groups * kp,
+                        Product::WeightGrad => g.batch * op,
+                    };
+                    let tol = 2e-7 * terms as f64 * (1.0 + wv.abs());
+                    assert!((*gv as f64 - wv).abs() <= tol, "{mode:?} {g:?} [{i}]: {gv} vs {wv}");
                 }
             }
         }

@@ -20,14 +20,14 @@ use rayon::prelude::*;
 /// of four vectors, 24 accumulators. 12 x 32, 7 x 64 and 8 x 48 measured no faster.
 const MR: usize = 6;
 const NV: usize = 4;
-const NR: usize = 16 * NV;
+pub(crate) const NR: usize = 16 * NV;
 /// k per block: a panel of `b` is then 128 KiB, in L2 (256 and 384 measured slower, from
 /// the extra passes over the output).
 const KC: usize = 512;
 /// Rows per block of `a` (a multiple of MR), which every panel of `b` is run against in
 /// turn while it stays in L2; 192 measured no faster.
 const MC: usize = 96;
-const _: () = assert!(MC.is_multiple_of(MR));
+const _: () = assert!(MC.is_multiple_of(MR) && MR == 6);
 
 /// Whether this CPU has the instructions.
 pub fn available() -> bool {
@@ -51,11 +51,11 @@ pub(crate) fn takes([m, k, n]: [usize; 3], a_cs: isize, b_cs: isize) -> bool {
 }
 
 /// Whether a convolution product with a row-major `a` and a column-major `b` runs here:
-/// the weight gradient, windows times the transposed output gradient, whose sum runs
-/// over an example's output positions. With that sum long (over one block) the kernel
-/// measured about 10% faster than the gemm crate on a ResNet layer's shapes (64
-/// channels, 32 x 32 planes); its forward and input-gradient products measured no
-/// faster, so they stay there.
+/// the weight gradient of a pointwise layer read in place (the input times the
+/// transposed output gradient), whose sum runs over an example's output positions. With
+/// that sum long (over one block) the kernel measured about 10% faster than the gemm
+/// crate on a ResNet layer's shapes (64 channels, 32 x 32 planes). Other f32 layers
+/// fill their windows into this kernel ([`matmul_filled`], [`matmul_filled_a`]).
 pub(crate) fn takes_col_major_b(k: usize, a_cs: usize, b_rs: usize) -> bool {
     a_cs == 1 && b_rs == 1 && k > KC && available()
 }
@@ -149,7 +149,7 @@ pub(crate) fn matmul(
                             // of `a` (checked above) or of its panel; the panel of `b`
                             // holds `kc` lanes of NR; the tile's MR rows of NR lie inside
                             // `dst` (checked against `out` above) or `t`.
-                            unsafe { tile(kc, ai, bj.as_ptr(), dst[at..].as_mut_ptr(), ldo, add) };
+                            unsafe { tile::<MR>(kc, ai, bj.as_ptr(), dst[at..].as_mut_ptr(), ldo, add) };
                             continue;
                         }
                         // An edge tile: through the scratch tile, only its valid part.
@@ -158,7 +158,7 @@ pub(crate) fn matmul(
                                 t[r * NR..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
                             }
                         }
-                        unsafe { tile(kc, ai, bj.as_ptr(), t.as_mut_ptr(), NR, add) };
+                        unsafe { tile::<MR>(kc, ai, bj.as_ptr(), t.as_mut_ptr(), NR, add) };
                         for r in 0..h {
                             dst[at + r * ldo..][..w].copy_from_slice(&t[r * NR..][..w]);
                         }
@@ -171,6 +171,228 @@ pub(crate) fn matmul(
             parts.collect::<Vec<_>>().into_par_iter().for_each(part);
         } else {
             parts.for_each(part);
+        }
+    }
+}
+
+/// Most k per block when the caller fills the panels of `b` ([`matmul_filled`]): a 3x3
+/// window over 64 channels (576) is one block, so each output tile is stored once; its
+/// panel is then at most 160 KiB, in L2 beside the rows of `a`.
+const KC_FILLED: usize = 640;
+
+/// Writes rows `p0..p0 + kc` of columns `j0..j0 + width` of a matrix into `panel` (`kc`
+/// rows of [`NR`] lanes, lane `l` holding column `j0 + l`, zero past `width`), given
+/// `(p0, kc, j0, width, panel)`.
+pub(crate) trait FillPanel: Fn(usize, usize, usize, usize, &mut [f32]) + Sync {}
+impl<F: Fn(usize, usize, usize, usize, &mut [f32]) + Sync> FillPanel for F {}
+
+/// `out = a (m x k) @ b (k x n)`, `a` row-major (rows at any stride), where `fill` lays
+/// out `b` a panel at a time straight from wherever its values live (a convolution's
+/// windows from its input), so the whole of `b` never exists. Panels run left to right,
+/// each against every row of `a`, which stays in cache; `out` is row-major at row stride
+/// `ldo` and overwritten (its rows past the `n`-th column untouched). `k > 0`. With
+/// several threads each takes a share of the rows and fills its own panels. Panics
+/// unless [`available`].
+pub(crate) fn matmul_filled(
+    a: View<f32>,
+    [m, k, n]: [usize; 3],
+    fill: &impl FillPanel,
+    (out, ldo): (&mut [f32], usize),
+    threads: usize,
+) {
+    assert!(
+        available() && k > 0 && ldo >= n && a.cs == 1 && a.rs > 0,
+        "f32 kernel: no AVX-512, empty sum or a not row-major"
+    );
+    if m * n == 0 {
+        return;
+    }
+    assert!(out.len() >= (m - 1) * ldo + n, "output too short");
+    assert!(a.at(m - 1, k - 1) < a.data.len(), "a reaches past its storage");
+    let kcm = k.div_ceil(k.div_ceil(KC_FILLED));
+    let part_rows = m.div_ceil(MR).div_ceil(threads.max(1)) * MR;
+    let part = |(i, dst): (usize, &mut [f32])| {
+        let (m0, rows) = (i * part_rows, part_rows.min(m - i * part_rows));
+        let full = rows / MR * MR;
+        // The last rows, short of a tile, packed once per k block with zeros below them.
+        let blocks = k.div_ceil(kcm);
+        let mut edge = Storage::uninit::<f32>(if full < rows { blocks * MR * kcm } else { 0 });
+        for (b, p0) in (0..k).step_by(kcm).enumerate() {
+            let kc = kcm.min(k - p0);
+            // SAFETY: `available()` held above.
+            if full < rows {
+                unsafe {
+                    pack::<MR>(
+                        &a,
+                        m0 + full,
+                        m0 + rows,
+                        p0,
+                        kc,
+                        &mut edge.as_mut_slice::<f32>()[b * MR * kcm..][..MR * kc],
+                    )
+                };
+            }
+        }
+        let edge = edge.as_slice::<f32>();
+        let mut panel = Storage::uninit::<f32>(kcm * NR);
+        let panel = panel.as_mut_slice::<f32>();
+        let mut t = [0f32; MR * NR];
+        for j0 in (0..n).step_by(NR) {
+            let w = NR.min(n - j0);
+            for (b, p0) in (0..k).step_by(kcm).enumerate() {
+                let kc = kcm.min(k - p0);
+                fill(p0, kc, j0, w, &mut panel[..kc * NR]);
+                let (bp, add) = (panel.as_ptr(), p0 > 0);
+                for i0 in (0..rows).step_by(MR) {
+                    let ai = if i0 < full {
+                        (a.data[a.at(m0 + i0, p0)..].as_ptr(), a.rs as usize, 1)
+                    } else {
+                        (edge[b * MR * kcm..].as_ptr(), 1, MR)
+                    };
+                    let at = i0 * ldo + j0;
+                    let h = MR.min(rows - i0);
+                    if w == NR {
+                        // SAFETY: `ai` reaches `h` rows of `kc` values, of `a` (checked
+                        // above) or of the packed edge; the panel holds `kc` rows of NR
+                        // lanes; the tile's `h` rows of NR lie inside `dst` (checked
+                        // against `out` above).
+                        unsafe { tile_rows(h, kc, ai, bp, dst[at..].as_mut_ptr(), ldo, add) };
+                        continue;
+                    }
+                    for r in 0..h {
+                        if add {
+                            t[r * NR..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
+                        }
+                    }
+                    // SAFETY: as above, into the scratch tile.
+                    unsafe { tile::<MR>(kc, ai, bp, t.as_mut_ptr(), NR, add) };
+                    for r in 0..h {
+                        dst[at + r * ldo..][..w].copy_from_slice(&t[r * NR..][..w]);
+                    }
+                }
+            }
+        }
+    };
+    let parts = out.chunks_mut(part_rows * ldo).enumerate();
+    if threads > 1 && m > MR {
+        parts.collect::<Vec<_>>().into_par_iter().for_each(part);
+    } else {
+        parts.for_each(part);
+    }
+}
+
+/// Most k per block of [`matmul_filled_a`]: a panel of `b` is then 128 KiB, in L2, and
+/// a strip of `a` 12 KiB, in L1.
+const KC_STRIPS: usize = 512;
+
+/// Writes rows `i0..i0 + h` (`h <= MR`) of columns `p0..p0 + kc` of a matrix into
+/// `strip` (`h` rows at stride `ld`, a multiple of 16 at least `kc`; lanes past `kc`
+/// zero), given `(i0, h, p0, kc, ld, strip)`.
+pub(crate) trait FillStrip: Fn(usize, usize, usize, usize, usize, &mut [f32]) + Sync {}
+impl<F: Fn(usize, usize, usize, usize, usize, &mut [f32]) + Sync> FillStrip for F {}
+
+/// The k blocks of [`matmul_filled_a`] for a sum of `k`: `(p0, kc)` each.
+pub(crate) fn strip_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> + Clone {
+    let kc = k.div_ceil(k.div_ceil(KC_STRIPS).max(1)).max(1);
+    (0..k).step_by(kc).map(move |p0| (p0, kc.min(k - p0)))
+}
+
+/// `out (+)= a (m x k) @ b (k x n)` (adds when `accumulate`), where `fill` lays out `a`
+/// a strip of MR rows at a time straight from wherever its values live (a convolution's
+/// windows, for its weight gradient), so the whole of `a` never exists. Per k block
+/// (see [`strip_blocks`]) `b` is packed in panels, then each strip is filled and run
+/// against every panel; `out` is row-major at row stride `ldo`. `k > 0`. With several
+/// threads each takes a share of the rows and packs its own panels. Panics unless
+/// [`available`].
+pub(crate) fn matmul_filled_a(
+    fill: &impl FillStrip,
+    b: View<f32>,
+    [m, k, n]: [usize; 3],
+    (out, ldo, accumulate): (&mut [f32], usize, bool),
+    threads: usize,
+) {
+    assert!(available() && k > 0 && ldo >= n, "f32 kernel on a CPU without AVX-512, or an empty sum");
+    if m * n == 0 {
+        return;
+    }
+    assert!(out.len() >= (m - 1) * ldo + n, "output too short");
+    let nt = n.div_ceil(NR) * NR;
+    let kcm = strip_blocks(k).next().map_or(1, |(_, kc)| kc);
+    let ld = kcm.next_multiple_of(16);
+    let part_rows = m.div_ceil(MR).div_ceil(threads.max(1)) * MR;
+    let bt = b.t();
+    let part = |(i, dst): (usize, &mut [f32])| {
+        let (m0, rows) = (i * part_rows, part_rows.min(m - i * part_rows));
+        let mut bp = Storage::uninit::<f32>(kcm * nt);
+        let mut strip = Storage::uninit::<f32>(MR * ld);
+        let strip = strip.as_mut_slice::<f32>();
+        let mut t = [0f32; MR * NR];
+        for (p0, kc) in strip_blocks(k) {
+            let add = accumulate || p0 > 0;
+            let bpan = &mut bp.as_mut_slice::<f32>()[..kc * nt];
+            for (jp, panel) in bpan.chunks_mut(NR * kc).enumerate() {
+                // SAFETY: `available()` held above.
+                unsafe { pack::<NR>(&bt, jp * NR, n, p0, kc, panel) };
+            }
+            for i0 in (0..rows).step_by(MR) {
+                let h = MR.min(rows - i0);
+                fill(m0 + i0, h, p0, kc, ld, &mut strip[..h * ld]);
+                let ai = (strip.as_ptr(), ld, 1);
+                for j0 in (0..nt).step_by(NR) {
+                    let (bj, w, at) = (bpan[j0 * kc..].as_ptr(), NR.min(n - j0), i0 * ldo + j0);
+                    if w == NR {
+                        // SAFETY: the strip holds `h` rows of `kc` values at stride `ld`;
+                        // the panel `kc` rows of NR lanes; the tile's `h` rows of NR lie
+                        // inside `dst` (checked against `out` above).
+                        unsafe { tile_rows(h, kc, ai, bj, dst[at..].as_mut_ptr(), ldo, add) };
+                        continue;
+                    }
+                    for r in 0..h {
+                        if add {
+                            t[r * NR..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
+                        }
+                    }
+                    // SAFETY: as above, into the scratch tile (`h` rows of it read).
+                    unsafe { tile_rows(h, kc, ai, bj, t.as_mut_ptr(), NR, add) };
+                    for r in 0..h {
+                        dst[at + r * ldo..][..w].copy_from_slice(&t[r * NR..][..w]);
+                    }
+                }
+            }
+        }
+    };
+    let parts = out.chunks_mut(part_rows * ldo).enumerate();
+    if threads > 1 && m > MR {
+        parts.collect::<Vec<_>>().into_par_iter().for_each(part);
+    } else {
+        parts.for_each(part);
+    }
+}
+
+/// [`tile`] on `h` rows (1 to MR): the last rows of a product run on a tile of their own
+/// height, so a 64-row product (a ResNet layer's channels) is ten tiles of six and one
+/// of four, not eleven of six.
+///
+/// # Safety
+/// As for [`tile`] with R = `h`.
+unsafe fn tile_rows(
+    h: usize,
+    kc: usize,
+    a: (*const f32, usize, usize),
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    add: bool,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match h {
+            MR => tile::<MR>(kc, a, b, c, ldc, add),
+            5 => tile::<5>(kc, a, b, c, ldc, add),
+            4 => tile::<4>(kc, a, b, c, ldc, add),
+            3 => tile::<3>(kc, a, b, c, ldc, add),
+            2 => tile::<2>(kc, a, b, c, ldc, add),
+            _ => tile::<1>(kc, a, b, c, ldc, add),
         }
     }
 }
@@ -209,15 +431,15 @@ fn pack<const W: usize>(v: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: u
     }
 }
 
-/// One MR x NR tile: `c (+)= a-panel . b-panel` over `kc` (adds to `c` when `add`), `c`
-/// at row stride `ldc`.
+/// One R x NR tile (R = MR but for the last rows of a product): `c (+)= a-panel .
+/// b-panel` over `kc` (adds to `c` when `add`), `c` at row stride `ldc`.
 ///
 /// # Safety
-/// The CPU must have AVX-512 F; `a` reaches `kc * MR` floats, `b` `kc * NR`, and `c` MR
-/// rows of NR floats at stride `ldc`.
+/// The CPU must have AVX-512 F; `a` reaches `kc` values of R rows, `b` `kc * NR`, and
+/// `c` R rows of NR floats at stride `ldc`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile(
+unsafe fn tile<const R: usize>(
     kc: usize,
     (a, ars, aks): (*const f32, usize, usize),
     b: *const f32,
@@ -230,17 +452,17 @@ unsafe fn tile(
     unsafe {
         // The block's sums start from zero and are added to `c` at the end, so the
         // loads of `c` (often from memory) are not waited for: they are prefetched now.
-        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+        let mut acc = [[_mm512_setzero_ps(); NV]; R];
         if add {
-            for i in 0..MR {
+            for i in 0..R {
                 for v in 0..NV {
                     _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16 * v) as *const i8);
                 }
             }
         }
-        let rows: [*const f32; MR] = std::array::from_fn(|i| a.add(i * ars));
+        let rows: [*const f32; R] = std::array::from_fn(|i| a.add(i * ars));
         let mut bp = b;
-        let step = |acc: &mut [[__m512; NV]; MR], p: usize, bp: *const f32| {
+        let step = |acc: &mut [[__m512; NV]; R], p: usize, bp: *const f32| {
             let mut bv = [_mm512_setzero_ps(); NV];
             for (v, x) in bv.iter_mut().enumerate() {
                 *x = _mm512_loadu_ps(bp.add(16 * v));
@@ -283,7 +505,7 @@ unsafe fn tile(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn tile(_: usize, _: (*const f32, usize, usize), _: *const f32, _: *mut f32, _: usize, _: bool) {
+unsafe fn tile<const R: usize>(_: usize, _: (*const f32, usize, usize), _: *const f32, _: *mut f32, _: usize, _: bool) {
     unreachable!("no AVX-512 kernel on this architecture")
 }
 

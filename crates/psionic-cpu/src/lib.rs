@@ -12,6 +12,7 @@ pub mod binary;
 pub mod cast;
 pub mod conv;
 mod conv_gemm;
+mod conv_panels;
 mod depthwise;
 pub mod element;
 pub mod elementwise;
