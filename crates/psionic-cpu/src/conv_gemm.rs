@@ -268,7 +268,7 @@ fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, s: &Sizes, out: &mut [T]) {
     let direct = s.direct();
     // f32 windows go straight into the AVX-512 kernel's panels where it runs.
     let panels = match (f32s(x), f32s(w)) {
-        (Some(x), Some(w)) if !direct && conv_panels::available() => Some((x, w, Taps::new(&plan, s.kp))),
+        (Some(x), Some(w)) if !direct && conv_panels::takes(s.ck) => Some((x, w, Taps::new(&plan, s.kp))),
         _ => None,
     };
     per_run(out, e * m * s.op, s.ck, |r, o, threads| {
@@ -372,7 +372,7 @@ fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, s: &Sizes, dw: &mut [T]
     let direct = s.direct();
     // f32 windows go straight into the AVX-512 kernel's strips where it runs.
     let panels = match f32s(x) {
-        Some(x) if !direct && conv_panels::available() => Some((x, Taps::new(&plan, s.kp))),
+        Some(x) if !direct && conv_panels::takes_weight(s.ck, s.mg) => Some((x, Taps::new(&plan, s.kp))),
         _ => None,
     };
     let mut partials = Storage::uninit::<T>(blocks * per_block);
@@ -468,9 +468,12 @@ mod tests {
     /// gradient in runs of several examples, an empty batch, a grouped pointwise layer
     /// read in place; then stride-1 layers whose input gradient is a flipped forward
     /// product (dilated and grouped, padded unevenly, rows not a multiple of the
-    /// kernel's tile), one padded past its kernel's reach (no flip), and planes past one
-    /// 64-column panel and one k block of the f32 kernels.
-    const CASES: [Case; 13] = [
+    /// kernel's tile), one padded past its kernel's reach (no flip), planes past one
+    /// 64-column panel and one k block of the f32 kernels; then layers whose f32
+    /// products fill the kernel's panels and strips (over 128 window rows, 64 output
+    /// channels or more): examples side by side in one panel with edge rows and lanes,
+    /// grouped and strided along the row, and one example over two k blocks each way.
+    const CASES: [Case; 16] = [
         (2, 3, 1, 4, [7, 6], [3, 3], [1, 1], [1, 1], [1, 1]),
         (3, 4, 2, 6, [9, 8], [3, 2], [2, 3], [1, 2], [2, 0]),
         (1, 6, 3, 3, [5, 5], [1, 1], [1, 1], [1, 1], [0, 0]),
@@ -484,6 +487,9 @@ mod tests {
         (2, 3, 1, 5, [5, 6], [2, 2], [1, 1], [1, 1], [2, 1]),
         (2, 9, 1, 8, [23, 21], [3, 3], [1, 1], [1, 1], [1, 1]),
         (1, 80, 1, 7, [12, 12], [3, 3], [1, 1], [1, 1], [1, 1]),
+        (2, 16, 1, 70, [9, 10], [3, 3], [1, 1], [1, 1], [1, 1]),
+        (3, 32, 2, 128, [7, 9], [3, 3], [1, 2], [1, 1], [1, 1]),
+        (1, 80, 1, 64, [24, 24], [3, 3], [1, 1], [1, 1], [1, 1]),
     ];
 
     /// A case's geometry and its operands `x`, `w` and `g` (in f64).

@@ -12,9 +12,19 @@
 use crate::conv::{Geometry, Row};
 use crate::gemm_f32::View;
 
-/// Whether this CPU runs these products.
-pub(crate) fn available() -> bool {
-    crate::gemm_f32::available()
+/// Whether a group's products with `ck` window rows run here: on a CPU with the kernel,
+/// and with at least 128 rows (a first layer's 27 rows of 3 channels would store each
+/// output tile after a few dozen steps; it stays on im2col and gemm). The weight
+/// gradient also wants a whole panel of output channels ([`takes_weight`]).
+pub(crate) fn takes(ck: usize) -> bool {
+    ck >= 128 && crate::gemm_f32::available()
+}
+
+/// Whether a group's weight gradient with `ck` window rows and `mg` output channels runs
+/// here: as [`takes`], with the channels filling the kernel's 64 lanes (fewer would
+/// leave most of every tile empty).
+pub(crate) fn takes_weight(ck: usize, mg: usize) -> bool {
+    takes(ck) && mg >= crate::gemm_f32::NR
 }
 
 /// The plan's rows (see [`Geometry::plan`]) grouped by tap: tap `t`'s rows are
