@@ -17,10 +17,10 @@
 
 use crate::conv::{Geometry, Product, Real, Row};
 use crate::conv_panels::{self, Taps};
+use crate::element::{as_f32, as_f32_mut};
 use crate::matmul::gemm_into;
 use crate::parallel::for_out_chunks;
 use crate::storage::Storage;
-use psionic_core::DType;
 
 /// Examples whose weight-gradient products one block sums before the blocks are added.
 const BLOCK: usize = 8;
@@ -244,18 +244,6 @@ fn run_outputs<'a, T: Real>(
     }
 }
 
-/// `s` as f32s, if it holds them.
-fn f32s<T: Real>(s: &[T]) -> Option<&[f32]> {
-    // SAFETY: `T` is f32 when its dtype is (the element types are distinct per dtype).
-    (T::DTYPE == DType::F32).then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
-}
-
-/// `s` as f32s, if it holds them.
-fn f32s_mut<T: Real>(s: &mut [T]) -> Option<&mut [f32]> {
-    // SAFETY: as in `f32s`; the borrow is handed on.
-    (T::DTYPE == DType::F32).then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
-}
-
 /// Scratch of `len` elements, or none.
 fn scratch<T: Real>(len: usize, want: bool) -> Option<Storage> {
     want.then(|| Storage::uninit::<T>(len))
@@ -267,8 +255,8 @@ fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, s: &Sizes, out: &mut [T]) {
     let (m, e) = (g.out_channels, run_len(s));
     let direct = s.direct();
     // f32 windows go straight into the AVX-512 kernel's panels where it runs.
-    let panels = match (f32s(x), f32s(w)) {
-        (Some(x), Some(w)) if !direct && conv_panels::takes(s.ck) => Some((x, w, Taps::new(&plan, s.kp))),
+    let panels = match as_f32(x) {
+        Some(x) if !direct && conv_panels::takes(s.ck) => Some((x, Taps::new(&plan, s.kp))),
         _ => None,
     };
     per_run(out, e * m * s.op, s.ck, |r, o, threads| {
@@ -277,34 +265,24 @@ fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, s: &Sizes, out: &mut [T]) {
         let mut buf = scratch::<T>(s.ck * wide, !direct && panels.is_none());
         let mut tmp = scratch::<T>(s.mg * wide, run > 1);
         for grp in 0..g.groups {
-            if let Some((x, w, taps)) = &panels {
-                let wg = &w[grp * s.mg * s.ck..][..s.mg * s.ck];
-                let ex = (r * e, run, grp);
-                match tmp.as_mut() {
-                    Some(t) => {
-                        let t = t.as_mut_slice::<f32>();
-                        conv_panels::windows_product(wg, x, ex, taps, g, s.mg, (&mut *t, wide), threads);
-                        scatter(f32s(t).expect("f32"), f32s_mut(o).expect("f32"), run, m, grp, s);
-                    }
-                    None => {
-                        let dst = &mut f32s_mut(o).expect("f32")[grp * s.mg * s.op..][..s.mg * s.op];
-                        conv_panels::windows_product(wg, x, ex, taps, g, s.mg, (dst, s.op), threads);
-                    }
-                }
-                continue;
-            }
-            let cols = run_windows(x, r * e, run, grp, &plan, g, s, buf.as_mut());
-            let wg = (&w[grp * s.mg * s.ck..][..s.mg * s.ck], s.ck, 1);
-            match tmp.as_mut() {
-                Some(t) => {
-                    let t = t.as_mut_slice();
-                    gemm_into([s.mg, wide, s.ck], (&mut *t, wide, 1, false), wg, (cols, wide, 1), threads);
-                    scatter(t, o, run, m, grp, s);
+            let wg = &w[grp * s.mg * s.ck..][..s.mg * s.ck];
+            // Into the run's scratch when it has several examples, else in place.
+            let dst = match tmp.as_mut() {
+                Some(t) => t.as_mut_slice::<T>(),
+                None => &mut o[grp * s.mg * s.op..][..s.mg * s.op],
+            };
+            match &panels {
+                Some((x, taps)) => {
+                    let (wg, dst) = (as_f32(wg).expect("f32"), as_f32_mut(dst).expect("f32"));
+                    conv_panels::windows_product(wg, x, (r * e, run, grp), taps, g, s.mg, (dst, wide), threads);
                 }
                 None => {
-                    let dst = &mut o[grp * s.mg * s.op..][..s.mg * s.op];
-                    gemm_into([s.mg, s.op, s.ck], (dst, s.op, 1, false), wg, (cols, s.op, 1), threads);
+                    let cols = run_windows(x, r * e, run, grp, &plan, g, s, buf.as_mut());
+                    gemm_into([s.mg, wide, s.ck], (dst, wide, 1, false), (wg, s.ck, 1), (cols, wide, 1), threads);
                 }
+            }
+            if let Some(t) = tmp.as_ref() {
+                scatter(t.as_slice::<T>(), o, run, m, grp, s);
             }
         }
     });
@@ -371,7 +349,7 @@ fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, s: &Sizes, dw: &mut [T]
     }
     let direct = s.direct();
     // f32 windows go straight into the AVX-512 kernel's strips where it runs.
-    let panels = match f32s(x) {
+    let panels = match as_f32(x) {
         Some(x) if !direct && conv_panels::takes_weight(s.ck, s.mg) => Some((x, Taps::new(&plan, s.kp))),
         _ => None,
     };
@@ -385,8 +363,8 @@ fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, s: &Sizes, dw: &mut [T]
             let wide = run * s.op;
             for grp in 0..groups {
                 if let Some((x, taps)) = &panels {
-                    let gg = f32s(run_outputs(gy, n0, run, grp, m, s, tmp.as_mut())).expect("f32");
-                    let dst = &mut f32s_mut(p).expect("f32")[grp * s.ck * s.mg..][..s.ck * s.mg];
+                    let gg = as_f32(run_outputs(gy, n0, run, grp, m, s, tmp.as_mut())).expect("f32");
+                    let dst = &mut as_f32_mut(p).expect("f32")[grp * s.ck * s.mg..][..s.ck * s.mg];
                     let acc = n0 > blk * BLOCK;
                     let ex = (n0, run, grp);
                     conv_panels::windows_weight_product(x, (gg, 0, wide), ex, taps, g, s.mg, (dst, s.mg, acc), threads);

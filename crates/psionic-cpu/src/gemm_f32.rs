@@ -100,8 +100,7 @@ pub(crate) fn matmul(
     assert!(out.len() >= (m - 1) * ldo + n, "output too short");
     let nt = n.div_ceil(NR) * NR;
     let mut bp = Storage::uninit::<f32>(KC.min(k) * nt);
-    let par = threads > 1 && m > MR;
-    let part_rows = if par { m.div_ceil(MR).div_ceil(threads) * MR } else { m };
+    let part_rows = part_rows(m, threads);
     let bt = b.t();
     let direct = a.cs == 1 && a.rs > 0;
     // The tiles read a row-major `a` through raw pointers: its last element must lie in
@@ -113,7 +112,7 @@ pub(crate) fn matmul(
         let bpan = &mut bp.as_mut_slice::<f32>()[..kc * nt];
         // SAFETY (here and below): `available()` held above.
         let pack_b = |(jp, panel): (usize, &mut [f32])| unsafe { pack::<NR>(&bt, jp * NR, n, p0, kc, panel) };
-        if par {
+        if part_rows < m {
             bpan.par_chunks_mut(NR * kc).enumerate().for_each(pack_b);
         } else {
             bpan.chunks_mut(NR * kc).enumerate().for_each(pack_b);
@@ -144,34 +143,14 @@ pub(crate) fn matmul(
                             (ap[i0 * kc..][..MR * kc].as_ptr(), 1, MR)
                         };
                         let at = (r0 + i0) * ldo + j0;
-                        if h == MR && w == NR {
-                            // SAFETY (both calls): `ai` reaches MR rows of `kc` values,
-                            // of `a` (checked above) or of its panel; the panel of `b`
-                            // holds `kc` lanes of NR; the tile's MR rows of NR lie inside
-                            // `dst` (checked against `out` above) or `t`.
-                            unsafe { tile::<MR>(kc, ai, bj.as_ptr(), dst[at..].as_mut_ptr(), ldo, add) };
-                            continue;
-                        }
-                        // An edge tile: through the scratch tile, only its valid part.
-                        for r in 0..h {
-                            if add {
-                                t[r * NR..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
-                            }
-                        }
-                        unsafe { tile::<MR>(kc, ai, bj.as_ptr(), t.as_mut_ptr(), NR, add) };
-                        for r in 0..h {
-                            dst[at + r * ldo..][..w].copy_from_slice(&t[r * NR..][..w]);
-                        }
+                        // SAFETY: `ai` reaches `h` rows of `kc` values, of `a` (checked
+                        // above) or of its panel; the panel of `b` holds `kc` lanes of NR.
+                        unsafe { put_tile([h, w, kc], ai, bj.as_ptr(), (dst, at, ldo), add, &mut t) };
                     }
                 }
             }
         };
-        let parts = out.chunks_mut(part_rows * ldo).enumerate();
-        if par {
-            parts.collect::<Vec<_>>().into_par_iter().for_each(part);
-        } else {
-            parts.for_each(part);
-        }
+        for_row_parts(out, [m, part_rows, ldo], part);
     }
 }
 
@@ -209,16 +188,15 @@ pub(crate) fn matmul_filled(
     }
     assert!(out.len() >= (m - 1) * ldo + n, "output too short");
     assert!(a.at(m - 1, k - 1) < a.data.len(), "a reaches past its storage");
-    let kcm = k.div_ceil(k.div_ceil(KC_FILLED));
-    let part_rows = m.div_ceil(MR).div_ceil(threads.max(1)) * MR;
+    let blocks = k_blocks(k, KC_FILLED);
+    let kcm = blocks.clone().next().map_or(1, |(_, kc)| kc);
+    let part_rows = part_rows(m, threads);
     let part = |(i, dst): (usize, &mut [f32])| {
         let (m0, rows) = (i * part_rows, part_rows.min(m - i * part_rows));
         let full = rows / MR * MR;
         // The last rows, short of a tile, packed once per k block with zeros below them.
-        let blocks = k.div_ceil(kcm);
-        let mut edge = Storage::uninit::<f32>(if full < rows { blocks * MR * kcm } else { 0 });
-        for (b, p0) in (0..k).step_by(kcm).enumerate() {
-            let kc = kcm.min(k - p0);
+        let mut edge = Storage::uninit::<f32>(if full < rows { k.div_ceil(kcm) * MR * kcm } else { 0 });
+        for (b, (p0, kc)) in blocks.clone().enumerate() {
             // SAFETY: `available()` held above.
             if full < rows {
                 unsafe {
@@ -239,8 +217,7 @@ pub(crate) fn matmul_filled(
         let mut t = [0f32; MR * NR];
         for j0 in (0..n).step_by(NR) {
             let w = NR.min(n - j0);
-            for (b, p0) in (0..k).step_by(kcm).enumerate() {
-                let kc = kcm.min(k - p0);
+            for (b, (p0, kc)) in blocks.clone().enumerate() {
                 fill(p0, kc, j0, w, &mut panel[..kc * NR]);
                 let (bp, add) = (panel.as_ptr(), p0 > 0);
                 for i0 in (0..rows).step_by(MR) {
@@ -249,36 +226,15 @@ pub(crate) fn matmul_filled(
                     } else {
                         (edge[b * MR * kcm..].as_ptr(), 1, MR)
                     };
-                    let at = i0 * ldo + j0;
                     let h = MR.min(rows - i0);
-                    if w == NR {
-                        // SAFETY: `ai` reaches `h` rows of `kc` values, of `a` (checked
-                        // above) or of the packed edge; the panel holds `kc` rows of NR
-                        // lanes; the tile's `h` rows of NR lie inside `dst` (checked
-                        // against `out` above).
-                        unsafe { tile_rows(h, kc, ai, bp, dst[at..].as_mut_ptr(), ldo, add) };
-                        continue;
-                    }
-                    for r in 0..h {
-                        if add {
-                            t[r * NR..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
-                        }
-                    }
-                    // SAFETY: as above, into the scratch tile.
-                    unsafe { tile::<MR>(kc, ai, bp, t.as_mut_ptr(), NR, add) };
-                    for r in 0..h {
-                        dst[at + r * ldo..][..w].copy_from_slice(&t[r * NR..][..w]);
-                    }
+                    // SAFETY: `ai` reaches `h` rows of `kc` values, of `a` (checked
+                    // above) or of the packed edge; the panel holds `kc` rows of NR lanes.
+                    unsafe { put_tile([h, w, kc], ai, bp, (dst, i0 * ldo + j0, ldo), add, &mut t) };
                 }
             }
         }
     };
-    let parts = out.chunks_mut(part_rows * ldo).enumerate();
-    if threads > 1 && m > MR {
-        parts.collect::<Vec<_>>().into_par_iter().for_each(part);
-    } else {
-        parts.for_each(part);
-    }
+    for_row_parts(out, [m, part_rows, ldo], part);
 }
 
 /// Most k per block of [`matmul_filled_a`]: a panel of `b` is then 128 KiB, in L2, and
@@ -293,8 +249,67 @@ impl<F: Fn(usize, usize, usize, usize, usize, &mut [f32]) + Sync> FillStrip for 
 
 /// The k blocks of [`matmul_filled_a`] for a sum of `k`: `(p0, kc)` each.
 pub(crate) fn strip_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> + Clone {
-    let kc = k.div_ceil(k.div_ceil(KC_STRIPS).max(1)).max(1);
+    k_blocks(k, KC_STRIPS)
+}
+
+/// A sum of `k` cut into blocks of at most `most`, as even as they can be (576 is one
+/// block of 576 under 640, not 512 and 64): `(p0, kc)` each.
+fn k_blocks(k: usize, most: usize) -> impl Iterator<Item = (usize, usize)> + Clone {
+    let kc = k.div_ceil(k.div_ceil(most).max(1)).max(1);
     (0..k).step_by(kc).map(move |p0| (p0, kc.min(k - p0)))
+}
+
+/// Rows per share of a product's output split over `threads` (whole tiles each); all
+/// of them on one thread.
+fn part_rows(m: usize, threads: usize) -> usize {
+    if threads > 1 && m > MR {
+        m.div_ceil(MR).div_ceil(threads) * MR
+    } else {
+        m
+    }
+}
+
+/// Runs `part(i, share)` on each share of the `m` rows of `out` (row stride `ldo`),
+/// `part_rows` rows each (from [`part_rows`]), in parallel when there are several.
+fn for_row_parts(out: &mut [f32], [m, part_rows, ldo]: [usize; 3], part: impl Fn((usize, &mut [f32])) + Sync + Send) {
+    if part_rows < m {
+        let shares = out.chunks_mut(part_rows * ldo).take(m.div_ceil(part_rows)).enumerate();
+        shares.collect::<Vec<_>>().into_par_iter().for_each(part);
+    } else {
+        part((0, out));
+    }
+}
+
+/// The `h x w` tile at `dst[at..]` (row stride `ldo`) over `kc`: straight into `dst`
+/// when it is NR wide, else through the scratch tile `t`, of which only the valid part
+/// is read and written back.
+///
+/// # Safety
+/// As for [`tile`] with R = `h`; the tile's `h` rows of `w` lie inside `dst`.
+unsafe fn put_tile(
+    [h, w, kc]: [usize; 3],
+    a: (*const f32, usize, usize),
+    b: *const f32,
+    (dst, at, ldo): (&mut [f32], usize, usize),
+    add: bool,
+    t: &mut [f32; MR * NR],
+) {
+    if w == NR {
+        assert!(dst.len() >= at + (h - 1) * ldo + NR, "tile past the output");
+        // SAFETY: the caller's contract; the tile's rows are inside `dst` (asserted).
+        unsafe { tile_rows(h, kc, a, b, dst[at..].as_mut_ptr(), ldo, add) };
+        return;
+    }
+    if add {
+        for r in 0..h {
+            t[r * NR..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
+        }
+    }
+    // SAFETY: the caller's contract, into the scratch tile's first `h` rows.
+    unsafe { tile_rows(h, kc, a, b, t.as_mut_ptr(), NR, add) };
+    for r in 0..h {
+        dst[at + r * ldo..][..w].copy_from_slice(&t[r * NR..][..w]);
+    }
 }
 
 /// `out (+)= a (m x k) @ b (k x n)` (adds when `accumulate`), where `fill` lays out `a`
@@ -319,7 +334,7 @@ pub(crate) fn matmul_filled_a(
     let nt = n.div_ceil(NR) * NR;
     let kcm = strip_blocks(k).next().map_or(1, |(_, kc)| kc);
     let ld = kcm.next_multiple_of(16);
-    let part_rows = m.div_ceil(MR).div_ceil(threads.max(1)) * MR;
+    let part_rows = part_rows(m, threads);
     let bt = b.t();
     let part = |(i, dst): (usize, &mut [f32])| {
         let (m0, rows) = (i * part_rows, part_rows.min(m - i * part_rows));
@@ -339,34 +354,15 @@ pub(crate) fn matmul_filled_a(
                 fill(m0 + i0, h, p0, kc, ld, &mut strip[..h * ld]);
                 let ai = (strip.as_ptr(), ld, 1);
                 for j0 in (0..nt).step_by(NR) {
-                    let (bj, w, at) = (bpan[j0 * kc..].as_ptr(), NR.min(n - j0), i0 * ldo + j0);
-                    if w == NR {
-                        // SAFETY: the strip holds `h` rows of `kc` values at stride `ld`;
-                        // the panel `kc` rows of NR lanes; the tile's `h` rows of NR lie
-                        // inside `dst` (checked against `out` above).
-                        unsafe { tile_rows(h, kc, ai, bj, dst[at..].as_mut_ptr(), ldo, add) };
-                        continue;
-                    }
-                    for r in 0..h {
-                        if add {
-                            t[r * NR..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
-                        }
-                    }
-                    // SAFETY: as above, into the scratch tile (`h` rows of it read).
-                    unsafe { tile_rows(h, kc, ai, bj, t.as_mut_ptr(), NR, add) };
-                    for r in 0..h {
-                        dst[at + r * ldo..][..w].copy_from_slice(&t[r * NR..][..w]);
-                    }
+                    let (bj, w) = (bpan[j0 * kc..].as_ptr(), NR.min(n - j0));
+                    // SAFETY: the strip holds `h` rows of `kc` values at stride `ld`;
+                    // the panel `kc` rows of NR lanes.
+                    unsafe { put_tile([h, w, kc], ai, bj, (dst, i0 * ldo + j0, ldo), add, &mut t) };
                 }
             }
         }
     };
-    let parts = out.chunks_mut(part_rows * ldo).enumerate();
-    if threads > 1 && m > MR {
-        parts.collect::<Vec<_>>().into_par_iter().for_each(part);
-    } else {
-        parts.for_each(part);
-    }
+    for_row_parts(out, [m, part_rows, ldo], part);
 }
 
 /// [`tile`] on `h` rows (1 to MR): the last rows of a product run on a tile of their own

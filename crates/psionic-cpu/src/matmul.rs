@@ -8,7 +8,7 @@
 
 use crate::array::CpuArray;
 use crate::cast::cast;
-use crate::element::Element;
+use crate::element::{as_f32, as_f32_mut, Element};
 use crate::storage::Storage;
 use half::{bf16, f16};
 use psionic_core::strided::OffsetIter;
@@ -227,16 +227,15 @@ pub(crate) fn gemm_into<T: GemmScalar>(
         }
         return;
     }
-    if T::DTYPE == DType::F32 && d_cs == 1 && crate::gemm_f32::takes_col_major_b(k, a.2, b.1) {
-        use crate::gemm_f32::View;
-        // SAFETY: `T` is f32 (its dtype, checked above), so these are slices of f32.
-        let f = |s: &[T]| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) };
-        // SAFETY: as above; `dst` is borrowed mutably and so overlaps neither operand.
-        let dst = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut f32, dst.len()) };
-        let av = View { data: f(a.0), off: 0, rs: a.1 as isize, cs: a.2 as isize };
-        let bv = View { data: f(b.0), off: 0, rs: b.1 as isize, cs: b.2 as isize };
-        crate::gemm_f32::matmul(av, bv, [m, k, n], (dst, d_rs, accumulate), threads);
-        return;
+    if let (Some(ad), Some(bd)) = (as_f32(a.0), as_f32(b.0)) {
+        if d_cs == 1 && crate::gemm_f32::takes_col_major_b(k, a.2, b.1) {
+            use crate::gemm_f32::View;
+            let dst = as_f32_mut(dst).expect("f32 like its operands");
+            let av = View { data: ad, off: 0, rs: a.1 as isize, cs: a.2 as isize };
+            let bv = View { data: bd, off: 0, rs: b.1 as isize, cs: b.2 as isize };
+            crate::gemm_f32::matmul(av, bv, [m, k, n], (dst, d_rs, accumulate), threads);
+            return;
+        }
     }
     let par =
         if threads > 1 && m * n * k >= PAR_FLOPS { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
