@@ -83,6 +83,18 @@ impl<T> View<'_, T> {
     }
 }
 
+/// Whether a product `[m, k, n]` into `out_len` elements at row stride `ldo` has any
+/// output; panics where the kernel cannot run it (no AVX-512, an empty sum, an output
+/// too short or narrower than `n`).
+fn has_work([m, k, n]: [usize; 3], (out_len, ldo): (usize, usize)) -> bool {
+    assert!(available() && k > 0 && ldo >= n, "f32 kernel on a CPU without AVX-512, or an empty sum");
+    if m * n == 0 {
+        return false;
+    }
+    assert!(out_len >= (m - 1) * ldo + n, "output too short");
+    true
+}
+
 /// `out (+)= a (m x k) @ b (k x n)`, `out` row-major at row stride `ldo` (its rows past
 /// the `n`-th column untouched); adds to `out` when `accumulate`. `k > 0`. Panics unless
 /// [`available`].
@@ -93,11 +105,9 @@ pub(crate) fn matmul(
     (out, ldo, accumulate): (&mut [f32], usize, bool),
     threads: usize,
 ) {
-    assert!(available() && k > 0 && ldo >= n, "f32 kernel on a CPU without AVX-512, or an empty sum");
-    if m * n == 0 {
+    if !has_work([m, k, n], (out.len(), ldo)) {
         return;
     }
-    assert!(out.len() >= (m - 1) * ldo + n, "output too short");
     let nt = n.div_ceil(NR) * NR;
     let mut bp = Storage::uninit::<f32>(KC.min(k) * nt);
     let part_rows = part_rows(m, threads);
@@ -179,14 +189,10 @@ pub(crate) fn matmul_filled(
     (out, ldo): (&mut [f32], usize),
     threads: usize,
 ) {
-    assert!(
-        available() && k > 0 && ldo >= n && a.cs == 1 && a.rs > 0,
-        "f32 kernel: no AVX-512, empty sum or a not row-major"
-    );
-    if m * n == 0 {
+    assert!(a.cs == 1 && a.rs > 0, "f32 kernel: a not row-major");
+    if !has_work([m, k, n], (out.len(), ldo)) {
         return;
     }
-    assert!(out.len() >= (m - 1) * ldo + n, "output too short");
     assert!(a.at(m - 1, k - 1) < a.data.len(), "a reaches past its storage");
     let blocks = k_blocks(k, KC_FILLED);
     let kcm = blocks.clone().next().map_or(1, |(_, kc)| kc);
@@ -326,11 +332,9 @@ pub(crate) fn matmul_filled_a(
     (out, ldo, accumulate): (&mut [f32], usize, bool),
     threads: usize,
 ) {
-    assert!(available() && k > 0 && ldo >= n, "f32 kernel on a CPU without AVX-512, or an empty sum");
-    if m * n == 0 {
+    if !has_work([m, k, n], (out.len(), ldo)) {
         return;
     }
-    assert!(out.len() >= (m - 1) * ldo + n, "output too short");
     let nt = n.div_ceil(NR) * NR;
     let kcm = strip_blocks(k).next().map_or(1, |(_, kc)| kc);
     let ld = kcm.next_multiple_of(16);
