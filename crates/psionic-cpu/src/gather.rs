@@ -32,6 +32,13 @@ fn pinned(layout: &Layout, shape: &[usize], dim: usize) -> (Layout, isize) {
 fn check_indices(op: &'static str, index: &CpuArray, size: usize) -> Result<()> {
     let idx = index.storage.as_slice::<i64>();
     let mut bad = None;
+    if index.layout.is_contiguous() {
+        // One pass over the slice (vectorised), and the walk below only to name the culprit.
+        let run = &idx[index.layout.offset..][..index.numel()];
+        if !run.iter().fold(false, |bad, &i| bad | (i as u64 >= size as u64)) {
+            return Ok(());
+        }
+    }
     psionic_core::strided::for_each_offset(&index.layout, |o| {
         if bad.is_none() && (idx[o] < 0 || idx[o] as usize >= size) {
             bad = Some(idx[o]);
@@ -134,24 +141,67 @@ struct Run<'a, T> {
     step: isize,
     vals: &'a [T],
     idx: &'a [i64],
+    /// `(value, block)`: the output starts as `value` everywhere (a broadcast base, such as
+    /// a gradient's zeros) and each block of `block` elements is filled when the walk
+    /// first reaches it, so it is still in L1 when its values are combined in.
+    fill: Option<(T, usize)>,
 }
 
 impl<T: Element> Run<'_, T> {
     /// Combines every position of `shape` (index, source and pinned output layouts) into
     /// `dst`, in row-major order.
     fn block(&self, dst: &mut [T], count: &mut [u32], shape: &[usize], layouts: [&Layout; 3]) {
-        let rows = Rows::<3>::from_layouts(shape, layouts);
-        let (len, [si, ss, so]) = (rows.row_len(), rows.inner_strides());
-        rows.for_rows(0..rows.n_rows(), |_, [oi, os, oo]| {
-            for k in 0..len {
-                let k = k as isize;
-                let i = self.idx[(oi as isize + k * si) as usize] as isize;
-                let t = (oo as isize + k * so + i * self.step) as usize;
-                let v = self.vals[(os as isize + k * ss) as usize];
-                dst[t] = if self.counting && count[t] == 0 { v } else { combine(self.reduce, dst[t], v) };
+        // The common cases get a loop of their own, free of the per-element choice of
+        // reduction (a gather's gradient is a float sum into zeros): a plain float add
+        // rounds as the f64 sum rounded to `T` does (both are correctly rounded).
+        let float = T::DTYPE.is_float();
+        match (self.reduce, self.counting) {
+            (ScatterReduce::Assign, false) => self.walk(dst, shape, layouts, |d, t, v| d[t] = v),
+            (ScatterReduce::Sum, false) if float => {
+                self.walk(dst, shape, layouts, |d, t, v| d[t] = T::from_f64(d[t].to_f64() + v.to_f64()))
+            }
+            _ => self.walk(dst, shape, layouts, |d, t, v| {
+                d[t] = if self.counting && count[t] == 0 { v } else { combine(self.reduce, d[t], v) };
                 if self.counting {
                     count[t] += 1;
                 }
+            }),
+        }
+    }
+
+    /// Calls `put(dst, target, value)` for every position of `shape`, in row-major order
+    /// (filling each block first when the output starts as one value).
+    #[inline(always)]
+    fn walk(&self, dst: &mut [T], shape: &[usize], layouts: [&Layout; 3], mut put: impl FnMut(&mut [T], usize, T)) {
+        let rows = Rows::<3>::from_layouts(shape, layouts);
+        let (len, [si, ss, so]) = (rows.row_len(), rows.inner_strides());
+        // Positions of one leading coordinate are consecutive in row-major order, so a
+        // block is never reached again once the walk has left it.
+        let mut filled = None;
+        let mut enter = |dst: &mut [T], at: usize| {
+            if let Some((v, size)) = self.fill {
+                let b0 = at / size * size;
+                if filled != Some(b0) {
+                    dst[b0..b0 + size].fill(v);
+                    filled = Some(b0);
+                }
+            }
+        };
+        rows.for_rows(0..rows.n_rows(), |_, [oi, os, oo]| {
+            // A row may cross blocks (merged dims: an index one wide along `dim`, as a loss
+            // gathering one class per row has): then each position checks its own.
+            let last = (oo as isize + (len as isize - 1) * so) as usize;
+            let crosses = self.fill.is_some_and(|(_, size)| last / size != oo / size);
+            if !crosses {
+                enter(dst, oo);
+            }
+            for k in 0..len as isize {
+                let at = oo as isize + k * so;
+                if crosses {
+                    enter(dst, at as usize);
+                }
+                let i = self.idx[(oi as isize + k * si) as usize] as isize;
+                put(dst, (at + i * self.step) as usize, self.vals[(os as isize + k * ss) as usize]);
             }
         });
     }
@@ -166,11 +216,20 @@ fn scatter_typed<T: Element>(
     include_self: bool,
 ) -> Result<CpuArray> {
     check_indices("scatter", index, if base.layout.ndim() == 0 { 1 } else { base.shape()[dim] })?;
-    let mut out = crate::elementwise::contiguous::<T>(base);
+    let shape = index.shape().to_vec();
+    // A base that is one value broadcast, over an output whose every block (leading
+    // coordinate) the index reaches, is filled block by block during the walk instead.
+    let prefill = base.layout.ndim() > 0
+        && index.numel() > 0
+        && base.layout.strides.iter().all(|&s| s == 0)
+        && shape[..dim] == base.shape()[..dim];
+    let mut out = match prefill {
+        true => CpuArray::new(Storage::uninit::<T>(base.numel()), base.shape()),
+        false => crate::elementwise::contiguous::<T>(base),
+    };
     if index.numel() == 0 {
         return Ok(out);
     }
-    let shape = index.shape().to_vec();
     let (ol, step) = pinned(&out.layout, &shape, dim);
     let sl =
         Layout { shape: shape.clone(), strides: src.layout.strides[..shape.len()].to_vec(), offset: src.layout.offset };
@@ -181,13 +240,14 @@ fn scatter_typed<T: Element>(
     // `include_self = false` need it.
     let counting = reduce == ScatterReduce::Mean || !include_self;
     let mut count = if counting { vec![u32::from(include_self); dst.len()] } else { vec![] };
-    let run = Run { reduce, counting, step, vals, idx };
+    let block: usize = out.layout.shape[dim..].iter().product();
+    let fill = prefill.then(|| (base.storage.as_slice::<T>()[base.layout.offset], block));
+    let run = Run { reduce, counting, step, vals, idx, fill };
     // Positions that differ before `dim` write disjoint blocks of the (contiguous) output:
     // one block of `out[c, ...]` per leading coordinate `c`, in parallel, each visited in
     // the order of the whole, so sums do not depend on the thread count. (Blocks cost a
     // few allocations each: one thread takes the whole in one walk.)
     let lead: usize = shape[..dim].iter().product();
-    let block: usize = out.layout.shape[dim..].iter().product();
     let serial = rayon::current_num_threads() == 1 || index.numel() < crate::parallel::GRAIN;
     if dim == 0 || lead < 2 || block == 0 || serial {
         run.block(dst, &mut count, &shape, [&index.layout, &sl, &ol]);
@@ -273,9 +333,12 @@ mod tests {
     fn blocked_scatter_matches_the_definition() {
         let (index, src, base, ish, ssh, bsh) = operands();
         let (iv, sv, bv) = (index.to_vec::<i64>(), src.to_vec::<f32>(), base.to_vec::<f32>());
-        for (reduce, include_self) in
-            [(ScatterReduce::Sum, true), (ScatterReduce::Mean, true), (ScatterReduce::Amax, false)]
-        {
+        for (reduce, include_self) in [
+            (ScatterReduce::Sum, true),
+            (ScatterReduce::Assign, true),
+            (ScatterReduce::Mean, true),
+            (ScatterReduce::Amax, false),
+        ] {
             let mut want = bv.clone();
             let mut count = vec![u32::from(include_self); want.len()];
             for p in positions(ish) {
@@ -296,6 +359,76 @@ mod tests {
                 let got = pool.install(|| scatter(&base, &index, &src, 2, reduce, include_self).unwrap());
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got.to_vec::<f32>()), bits(&want), "{reduce:?}, {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn a_broadcast_base_filled_block_by_block_matches_a_filled_one() {
+        let (index, src, ..) = operands();
+        // The index ([3, 4, 50, 60], values below 40) reaches every leading coordinate of
+        // these bases: the walk fills them.
+        for (dim, bsh) in [(2, [3, 4, 40, 60]), (3, [3, 4, 50, 60])] {
+            let one = CpuArray::from_vec(vec![0.75f32], &[1, 1, 1, 1]);
+            let broadcast = one.with_layout(Layout { shape: bsh.to_vec(), strides: vec![0; 4], offset: 0 });
+            let filled = CpuArray::from_vec(vec![0.75f32; bsh.iter().product()], &bsh);
+            for (reduce, include_self) in [
+                (ScatterReduce::Sum, true),
+                (ScatterReduce::Assign, true),
+                (ScatterReduce::Mean, true),
+                (ScatterReduce::Amax, false),
+            ] {
+                let want = scatter(&filled, &index, &src, dim, reduce, include_self).unwrap().to_vec::<f32>();
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let got = pool.install(|| scatter(&broadcast, &index, &src, dim, reduce, include_self).unwrap());
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got.to_vec::<f32>()), bits(&want), "dim {dim} {reduce:?}, {threads} threads");
+                }
+            }
+        }
+    }
+
+    /// An index one wide along `dim` (a loss picking one class per row) walks rows that
+    /// cross blocks: each block is still filled exactly once, before its first value.
+    #[test]
+    fn a_broadcast_base_under_rows_that_cross_blocks() {
+        let cases: [(&[usize], &[usize], usize); 3] =
+            [(&[3000, 7], &[3000, 1], 1), (&[40, 1, 900], &[40, 1, 900], 1), (&[50, 9, 1], &[50, 1, 1], 1)];
+        for (bsh, ish, dim) in cases {
+            let n = |s: &[usize]| s.iter().product::<usize>();
+            let idx: Vec<i64> = (0..n(ish)).map(|i| ((i * 7 + i / 5) % bsh[dim]) as i64).collect();
+            let src: Vec<f32> = (0..n(ish)).map(|i| (i % 13) as f32 - 6.5).collect();
+            let (index, src) = (CpuArray::from_vec(idx, ish), CpuArray::from_vec(src, ish));
+            let one = CpuArray::from_vec(vec![-2.0f32], &vec![1; bsh.len()]);
+            let broadcast = one.with_layout(Layout { shape: bsh.to_vec(), strides: vec![0; bsh.len()], offset: 0 });
+            let filled = CpuArray::from_vec(vec![-2.0f32; n(bsh)], bsh);
+            let want = scatter(&filled, &index, &src, dim, ScatterReduce::Sum, true).unwrap().to_vec::<f32>();
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let got = pool.install(|| scatter(&broadcast, &index, &src, dim, ScatterReduce::Sum, true).unwrap());
+                assert_eq!(got.to_vec::<f32>(), want, "{bsh:?} {ish:?}, {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn indices_outside_the_dim_are_refused_whatever_the_layout() {
+        let (index, src, base, ..) = operands();
+        for bad in [-1i64, 40, i64::MIN, i64::MAX] {
+            let mut v = index.to_vec::<i64>();
+            let at = v.len() / 2 + 3;
+            v[at] = bad;
+            let bad_index = CpuArray::from_vec(v, index.shape());
+            // Contiguous, and strided (the bad position is at an odd column: every other
+            // column from the second keeps it).
+            let strided = bad_index.with_layout(bad_index.layout.slice("test", 3, Some(1), None, 2).unwrap());
+            for idx in [&bad_index, &strided] {
+                let msg = |e: Error| e.to_string();
+                let g = gather(&base, idx, 2).map(|_| ()).map_err(msg).unwrap_err();
+                assert!(g.contains(&format!("index {bad} is out of bounds")), "{g}");
+                let s = scatter(&base, idx, &src, 2, ScatterReduce::Sum, true).map(|_| ()).map_err(msg).unwrap_err();
+                assert!(s.contains(&format!("index {bad} is out of bounds")), "{s}");
             }
         }
     }

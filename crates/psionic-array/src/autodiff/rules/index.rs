@@ -42,7 +42,9 @@ fn unboxed(t: &Tensor, shape: &[usize]) -> Tensor {
 }
 
 pub(super) fn gather_vjp(dim: usize, x: &Tensor, index: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
-    let zeros = Tensor::zeros(&x.shape(), g.dtype());
+    // One zero broadcast, not a filled buffer: the scatter's own copy of its base is then
+    // a fill, not a second pass over memory.
+    let zeros = Tensor::zeros(&[], g.dtype()).broadcast_to(&x.shape());
     vec![Some(scatter(&zeros, dim, index, g, ScatterReduce::Sum, true)), None]
 }
 
