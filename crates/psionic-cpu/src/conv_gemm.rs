@@ -362,19 +362,29 @@ fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, s: &Sizes, dw: &mut [T]
             let run = e.min(end - n0);
             let wide = run * s.op;
             for grp in 0..groups {
-                if let Some((x, taps)) = &panels {
-                    let gg = as_f32(run_outputs(gy, n0, run, grp, m, s, tmp.as_mut())).expect("f32");
-                    let dst = &mut as_f32_mut(p).expect("f32")[grp * s.ck * s.mg..][..s.ck * s.mg];
-                    let acc = n0 > blk * BLOCK;
-                    let ex = (n0, run, grp);
-                    conv_panels::windows_weight_product(x, (gg, 0, wide), ex, taps, g, s.mg, (dst, s.mg, acc), threads);
-                    continue;
-                }
-                let cols = run_windows(x, n0, run, grp, &plan, g, s, buf.as_mut());
                 let gg = run_outputs(gy, n0, run, grp, m, s, tmp.as_mut());
                 let dst = &mut p[grp * s.ck * s.mg..][..s.ck * s.mg];
                 let acc = n0 > blk * BLOCK;
-                gemm_into([s.ck, s.mg, wide], (dst, s.mg, 1, acc), (cols, wide, 1), (gg, 1, wide), threads);
+                match &panels {
+                    Some((x, taps)) => {
+                        let (gg, dst) = (as_f32(gg).expect("f32"), as_f32_mut(dst).expect("f32"));
+                        let ex = (n0, run, grp);
+                        conv_panels::windows_weight_product(
+                            x,
+                            (gg, 0, wide),
+                            ex,
+                            taps,
+                            g,
+                            s.mg,
+                            (dst, s.mg, acc),
+                            threads,
+                        );
+                    }
+                    None => {
+                        let cols = run_windows(x, n0, run, grp, &plan, g, s, buf.as_mut());
+                        gemm_into([s.ck, s.mg, wide], (dst, s.mg, 1, acc), (cols, wide, 1), (gg, 1, wide), threads);
+                    }
+                }
             }
         }
     });

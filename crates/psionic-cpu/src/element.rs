@@ -204,14 +204,14 @@ pub mod __dtype_reexport {
 
 /// `s` as a slice of f32, when `T` is f32: lets a generic kernel hand its data to an
 /// f32-only one.
-pub(crate) fn as_f32<T: Element>(s: &[T]) -> Option<&[f32]> {
+pub(crate) fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
     // SAFETY: `T` is f32 (same type id), so this is the same slice retyped to itself.
     (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
         .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
 }
 
 /// [`as_f32`] of a mutable slice.
-pub(crate) fn as_f32_mut<T: Element>(s: &mut [T]) -> Option<&mut [f32]> {
+pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
     // SAFETY: as in `as_f32`; the borrow is handed on.
     (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })

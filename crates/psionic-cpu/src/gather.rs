@@ -152,8 +152,8 @@ impl<T: Element> Run<'_, T> {
     /// `dst`, in row-major order.
     fn block(&self, dst: &mut [T], count: &mut [u32], shape: &[usize], layouts: [&Layout; 3]) {
         // The common cases get a loop of their own, free of the per-element choice of
-        // reduction (a gather's gradient is a float sum into zeros): a plain float add
-        // rounds as the f64 sum rounded to `T` does (both are correctly rounded).
+        // reduction (a gather's gradient is a float sum into zeros); the float sum is
+        // `combine`'s own (in f64, rounded to `T`), so the bits are the same.
         let float = T::DTYPE.is_float();
         match (self.reduce, self.counting) {
             (ScatterReduce::Assign, false) => self.walk(dst, shape, layouts, |d, t, v| d[t] = v),

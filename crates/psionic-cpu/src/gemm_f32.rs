@@ -202,19 +202,11 @@ pub(crate) fn matmul_filled(
         let full = rows / MR * MR;
         // The last rows, short of a tile, packed once per k block with zeros below them.
         let mut edge = Storage::uninit::<f32>(if full < rows { k.div_ceil(kcm) * MR * kcm } else { 0 });
-        for (b, (p0, kc)) in blocks.clone().enumerate() {
-            // SAFETY: `available()` held above.
-            if full < rows {
-                unsafe {
-                    pack::<MR>(
-                        &a,
-                        m0 + full,
-                        m0 + rows,
-                        p0,
-                        kc,
-                        &mut edge.as_mut_slice::<f32>()[b * MR * kcm..][..MR * kc],
-                    )
-                };
+        if full < rows {
+            for (b, (p0, kc)) in blocks.clone().enumerate() {
+                let to = &mut edge.as_mut_slice::<f32>()[b * MR * kcm..][..MR * kc];
+                // SAFETY: `available()` held above.
+                unsafe { pack::<MR>(&a, m0 + full, m0 + rows, p0, kc, to) };
             }
         }
         let edge = edge.as_slice::<f32>();

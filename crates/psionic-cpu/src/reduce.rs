@@ -26,12 +26,8 @@ pub const BLOCK: usize = 4096;
 /// intrinsics ([`crate::simd::sum_f32`]), because LLVM's vectoriser splits this loop badly.
 #[inline(always)]
 fn block_sum<A: Float + 'static>(s: &[A]) -> A {
-    if std::any::TypeId::of::<A>() == std::any::TypeId::of::<f32>() {
-        // SAFETY: `A` is f32 (checked above), so the slice is a slice of f32.
-        let s32 = unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) };
-        if let Some(t) = crate::simd::sum_f32(s32) {
-            return A::from(t).unwrap();
-        }
+    if let Some(t) = crate::element::as_f32(s).and_then(crate::simd::sum_f32) {
+        return A::from(t).unwrap();
     }
     crate::simd::sum_lanes(s)
 }
