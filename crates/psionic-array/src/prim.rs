@@ -120,6 +120,27 @@ pub enum Prim {
         axes: usize,
         eps: f64,
     },
+    /// batch_norm in training of input 0 (`[n, c, ...]`), given its per-channel batch
+    /// mean (input 3) and biased variance (input 4), scaled by input 1 and shifted by
+    /// input 2 (all four `[c]`), fused into one pass; f32 and f64. Inputs 3 and 4 must be
+    /// input 0's statistics: the vjp rule gives input 0 the whole gradient, through the
+    /// statistics included, and none to them.
+    BatchNorm {
+        eps: f64,
+    },
+    /// Per channel of input 1 (dim 1), over every other dim: the sum of input 0 (of input
+    /// 1's shape) and the sum of input 0 times (input 1 minus input 2, which is `[c]`), as
+    /// the rows of a `[2, c]` result. Batch norm's backward reads its two big operands
+    /// once through it; f32 and f64.
+    ChannelSums,
+    /// Per channel of input 0 (dim 1), over every other dim: the mean and the biased
+    /// variance, as the rows of a `[2, c]` result; batch norm's statistics in one
+    /// kernel. f32 and f64.
+    ChannelMoments,
+    /// `(input 4 + input 1 * input 3) + input 0 * input 2`: inputs 0 and 1 of one shape
+    /// `[n, c, ...]`, inputs 2 to 4 per channel (`[c]`), in one pass; batch norm's input
+    /// gradient. f32 and f64.
+    ChannelCombine,
     View(ViewOp),
     Contiguous,
     /// `[..., m, k] @ [..., k, n]` with equal batch shapes.
@@ -406,6 +427,54 @@ impl Prim {
                 same_dtype("layer_norm", inputs)?;
                 Meta::new(x.shape.clone(), x.dtype)
             }
+            Prim::BatchNorm { .. } => {
+                let c = inputs[0].shape.get(1).copied();
+                if inputs[0].shape.len() < 2
+                    || inputs[1..].iter().any(|t| Some(t.shape.as_slice()) != c.as_ref().map(std::slice::from_ref))
+                {
+                    return Err(Error::shape(
+                        "batch_norm",
+                        format!(
+                            "weight, bias, mean and var must be [channels] for an input of shape {:?}",
+                            inputs[0].shape
+                        ),
+                    ));
+                }
+                same_dtype("batch_norm", inputs)?;
+                Meta::new(inputs[0].shape.clone(), inputs[0].dtype)
+            }
+            Prim::ChannelSums => {
+                let (g, x, m) = (&inputs[0], &inputs[1], &inputs[2]);
+                if x.shape.len() < 2 || g.shape != x.shape || m.shape != [x.shape[1]] {
+                    return Err(Error::shape(
+                        "batch_norm_backward",
+                        format!("gradient {:?}, input {:?} and mean {:?} do not match", g.shape, x.shape, m.shape),
+                    ));
+                }
+                same_dtype("batch_norm_backward", inputs)?;
+                Meta::new(vec![2, x.shape[1]], x.dtype)
+            }
+            Prim::ChannelMoments => {
+                let x = &inputs[0];
+                if x.shape.len() < 2 {
+                    return Err(Error::shape(
+                        "batch_norm",
+                        format!("Expected 2D or more input (got {}D input)", x.shape.len()),
+                    ));
+                }
+                Meta::new(vec![2, x.shape[1]], x.dtype)
+            }
+            Prim::ChannelCombine => {
+                let (u, v) = (&inputs[0], &inputs[1]);
+                if u.shape.len() < 2 || u.shape != v.shape || inputs[2..].iter().any(|t| t.shape != [u.shape[1]]) {
+                    return Err(Error::shape(
+                        "batch_norm_backward",
+                        format!("operands {:?} and {:?} with per-channel coefficients do not match", u.shape, v.shape),
+                    ));
+                }
+                same_dtype("batch_norm_backward", inputs)?;
+                Meta::new(u.shape.clone(), u.dtype)
+            }
             Prim::View(v) => {
                 let l = inputs[0].layout();
                 if let ViewOp::Reshape(s) = v {
@@ -521,6 +590,14 @@ impl Prim {
             Prim::Softmax { dim, log } => psionic_cpu::softmax::softmax(x.unwrap(), *dim, *log),
             Prim::SoftmaxGrad { dim, log } => psionic_cpu::softmax::softmax_grad(inputs[0], inputs[1], *dim, *log),
             Prim::LayerNorm { eps, .. } => psionic_cpu::norm::layer_norm(inputs[0], inputs[1], inputs[2], *eps),
+            Prim::BatchNorm { eps } => {
+                psionic_cpu::batch_norm::batch_norm(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], *eps)
+            }
+            Prim::ChannelSums => psionic_cpu::batch_norm::channel_sums(inputs[0], inputs[1], inputs[2]),
+            Prim::ChannelMoments => psionic_cpu::batch_norm::channel_moments(inputs[0]),
+            Prim::ChannelCombine => {
+                psionic_cpu::batch_norm::channel_combine(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4])
+            }
             Prim::View(v) => {
                 let x = x.unwrap();
                 Ok(x.with_layout(v.apply(&x.layout)?))

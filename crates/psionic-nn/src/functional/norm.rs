@@ -102,7 +102,6 @@ pub fn batch_norm(
     if x.dim() < 2 {
         fail("batch_norm", format!("Expected 2D or more input (got {}D input)", x.dim()));
     }
-    let dims: Vec<i64> = (0..x.dim() as i64).filter(|&d| d != 1).collect();
     let count = x.numel() / x.size(1).max(1);
     if training && count <= 1 {
         psionic_array::mode::raise(Error::invalid(
@@ -110,24 +109,20 @@ pub fn batch_norm(
             format!("Expected more than 1 value per channel when training, got input size {:?}", x.shape()),
         ));
     }
-    let shape = channel_shape(x.dim(), 1);
-    let (mean, var) = match (&running, training) {
-        (Some(r), false) => (r.mean.reshape(&shape), r.var.reshape(&shape)),
-        _ => {
-            let (var, mean) = x.var_mean(&dims[..], 0.0, true);
-            if let Some(r) = &running {
-                r.update(&mean.flatten(0, -1), &var.flatten(0, -1), count, momentum);
-            }
-            (mean, var)
-        }
-    };
-    // `x * scale + shift` with per-channel `scale = weight / sqrt(var + eps)` and
-    // `shift = bias - mean * scale`, as PyTorch's CPU kernel computes it: two passes
-    // over `x` instead of four, and as many fewer in the backward. The two are one fused
-    // pass (`shift + x * scale`, rounded as the separate product and sum would be).
-    let scale = times(var.add(eps).rsqrt(), weight.map(|w| w.reshape(&shape)).as_ref());
-    let shift = plus(mean.mul(&scale).neg(), bias.map(|b| b.reshape(&shape)).as_ref());
-    shift.addcmul(x, &scale, 1.0)
+    if let (Some(r), false) = (&running, training) {
+        // Evaluation: the running estimates, constants of the input, standardise it as
+        // PyTorch's CPU kernel does: `x * scale + shift` with per-channel
+        // `scale = weight / sqrt(var + eps)` and `shift = bias - mean * scale`.
+        let shape = channel_shape(x.dim(), 1);
+        let scale = times(r.var.reshape(&shape).add(eps).rsqrt(), weight.map(|w| w.reshape(&shape)).as_ref());
+        let shift = plus(r.mean.reshape(&shape).mul(&scale).neg(), bias.map(|b| b.reshape(&shape)).as_ref());
+        return shift.addcmul(x, &scale, 1.0);
+    }
+    let (y, mean, var) = x.batch_norm_train(weight, bias, eps);
+    if let Some(r) = &running {
+        r.update(&mean, &var, count, momentum);
+    }
+    y
 }
 
 /// `instance_norm`: standardise each (sample, channel) over its spatial dims; with

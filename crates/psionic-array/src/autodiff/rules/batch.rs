@@ -59,6 +59,30 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
             let rank = lrank(0);
             full(0).standardized(*axes, *eps).mul(aligned(1, rank)).add(aligned(2, rank))
         }
+        // A batch dim before the channels: the composite, per-channel values broadcast
+        // along the example's dims after the channel (the statistics are batched with x).
+        Prim::BatchNorm { eps } => {
+            let chan = |i: usize| channel_of(aligned(i, 2), lrank(0));
+            let scale = chan(4).add(*eps).rsqrt().mul(chan(1));
+            let shift = chan(2).sub(chan(3).mul(&scale));
+            shift.addcmul(&full(0), &scale, 1.0)
+        }
+        Prim::ChannelSums => {
+            let rank = lrank(1);
+            let dims: Vec<i64> = (1..=rank as i64).filter(|&d| d != 2).collect();
+            let g = full(0);
+            let dev = full(1).sub(channel_of(aligned(2, 2), rank));
+            Tensor::stack(&[&g.sum(&dims[..], false), &g.mul(dev).sum(&dims[..], false)], 1)
+        }
+        Prim::ChannelMoments => {
+            let dims: Vec<i64> = (1..=lrank(0) as i64).filter(|&d| d != 2).collect();
+            let (var, mean) = full(0).var_mean(&dims[..], 0.0, false);
+            Tensor::stack(&[&mean, &var], 1)
+        }
+        Prim::ChannelCombine => {
+            let chan = |i: usize| channel_of(aligned(i, 2), lrank(0));
+            chan(4).addcmul(&full(1), &chan(3), 1.0).addcmul(&full(0), &chan(2), 1.0)
+        }
         Prim::View(ViewOp::Reshape(s)) => {
             let mut shape = vec![size as i64];
             shape.extend(dims_i64(s));
@@ -111,6 +135,12 @@ fn lift(t: &Tensor, rank: usize) -> Tensor {
     } else {
         t.clone()
     }
+}
+
+/// A per-channel value (`[c]`, or `[batch, 1, c]` once aligned) broadcast against a
+/// batched input of per-example rank `rank` whose channels are its dim 1.
+fn channel_of(t: Tensor, rank: usize) -> Tensor {
+    (2..rank).fold(t, |t, _| t.unsqueeze(-1))
 }
 
 /// Undoes [`lift`] on a result whose per-example rank is `rank`.

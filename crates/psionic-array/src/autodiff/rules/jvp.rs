@@ -60,7 +60,12 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         Prim::Scan { op: ScanOp::CumSum, .. } => same(&[&tz(0)])?,
         Prim::Scan { .. } => return transpose(prim, x, y, t),
         Prim::Softmax { dim, log } => reduce::softmax_jvp(*dim, *log, y, &tz(0)),
-        Prim::LayerNorm { .. } | Prim::SoftmaxGrad { .. } => return transpose(prim, x, y, t),
+        Prim::LayerNorm { .. }
+        | Prim::SoftmaxGrad { .. }
+        | Prim::BatchNorm { .. }
+        | Prim::ChannelSums
+        | Prim::ChannelMoments
+        | Prim::ChannelCombine => return transpose(prim, x, y, t),
         Prim::Gather { .. } => same(&[&tz(0), &x[1]])?,
         // Assignment, sums and means (fixed counts) are linear in base and source.
         Prim::Scatter { reduce: ScatterReduce::Assign | ScatterReduce::Sum | ScatterReduce::Mean, .. } => {

@@ -1,3 +1,4 @@
+mod batch_norm_ops;
 mod check;
 mod composite_ops;
 mod conv_ops;
