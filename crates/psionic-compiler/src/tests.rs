@@ -228,3 +228,24 @@ fn softmax_backward_primitive_replays_and_merges() {
     assert_eq!(got[0].to_vec::<f64>(), back(&args, false).to_vec::<f64>());
     assert_eq!(got[1].to_vec::<f64>(), back(&args, true).to_vec::<f64>());
 }
+
+/// Training batch norm inside a compiled gradient: the statistics, the normalisation and
+/// the backward's two fused passes replay as steps of their own, with eager's bits.
+#[test]
+fn batch_norm_primitives_replay_in_a_compiled_gradient() {
+    use psionic_array::prim::Prim;
+    fn back(a: &[Tensor]) -> Vec<Tensor> {
+        let f = |x: &[Tensor]| vec![x[0].batch_norm_train(Some(&x[1]), Some(&x[2]), 1e-5).0];
+        psionic_array::autodiff::vjp(f, &a[..3], &a[3..]).1
+    }
+    let compiled = compile(back);
+    let args = [data(&[4, 3, 5], 6), data(&[3], 7), data(&[3], 8), data(&[4, 3, 5], 9)];
+    let g = compiled.graph(&args).unwrap();
+    let count = |want: fn(&Prim) -> bool| g.ops.iter().filter(|s| want(&s.prim)).count();
+    assert_eq!(count(|p| matches!(p, Prim::ChannelMoments)), 1, "{g:?}");
+    assert_eq!(count(|p| matches!(p, Prim::ChannelSums)), 1, "{g:?}");
+    assert_eq!(count(|p| matches!(p, Prim::ChannelCombine)), 1, "{g:?}");
+    for (got, want) in compiled.call(&args).iter().zip(back(&args)) {
+        assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
+    }
+}
