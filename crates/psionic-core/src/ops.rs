@@ -188,6 +188,9 @@ pub enum BinaryOp {
     Le,
     Gt,
     Ge,
+    /// relu's backward, `g` where `y > 0` else `0` (`g` first, then relu's output `y`):
+    /// one pass instead of a comparison and a select (PyTorch's `threshold_backward`).
+    ReluGrad,
 }
 
 impl BinaryOp {
@@ -198,7 +201,7 @@ impl BinaryOp {
 
     pub fn float_only(self) -> bool {
         use BinaryOp::*;
-        matches!(self, Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy)
+        matches!(self, Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | ReluGrad)
     }
 
     pub fn int_only(self) -> bool {
@@ -227,6 +230,7 @@ impl BinaryOp {
             Copysign => "copysign",
             LogAddExp => "logaddexp",
             Xlogy => "xlogy",
+            ReluGrad => "threshold_backward",
             LogicalAnd => "logical_and",
             LogicalOr => "logical_or",
             LogicalXor => "logical_xor",

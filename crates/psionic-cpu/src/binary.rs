@@ -119,6 +119,7 @@ fn float_binary<F: Float + Element>(op: BinaryOp, a: &CpuArray, b: &CpuArray, sh
         } else {
             x * y.ln()
         }),
+        ReluGrad => m!(1, |g, y| if y > F::zero() { g } else { F::zero() }),
         BitAnd | BitOr | BitXor | Shl | Shr => Err(Error::Unsupported {
             op: op.name(),
             dtype: F::DTYPE,
@@ -231,7 +232,7 @@ where
             let s = y.to_u64().unwrap_or(u64::MAX).min(bits as u64 - 1);
             x >> s as usize
         }),
-        Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy => {
+        Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | ReluGrad => {
             Err(Error::Unsupported { op: op.name(), dtype: T::DTYPE, why: "needs float inputs".into() })
         }
         Eq | Ne | Lt | Le | Gt | Ge | LogicalAnd | LogicalOr | LogicalXor => unreachable!("routed to compare"),

@@ -65,6 +65,8 @@ pub(super) fn vjp(
         Xlogy => {
             both!(mask(&a.eq(0.0).logical_and(b.le(0.0)).logical_not(), &(g * &b.log())), g * &(a / b))
         }
+        // Piecewise constant in relu's output.
+        ReluGrad => both!(crate::ops::binary::binary(ReluGrad, g, b), g.zeros_like()),
         LogicalAnd | LogicalOr | LogicalXor | BitAnd | BitOr | BitXor | Shl | Shr | Eq | Ne | Lt | Le | Gt | Ge => {
             unreachable!("bool and integer outputs are never recorded")
         }

@@ -48,7 +48,7 @@ pub(super) fn vjp(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Tensor {
                 None => d,
             }
         }
-        Relu => mask(&y.gt(0.0), g),
+        Relu => crate::ops::binary::binary(psionic_core::ops::BinaryOp::ReluGrad, g, y),
         // One fused pass for `Φ(x) + x φ(x)`, then the product with g.
         Gelu => g * &crate::ops::unary::unary(x, GeluGrad),
         // `φ(x) (2 - x^2)`, for grad of grad (and GELU's jvp's vjp).

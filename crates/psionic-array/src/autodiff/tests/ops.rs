@@ -76,6 +76,22 @@ fn piecewise_unary_ops() {
     run(cases, false);
 }
 
+/// relu's backward is its own kind (`ReluGrad`): its rule gives relu second derivatives
+/// (of relu composed with smooth functions, away from the kink) and forward-mode ones.
+#[test]
+fn relu_backward_differentiates() {
+    let cases = unary_cases!(-4.0, 4.0;
+        "relu_cubed" => |x: &Tensor| x.relu().pow(3.0), "relu_of_sin" => |x: &Tensor| x.mul(2.0).sin().relu().mul(x),
+    );
+    run(cases, true);
+    // NaN and -0 inputs give a zero gradient, as PyTorch's threshold_backward does.
+    let x = Tensor::from_vec(vec![f32::NAN, -0.0, 0.0, -1.0, 2.0], &[5]).requires_grad_(true).clone();
+    x.relu().sum_all().backward();
+    let g = x.grad().unwrap().to_vec::<f32>();
+    assert_eq!(g, vec![0.0, 0.0, 0.0, 0.0, 1.0]);
+    assert!(g.iter().all(|v| v.is_sign_positive()));
+}
+
 fn x2(sa: &[usize], sb: &[usize], lo: f64, hi: f64) -> Vec<Tensor> {
     vec![data(sa, lo, hi, 1), data(sb, lo, hi, 2)]
 }
