@@ -4,8 +4,13 @@
 //! gradient and the input once. Composed from broadcast ops and reductions, the
 //! backward takes some ten passes over memory per layer.
 //!
-//! The sums accumulate each channel in one fixed order (batch index, then position), in
-//! f64, whichever thread takes the channel: the same bits for any thread count.
+//! The statistics come from one more kernel: per channel, the mean, then the squared
+//! deviations from it, while the channel's planes are still in cache. The backward's
+//! input gradient is one pass with per-channel coefficients.
+//!
+//! The sums accumulate each channel in one fixed order (batch index, then position; short
+//! blocks in the element type, the rest in f64), whichever thread takes the channel: the
+//! same bits for any thread count.
 
 use crate::array::CpuArray;
 use crate::element::Element;
@@ -73,17 +78,31 @@ fn apply<F: Float + Element + Send + Sync + 'static>(x: &CpuArray, stats: [&CpuA
     let src = dense::<F>(x);
     let src = src.contiguous_slice::<F>().expect("contiguous");
     let mut out = Storage::uninit::<F>(src.len());
-    for_planes(out.as_mut_slice::<F>(), &p, |at, c, o| {
-        let (sc, sh) = (scale[c], shift[c]);
-        crate::simd::dispatch(
+    if p.inner < L {
+        let (scale, shift) = (p.spread(&scale), p.spread(&shift));
+        for_rows(
+            out.as_mut_slice::<F>(),
+            &p,
             #[inline(always)]
-            || {
-                for (o, &v) in o.iter_mut().zip(&src[at..]) {
+            |at, o| {
+                for (((o, &v), &sc), &sh) in o.iter_mut().zip(&src[at..]).zip(&scale).zip(&shift) {
                     *o = sh + v * sc;
                 }
             },
-        )
-    });
+        );
+        return CpuArray::new(out, x.shape());
+    }
+    for_planes(
+        out.as_mut_slice::<F>(),
+        &p,
+        #[inline(always)]
+        |at, c, o| {
+            let (sc, sh) = (scale[c], shift[c]);
+            for (o, &v) in o.iter_mut().zip(&src[at..]) {
+                *o = sh + v * sc;
+            }
+        },
+    );
     CpuArray::new(out, x.shape())
 }
 
@@ -104,33 +123,82 @@ fn combine<F: Float + Element + Send + Sync + 'static>(u: &CpuArray, v: &CpuArra
     let (ud, vd) = (dense::<F>(u), dense::<F>(v));
     let (us, vs) = (ud.contiguous_slice::<F>().expect("contiguous"), vd.contiguous_slice::<F>().expect("contiguous"));
     let mut out = Storage::uninit::<F>(us.len());
-    for_planes(out.as_mut_slice::<F>(), &p, |at, c, o| {
-        let (a, b, k) = (a[c], b[c], k[c]);
+    if p.inner < L {
+        let (a, b, k) = (p.spread(&a), p.spread(&b), p.spread(&k));
+        for_rows(
+            out.as_mut_slice::<F>(),
+            &p,
+            #[inline(always)]
+            |at, o| {
+                let coef = a.iter().zip(&b).zip(&k);
+                for ((o, (&uv, &vv)), ((&a, &b), &k)) in o.iter_mut().zip(us[at..].iter().zip(&vs[at..])).zip(coef) {
+                    *o = (k + vv * b) + uv * a;
+                }
+            },
+        );
+        return CpuArray::new(out, u.shape());
+    }
+    for_planes(
+        out.as_mut_slice::<F>(),
+        &p,
+        #[inline(always)]
+        |at, c, o| {
+            let (a, b, k) = (a[c], b[c], k[c]);
+            for ((o, &uv), &vv) in o.iter_mut().zip(&us[at..]).zip(&vs[at..]) {
+                *o = (k + vv * b) + uv * a;
+            }
+        },
+    );
+    CpuArray::new(out, u.shape())
+}
+
+impl Planes {
+    /// A per-channel value for each position of a batch's row (`[c * inner]`): how
+    /// short planes read their coefficients, so rows vectorise across channels.
+    fn spread<F: Copy>(&self, v: &[F]) -> Vec<F> {
+        v.iter().flat_map(|&x| std::iter::repeat_n(x, self.inner)).collect()
+    }
+}
+
+/// Runs `f(start, row)` over the batches' rows of `out` (`c * inner` elements each),
+/// several rows per chunk, each chunk inside one [`crate::simd::dispatch`].
+fn for_rows<F: Send>(out: &mut [F], p: &Planes, f: impl Fn(usize, &mut [F]) + Sync + Send) {
+    let row = p.channels * p.inner;
+    if out.is_empty() || row == 0 {
+        return;
+    }
+    for_out_chunks(out, row * (1usize << 14).div_ceil(row), 2, |start, o| {
         crate::simd::dispatch(
             #[inline(always)]
             || {
-                for ((o, &uv), &vv) in o.iter_mut().zip(&us[at..]).zip(&vs[at..]) {
-                    *o = (k + vv * b) + uv * a;
+                for (k, r) in o.chunks_mut(row).enumerate() {
+                    f(start + k * row, r);
                 }
             },
         )
     });
-    CpuArray::new(out, u.shape())
 }
 
 /// Runs `f(start, channel, plane)` over the planes of `out` (laid out as `p`), whole
 /// planes per chunk (several when they are short) so a chunk's channel changes only at
-/// plane boundaries; in parallel past the grain size.
+/// plane boundaries; in parallel past the grain size. A chunk's planes run inside one
+/// [`crate::simd::dispatch`].
 fn for_planes<F: Send>(out: &mut [F], p: &Planes, f: impl Fn(usize, usize, &mut [F]) + Sync + Send) {
     if out.is_empty() || p.inner == 0 {
         return;
     }
     let chunk = p.inner * (1usize << 14).div_ceil(p.inner);
     for_out_chunks(out, chunk, 2, |start, o| {
-        for (k, plane) in o.chunks_mut(p.inner).enumerate() {
-            let at = start + k * p.inner;
-            f(at, at / p.inner % p.channels, plane);
-        }
+        crate::simd::dispatch(
+            #[inline(always)]
+            || {
+                let mut c = start / p.inner % p.channels;
+                for (k, plane) in o.chunks_mut(p.inner).enumerate() {
+                    f(start + k * p.inner, c, plane);
+                    c = if c + 1 == p.channels { 0 } else { c + 1 };
+                }
+            },
+        )
     });
 }
 
@@ -150,9 +218,7 @@ fn sums<F: Float + Element + Send + Sync + 'static>(g: &CpuArray, x: &CpuArray, 
     let (gd, xd) = (dense::<F>(g), dense::<F>(x));
     let (gs, xs) = (gd.contiguous_slice::<F>().expect("contiguous"), xd.contiguous_slice::<F>().expect("contiguous"));
     let mean: Vec<f64> = mean.to_vec::<F>().into_iter().map(Element::to_f64).collect();
-    let totals = per_channel(&p, xs.len(), |c0, c1| {
-        p.accumulate(xs.len(), c0, c1, |at, c| run_sums(&gs[at..][..p.inner], &xs[at..][..p.inner], 0.0, mean[c]))
-    });
+    let totals = per_channel(&p, xs.len(), |c0, c1| p.accumulate(gs, xs, (c0, c1), |c| (0.0, mean[c])));
     rows::<F>(&totals)
 }
 
@@ -174,27 +240,53 @@ fn moments<F: Float + Element + Send + Sync + 'static>(x: &CpuArray) -> CpuArray
     let xs = xd.contiguous_slice::<F>().expect("contiguous");
     let count = (xs.len() / p.channels.max(1)) as f64;
     let totals = per_channel(&p, xs.len(), |c0, c1| {
-        let plane = |at: usize| &xs[at..][..p.inner];
-        let means: Vec<f64> = p
-            .accumulate(xs.len(), c0, c1, |at, _| run_sums(plane(at), plane(at), 0.0, 0.0))
-            .iter()
-            .map(|t| t.0 / count)
-            .collect();
-        let dev = p.accumulate(xs.len(), c0, c1, |at, c| run_sums(plane(at), plane(at), means[c - c0], means[c - c0]));
+        let means: Vec<f64> = p.accumulate(xs, xs, (c0, c1), |_| (0.0, 0.0)).iter().map(|t| t.0 / count).collect();
+        let dev = p.accumulate(xs, xs, (c0, c1), |c| (means[c - c0], means[c - c0]));
         means.iter().zip(dev).map(|(&m, d)| (m, d.1 / count)).collect()
     });
     rows::<F>(&totals)
 }
 
 impl Planes {
-    /// Per channel in `c0..c1` of an input of `len` elements, the sums of `f(at, c)`
-    /// over its planes (`at` a plane's start), batch by batch: one fixed order.
-    fn accumulate(&self, len: usize, c0: usize, c1: usize, f: impl Fn(usize, usize) -> (f64, f64)) -> Vec<(f64, f64)> {
-        let batches = len.checked_div(self.channels * self.inner).unwrap_or(0);
+    /// Per channel `c` in `c0..c1`, `Σ (g - mg)` and `Σ (g - mg) (x - m)` over its planes
+    /// with `(mg, m) = centre(c)` (rounded to `F`), batch by batch: one fixed order. A
+    /// plane of [`L`] or more elements is summed by [`run_sums`]; shorter ones
+    /// (`[batch, channels]` inputs) add each element's terms to a total per position.
+    fn accumulate<F: Element + Float>(
+        &self,
+        g: &[F],
+        x: &[F],
+        (c0, c1): (usize, usize),
+        centre: impl Fn(usize) -> (f64, f64),
+    ) -> Vec<(f64, f64)> {
+        let batches = x.len().checked_div(self.channels * self.inner).unwrap_or(0);
+        let centres: Vec<(F, F)> = (c0..c1).map(centre).map(|(a, b)| (F::from_f64(a), F::from_f64(b))).collect();
+        let width = (c1 - c0) * self.inner;
+        if self.inner < L {
+            // Short planes: one f64 total per position of the row slice, vectorised
+            // across the row; each channel's positions added in order at the end.
+            let (mut s, mut d) = (vec![0.0; width], vec![0.0; width]);
+            let coef = self.spread(&centres);
+            for n in 0..batches {
+                let row = (n * self.channels + c0) * self.inner;
+                let (gr, xr) = (&g[row..][..width], &x[row..][..width]);
+                for ((((s, d), &(mg, m)), &gv), &xv) in s.iter_mut().zip(&mut d).zip(&coef).zip(gr).zip(xr) {
+                    let gv = gv - mg;
+                    *s += gv.to_f64();
+                    *d += (gv * (xv - m)).to_f64();
+                }
+            }
+            let fold = |v: &[f64]| v.chunks(self.inner).map(|c| c.iter().sum::<f64>()).collect::<Vec<_>>();
+            return fold(&s).into_iter().zip(fold(&d)).collect();
+        }
         let mut acc = vec![(0.0, 0.0); c1 - c0];
         for n in 0..batches {
-            for (a, c) in acc.iter_mut().zip(c0..c1) {
-                let (s, d) = f((n * self.channels + c) * self.inner, c);
+            let row = (n * self.channels + c0) * self.inner;
+            let (gr, xr) = (&g[row..][..width], &x[row..][..width]);
+            for ((a, &(mg, m)), (gp, xp)) in
+                acc.iter_mut().zip(&centres).zip(gr.chunks(self.inner).zip(xr.chunks(self.inner)))
+            {
+                let (s, d) = run_sums(gp, xp, mg, m);
                 a.0 += s;
                 a.1 += d;
             }
@@ -228,8 +320,8 @@ fn rows<F: Element>(t: &[(f64, f64)]) -> CpuArray {
 /// full block); each block's lanes are then added to f64 lanes, which are added in
 /// order at the end. f32 on AVX2 takes the same steps in intrinsics
 /// ([`run_sums_f32`]): LLVM's vectoriser leaves this loop's lanes scalar.
-fn run_sums<F: Element + Float>(g: &[F], x: &[F], mg: f64, m: f64) -> (f64, f64) {
-    let (mg, m) = (F::from_f64(mg), F::from_f64(m));
+#[inline(always)]
+fn run_sums<F: Element + Float>(g: &[F], x: &[F], mg: F, m: F) -> (f64, f64) {
     if let (Some(g32), Some(x32)) = (crate::element::as_f32(g), crate::element::as_f32(x)) {
         #[cfg(target_arch = "x86_64")]
         if g.len() >= B && std::arch::is_x86_feature_detected!("avx2") {
