@@ -30,16 +30,27 @@ fn pinned(layout: &Layout, shape: &[usize], dim: usize) -> (Layout, isize) {
 
 /// Refuses an index holding a position outside `0..size` (before anything is written).
 fn check_indices(op: &'static str, index: &CpuArray, size: usize) -> Result<()> {
+    if index.numel() == 0 {
+        return Ok(());
+    }
     let idx = index.storage.as_slice::<i64>();
+    // Broadcast dims (stride 0, as index_select's expanded vector has) repeat the same
+    // positions: each is checked once.
+    let kept: Vec<usize> = (0..index.layout.ndim()).filter(|&d| index.layout.strides[d] != 0).collect();
+    let layout = Layout {
+        shape: kept.iter().map(|&d| index.layout.shape[d]).collect(),
+        strides: kept.iter().map(|&d| index.layout.strides[d]).collect(),
+        offset: index.layout.offset,
+    };
     let mut bad = None;
-    if index.layout.is_contiguous() {
+    if layout.is_contiguous() {
         // One pass over the slice (vectorised), and the walk below only to name the culprit.
-        let run = &idx[index.layout.offset..][..index.numel()];
+        let run = &idx[layout.offset..][..layout.numel()];
         if !run.iter().fold(false, |bad, &i| bad | (i as u64 >= size as u64)) {
             return Ok(());
         }
     }
-    psionic_core::strided::for_each_offset(&index.layout, |o| {
+    psionic_core::strided::for_each_offset(&layout, |o| {
         if bad.is_none() && (idx[o] < 0 || idx[o] as usize >= size) {
             bad = Some(idx[o]);
         }
@@ -71,6 +82,12 @@ fn gather_typed<T: Element>(x: &CpuArray, index: &CpuArray, dim: usize) -> Resul
     for_out_chunks(out.as_mut_slice::<T>(), chunk, 2, |start, o| {
         rows.for_rows(start / len..(start + o.len()) / len, |r, [oi, ox]| {
             let o = &mut o[r * len - start..][..len];
+            if si == 0 && sx == 1 {
+                // One index for the whole row (index_select, embedding): a row copy.
+                let at = (ox as isize + idx[oi] as isize * step) as usize;
+                o.copy_from_slice(&src[at..at + len]);
+                return;
+            }
             for (k, v) in o.iter_mut().enumerate() {
                 let i = idx[(oi as isize + k as isize * si) as usize] as isize;
                 *v = src[(ox as isize + k as isize * sx + i * step) as usize];
@@ -155,24 +172,45 @@ impl<T: Element> Run<'_, T> {
         // reduction (a gather's gradient is a float sum into zeros); the float sum is
         // `combine`'s own (in f64, rounded to `T`), so the bits are the same.
         let float = T::DTYPE.is_float();
+        // Both also take whole runs (one index for a row of contiguous targets and values,
+        // as index_add and an embedding's gradient have) in a loop the compiler vectorises.
+        let sum = |d: T, v: T| T::from_f64(d.to_f64() + v.to_f64());
         match (self.reduce, self.counting) {
-            (ScatterReduce::Assign, false) => self.walk(dst, shape, layouts, |d, t, v| d[t] = v),
-            (ScatterReduce::Sum, false) if float => {
-                self.walk(dst, shape, layouts, |d, t, v| d[t] = T::from_f64(d[t].to_f64() + v.to_f64()))
+            (ScatterReduce::Assign, false) => {
+                self.walk(dst, shape, layouts, |d, t, v| d[t] = v, Some(|d: &mut [T], v: &[T]| d.copy_from_slice(v)))
             }
-            _ => self.walk(dst, shape, layouts, |d, t, v| {
-                d[t] = if self.counting && count[t] == 0 { v } else { combine(self.reduce, d[t], v) };
-                if self.counting {
-                    count[t] += 1;
-                }
-            }),
+            (ScatterReduce::Sum, false) if float => self.walk(
+                dst,
+                shape,
+                layouts,
+                |d, t, v| d[t] = sum(d[t], v),
+                Some(|d: &mut [T], v: &[T]| d.iter_mut().zip(v).for_each(|(d, &v)| *d = sum(*d, v))),
+            ),
+            _ => {
+                let put = |d: &mut [T], t: usize, v: T| {
+                    d[t] = if self.counting && count[t] == 0 { v } else { combine(self.reduce, d[t], v) };
+                    if self.counting {
+                        count[t] += 1;
+                    }
+                };
+                self.walk(dst, shape, layouts, put, None::<fn(&mut [T], &[T])>)
+            }
         }
     }
 
     /// Calls `put(dst, target, value)` for every position of `shape`, in row-major order
-    /// (filling each block first when the output starts as one value).
+    /// (filling each block first when the output starts as one value); a row whose
+    /// positions share one index and whose targets and values are contiguous goes to
+    /// `run(targets, values)` instead, where there is one.
     #[inline(always)]
-    fn walk(&self, dst: &mut [T], shape: &[usize], layouts: [&Layout; 3], mut put: impl FnMut(&mut [T], usize, T)) {
+    fn walk(
+        &self,
+        dst: &mut [T],
+        shape: &[usize],
+        layouts: [&Layout; 3],
+        mut put: impl FnMut(&mut [T], usize, T),
+        mut run: Option<impl FnMut(&mut [T], &[T])>,
+    ) {
         let rows = Rows::<3>::from_layouts(shape, layouts);
         let (len, [si, ss, so]) = (rows.row_len(), rows.inner_strides());
         // Positions of one leading coordinate are consecutive in row-major order, so a
@@ -194,6 +232,11 @@ impl<T: Element> Run<'_, T> {
             let crosses = self.fill.is_some_and(|(_, size)| last / size != oo / size);
             if !crosses {
                 enter(dst, oo);
+                if let (Some(run), 0, 1, 1) = (run.as_mut(), si, ss, so) {
+                    let at = (oo as isize + self.idx[oi] as isize * self.step) as usize;
+                    run(&mut dst[at..at + len], &self.vals[os..os + len]);
+                    return;
+                }
             }
             for k in 0..len as isize {
                 let at = oo as isize + k * so;
@@ -431,6 +474,48 @@ mod tests {
                 assert!(s.contains(&format!("index {bad} is out of bounds")), "{s}");
             }
         }
+    }
+
+    /// index_select's shape of index: a vector along `dim` broadcast over the other dims
+    /// (stride 0), whose rows each read or write one run.
+    #[test]
+    fn rows_of_one_index_match_the_definition() {
+        let (rows, cols, picks) = (30, 700, 45);
+        let table: Vec<f32> = (0..rows * cols).map(|i| ((i * 37) % 1001) as f32 / 13.0 - 30.0).collect();
+        let table = CpuArray::from_vec(table.clone(), &[rows, cols]);
+        let v: Vec<i64> = (0..picks).map(|i| ((i * 7) % rows) as i64).collect();
+        let column = CpuArray::from_vec(v.clone(), &[picks, 1]);
+        let index = column.with_layout(Layout { shape: vec![picks, cols], strides: vec![1, 0], offset: 0 });
+        let tv = table.to_vec::<f32>();
+        let want: Vec<f32> = (0..picks * cols).map(|p| tv[v[p / cols] as usize * cols + p % cols]).collect();
+        let src: Vec<f32> = (0..picks * cols).map(|i| ((i * 11) % 97) as f32 - 48.5).collect();
+        let srcs = CpuArray::from_vec(src.clone(), &[picks, cols]);
+        let zero = CpuArray::from_vec(vec![0f32], &[1, 1]);
+        let zeros = zero.with_layout(Layout { shape: vec![rows, cols], strides: vec![0, 0], offset: 0 });
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            assert_eq!(pool.install(|| gather(&table, &index, 0).unwrap()).to_vec::<f32>(), want);
+            for (base, start) in [(&table, tv.clone()), (&zeros, vec![0f32; rows * cols])] {
+                for reduce in [ScatterReduce::Sum, ScatterReduce::Assign] {
+                    let mut want = start.clone();
+                    for p in 0..picks * cols {
+                        let t = v[p / cols] as usize * cols + p % cols;
+                        want[t] = if reduce == ScatterReduce::Sum { want[t] + src[p] } else { src[p] };
+                    }
+                    let got = pool.install(|| scatter(base, &index, &srcs, 0, reduce, true).unwrap());
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got.to_vec::<f32>()), bits(&want), "{reduce:?}, {threads} threads");
+                }
+            }
+        }
+        // The bounds are still checked (once per distinct position), and a broadcast over
+        // nothing checks nothing.
+        let bad = CpuArray::from_vec(vec![3i64, rows as i64], &[2, 1]);
+        let bad = bad.with_layout(Layout { shape: vec![2, cols], strides: vec![1, 0], offset: 0 });
+        let e = gather(&table, &bad, 0).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains(&format!("index {rows} is out of bounds")), "{e}");
+        let none = bad.with_layout(Layout { shape: vec![2, 0], strides: vec![1, 0], offset: 0 });
+        assert_eq!(gather(&table, &none, 0).unwrap().numel(), 0);
     }
 
     #[test]

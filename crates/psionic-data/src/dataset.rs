@@ -1,6 +1,7 @@
 //! Map-style and iterable datasets and the ways to combine them (PyTorch's
 //! `torch.utils.data.Dataset` family).
 
+use crate::collate::Stack;
 use crate::error::{DataError, Result};
 use psionic_array::random::{randperm, Generator};
 use psionic_array::{DType, Tensor};
@@ -15,6 +16,21 @@ pub trait Dataset: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The items at `indices` under the default collate: what a loader built with
+    /// [`DataLoader::new`](crate::DataLoader::new) asks for (PyTorch's `__getitems__`). A
+    /// dataset that can read a whole batch at once (one gather per tensor instead of a
+    /// view per item and a stack) overrides it; the result must equal the default's.
+    fn get_batch(&self, indices: &[usize]) -> <Self::Item as Stack>::Batch
+    where
+        Self::Item: Stack,
+    {
+        Stack::stack(indices.iter().map(|&i| self.get(i)).collect())
+    }
+}
+
+/// `indices` as an `int64` vector, for reading a batch with one gather.
+pub(crate) fn index_tensor(indices: &[usize]) -> Tensor {
+    Tensor::from_vec(indices.iter().map(|&i| i as i64).collect::<Vec<_>>(), &[indices.len()])
 }
 
 /// A stream of items with no random access (PyTorch's `IterableDataset`). The iterator
@@ -31,6 +47,12 @@ impl<D: Dataset + ?Sized> Dataset for Arc<D> {
     }
     fn get(&self, index: usize) -> D::Item {
         (**self).get(index)
+    }
+    fn get_batch(&self, indices: &[usize]) -> <D::Item as Stack>::Batch
+    where
+        D::Item: Stack,
+    {
+        (**self).get_batch(indices)
     }
 }
 
@@ -77,6 +99,14 @@ impl Dataset for TensorDataset {
     fn get(&self, index: usize) -> Vec<Tensor> {
         self.tensors.iter().map(|t| t.select(0, index as i64)).collect()
     }
+    /// Each tensor's rows in one gather: the stack of the items' views, without them.
+    fn get_batch(&self, indices: &[usize]) -> Vec<Tensor> {
+        if indices.is_empty() {
+            return <Vec<Tensor> as Stack>::stack(vec![]); // what the default gives
+        }
+        let idx = index_tensor(indices);
+        self.tensors.iter().map(|t| t.index_select(0, &idx)).collect()
+    }
 }
 
 /// The items of `dataset` at `indices`, in that order.
@@ -99,6 +129,12 @@ impl<D: Dataset> Dataset for Subset<D> {
     }
     fn get(&self, index: usize) -> D::Item {
         self.dataset.get(self.indices[index])
+    }
+    fn get_batch(&self, indices: &[usize]) -> <D::Item as Stack>::Batch
+    where
+        D::Item: Stack,
+    {
+        self.dataset.get_batch(&indices.iter().map(|&i| self.indices[i]).collect::<Vec<_>>())
     }
 }
 

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 type Collate<I, B> = Arc<dyn Fn(Vec<I>) -> B + Send + Sync>;
+/// How a map-style loader builds a batch from its dataset and the batch's indices.
+type Fetch<D, B> = Arc<dyn Fn(&D, &[usize]) -> B + Send + Sync>;
 
 /// Iterates a [`Dataset`] in batches (PyTorch's `DataLoader` with a map-style dataset).
 pub struct DataLoader<D: Dataset, B> {
@@ -19,7 +21,7 @@ pub struct DataLoader<D: Dataset, B> {
     drop_last: bool,
     sampler: Option<Arc<dyn Sampler>>,
     batch_sampler: Option<Arc<dyn Sampler<Vec<usize>>>>,
-    collate: Collate<D::Item, B>,
+    fetch: Fetch<D, B>,
     num_workers: usize,
     prefetch_factor: usize,
     generator: Option<Generator>,
@@ -29,16 +31,24 @@ impl<D: Dataset + 'static> DataLoader<D, <D::Item as Stack>::Batch>
 where
     D::Item: Stack,
 {
-    /// Batches of 1, in order, stacked by the default collate; set the rest with the
-    /// builder methods.
+    /// Batches of 1, in order, stacked by the default collate (through the dataset's
+    /// [`Dataset::get_batch`]); set the rest with the builder methods.
     pub fn new(dataset: D) -> Self {
-        DataLoader::with_collate(dataset, <D::Item as Stack>::stack)
+        DataLoader::with_fetch(dataset, Arc::new(|d: &D, idx: &[usize]| d.get_batch(idx)))
     }
 }
 
 impl<D: Dataset + 'static, B: Send + 'static> DataLoader<D, B> {
     /// A loader whose batches are built by `collate` from the list of items.
     pub fn with_collate(dataset: D, collate: impl Fn(Vec<D::Item>) -> B + Send + Sync + 'static) -> Self {
+        let collate: Collate<D::Item, B> = Arc::new(collate);
+        DataLoader::with_fetch(
+            dataset,
+            Arc::new(move |d: &D, idx: &[usize]| collate(idx.iter().map(|&i| d.get(i)).collect())),
+        )
+    }
+
+    fn with_fetch(dataset: D, fetch: Fetch<D, B>) -> Self {
         DataLoader {
             dataset: Arc::new(dataset),
             batch_size: 1,
@@ -46,7 +56,7 @@ impl<D: Dataset + 'static, B: Send + 'static> DataLoader<D, B> {
             drop_last: false,
             sampler: None,
             batch_sampler: None,
-            collate: Arc::new(collate),
+            fetch,
             num_workers: 0,
             prefetch_factor: 2,
             generator: None,
@@ -135,8 +145,8 @@ impl<D: Dataset + 'static, B: Send + 'static> DataLoader<D, B> {
             None => Generator::global().random_i64(),
         };
         let plan = self.plan_sampler().sample();
-        let (dataset, collate) = (self.dataset.clone(), self.collate.clone());
-        let make = move |idx: &[usize]| collate(idx.iter().map(|&i| dataset.get(i)).collect());
+        let (dataset, fetch) = (self.dataset.clone(), self.fetch.clone());
+        let make = move |idx: &[usize]| fetch(&dataset, idx);
         if self.num_workers == 0 {
             let mut plan = plan.into_iter();
             return Batches::Serial(Box::new(std::iter::from_fn(move || plan.next().map(|idx| make(&idx)))));

@@ -90,6 +90,39 @@ fn batches_do_not_depend_on_the_number_of_workers() {
     }
 }
 
+#[test]
+fn batched_reads_equal_the_stacked_items() {
+    // A transposed (strided) tensor beside a contiguous one, and labels.
+    let x = Tensor::arange(0, 60, 1).to_dtype(DType::F32).reshape(&[3, 20]).transpose(0, 1);
+    let y = Tensor::arange(0, 20, 1).mul(3);
+    let ds = Arc::new(TensorDataset::new(vec![x.clone(), x.exp().contiguous(), y]));
+    let rows =
+        |v: Vec<Tensor>| v.iter().map(|t| (t.shape(), t.to_dtype(DType::F64).to_vec::<f64>())).collect::<Vec<_>>();
+    let idx = [7, 0, 19, 7, 3];
+    let stacked = <Vec<Tensor> as Stack>::stack(idx.iter().map(|&i| ds.get(i)).collect());
+    assert_eq!(rows(ds.get_batch(&idx)), rows(stacked));
+    let sub = Subset::new(ds.clone(), vec![5, 2, 11]);
+    let stacked = <Vec<Tensor> as Stack>::stack([2, 0].iter().map(|&i| sub.get(i)).collect());
+    assert_eq!(rows(sub.get_batch(&[2, 0])), rows(stacked));
+    // The readers' image conversion, batched.
+    let images = Tensor::arange(0, 4 * 3 * 5, 1).to_dtype(DType::U8).reshape(&[4, 3, 5]);
+    let m = Mnist::new(images, Tensor::from_vec(vec![3i64, 1, 4, 1], &[4])).unwrap();
+    let pair = |(a, b): (Tensor, Tensor)| (a.shape(), a.to_vec::<f32>(), b.to_vec::<i64>());
+    let stacked = <(Tensor, i64) as Stack>::stack([2, 2, 0].iter().map(|&i| m.get(i)).collect());
+    assert_eq!(pair(m.get_batch(&[2, 2, 0])), pair(stacked));
+    let mut bytes = vec![];
+    for label in [3u8, 9, 0] {
+        bytes.push(label);
+        bytes.extend((0..3072).map(|i| ((i * 7 + label as usize) % 251) as u8));
+    }
+    let c = Cifar10::from_bytes(&bytes, "b").unwrap();
+    let stacked = <(Tensor, i64) as Stack>::stack([1, 2].iter().map(|&i| c.get(i)).collect());
+    assert_eq!(pair(c.get_batch(&[1, 2])), pair(stacked));
+    // Plain datasets keep the per-item default.
+    let v = vec![0.5f64, 1.5, 2.5];
+    assert_eq!(v.get_batch(&[2, 0]).to_vec::<f64>(), [2.5, 0.5]);
+}
+
 struct Exploding;
 impl Dataset for Exploding {
     type Item = Tensor;

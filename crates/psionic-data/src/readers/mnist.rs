@@ -115,4 +115,10 @@ impl Dataset for Mnist {
         let img = self.images.select(0, i as i64).to_dtype(DType::F32).div(255.0).unsqueeze(0);
         (img, self.labels.select(0, i as i64).item::<i64>())
     }
+    /// The batch's images and labels in one gather each.
+    fn get_batch(&self, indices: &[usize]) -> (Tensor, Tensor) {
+        let idx = crate::dataset::index_tensor(indices);
+        let img = self.images.index_select(0, &idx).to_dtype(DType::F32).div(255.0).unsqueeze(1);
+        (img, self.labels.index_select(0, &idx))
+    }
 }
