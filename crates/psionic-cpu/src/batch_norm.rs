@@ -14,12 +14,11 @@
 
 use crate::array::CpuArray;
 use crate::element::Element;
-use crate::elementwise::contiguous;
+use crate::elementwise::dense;
 use crate::parallel::{for_chunks, for_out_chunks};
 use crate::storage::Storage;
 use num_traits::Float;
 use psionic_core::{DType, Error, Result};
-use std::borrow::Cow;
 use std::sync::Mutex;
 
 /// `x` of shape `[n, c, ...]` seen as `n` batches of `c` channels of `inner` positions.
@@ -33,13 +32,11 @@ impl Planes {
         let s = x.shape();
         Planes { channels: s.get(1).copied().unwrap_or(1), inner: s.iter().skip(2).product() }
     }
-}
 
-fn dense<T: Element>(x: &CpuArray) -> Cow<'_, CpuArray> {
-    if x.layout.is_contiguous() {
-        Cow::Borrowed(x)
-    } else {
-        Cow::Owned(contiguous::<T>(x))
+    /// A per-channel value for each position of a batch's row (`[c * inner]`): how
+    /// short planes read their coefficients, so rows vectorise across channels.
+    fn spread<F: Copy>(&self, v: &[F]) -> Vec<F> {
+        v.iter().flat_map(|&x| std::iter::repeat_n(x, self.inner)).collect()
     }
 }
 
@@ -150,14 +147,6 @@ fn combine<F: Float + Element + Send + Sync + 'static>(u: &CpuArray, v: &CpuArra
         },
     );
     CpuArray::new(out, u.shape())
-}
-
-impl Planes {
-    /// A per-channel value for each position of a batch's row (`[c * inner]`): how
-    /// short planes read their coefficients, so rows vectorise across channels.
-    fn spread<F: Copy>(&self, v: &[F]) -> Vec<F> {
-        v.iter().flat_map(|&x| std::iter::repeat_n(x, self.inner)).collect()
-    }
 }
 
 /// Runs `f(start, row)` over the batches' rows of `out` (`c * inner` elements each),

@@ -247,6 +247,15 @@ fn run<'a, T: Copy>(s: &'a [T], off: usize, stride: isize, start: usize, n: usiz
     }
 }
 
+/// `x` itself when its layout is row-major already, else a row-major copy: for kernels
+/// that read their operands as plain slices.
+pub(crate) fn dense<T: Element>(x: &CpuArray) -> std::borrow::Cow<'_, CpuArray> {
+    match x.layout.is_contiguous() {
+        true => std::borrow::Cow::Borrowed(x),
+        false => std::borrow::Cow::Owned(contiguous::<T>(x)),
+    }
+}
+
 /// A contiguous copy of any layout (same dtype).
 pub fn contiguous<T: Element>(x: &CpuArray) -> CpuArray {
     if x.layout.is_contiguous() {

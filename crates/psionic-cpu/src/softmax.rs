@@ -124,17 +124,9 @@ fn grad_line<F: FloatMath + Send + Sync + 'static>(y: &[F], g: &[F], out: &mut [
     }
 }
 
-/// `x` itself when its layout is row-major already, else a row-major copy.
-fn dense<F: crate::element::Element>(x: &CpuArray) -> std::borrow::Cow<'_, CpuArray> {
-    match x.contiguous_slice::<F>() {
-        Some(_) => std::borrow::Cow::Borrowed(x),
-        None => std::borrow::Cow::Owned(crate::elementwise::contiguous::<F>(x)),
-    }
-}
-
 fn grad_along<F: FloatMath + Send + Sync + 'static>(y: &CpuArray, g: &CpuArray, dim: usize, log: bool) -> CpuArray {
     let shape = &y.layout.shape;
-    let (yd, gd) = (dense::<F>(y), dense::<F>(g));
+    let (yd, gd) = (crate::elementwise::dense::<F>(y), crate::elementwise::dense::<F>(g));
     let (ys, gs) = (yd.contiguous_slice::<F>().unwrap(), gd.contiguous_slice::<F>().unwrap());
     let (n, inner) = (shape[dim], shape[dim + 1..].iter().product::<usize>());
     let mut out = Storage::uninit::<F>(y.layout.numel());

@@ -34,8 +34,8 @@ impl Tensor {
             }
         }
         let dt = self.dtype();
-        let fused = matches!(dt, DType::F32 | DType::F64) && [weight, bias].iter().flatten().all(|t| t.dtype() == dt);
-        let (mean, var) = if matches!(dt, DType::F32 | DType::F64) {
+        let float = matches!(dt, DType::F32 | DType::F64);
+        let (mean, var) = if float {
             let m = self.channel_moments();
             (m.select(0, 0), m.select(0, 1))
         } else {
@@ -43,34 +43,39 @@ impl Tensor {
             let (var, mean) = self.var_mean(&dims[..], 0.0, false);
             (mean, var)
         };
-        if !fused {
-            // `x * scale + shift` with per-channel `scale = weight / sqrt(var + eps)` and
-            // `shift = bias - mean * scale`, as PyTorch's CPU kernel computes it.
+        if !(float && [weight, bias].iter().flatten().all(|t| t.dtype() == dt)) {
             let shape = channel_shape(self.dim());
-            let scale = var.add(eps).rsqrt();
-            let scale = weight.map_or(scale.clone(), |w| scale.mul(w));
-            let shift = mean.mul(&scale).neg();
-            let shift = bias.map_or(shift.clone(), |b| shift.add(b));
-            let y = shift.reshape(&shape).addcmul(self, &scale.reshape(&shape), 1.0);
+            let per_channel = |t: &Tensor| t.reshape(&shape);
+            let (w, b) = (weight.map(per_channel), bias.map(per_channel));
+            let y = self.batch_norm_apply(&per_channel(&mean), &per_channel(&var), w.as_ref(), b.as_ref(), eps);
             return (y, mean, var);
         }
-        let (one, zero);
-        let w = match weight {
-            Some(w) => w,
-            None => {
-                one = Tensor::full(&[], 1.0, dt).broadcast_to(&[c]);
-                &one
-            }
-        };
-        let b = match bias {
-            Some(b) => b,
-            None => {
-                zero = Tensor::full(&[], 0.0, dt).broadcast_to(&[c]);
-                &zero
-            }
-        };
-        let y = check(Tensor::make(Prim::BatchNorm { eps }, &[self, w, b, &mean, &var]));
+        let given_or =
+            |t: Option<&Tensor>, v: f64| t.cloned().unwrap_or_else(|| Tensor::full(&[], v, dt).broadcast_to(&[c]));
+        let (w, b) = (given_or(weight, 1.0), given_or(bias, 0.0));
+        let y = check(Tensor::make(Prim::BatchNorm { eps }, &[self, &w, &b, &mean, &var]));
         (y, mean, var)
+    }
+
+    /// Batch norm with given statistics (PyTorch's CPU kernel's arithmetic): `x * scale +
+    /// shift` with `scale = weight / sqrt(var + eps)` and `shift = bias - mean * scale`.
+    /// The statistics and affine parameters are shaped to broadcast along `self`'s
+    /// channels (`[1, c, 1, ...]`); evaluation with running estimates, and the
+    /// composite behind [`Tensor::batch_norm_train`] and its batched rule.
+    #[track_caller]
+    pub fn batch_norm_apply(
+        &self,
+        mean: &Tensor,
+        var: &Tensor,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Tensor {
+        let scale = var.add(eps).rsqrt();
+        let scale = weight.map_or(scale.clone(), |w| scale.mul(w));
+        let shift = mean.mul(&scale).neg();
+        let shift = bias.map_or(shift.clone(), |b| shift.add(b));
+        shift.addcmul(self, &scale, 1.0)
     }
 
     /// Per channel (dim 1), over every other dim: `[mean, biased variance]`, a
@@ -84,9 +89,7 @@ impl Tensor {
     pub(crate) fn channel_sums(&self, x: &Tensor, mean: &Tensor) -> Tensor {
         check(Tensor::make(Prim::ChannelSums, &[self, x, mean]))
     }
-}
 
-impl Tensor {
     /// `(k + v * b) + self * a` with `a`, `b`, `k` per channel (`[channels]`) and `v` of
     /// `self`'s shape: batch norm's input gradient in one pass.
     pub(crate) fn channel_combine(&self, v: &Tensor, a: &Tensor, b: &Tensor, k: &Tensor) -> Tensor {

@@ -110,13 +110,11 @@ pub fn batch_norm(
         ));
     }
     if let (Some(r), false) = (&running, training) {
-        // Evaluation: the running estimates, constants of the input, standardise it as
-        // PyTorch's CPU kernel does: `x * scale + shift` with per-channel
-        // `scale = weight / sqrt(var + eps)` and `shift = bias - mean * scale`.
+        // Evaluation: the running estimates, constants of the input, standardise it.
         let shape = channel_shape(x.dim(), 1);
-        let scale = times(r.var.reshape(&shape).add(eps).rsqrt(), weight.map(|w| w.reshape(&shape)).as_ref());
-        let shift = plus(r.mean.reshape(&shape).mul(&scale).neg(), bias.map(|b| b.reshape(&shape)).as_ref());
-        return shift.addcmul(x, &scale, 1.0);
+        let per_channel = |t: &Tensor| t.reshape(&shape);
+        let (w, b) = (weight.map(per_channel), bias.map(per_channel));
+        return x.batch_norm_apply(&per_channel(r.mean), &per_channel(r.var), w.as_ref(), b.as_ref(), eps);
     }
     let (y, mean, var) = x.batch_norm_train(weight, bias, eps);
     if let Some(r) = &running {
