@@ -7,8 +7,8 @@
 //! sums takes one broadcast of `a` and [`NV`] FMAs per row and k. A row-major `a` is read
 //! in place (its [`MR`] rows at their own stride); other layouts, and the rows at the
 //! matrix's edge, are packed into panels of MR rows. Each tile sums its k block from zero
-//! and adds that to the output, whose lines it prefetches first, so the output (often in
-//! memory) is not waited for. Every tile adds its k blocks in order, one after another,
+//! and adds that to the output, whose lines it fetches for writing early in its loop, so
+//! the output (often in memory) is not waited for. Every tile adds its k blocks in order, one after another,
 //! so the result does not depend on the thread count (threads take disjoint rows). Tiles
 //! cut by the matrix's edge go through an L1 scratch tile.
 
@@ -43,11 +43,14 @@ pub fn available() -> bool {
 
 /// Whether `matmul.rs` should send an `m x k @ k x n` product with these column strides
 /// of `a` and `b` here rather than to the `gemm` crate: large products of row-major
-/// operands over several k blocks, where this kernel measured 3-7% faster (1024 and 2048
-/// square). Transposed operands (a linear layer's `x @ W^T`), products of one k block
-/// and small ones (attention heads narrower than a panel) measured faster on `gemm`.
+/// operands, over several k blocks or with a sum of at least 256 into a million outputs
+/// or more, where this kernel measured 3-7% faster (1024 and 2048 square; 1024 x 256 x
+/// 1024, 2048 x 384 x 2048 and 4096 x 512 x 4096, single threaded). Transposed operands
+/// (a linear layer's `x @ W^T`), short sums (k = 128) and small products (256 square,
+/// attention heads narrower than a panel) measured faster on `gemm`.
 pub(crate) fn takes([m, k, n]: [usize; 3], a_cs: isize, b_cs: isize) -> bool {
-    a_cs == 1 && b_cs == 1 && m >= 256 && n >= 256 && k > KC && available()
+    let large = k > KC || (k >= 256 && m * n >= 1 << 20);
+    a_cs == 1 && b_cs == 1 && m >= 256 && n >= 256 && large && available()
 }
 
 /// Whether a convolution product with a row-major `a` and a column-major `b` runs here:
@@ -443,15 +446,15 @@ unsafe fn tile<const R: usize>(
     // SAFETY: the caller's contract covers every pointer offset below.
     unsafe {
         // The block's sums start from zero and are added to `c` at the end, so the
-        // loads of `c` (often from memory) are not waited for: they are prefetched now.
+        // tile's lines of `c` (often in memory) are not waited for: the loop below
+        // fetches them for writing, one line per four k, over its first R * NV * 4
+        // steps. Fetched for writing even when `c` is overwritten, since a store to a
+        // line not in cache must read it first; spread out rather than all at once, so
+        // they do not hold the fill buffers the stream of `b` needs. Measured 3-4% at
+        // 1024 and 2048 over fetching them all at the start for reading (and only when
+        // adding).
         let mut acc = [[_mm512_setzero_ps(); NV]; R];
-        if add {
-            for i in 0..R {
-                for v in 0..NV {
-                    _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + 16 * v) as *const i8);
-                }
-            }
-        }
+        let c_line = |l: usize| c.add(l / NV * ldc + 16 * (l % NV)) as *const i8;
         let rows: [*const f32; R] = std::array::from_fn(|i| a.add(i * ars));
         let mut bp = b;
         let step = |acc: &mut [[__m512; NV]; R], p: usize, bp: *const f32| {
@@ -474,6 +477,9 @@ unsafe fn tile<const R: usize>(
             // nothing either: a prefetch never faults.
             for r in &rows {
                 _mm_prefetch::<_MM_HINT_T0>(r.wrapping_add((p + 32) * aks) as *const i8);
+            }
+            if p < R * NV * 4 {
+                _mm_prefetch::<_MM_HINT_ET0>(c_line(p / 4));
             }
             step(&mut acc, p, bp);
             step(&mut acc, p + 1, bp.add(NR));
@@ -592,6 +598,7 @@ mod tests {
         let big = [1024, 1024, 1024];
         assert_eq!(takes(big, 1, 1), available());
         assert!(!takes(big, 1, 1024) && !takes(big, 1024, 1));
-        assert!(!takes([1024, KC, 1024], 1, 1) && !takes([128, 1024, 1024], 1, 1));
+        assert_eq!(takes([1024, KC, 1024], 1, 1), available());
+        assert!(!takes([512, KC, 512], 1, 1) && !takes([1024, 128, 1024], 1, 1) && !takes([128, 1024, 1024], 1, 1));
     }
 }
