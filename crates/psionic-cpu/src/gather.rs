@@ -37,11 +37,7 @@ fn check_indices(op: &'static str, index: &CpuArray, size: usize) -> Result<()> 
     // Broadcast dims (stride 0, as index_select's expanded vector has) repeat the same
     // positions: each is checked once.
     let kept: Vec<usize> = (0..index.layout.ndim()).filter(|&d| index.layout.strides[d] != 0).collect();
-    let layout = Layout {
-        shape: kept.iter().map(|&d| index.layout.shape[d]).collect(),
-        strides: kept.iter().map(|&d| index.layout.strides[d]).collect(),
-        offset: index.layout.offset,
-    };
+    let (layout, _) = crate::reduce::split_layout(&index.layout, &kept, &[]);
     let mut bad = None;
     if layout.is_contiguous() {
         // One pass over the slice (vectorised), and the walk below only to name the culprit.

@@ -8,9 +8,9 @@
 //! in place (its [`MR`] rows at their own stride); other layouts, and the rows at the
 //! matrix's edge, are packed into panels of MR rows. Each tile sums its k block from zero
 //! and adds that to the output, whose lines it fetches for writing early in its loop, so
-//! the output (often in memory) is not waited for. Every tile adds its k blocks in order, one after another,
-//! so the result does not depend on the thread count (threads take disjoint rows). Tiles
-//! cut by the matrix's edge go through an L1 scratch tile.
+//! the output (often in memory) is not waited for. Every tile adds its k blocks in order,
+//! one after another, so the result does not depend on the thread count (threads take
+//! disjoint rows). Tiles cut by the matrix's edge go through an L1 scratch tile.
 
 use crate::storage::Storage;
 use rayon::prelude::*;

@@ -41,7 +41,6 @@ where
 impl<D: Dataset + 'static, B: Send + 'static> DataLoader<D, B> {
     /// A loader whose batches are built by `collate` from the list of items.
     pub fn with_collate(dataset: D, collate: impl Fn(Vec<D::Item>) -> B + Send + Sync + 'static) -> Self {
-        let collate: Collate<D::Item, B> = Arc::new(collate);
         DataLoader::with_fetch(
             dataset,
             Arc::new(move |d: &D, idx: &[usize]| collate(idx.iter().map(|&i| d.get(i)).collect())),

@@ -44,10 +44,7 @@ impl Tensor {
             (mean, var)
         };
         if !(float && [weight, bias].iter().flatten().all(|t| t.dtype() == dt)) {
-            let shape = channel_shape(self.dim());
-            let per_channel = |t: &Tensor| t.reshape(&shape);
-            let (w, b) = (weight.map(per_channel), bias.map(per_channel));
-            let y = self.batch_norm_apply(&per_channel(&mean), &per_channel(&var), w.as_ref(), b.as_ref(), eps);
+            let y = self.batch_norm_apply(&mean, &var, weight, bias, eps);
             return (y, mean, var);
         }
         let given_or =
@@ -57,13 +54,28 @@ impl Tensor {
         (y, mean, var)
     }
 
-    /// Batch norm with given statistics (PyTorch's CPU kernel's arithmetic): `x * scale +
-    /// shift` with `scale = weight / sqrt(var + eps)` and `shift = bias - mean * scale`.
-    /// The statistics and affine parameters are shaped to broadcast along `self`'s
-    /// channels (`[1, c, 1, ...]`); evaluation with running estimates, and the
-    /// composite behind [`Tensor::batch_norm_train`] and its batched rule.
+    /// Batch norm with given per-channel statistics and affine parameters (`[c]` each,
+    /// `c` the size of dim 1), PyTorch's CPU kernel's arithmetic: `x * scale + shift`
+    /// with `scale = weight / sqrt(var + eps)` and `shift = bias - mean * scale`.
+    /// Evaluation with running estimates, and the composite behind
+    /// [`Tensor::batch_norm_train`] where the fused kernels do not apply.
     #[track_caller]
     pub fn batch_norm_apply(
+        &self,
+        mean: &Tensor,
+        var: &Tensor,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        eps: f64,
+    ) -> Tensor {
+        let per_channel = |t: &Tensor| t.reshape(&channel_shape(self.dim()));
+        let (w, b) = (weight.map(per_channel), bias.map(per_channel));
+        self.batch_norm_aligned(&per_channel(mean), &per_channel(var), w.as_ref(), b.as_ref(), eps)
+    }
+
+    /// [`Tensor::batch_norm_apply`] with its operands already shaped to broadcast along
+    /// `self`'s channels (`[1, c, 1, ...]`, or batched so by the vmap rule).
+    pub(crate) fn batch_norm_aligned(
         &self,
         mean: &Tensor,
         var: &Tensor,

@@ -111,10 +111,7 @@ pub fn batch_norm(
     }
     if let (Some(r), false) = (&running, training) {
         // Evaluation: the running estimates, constants of the input, standardise it.
-        let shape = channel_shape(x.dim(), 1);
-        let per_channel = |t: &Tensor| t.reshape(&shape);
-        let (w, b) = (weight.map(per_channel), bias.map(per_channel));
-        return x.batch_norm_apply(&per_channel(r.mean), &per_channel(r.var), w.as_ref(), b.as_ref(), eps);
+        return x.batch_norm_apply(r.mean, r.var, weight, bias, eps);
     }
     let (y, mean, var) = x.batch_norm_train(weight, bias, eps);
     if let Some(r) = &running {

@@ -63,7 +63,7 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
         // along the example's dims after the channel (the statistics are batched with x).
         Prim::BatchNorm { eps } => {
             let chan = |i: usize| channel_of(aligned(i, 2), lrank(0));
-            full(0).batch_norm_apply(&chan(3), &chan(4), Some(&chan(1)), Some(&chan(2)), *eps)
+            full(0).batch_norm_aligned(&chan(3), &chan(4), Some(&chan(1)), Some(&chan(2)), *eps)
         }
         Prim::ChannelSums => {
             let rank = lrank(1);
