@@ -124,11 +124,13 @@ pub(crate) fn matmul(
         let add = accumulate || p0 > 0;
         let bpan = &mut bp.as_mut_slice::<f32>()[..kc * nt];
         // SAFETY (here and below): `available()` held above.
-        let pack_b = |(jp, panel): (usize, &mut [f32])| unsafe { pack::<NR>(&bt, jp * NR, n, p0, kc, panel) };
+        // One run of whole panels per thread.
+        let per = if part_rows < m { (nt / NR).div_ceil(threads) } else { nt / NR };
+        let pack_b = |(g, run): (usize, &mut [f32])| unsafe { pack::<NR>(&bt, g * per * NR, n, p0, kc, run) };
         if part_rows < m {
-            bpan.par_chunks_mut(NR * kc).enumerate().for_each(pack_b);
+            bpan.par_chunks_mut(per * NR * kc).enumerate().for_each(pack_b);
         } else {
-            bpan.chunks_mut(NR * kc).enumerate().for_each(pack_b);
+            pack_b((0, bpan));
         }
         let bpan = &*bpan;
         let part = |(i, dst): (usize, &mut [f32])| {
@@ -344,10 +346,8 @@ pub(crate) fn matmul_filled_a(
         for (p0, kc) in strip_blocks(k) {
             let add = accumulate || p0 > 0;
             let bpan = &mut bp.as_mut_slice::<f32>()[..kc * nt];
-            for (jp, panel) in bpan.chunks_mut(NR * kc).enumerate() {
-                // SAFETY: `available()` held above.
-                unsafe { pack::<NR>(&bt, jp * NR, n, p0, kc, panel) };
-            }
+            // SAFETY: `available()` held above.
+            unsafe { pack::<NR>(&bt, 0, n, p0, kc, bpan) };
             for i0 in (0..rows).step_by(MR) {
                 let h = MR.min(rows - i0);
                 fill(m0 + i0, h, p0, kc, ld, &mut strip[..h * ld]);
@@ -392,37 +392,55 @@ unsafe fn tile_rows(
     }
 }
 
-/// Packs columns `p0..p0 + kc` of rows (lanes) `l0..l0 + W` of `v` into `out` (`kc * W`,
-/// column-major: the W lanes of one column side by side), zero past lane `lanes`.
+/// Packs columns `p0..p0 + kc` of rows (lanes) `l0..` of `v` into `out`: whole panels
+/// of `W` lanes (`kc * W` each, column-major: the W lanes of one column side by side), as
+/// many as `out` holds, zero past lane `lanes`.
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
 fn pack<const W: usize>(v: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
-    let valid = W.min(lanes - l0);
-    if v.cs == 1 && v.rs != 1 {
-        // Each lane's elements side by side (a row-major `a`): read a lane at a time.
-        for l in 0..valid {
-            let row = &v.data[v.at(l0 + l, p0)..][..kc];
-            for (p, &x) in row.iter().enumerate() {
-                out[p * W + l] = x;
-            }
-        }
-        if valid < W {
-            for p in 0..kc {
-                out[p * W + valid..(p + 1) * W].fill(0.0);
+    if v.rs == 1 {
+        // Lanes side by side (a row-major `b`): column by column across every panel, so
+        // each source row is read once and in order rather than in W-wide strips.
+        for p in 0..kc {
+            let src = &v.data[v.at(l0, p0 + p)..];
+            for (q, panel) in out.chunks_mut(kc * W).enumerate() {
+                let (first, dst) = (q * W, &mut panel[p * W..][..W]);
+                let valid = W.min(lanes.saturating_sub(l0 + first));
+                if valid == W {
+                    // A constant length: inline vector moves rather than a call per panel.
+                    dst.copy_from_slice(&src[first..][..W]);
+                } else {
+                    dst[..valid].copy_from_slice(&src[first..][..valid]);
+                    dst[valid..].fill(0.0);
+                }
             }
         }
         return;
     }
-    for p in 0..kc {
-        let dst = &mut out[p * W..][..W];
-        if v.rs == 1 {
-            // Lanes side by side (a row-major `b`): one unit-stride run per column.
-            dst[..valid].copy_from_slice(&v.data[v.at(l0, p0 + p)..][..valid]);
-        } else {
+    for (q, out) in out.chunks_mut(kc * W).enumerate() {
+        let l0 = l0 + q * W;
+        let valid = W.min(lanes.saturating_sub(l0));
+        if v.cs == 1 {
+            // Each lane's elements side by side (a row-major `a`): read a lane at a time.
+            for l in 0..valid {
+                let row = &v.data[v.at(l0 + l, p0)..][..kc];
+                for (p, &x) in row.iter().enumerate() {
+                    out[p * W + l] = x;
+                }
+            }
+            if valid < W {
+                for p in 0..kc {
+                    out[p * W + valid..(p + 1) * W].fill(0.0);
+                }
+            }
+            continue;
+        }
+        for p in 0..kc {
+            let dst = &mut out[p * W..][..W];
             for (l, o) in dst[..valid].iter_mut().enumerate() {
                 *o = v.data[v.at(l0 + l, p0 + p)];
             }
+            dst[valid..].fill(0.0);
         }
-        dst[valid..].fill(0.0);
     }
 }
 
@@ -522,7 +540,8 @@ mod tests {
         }
         // (m, k, n, a layout, b layout): edges in m and n, several k blocks (k > KC, and
         // a last block of one), one-element matrices, row parts split over threads, and
-        // each packing path: row-major, transposed and strided (every other column).
+        // each packing path: row-major, transposed and strided (every other column); a
+        // row-major `b` of several panels, packed in runs of them over the threads.
         let cases = [
             (13, 7, 33, 0, 0),
             (1, 1, 1, 0, 0),
@@ -531,6 +550,7 @@ mod tests {
             (200, 1025, 130, 0, 1),
             (37, 1100, 64, 1, 0),
             (6, 300, 64, 0, 2),
+            (50, 530, 300, 0, 0),
         ];
         for (m, k, n, la, lb) in cases {
             // A matrix of `rows x cols` in one of three layouts, with its element (i, j).
