@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// the autograd record in `ad`.
 pub struct Node {
     pub prim: Prim,
-    pub inputs: Mutex<Vec<Arc<Node>>>,
+    pub inputs: Mutex<Inputs>,
     pub meta: Meta,
     pub device: Device,
     pub data: OnceLock<CpuArray>,
@@ -25,6 +25,10 @@ pub struct Node {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// A node's inputs: up to three inline (every elementwise op), so building an eager op's
+/// node allocates only the node.
+pub type Inputs = SmallVec<[Arc<Node>; 3]>;
+
 /// What backward needs from a node. Only nodes built while recording (grad mode on and an
 /// input requiring grad) keep `edges`, so everything else holds no inputs once evaluated.
 #[derive(Default)]
@@ -33,7 +37,7 @@ pub(crate) struct Autograd {
     pub recorded: bool,
     /// The inputs backward reads, kept from recording until the graph is freed (`None`
     /// afterwards, so a second backward is refused rather than silently wrong).
-    pub edges: Mutex<Option<Vec<Arc<Node>>>>,
+    pub edges: Mutex<Option<Inputs>>,
     /// Where gradients land and which hooks run: a leaf's `.grad`, or a non-leaf's
     /// `retain_grad`/`register_hook`. A node with a slot and no record is a leaf.
     pub slot: OnceLock<Arc<GradSlot>>,
@@ -56,10 +60,10 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     pub fn constant(data: CpuArray, device: Device) -> Arc<Node> {
-        let meta = Meta { shape: data.shape().to_vec(), dtype: data.dtype(), strides: data.layout.strides.clone() };
+        let meta = Meta { shape: data.shape().into(), dtype: data.dtype(), strides: data.layout.strides.clone() };
         let n = Node {
             prim: Prim::Const,
-            inputs: Mutex::new(vec![]),
+            inputs: Mutex::new(Inputs::new()),
             meta,
             device,
             data: OnceLock::new(),
@@ -70,7 +74,7 @@ impl Node {
         Arc::new(n)
     }
 
-    pub fn new(prim: Prim, inputs: Vec<Arc<Node>>, meta: Meta, device: Device, record: bool) -> Arc<Node> {
+    pub fn new(prim: Prim, inputs: Inputs, meta: Meta, device: Device, record: bool) -> Arc<Node> {
         let ad = Autograd { recorded: record, edges: Mutex::new(record.then(|| inputs.clone())), ..Default::default() };
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         Arc::new(Node { prim, inputs: Mutex::new(inputs), meta, device, data: OnceLock::new(), ad, seq })
@@ -139,7 +143,7 @@ impl Node {
 
     /// Computes this node from its `inputs` (already taken out of it, all evaluated); on
     /// failure they are put back.
-    fn compute_from(&self, inputs: Vec<Arc<Node>>) -> Result<()> {
+    fn compute_from(&self, inputs: Inputs) -> Result<()> {
         if let Device::Cuda(_) = self.device {
             *self.inputs.lock().unwrap() = inputs;
             return Err(Error::NoCuda { op: "eval", device: self.device });

@@ -4,7 +4,7 @@
 
 use crate::autodiff::custom::CustomCall;
 use psionic_core::ops::{BinaryOp, LinalgOp, OrderOp, ReduceOp, ScanOp, ScatterReduce, TernaryOp, UnaryOp};
-use psionic_core::{broadcast_shapes, DType, Error, Layout, Result};
+use psionic_core::{broadcast_shapes, DType, Dims, Error, Layout, Result, Strides};
 use psionic_cpu::conv::{Geometry, Product, Spatial};
 use psionic_cpu::pool::PoolGeometry;
 use psionic_cpu::CpuArray;
@@ -75,7 +75,7 @@ impl ViewOp {
             ViewOp::Squeeze(d) => l.squeeze("squeeze", d.as_deref()),
             ViewOp::Diagonal { offset, d1, d2 } => l.diagonal("diagonal", *offset, *d1, *d2),
             ViewOp::Unfold { dim, size, step } => l.unfold("unfold", *dim, *size, *step),
-            ViewOp::AsStrided { shape, strides, offset } => Ok(Layout { shape: shape.clone(), strides: strides.clone(), offset: *offset }),
+            ViewOp::AsStrided { shape, strides, offset } => Ok(Layout { shape: shape.clone().into(), strides: strides.clone().into(), offset: *offset }),
             ViewOp::Flip(dims) => Ok(l.flip(dims)),
             ViewOp::Windows { kernel, stride, dilation } => l.windows("windows", kernel, stride, dilation),
         }
@@ -261,14 +261,15 @@ impl Convolution {
 /// input's: knowing them early lets `view`/`reshape` decide without evaluating anything.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Meta {
-    pub shape: Vec<usize>,
+    pub shape: Dims,
     pub dtype: DType,
-    pub strides: Vec<isize>,
+    pub strides: Strides,
 }
 
 impl Meta {
     /// A freshly computed (contiguous) value.
-    pub fn new(shape: Vec<usize>, dtype: DType) -> Meta {
+    pub fn new(shape: impl Into<Dims>, dtype: DType) -> Meta {
+        let shape = shape.into();
         let strides = psionic_core::layout::contiguous_strides(&shape);
         Meta { shape, dtype, strides }
     }
@@ -388,7 +389,7 @@ impl Prim {
                 Meta::new(broadcast_shapes("where", &s, &inputs[2].shape)?, inputs[1].dtype)
             }
             Prim::Reduce { op, dims } => {
-                let shape =
+                let shape: Dims =
                     (0..inputs[0].shape.len()).filter(|d| !dims.contains(d)).map(|d| inputs[0].shape[d]).collect();
                 let dtype = match op {
                     ReduceOp::All | ReduceOp::Any => DType::Bool,
@@ -415,7 +416,7 @@ impl Prim {
             Prim::LayerNorm { axes, .. } => {
                 let (x, w, b) = (&inputs[0], &inputs[1], &inputs[2]);
                 let trailing = &x.shape[x.shape.len().saturating_sub(*axes)..];
-                if *axes > x.shape.len() || w.shape != trailing || b.shape != trailing {
+                if *axes > x.shape.len() || w.shape[..] != *trailing || b.shape[..] != *trailing {
                     return Err(Error::shape(
                         "layer_norm",
                         format!(
@@ -445,7 +446,7 @@ impl Prim {
             }
             Prim::ChannelSums => {
                 let (g, x, m) = (&inputs[0], &inputs[1], &inputs[2]);
-                if x.shape.len() < 2 || g.shape != x.shape || m.shape != [x.shape[1]] {
+                if x.shape.len() < 2 || g.shape != x.shape || m.shape[..] != [x.shape[1]] {
                     return Err(Error::shape(
                         "batch_norm_backward",
                         format!("gradient {:?}, input {:?} and mean {:?} do not match", g.shape, x.shape, m.shape),
@@ -466,7 +467,7 @@ impl Prim {
             }
             Prim::ChannelCombine => {
                 let (u, v) = (&inputs[0], &inputs[1]);
-                if u.shape.len() < 2 || u.shape != v.shape || inputs[2..].iter().any(|t| t.shape != [u.shape[1]]) {
+                if u.shape.len() < 2 || u.shape != v.shape || inputs[2..].iter().any(|t| t.shape[..] != [u.shape[1]]) {
                     return Err(Error::shape(
                         "batch_norm_backward",
                         format!("operands {:?} and {:?} with per-channel coefficients do not match", u.shape, v.shape),

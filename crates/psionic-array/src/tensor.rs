@@ -12,20 +12,22 @@
 use crate::autodiff::mode::{is_grad_enabled, GradModeGuard};
 use crate::autodiff::slot::GradSlot;
 use crate::mode::{check, is_lazy};
-use crate::node::Node;
+use crate::node::{Inputs, Node};
 use crate::prim::{Meta, Prim, ViewOp};
 use psionic_core::{DType, Device, Error, Layout, Result};
 use psionic_cpu::{CpuArray, Element};
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<Cell>);
 
 pub(crate) struct Cell {
     node: Mutex<Arc<Node>>,
-    pub(crate) version: Arc<AtomicU64>,
+    /// The in-place write counter, shared by a base and its views; created on first need
+    /// (a write, a view, a saved value), so a plain eager result allocates none.
+    version: OnceLock<Arc<AtomicU64>>,
     view: Option<ViewLink>,
     /// `.grad`, retained gradient and hooks; created on first use.
     pub(crate) slot: Mutex<Option<Arc<GradSlot>>>,
@@ -44,12 +46,7 @@ struct ViewLink {
 
 impl Tensor {
     pub(crate) fn from_node(node: Arc<Node>) -> Tensor {
-        Tensor(Arc::new(Cell {
-            node: Mutex::new(node),
-            version: Arc::new(AtomicU64::new(0)),
-            view: None,
-            slot: Mutex::new(None),
-        }))
+        Tensor(Arc::new(Cell { node: Mutex::new(node), version: OnceLock::new(), view: None, slot: Mutex::new(None) }))
     }
 
     /// Re-points this tensor at `node` (no version bump): autograd bookkeeping only.
@@ -69,7 +66,7 @@ impl Tensor {
     /// The node that holds this tensor's current value.
     pub(crate) fn node(&self) -> Arc<Node> {
         if let Some(v) = &self.0.view {
-            let cur = self.0.version.load(Ordering::Acquire);
+            let cur = self.version();
             if v.seen.load(Ordering::Acquire) != cur {
                 let _mode = GradModeGuard::new(v.record);
                 let mut n = v.base.node();
@@ -96,7 +93,7 @@ impl Tensor {
     /// Builds the node for `prim` over `inputs` (shape and dtype inferred now, so misuse
     /// fails here), evaluating it at once unless in lazy mode.
     pub(crate) fn make(prim: Prim, inputs: &[&Tensor]) -> Result<Tensor> {
-        let node = build(prim, inputs.iter().map(|t| t.node()).collect())?;
+        let node = build(prim, inputs.iter().map(|t| t.node()).collect::<Inputs>())?;
         let out = Self::from_node(node.clone());
         if node.ad.recorded {
             crate::autodiff::rules::stamp_saved(&node, inputs, &out);
@@ -120,11 +117,11 @@ impl Tensor {
             None => (self.clone(), vec![], detach),
         };
         chain.push(op);
-        let seen = AtomicU64::new(self.0.version.load(Ordering::Acquire));
+        let seen = AtomicU64::new(self.version());
         let record = node.ad.recorded;
         Ok(Tensor(Arc::new(Cell {
             node: Mutex::new(node),
-            version: self.0.version.clone(),
+            version: OnceLock::from(self.counter().clone()),
             view: Some(ViewLink { base, chain, seen, record, detached }),
             slot: Mutex::new(None),
         })))
@@ -172,15 +169,16 @@ impl Tensor {
             _ => new,
         };
         target.set_node(new);
-        let now = self.0.version.fetch_add(1, Ordering::AcqRel) + 1;
+        let now = self.counter().fetch_add(1, Ordering::AcqRel) + 1;
         // The new value's rule saved this tensor's old value (PyTorch saves a copy of an
         // in-place op's input) or its own output: both are current as of this write.
         // Casts and broadcasts between that op and the write are looked through.
         let mut node = Some(value.node());
         while let Some(n) = node {
             for s in n.ad.saved.lock().unwrap().iter_mut() {
-                if Arc::ptr_eq(&s.counter, &self.0.version) || Arc::ptr_eq(&s.counter, &value.0.version) {
-                    s.counter = self.0.version.clone();
+                let of_value = value.0.version.get().is_some_and(|c| Arc::ptr_eq(&s.counter, c));
+                if Arc::ptr_eq(&s.counter, self.counter()) || of_value {
+                    s.counter = self.counter().clone();
                     s.at = now;
                 }
             }
@@ -198,7 +196,12 @@ impl Tensor {
     /// How many in-place writes this tensor (or its base, or any view of that base) has
     /// seen: PyTorch's `_version`.
     pub fn version(&self) -> u64 {
-        self.0.version.load(Ordering::Acquire)
+        self.0.version.get().map_or(0, |c| c.load(Ordering::Acquire))
+    }
+
+    /// The shared counter behind [`Tensor::version`], created at zero on first use.
+    pub(crate) fn counter(&self) -> &Arc<AtomicU64> {
+        self.0.version.get_or_init(Default::default)
     }
 
     /// True when this tensor is a view sharing storage with another (`._is_view()`).
@@ -207,7 +210,7 @@ impl Tensor {
     }
 
     pub fn shape(&self) -> Vec<usize> {
-        self.peek(|n| n.meta.shape.clone())
+        self.peek(|n| n.meta.shape.to_vec())
     }
 
     /// Size of one dim (negative counts from the end).
@@ -253,7 +256,7 @@ impl Tensor {
 
     /// Element strides (PyTorch's `stride()`); known without evaluating.
     pub fn strides(&self) -> Vec<isize> {
-        self.peek(|n| n.meta.strides.clone())
+        self.peek(|n| n.meta.strides.to_vec())
     }
 
     pub fn storage_offset(&self) -> usize {
@@ -337,7 +340,7 @@ impl Tensor {
 /// autograd bookkeeping. Recorded, like any op, when grad mode is on and `node` requires
 /// grad.
 pub(crate) fn alias(node: &Arc<Node>) -> Result<Arc<Node>> {
-    build(Prim::View(ViewOp::Reshape(node.meta.shape.clone())), vec![node.clone()])
+    build(Prim::View(ViewOp::Reshape(node.meta.shape.to_vec())), vec![node.clone()])
 }
 
 /// An unrecorded [`alias`] of `node` marked as the leaf whose gradients go to `slot`.
@@ -353,7 +356,8 @@ pub(crate) fn leaf_alias(node: &Arc<Node>, slot: Arc<GradSlot>) -> Result<Arc<No
 /// Infers the node's meta, checks devices, and evaluates it unless lazy. The node records
 /// its inputs for backward when grad mode is on, its output is a float, and some input
 /// requires grad.
-pub(crate) fn build(prim: Prim, inputs: Vec<Arc<Node>>) -> Result<Arc<Node>> {
+pub(crate) fn build(prim: Prim, inputs: impl Into<Inputs>) -> Result<Arc<Node>> {
+    let inputs = inputs.into();
     let device = inputs.first().map_or(Device::Cpu, |n| n.device);
     for n in &inputs {
         if n.device != device {

@@ -9,20 +9,21 @@
 
 use crate::error::{Error, Result};
 use crate::shape::{normalize_dim, normalize_insert_dim, numel};
+use crate::{Dims, Strides};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
-    pub shape: Vec<usize>,
-    pub strides: Vec<isize>,
+    pub shape: Dims,
+    pub strides: Strides,
     pub offset: usize,
 }
 
 /// Row-major strides for a shape.
-pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
-    // Built back to front and reversed rather than zero-filled first: a zeroed vector is
-    // a `calloc`, several times the cost of a plain allocation at these tiny sizes, and
-    // every eager op makes two of these.
-    let mut strides = Vec::with_capacity(shape.len());
+pub fn contiguous_strides(shape: &[usize]) -> Strides {
+    // Built back to front and reversed rather than zero-filled first: past the inline
+    // dims a zeroed vector would be a `calloc`, several times the cost of a plain
+    // allocation at these sizes.
+    let mut strides = Strides::with_capacity(shape.len());
     let mut acc = 1isize;
     for &n in shape.iter().rev() {
         strides.push(acc);
@@ -34,7 +35,7 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<isize> {
 
 impl Layout {
     pub fn contiguous(shape: &[usize]) -> Self {
-        Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: 0 }
+        Layout { shape: shape.into(), strides: contiguous_strides(shape), offset: 0 }
     }
 
     pub fn ndim(&self) -> usize {
@@ -210,7 +211,7 @@ impl Layout {
             ));
         }
         let lead = shape.len() - self.ndim();
-        let mut strides = vec![0isize; shape.len()];
+        let mut strides = Strides::from_elem(0, shape.len());
         for (i, &target) in shape.iter().enumerate() {
             if i < lead {
                 continue;
@@ -228,7 +229,7 @@ impl Layout {
                 ));
             }
         }
-        Ok(Layout { shape: shape.to_vec(), strides, offset: self.offset })
+        Ok(Layout { shape: shape.into(), strides, offset: self.offset })
     }
 
     pub fn unsqueeze(&self, op: &'static str, dim: i64) -> Result<Layout> {
@@ -246,7 +247,7 @@ impl Layout {
             None => (0..self.ndim()).collect(),
             Some(ds) => crate::shape::normalize_dims(op, ds, self.ndim())?,
         };
-        let mut out = Layout { shape: vec![], strides: vec![], offset: self.offset };
+        let mut out = Layout { shape: Dims::new(), strides: Strides::new(), offset: self.offset };
         for d in 0..self.ndim() {
             if !(chosen.contains(&d) && self.shape[d] == 1) {
                 out.shape.push(self.shape[d]);
@@ -268,7 +269,7 @@ impl Layout {
         if len > 0 {
             off += if offset >= 0 { offset as isize * self.strides[b] } else { -offset as isize * self.strides[a] };
         }
-        let mut out = Layout { shape: vec![], strides: vec![], offset: off as usize };
+        let mut out = Layout { shape: Dims::new(), strides: Strides::new(), offset: off as usize };
         for d in 0..n {
             if d != a && d != b {
                 out.shape.push(self.shape[d]);
@@ -287,14 +288,14 @@ impl Layout {
             return None;
         }
         if self.is_contiguous() {
-            return Some(Layout { shape: shape.to_vec(), strides: contiguous_strides(shape), offset: self.offset });
+            return Some(Layout { shape: shape.into(), strides: contiguous_strides(shape), offset: self.offset });
         }
         if self.numel() == 0 {
             return Some(Layout::contiguous(shape));
         }
         // Walk old dims in chunks that are themselves contiguous; each chunk must map onto
         // a run of new dims with the same element count.
-        let mut new_strides = vec![0isize; shape.len()];
+        let mut new_strides = Strides::from_elem(0, shape.len());
         let mut view_d = shape.len() as isize - 1;
         let mut chunk_base_stride = *self.strides.last().unwrap_or(&1);
         let mut tensor_numel = 1usize;
@@ -323,7 +324,7 @@ impl Layout {
         if view_d != -1 {
             return None;
         }
-        Some(Layout { shape: shape.to_vec(), strides: new_strides, offset: self.offset })
+        Some(Layout { shape: shape.into(), strides: new_strides, offset: self.offset })
     }
 
     /// `unfold(dim, size, step)`: a new last dim holding windows of `size` along `dim`.
@@ -342,8 +343,8 @@ impl Layout {
         }
         let mut out = self.clone();
         if n == 0 {
-            out.shape = vec![size];
-            out.strides = vec![1];
+            out.shape = crate::smallvec![size];
+            out.strides = crate::smallvec![1];
             return Ok(out);
         }
         out.shape[d] = (len - size) / step + 1;
@@ -362,11 +363,8 @@ impl Layout {
         if k > n || stride.len() != k || dilation.len() != k {
             return Err(Error::shape(op, format!("{k} window dims for a tensor of rank {n}")));
         }
-        let mut out = Layout {
-            shape: self.shape[..n - k].to_vec(),
-            strides: self.strides[..n - k].to_vec(),
-            offset: self.offset,
-        };
+        let mut out =
+            Layout { shape: self.shape[..n - k].into(), strides: self.strides[..n - k].into(), offset: self.offset };
         let mut ks = vec![];
         for i in 0..k {
             let (size, st) = (self.shape[n - k + i], self.strides[n - k + i]);
@@ -428,7 +426,7 @@ impl Layout {
         if strides.iter().any(|&s| s < 0) {
             return Err(Error::invalid(op, "Negative strides are not supported"));
         }
-        let l = Layout { shape: shape.to_vec(), strides: strides.to_vec(), offset };
+        let l = Layout { shape: shape.into(), strides: strides.into(), offset };
         if l.numel() > 0 {
             let max = l.offset_of(&shape.iter().map(|&n| n - 1).collect::<Vec<_>>());
             if max >= storage_len {

@@ -16,6 +16,13 @@ pub mod scalar;
 pub mod shape;
 pub mod strided;
 
+/// A shape: up to five dims inline (as PyTorch keeps sizes), so the metadata of an eager
+/// op on an ordinary tensor allocates nothing.
+pub type Dims = smallvec::SmallVec<[usize; 5]>;
+/// Strides, inline like [`Dims`].
+pub type Strides = smallvec::SmallVec<[isize; 5]>;
+pub use smallvec::smallvec;
+
 pub use device::Device;
 pub use dtype::DType;
 pub use error::{Error, Result};

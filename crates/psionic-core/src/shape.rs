@@ -36,9 +36,9 @@ pub fn normalize_dims(op: &'static str, dims: &[i64], ndim: usize) -> Result<Vec
 }
 
 /// NumPy/PyTorch broadcasting of two shapes.
-pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<crate::Dims> {
     let n = a.len().max(b.len());
-    let mut out = Vec::with_capacity(n);
+    let mut out = crate::Dims::with_capacity(n);
     for i in 0..n {
         let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
         let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
@@ -75,9 +75,9 @@ mod tests {
 
     #[test]
     fn broadcast_examples() {
-        assert_eq!(broadcast_shapes("b", &[3, 1, 5], &[4, 1]).unwrap(), vec![3, 4, 5]);
-        assert_eq!(broadcast_shapes("b", &[], &[2, 3]).unwrap(), vec![2, 3]);
-        assert_eq!(broadcast_shapes("b", &[0], &[1]).unwrap(), vec![0]);
+        assert_eq!(broadcast_shapes("b", &[3, 1, 5], &[4, 1]).unwrap().to_vec(), vec![3, 4, 5]);
+        assert_eq!(broadcast_shapes("b", &[], &[2, 3]).unwrap().to_vec(), vec![2, 3]);
+        assert_eq!(broadcast_shapes("b", &[0], &[1]).unwrap().to_vec(), vec![0]);
         let e = broadcast_shapes("add", &[3], &[4]).unwrap_err().to_string();
         assert!(e.contains("size of tensor a (3) must match the size of tensor b (4)"), "{e}");
     }
@@ -93,7 +93,7 @@ mod tests {
             let ba = broadcast_shapes("b", &ones, &a).unwrap();
             prop_assert_eq!(&ab, &ba);
             prop_assert_eq!(numel(&ab), numel(&a));
-            prop_assert_eq!(broadcast_shapes("b", &a, &a).unwrap(), a);
+            prop_assert_eq!(broadcast_shapes("b", &a, &a).unwrap().to_vec(), a);
         }
     }
 }

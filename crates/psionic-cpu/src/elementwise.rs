@@ -307,7 +307,7 @@ pub(crate) fn copy_strided<T: Copy>(dst: &mut [T], dst_layout: &Layout, src: &[T
 /// Expands `x`'s layout to `shape` by broadcasting (no copy; borrowed when the shape
 /// already matches).
 pub fn broadcast<'a>(x: &'a CpuArray, shape: &[usize]) -> std::borrow::Cow<'a, CpuArray> {
-    if x.layout.shape == shape {
+    if x.layout.shape[..] == *shape {
         return std::borrow::Cow::Borrowed(x);
     }
     std::borrow::Cow::Owned(x.with_layout(x.layout.expand("broadcast", shape).expect("shapes checked by the graph")))

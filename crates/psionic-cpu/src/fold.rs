@@ -49,7 +49,7 @@ fn fold_typed<T: Element>(
     let plane: usize = spatial.iter().product();
     let win = Layout::contiguous(spatial).windows("fold", kernel, stride, dilation).expect("checked when built");
     let xl = &x.layout;
-    let prefix = Layout { shape: xl.shape[..lead].to_vec(), strides: xl.strides[..lead].to_vec(), offset: xl.offset };
+    let prefix = Layout { shape: xl.shape[..lead].into(), strides: xl.strides[..lead].into(), offset: xl.offset };
     let bases: Vec<usize> = OffsetIter::new(&prefix, 0).collect();
     let src = x.storage.as_slice::<T>();
     let mut out = Storage::filled::<T>(psionic_core::numel(out_shape), T::default());

@@ -18,14 +18,14 @@ use psionic_core::{Error, Layout, Result};
 /// `layout`'s strides and offset seen over `shape` (a prefix box of the layout's own
 /// shape), with `dim` pinned at coordinate 0. A 0-d layout acts as shape `[1]`.
 fn pinned(layout: &Layout, shape: &[usize], dim: usize) -> (Layout, isize) {
-    let mut strides = if layout.ndim() == 0 { vec![0] } else { layout.strides.clone() };
+    let mut strides = if layout.ndim() == 0 { vec![0] } else { layout.strides.to_vec() };
     strides.truncate(shape.len().max(1));
     let step = strides.get(dim).copied().unwrap_or(0);
     if let Some(s) = strides.get_mut(dim) {
         *s = 0;
     }
     strides.truncate(shape.len());
-    (Layout { shape: shape.to_vec(), strides, offset: layout.offset }, step)
+    (Layout { shape: shape.into(), strides: strides.into(), offset: layout.offset }, step)
 }
 
 /// Refuses an index holding a position outside `0..size` (before anything is written).
@@ -270,8 +270,11 @@ fn scatter_typed<T: Element>(
         return Ok(out);
     }
     let (ol, step) = pinned(&out.layout, &shape, dim);
-    let sl =
-        Layout { shape: shape.clone(), strides: src.layout.strides[..shape.len()].to_vec(), offset: src.layout.offset };
+    let sl = Layout {
+        shape: shape.clone().into(),
+        strides: src.layout.strides[..shape.len()].into(),
+        offset: src.layout.offset,
+    };
     let storage = std::sync::Arc::get_mut(&mut out.storage).expect("a fresh copy has one owner");
     let dst = storage.as_mut_slice::<T>();
     let (vals, idx) = (src.storage.as_slice::<T>(), index.storage.as_slice::<i64>());
@@ -294,8 +297,8 @@ fn scatter_typed<T: Element>(
         use rayon::prelude::*;
         let inner = &shape[dim..];
         let at = |l: &Layout, c: &[usize], base: isize| Layout {
-            shape: inner.to_vec(),
-            strides: l.strides[dim..].to_vec(),
+            shape: inner.into(),
+            strides: l.strides[dim..].into(),
             offset: (base + c.iter().zip(&l.strides).map(|(&i, &st)| i as isize * st).sum::<isize>()) as usize,
         };
         // The leading coordinates of the index inside the output's (the index's shape is a
@@ -409,7 +412,8 @@ mod tests {
         // these bases: the walk fills them.
         for (dim, bsh) in [(2, [3, 4, 40, 60]), (3, [3, 4, 50, 60])] {
             let one = CpuArray::from_vec(vec![0.75f32], &[1, 1, 1, 1]);
-            let broadcast = one.with_layout(Layout { shape: bsh.to_vec(), strides: vec![0; 4], offset: 0 });
+            let broadcast =
+                one.with_layout(Layout { shape: bsh[..].into(), strides: psionic_core::smallvec![0; 4], offset: 0 });
             let filled = CpuArray::from_vec(vec![0.75f32; bsh.iter().product()], &bsh);
             for (reduce, include_self) in [
                 (ScatterReduce::Sum, true),
@@ -440,7 +444,11 @@ mod tests {
             let src: Vec<f32> = (0..n(ish)).map(|i| (i % 13) as f32 - 6.5).collect();
             let (index, src) = (CpuArray::from_vec(idx, ish), CpuArray::from_vec(src, ish));
             let one = CpuArray::from_vec(vec![-2.0f32], &vec![1; bsh.len()]);
-            let broadcast = one.with_layout(Layout { shape: bsh.to_vec(), strides: vec![0; bsh.len()], offset: 0 });
+            let broadcast = one.with_layout(Layout {
+                shape: bsh.into(),
+                strides: psionic_core::smallvec![0; bsh.len()],
+                offset: 0,
+            });
             let filled = CpuArray::from_vec(vec![-2.0f32; n(bsh)], bsh);
             let want = scatter(&filled, &index, &src, dim, ScatterReduce::Sum, true).unwrap().to_vec::<f32>();
             for threads in [1, 2] {
@@ -481,13 +489,21 @@ mod tests {
         let table = CpuArray::from_vec(table.clone(), &[rows, cols]);
         let v: Vec<i64> = (0..picks).map(|i| ((i * 7) % rows) as i64).collect();
         let column = CpuArray::from_vec(v.clone(), &[picks, 1]);
-        let index = column.with_layout(Layout { shape: vec![picks, cols], strides: vec![1, 0], offset: 0 });
+        let index = column.with_layout(Layout {
+            shape: psionic_core::smallvec![picks, cols],
+            strides: psionic_core::smallvec![1, 0],
+            offset: 0,
+        });
         let tv = table.to_vec::<f32>();
         let want: Vec<f32> = (0..picks * cols).map(|p| tv[v[p / cols] as usize * cols + p % cols]).collect();
         let src: Vec<f32> = (0..picks * cols).map(|i| ((i * 11) % 97) as f32 - 48.5).collect();
         let srcs = CpuArray::from_vec(src.clone(), &[picks, cols]);
         let zero = CpuArray::from_vec(vec![0f32], &[1, 1]);
-        let zeros = zero.with_layout(Layout { shape: vec![rows, cols], strides: vec![0, 0], offset: 0 });
+        let zeros = zero.with_layout(Layout {
+            shape: psionic_core::smallvec![rows, cols],
+            strides: psionic_core::smallvec![0, 0],
+            offset: 0,
+        });
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             assert_eq!(pool.install(|| gather(&table, &index, 0).unwrap()).to_vec::<f32>(), want);
@@ -507,10 +523,18 @@ mod tests {
         // The bounds are still checked (once per distinct position), and a broadcast over
         // nothing checks nothing.
         let bad = CpuArray::from_vec(vec![3i64, rows as i64], &[2, 1]);
-        let bad = bad.with_layout(Layout { shape: vec![2, cols], strides: vec![1, 0], offset: 0 });
+        let bad = bad.with_layout(Layout {
+            shape: psionic_core::smallvec![2, cols],
+            strides: psionic_core::smallvec![1, 0],
+            offset: 0,
+        });
         let e = gather(&table, &bad, 0).map(|_| ()).unwrap_err().to_string();
         assert!(e.contains(&format!("index {rows} is out of bounds")), "{e}");
-        let none = bad.with_layout(Layout { shape: vec![2, 0], strides: vec![1, 0], offset: 0 });
+        let none = bad.with_layout(Layout {
+            shape: psionic_core::smallvec![2, 0],
+            strides: psionic_core::smallvec![1, 0],
+            offset: 0,
+        });
         assert_eq!(gather(&table, &none, 0).unwrap().numel(), 0);
     }
 

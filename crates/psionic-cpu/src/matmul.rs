@@ -26,7 +26,7 @@ struct Operand {
 fn split(x: &CpuArray) -> Operand {
     let l = &x.layout;
     let nd = l.ndim();
-    let batch = Layout { shape: l.shape[..nd - 2].to_vec(), strides: l.strides[..nd - 2].to_vec(), offset: l.offset };
+    let batch = Layout { shape: l.shape[..nd - 2].into(), strides: l.strides[..nd - 2].into(), offset: l.offset };
     Operand { batch_offs: OffsetIter::new(&batch, 0).collect(), rs: l.strides[nd - 2], cs: l.strides[nd - 1] }
 }
 

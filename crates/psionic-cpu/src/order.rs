@@ -98,8 +98,8 @@ fn searchsorted_typed<T: Element>(seq: &CpuArray, values: &CpuArray, right: bool
     let shared = seq.layout.ndim() <= 1;
     // Row starts of `seq`: one row for a 1-d sequence, else one per values row.
     let rows = Layout {
-        shape: seq.shape()[..seq.layout.ndim().saturating_sub(1)].to_vec(),
-        strides: seq.layout.strides[..seq.layout.ndim().saturating_sub(1)].to_vec(),
+        shape: seq.shape()[..seq.layout.ndim().saturating_sub(1)].into(),
+        strides: seq.layout.strides[..seq.layout.ndim().saturating_sub(1)].into(),
         offset: seq.layout.offset,
     };
     let mut row_starts = OffsetIter::new(&rows, 0);

@@ -100,8 +100,8 @@ mod tests {
         // The same with x read transposed (rows of stride > 1): the gathering path.
         let xt = arr(&x, &[hw, c, n]);
         let xt = xt.with_layout(psionic_core::Layout {
-            shape: vec![n, c, hw],
-            strides: vec![1, n as isize, (n * c) as isize],
+            shape: psionic_core::smallvec![n, c, hw],
+            strides: psionic_core::smallvec![1, n as isize, (n * c) as isize],
             offset: 0,
         });
         let got = ternary(TernaryOp::Addcmul(1.0), &ta, &xt, &sa, &[n, c, hw]).unwrap().to_vec::<f32>();

@@ -9,7 +9,7 @@
 use super::mode::{is_anomaly_enabled, GradModeGuard};
 use super::rules::{backward_name, vjp, Ctx};
 use super::sums::{add_to, Sums};
-use crate::node::Node;
+use crate::node::{Inputs, Node};
 use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::{Error, Result};
@@ -33,15 +33,15 @@ fn freed_error() -> Error {
 }
 
 /// The recorded inputs of `n` (empty for leaves).
-pub(crate) fn edges(n: &Arc<Node>) -> Result<Vec<Arc<Node>>> {
+pub(crate) fn edges(n: &Arc<Node>) -> Result<Inputs> {
     if !n.ad.recorded {
-        return Ok(vec![]);
+        return Ok(Inputs::new());
     }
     n.ad.edges.lock().unwrap().clone().ok_or_else(freed_error)
 }
 
 /// A node with its recorded inputs.
-type WithEdges = (Arc<Node>, Vec<Arc<Node>>);
+type WithEdges = (Arc<Node>, Inputs);
 
 /// Nodes reachable from `roots` through recorded edges, children before parents, each
 /// with its edges (read once here, then reused by the walk).
@@ -166,7 +166,7 @@ pub(crate) fn run(
                 continue;
             }
             let gin = if gin.dtype() != e.meta.dtype { gin.to_dtype(e.meta.dtype) } else { gin };
-            debug_assert_eq!(gin.shape(), e.meta.shape, "{:?} input {i}", n.prim);
+            debug_assert_eq!(gin.shape(), e.meta.shape.to_vec(), "{:?} input {i}", n.prim);
             // Values of a batched gradient cannot be read inside vmap: not checked there.
             if is_anomaly_enabled() && !super::vmap::is_batched(&gin.node()) && !gin.isfinite().all().item::<bool>() {
                 return Err(Error::invalid(

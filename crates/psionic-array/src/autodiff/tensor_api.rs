@@ -125,7 +125,7 @@ impl Tensor {
             _ => new,
         };
         self.set_node(new);
-        self.0.version.fetch_add(1, Ordering::AcqRel);
+        self.counter().fetch_add(1, Ordering::AcqRel);
         if let Some(g) = self.grad().filter(|g| g.dtype() != value.dtype()) {
             self.set_grad(Some(g.to_dtype(value.dtype())));
         }

@@ -158,7 +158,7 @@ fn run(
         let phys = x.movedim(&[a as i64], &[0]);
         let mut shape = x.shape();
         shape.remove(a);
-        let node = Node::new(Prim::Placeholder, vec![], Meta::new(shape, x.dtype()), x.device(), false);
+        let node = Node::new(Prim::Placeholder, Default::default(), Meta::new(shape, x.dtype()), x.device(), false);
         twins.insert(key(&node), (node.clone(), phys));
         args.push(Tensor::from_node(node));
     }

@@ -112,7 +112,7 @@ pub(crate) fn eye_like(a: &Tensor) -> Tensor {
 pub(crate) fn broadcast_batch(op: &'static str, a: &Tensor, b: &Tensor) -> (Tensor, Tensor) {
     let (sa, sb) = (a.shape(), b.shape());
     let batch = check(psionic_core::broadcast_shapes(op, &sa[..sa.len() - 2], &sb[..sb.len() - 2]));
-    let with = |s: &[usize]| [batch.clone(), s[s.len() - 2..].to_vec()].concat();
+    let with = |s: &[usize]| [batch.clone(), s[s.len() - 2..].into()].concat();
     (a.broadcast_to(&with(&sa)), b.broadcast_to(&with(&sb)))
 }
 

@@ -22,7 +22,7 @@ impl Tensor {
         let shape = self.shape();
         if value.shape() != shape {
             let b = check(psionic_core::broadcast_shapes(op, &value.shape(), &shape));
-            if b != shape {
+            if b[..] != shape[..] {
                 raise(Error::shape(
                     op,
                     format!("output with shape {:?} doesn't match the broadcast shape {:?}", shape, b),

@@ -218,9 +218,9 @@ impl Tensor {
 
     #[track_caller]
     pub fn broadcast_tensors(tensors: &[&Tensor]) -> Vec<Tensor> {
-        let shape = tensors
-            .iter()
-            .fold(vec![], |s, t| check(psionic_core::broadcast_shapes("broadcast_tensors", &s, &t.shape())));
+        let shape = tensors.iter().fold(psionic_core::Dims::new(), |s, t| {
+            check(psionic_core::broadcast_shapes("broadcast_tensors", &s, &t.shape()))
+        });
         tensors.iter().map(|t| t.broadcast_to(&shape)).collect()
     }
 
@@ -520,6 +520,6 @@ impl Tensor {
         let a = self.array();
         let off = storage_offset.unwrap_or(a.layout.offset);
         let l = check(Layout::as_strided("as_strided", size, stride, off, a.storage.len()));
-        self.view_op(ViewOp::AsStrided { shape: l.shape, strides: l.strides, offset: l.offset })
+        self.view_op(ViewOp::AsStrided { shape: l.shape.to_vec(), strides: l.strides.to_vec(), offset: l.offset })
     }
 }

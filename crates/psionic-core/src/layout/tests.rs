@@ -51,7 +51,7 @@ fn view_of_transposed_needs_copy() {
 fn unfold_windows() {
     let l = Layout::contiguous(&[7]);
     let u = l.unfold("u", 0, 3, 2).unwrap();
-    assert_eq!(u.shape, vec![3, 3]);
+    assert_eq!(u.shape.to_vec(), vec![3, 3]);
     assert_eq!(offsets(&u), vec![0, 1, 2, 2, 3, 4, 4, 5, 6]);
 }
 
@@ -127,7 +127,7 @@ fn flip_reverses_offsets_along_each_dim() {
 
 #[test]
 fn overlap_detection() {
-    let l = |shape: &[usize], strides: &[isize]| Layout { shape: shape.to_vec(), strides: strides.to_vec(), offset: 0 };
+    let l = |shape: &[usize], strides: &[isize]| Layout { shape: shape.into(), strides: strides.into(), offset: 0 };
     assert!(l(&[2, 3], &[3, 1]).is_non_overlapping());
     assert!(l(&[3, 2], &[1, 3]).is_non_overlapping());
     assert!(l(&[2, 2], &[1, 4]).is_non_overlapping());

@@ -152,10 +152,10 @@ pub(crate) fn stamp_saved(node: &Arc<Node>, inputs: &[&Tensor], out: &Tensor) {
     }
     let mut saved = node.ad.saved.lock().unwrap();
     for (i, t) in inputs.iter().enumerate().filter(|&(i, _)| i < 64 && ins >> i & 1 == 1) {
-        saved.push(SavedVersion { counter: t.0.version.clone(), at: t.version(), input: Some(i) });
+        saved.push(SavedVersion { counter: t.counter().clone(), at: t.version(), input: Some(i) });
     }
     if output {
-        saved.push(SavedVersion { counter: out.0.version.clone(), at: out.version(), input: None });
+        saved.push(SavedVersion { counter: out.counter().clone(), at: out.version(), input: None });
     }
 }
 
