@@ -41,8 +41,8 @@ pub enum ViewOp {
         step: usize,
     },
     AsStrided {
-        shape: Vec<usize>,
-        strides: Vec<isize>,
+        shape: Dims,
+        strides: Strides,
         offset: usize,
     },
     /// Reverses the given (normalized) dims with negative strides; `flip` copies it.
@@ -75,7 +75,7 @@ impl ViewOp {
             ViewOp::Squeeze(d) => l.squeeze("squeeze", d.as_deref()),
             ViewOp::Diagonal { offset, d1, d2 } => l.diagonal("diagonal", *offset, *d1, *d2),
             ViewOp::Unfold { dim, size, step } => l.unfold("unfold", *dim, *size, *step),
-            ViewOp::AsStrided { shape, strides, offset } => Ok(Layout { shape: shape.clone().into(), strides: strides.clone().into(), offset: *offset }),
+            ViewOp::AsStrided { shape, strides, offset } => Ok(Layout { shape: shape.clone(), strides: strides.clone(), offset: *offset }),
             ViewOp::Flip(dims) => Ok(l.flip(dims)),
             ViewOp::Windows { kernel, stride, dilation } => l.windows("windows", kernel, stride, dilation),
         }

@@ -18,14 +18,14 @@ use psionic_core::{Error, Layout, Result};
 /// `layout`'s strides and offset seen over `shape` (a prefix box of the layout's own
 /// shape), with `dim` pinned at coordinate 0. A 0-d layout acts as shape `[1]`.
 fn pinned(layout: &Layout, shape: &[usize], dim: usize) -> (Layout, isize) {
-    let mut strides = if layout.ndim() == 0 { vec![0] } else { layout.strides.to_vec() };
+    let mut strides = if layout.ndim() == 0 { psionic_core::smallvec![0] } else { layout.strides.clone() };
     strides.truncate(shape.len().max(1));
     let step = strides.get(dim).copied().unwrap_or(0);
     if let Some(s) = strides.get_mut(dim) {
         *s = 0;
     }
     strides.truncate(shape.len());
-    (Layout { shape: shape.into(), strides: strides.into(), offset: layout.offset }, step)
+    (Layout { shape: shape.into(), strides, offset: layout.offset }, step)
 }
 
 /// Refuses an index holding a position outside `0..size` (before anything is written).

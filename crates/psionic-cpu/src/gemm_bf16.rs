@@ -84,14 +84,9 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
         let bpan = &mut bp.as_mut_slice::<i32>()[..kc * nt];
         // SAFETY (here and below): `available()` held above, which implies the
         // features the packing and rounding are compiled for.
-        // One run of whole panels per thread.
-        let per = if par { (nt / NR).div_ceil(threads) } else { nt / NR };
-        let pack_b = |(g, run): (usize, &mut [i32])| unsafe { pack::<NR>(&bt, g * per * NR, n, p0, kc, k, run) };
-        if par {
-            bpan.par_chunks_mut(per * NR * kc).enumerate().for_each(pack_b);
-        } else {
-            pack_b((0, bpan));
-        }
+        crate::gemm_f32::pack_panel_runs(bpan, NR * kc, par.then_some(threads), |first, run| unsafe {
+            pack::<NR>(&bt, first * NR, n, p0, kc, k, run)
+        });
         let bpan = &*bpan;
         // A row-major `a`'s pairs are adjacent: a tile of full rows whose pairs all lie
         // inside `k` reads them in place, rows at their own stride.

@@ -124,14 +124,9 @@ pub(crate) fn matmul(
         let add = accumulate || p0 > 0;
         let bpan = &mut bp.as_mut_slice::<f32>()[..kc * nt];
         // SAFETY (here and below): `available()` held above.
-        // One run of whole panels per thread.
-        let per = if part_rows < m { (nt / NR).div_ceil(threads) } else { nt / NR };
-        let pack_b = |(g, run): (usize, &mut [f32])| unsafe { pack::<NR>(&bt, g * per * NR, n, p0, kc, run) };
-        if part_rows < m {
-            bpan.par_chunks_mut(per * NR * kc).enumerate().for_each(pack_b);
-        } else {
-            pack_b((0, bpan));
-        }
+        pack_panel_runs(bpan, NR * kc, (part_rows < m).then_some(threads), |first, run| unsafe {
+            pack::<NR>(&bt, first * NR, n, p0, kc, run)
+        });
         let bpan = &*bpan;
         let part = |(i, dst): (usize, &mut [f32])| {
             let m0 = i * part_rows;
@@ -389,6 +384,23 @@ unsafe fn tile_rows(
             2 => tile::<2>(kc, a, b, c, ldc, add),
             _ => tile::<1>(kc, a, b, c, ldc, add),
         }
+    }
+}
+
+/// Fills `panels` (whole panels of `len` values each) by `pack(first panel, run)`: over
+/// `threads` runs of whole panels in parallel when given, else in one run.
+pub(crate) fn pack_panel_runs<T: Send>(
+    panels: &mut [T],
+    len: usize,
+    threads: Option<usize>,
+    pack: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    match threads {
+        Some(t) => {
+            let per = (panels.len() / len).div_ceil(t).max(1);
+            panels.par_chunks_mut(per * len).enumerate().for_each(|(g, run)| pack(g * per, run));
+        }
+        None => pack(0, panels),
     }
 }
 

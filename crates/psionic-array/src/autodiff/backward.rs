@@ -166,7 +166,7 @@ pub(crate) fn run(
                 continue;
             }
             let gin = if gin.dtype() != e.meta.dtype { gin.to_dtype(e.meta.dtype) } else { gin };
-            debug_assert_eq!(gin.shape(), e.meta.shape.to_vec(), "{:?} input {i}", n.prim);
+            debug_assert_eq!(gin.shape()[..], e.meta.shape[..], "{:?} input {i}", n.prim);
             // Values of a batched gradient cannot be read inside vmap: not checked there.
             if is_anomaly_enabled() && !super::vmap::is_batched(&gin.node()) && !gin.isfinite().all().item::<bool>() {
                 return Err(Error::invalid(

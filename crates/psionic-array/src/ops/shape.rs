@@ -520,6 +520,6 @@ impl Tensor {
         let a = self.array();
         let off = storage_offset.unwrap_or(a.layout.offset);
         let l = check(Layout::as_strided("as_strided", size, stride, off, a.storage.len()));
-        self.view_op(ViewOp::AsStrided { shape: l.shape.to_vec(), strides: l.strides.to_vec(), offset: l.offset })
+        self.view_op(ViewOp::AsStrided { shape: l.shape, strides: l.strides, offset: l.offset })
     }
 }

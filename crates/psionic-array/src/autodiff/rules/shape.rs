@@ -46,15 +46,11 @@ pub(crate) fn view_vjp(v: &ViewOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
             if !xl.is_contiguous() || *offset < xl.offset {
                 return Err(Error::invalid("as_strided backward", "needs an input that is contiguous in its storage"));
             }
-            let rel = Layout { shape: s.clone().into(), strides: strides.clone().into(), offset: offset - xl.offset };
+            let rel = Layout { shape: s.clone(), strides: strides.clone(), offset: offset - xl.offset };
             if !rel.is_non_overlapping() {
                 return Err(Error::invalid("as_strided backward", "overlapping as_strided views are not supported"));
             }
-            let chain = vec![ViewOp::AsStrided {
-                shape: rel.shape.to_vec(),
-                strides: rel.strides.to_vec(),
-                offset: rel.offset,
-            }];
+            let chain = vec![ViewOp::AsStrided { shape: rel.shape, strides: rel.strides, offset: rel.offset }];
             scatter(&shape, chain, g)
         }
     })
