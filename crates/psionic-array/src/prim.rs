@@ -120,6 +120,14 @@ pub enum Prim {
         axes: usize,
         eps: f64,
     },
+    /// The input gradient of `LayerNorm { axes, eps }` at input 0 scaled by input 1, for
+    /// the output gradient input 2 (input 0's shape), fused into one kernel; f32 and f64.
+    /// Backward builds it only where its result is not differentiated again (grad mode
+    /// off, no jvp or vmap running): its own vjp and jvp are refused.
+    LayerNormGrad {
+        axes: usize,
+        eps: f64,
+    },
     /// batch_norm in training of input 0 (`[n, c, ...]`), given its per-channel batch
     /// mean (input 3) and biased variance (input 4), scaled by input 1 and shifted by
     /// input 2 (all four `[c]`), fused into one pass; f32 and f64. Inputs 3 and 4 must be
@@ -428,6 +436,20 @@ impl Prim {
                 same_dtype("layer_norm", inputs)?;
                 Meta::new(x.shape.clone(), x.dtype)
             }
+            Prim::LayerNormGrad { axes, .. } => {
+                let (x, w, g) = (&inputs[0], &inputs[1], &inputs[2]);
+                if *axes > x.shape.len() || w.shape[..] != x.shape[x.shape.len() - axes..] || g.shape != x.shape {
+                    return Err(Error::shape(
+                        "layer_norm_backward",
+                        format!(
+                            "weight {:?} must have the shape of the last {axes} dims of the input {:?}, and the gradient {:?} the input's",
+                            w.shape, x.shape, g.shape
+                        ),
+                    ));
+                }
+                same_dtype("layer_norm_backward", inputs)?;
+                Meta::new(x.shape.clone(), x.dtype)
+            }
             Prim::BatchNorm { .. } => {
                 let c = inputs[0].shape.get(1).copied();
                 if inputs[0].shape.len() < 2
@@ -591,6 +613,9 @@ impl Prim {
             Prim::Softmax { dim, log } => psionic_cpu::softmax::softmax(x.unwrap(), *dim, *log),
             Prim::SoftmaxGrad { dim, log } => psionic_cpu::softmax::softmax_grad(inputs[0], inputs[1], *dim, *log),
             Prim::LayerNorm { eps, .. } => psionic_cpu::norm::layer_norm(inputs[0], inputs[1], inputs[2], *eps),
+            Prim::LayerNormGrad { eps, .. } => {
+                psionic_cpu::norm::layer_norm_grad(inputs[0], inputs[1], inputs[2], *eps)
+            }
             Prim::BatchNorm { eps } => {
                 psionic_cpu::batch_norm::batch_norm(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], *eps)
             }

@@ -372,6 +372,23 @@ mod tests {
     }
 
     #[test]
+    fn subnormal_sums_flush_to_zero() {
+        if !available() {
+            return;
+        }
+        // 2^-60 * 2^-60 is a normal f32 and stays; 2^-70 * 2^-70 is subnormal and the
+        // instruction flushes it to zero, as the module documents.
+        for (e, want) in [(-60, 2f32.powi(-120)), (-70, 0.0)] {
+            let x = [bf16::from_f32(2f32.powi(e)), bf16::ZERO];
+            let a = View { data: &x, off: 0, rs: 2, cs: 1 };
+            let b = View { data: &x, off: 0, rs: 1, cs: 1 };
+            let mut out = [bf16::ONE];
+            matmul(a, b, [1, 2, 1], &mut out, 1);
+            assert_eq!(out[0].to_f32(), want, "2^{e} squared");
+        }
+    }
+
+    #[test]
     fn rounding_to_bf16_is_to_nearest_even() {
         if !available() {
             return;

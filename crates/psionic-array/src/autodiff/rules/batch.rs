@@ -59,6 +59,14 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
             let rank = lrank(0);
             full(0).standardized(*axes, *eps).mul(aligned(1, rank)).add(aligned(2, rank))
         }
+        // The same kernel when only the input and its gradient are batched; else the
+        // composite, the scale broadcast against the batched input.
+        Prim::LayerNormGrad { .. } if b[1].is_none() => same(&[full(0), x[1].clone(), full(2)])?,
+        Prim::LayerNormGrad { axes, eps } => {
+            let xb = full(0);
+            let xhat = xb.standardized(*axes, *eps);
+            super::norm::layer_norm_dx(*axes, *eps, &xb, &aligned(1, lrank(0)), &full(2), &xhat)
+        }
         // A batch dim before the channels: the composite, per-channel values broadcast
         // along the example's dims after the channel (the statistics are batched with x).
         Prim::BatchNorm { eps } => {

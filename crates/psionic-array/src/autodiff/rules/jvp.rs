@@ -60,6 +60,7 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         Prim::Scan { op: ScanOp::CumSum, .. } => same(&[&tz(0)])?,
         Prim::Scan { .. } => return transpose(prim, x, y, t),
         Prim::Softmax { dim, log } => reduce::softmax_jvp(*dim, *log, y, &tz(0)),
+        Prim::LayerNormGrad { .. } => return Err(super::not_differentiable_again()),
         Prim::LayerNorm { .. }
         | Prim::SoftmaxGrad { .. }
         | Prim::BatchNorm { .. }

@@ -23,7 +23,7 @@ use crate::node::Node;
 use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::ops::{BinaryOp, LinalgOp, ReduceOp, ScanOp, ScatterReduce, TernaryOp, UnaryOp};
-use psionic_core::Result;
+use psionic_core::{Error, Result};
 pub(super) use shape::view_vjp;
 use std::sync::Arc;
 
@@ -37,6 +37,15 @@ pub(crate) struct Ctx<'a> {
     /// Which inputs backward wants a gradient for. Rules with costly products (matmul,
     /// convolution, the elementwise ops) skip the others: a layer's input batch, a mask.
     pub needs: &'a [bool],
+}
+
+/// Why the fused layer_norm gradient has no rules of its own: backward builds it only
+/// where nothing differentiates it (see `norm::layer_norm_vjp`).
+pub(crate) fn not_differentiable_again() -> Error {
+    Error::invalid(
+        "layer_norm_backward",
+        "the fused layer_norm gradient is not differentiable; backward with create_graph builds a differentiable one",
+    )
 }
 
 /// Input gradients for one node, in input order.
@@ -63,6 +72,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Softmax { dim, log } => vec![Some(reduce::softmax_vjp(*dim, *log, c.y, c.g))],
         Prim::SoftmaxGrad { dim, log } => reduce::softmax_grad_vjp(*dim, *log, &c.x[0], &c.x[1], c.g),
         Prim::LayerNorm { axes, eps } => norm::layer_norm_vjp(*axes, *eps, c.x, c.g, c.needs),
+        Prim::LayerNormGrad { .. } => return Err(not_differentiable_again()),
         Prim::BatchNorm { eps } => norm::batch_norm_vjp(*eps, c.x, c.g, c.needs),
         Prim::ChannelSums => norm::channel_sums_vjp(c.x, c.y, c.g, c.needs),
         Prim::ChannelCombine => norm::channel_combine_vjp(c.x, c.g, c.needs),
@@ -175,6 +185,7 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::SoftmaxGrad { log: false, .. } => "SoftmaxBackwardData".to_string(),
         Prim::SoftmaxGrad { log: true, .. } => "LogSoftmaxBackwardData".to_string(),
         Prim::LayerNorm { .. } => "NativeLayerNorm".to_string(),
+        Prim::LayerNormGrad { .. } => "NativeLayerNormBackward".to_string(),
         Prim::BatchNorm { .. } => "NativeBatchNorm".to_string(),
         Prim::ChannelSums | Prim::ChannelCombine => "NativeBatchNormBackward".to_string(),
         Prim::ChannelMoments => "BatchNormStats".to_string(),

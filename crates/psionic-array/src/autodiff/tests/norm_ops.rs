@@ -1,6 +1,7 @@
 //! layer_norm's fused primitive: its derivatives (gradcheck and gradgradcheck in f64,
 //! jvp against vjp, vmap with batched and shared scales) and its values, which must be
-//! the bits of the composite of reductions and broadcast ops it replaces.
+//! the bits of the composite of reductions and broadcast ops it replaces; and its fused
+//! input gradient, against the composite one and by hand.
 
 use super::check::{case, check_cases, data};
 use crate::Tensor;
@@ -89,4 +90,86 @@ fn layer_norm_refuses_mismatched_operands() {
     assert!(err.contains("Expected weight to be of same shape as normalized_shape"), "{err}");
     let err = crate::mode::fallible(|| x.layer_norm(3, None, None, 1e-5)).unwrap_err().to_string();
     assert!(err.contains("last 3 dims of a 2-d input"), "{err}");
+}
+
+/// Input, weight and the three gradients of `sum(layer_norm(x) * g)`, by a plain
+/// backward (the fused input gradient) or one with `create_graph` (the composite).
+fn layer_norm_grads(x: &Tensor, w: &Tensor, g: &Tensor, axes: usize, create_graph: bool) -> Vec<Tensor> {
+    let (x, w) = (x.detach().requires_grad_(true).clone(), w.detach().requires_grad_(true).clone());
+    let b = w.zeros_like().requires_grad_(true).clone();
+    let s = x.layer_norm(axes, Some(&w), Some(&b), 1e-5).mul(g).sum_all();
+    let opts = crate::autodiff::tensor_api::GradOpts { create_graph, ..Default::default() };
+    crate::autodiff::tensor_api::grad(&[&s], &[&x, &w, &b], opts).into_iter().map(|t| t.unwrap().detach()).collect()
+}
+
+#[test]
+fn fused_gradient_matches_the_composite() {
+    // Short rows in many chunks, rows past one summation block, two normalised dims, a
+    // strided input and gradient, one row; f64 to its rounding and f32 to its own.
+    let shapes: [(&[usize], usize); 5] =
+        [(&[700, 33], 1), (&[3, 5000], 1), (&[4, 6, 10], 2), (&[9, 7], 1), (&[1, 16], 1)];
+    for dt in [DType::F32, DType::F64] {
+        for (i, &(shape, axes)) in shapes.iter().enumerate() {
+            let x = data(shape, -3.0, 5.0, 40 + i).to_dtype(dt);
+            let g = data(shape, -1.0, 1.0, 50 + i).to_dtype(dt);
+            let (x, g) = if i == 3 { (x.t().contiguous().t(), g.t().contiguous().t()) } else { (x, g) };
+            let w = data(&shape[shape.len() - axes..], -2.0, 2.0, 60 + i).to_dtype(dt);
+            let want = layer_norm_grads(&x, &w, &g, axes, true);
+            let (atol, rtol) = if dt == DType::F64 { (1e-12, 1e-10) } else { (2e-5, 2e-4) };
+            let runs: Vec<Vec<Tensor>> = [1, 2]
+                .map(|threads| {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    pool.install(|| layer_norm_grads(&x, &w, &g, axes, false))
+                })
+                .into();
+            for (k, (got, want)) in runs[0].iter().zip(&want).enumerate() {
+                let what = format!("{dt:?} {shape:?} over {axes} dims, gradient {k}");
+                super::check::assert_close_tol(
+                    &what,
+                    &got.to_dtype(DType::F64),
+                    &want.to_dtype(DType::F64),
+                    atol,
+                    rtol,
+                );
+            }
+            assert_eq!(bits(&runs[0][0]), bits(&runs[1][0]), "{dt:?} {shape:?}: thread counts differ");
+        }
+    }
+}
+
+#[test]
+fn fused_gradient_by_hand() {
+    // x = [1, 2, 3], w = 1, g = [1, 0, 0], eps = 0: mean 2, var 2/3, rstd = sqrt(3/2),
+    // xhat = rstd [-1, 0, 1]; mean(g) = 1/3, mean(g xhat) = -rstd/3, so
+    // dx = rstd (g - 1/3 - xhat (-rstd/3)) = rstd [1/6, -1/3, 1/6].
+    let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[1, 3]);
+    let w = Tensor::from_vec(vec![1.0f64; 3], &[3]);
+    let g = Tensor::from_vec(vec![1.0f64, 0.0, 0.0], &[1, 3]);
+    let got = crate::mode::check(Tensor::make(crate::prim::Prim::LayerNormGrad { axes: 1, eps: 0.0 }, &[&x, &w, &g]));
+    let r = 1.5f64.sqrt();
+    let want = Tensor::from_vec(vec![r / 6.0, -r / 3.0, r / 6.0], &[1, 3]);
+    super::check::assert_close("by hand", &got, &want);
+}
+
+#[test]
+fn fused_gradient_batches_and_refuses_to_be_differentiated() {
+    use crate::autodiff::vmap;
+    use crate::prim::Prim;
+    let op = |a: &[Tensor]| {
+        vec![crate::mode::check(Tensor::make(Prim::LayerNormGrad { axes: 1, eps: 1e-5 }, &[&a[0], &a[1], &a[2]]))]
+    };
+    let (x, w, g) = (data(&[3, 2, 5], -2.0, 2.0, 1), data(&[3, 5], -1.0, 1.0, 2), data(&[3, 2, 5], -1.0, 1.0, 3));
+    // A shared weight (the kernel itself) and a batched one (the composite).
+    for (w_axis, wb) in [(None, w.select(0, 1)), (Some(0), w.clone())] {
+        let got = vmap(op, &[Some(0), w_axis, Some(0)], &[Some(0)])(&[x.clone(), wb.clone(), g.clone()]).remove(0);
+        for k in 0..3 {
+            let wk = if w_axis.is_some() { wb.select(0, k as i64) } else { wb.clone() };
+            let want = op(&[x.select(0, k as i64), wk, g.select(0, k as i64)]).remove(0);
+            super::check::assert_close(&format!("vmap, weight axis {w_axis:?}"), &got.select(0, k as i64), &want);
+        }
+    }
+    let xg = x.select(0, 0).requires_grad_(true).clone();
+    let y = op(&[xg.clone(), w.select(0, 0), g.select(0, 0)]).remove(0);
+    let err = crate::mode::fallible(|| y.sum_all().backward()).unwrap_err().to_string();
+    assert!(err.contains("not differentiable"), "{err}");
 }
