@@ -421,33 +421,27 @@ impl Prim {
                 same_dtype("softmax_backward", inputs)?;
                 Meta::new(y.shape.clone(), y.dtype)
             }
-            Prim::LayerNorm { axes, .. } => {
-                let (x, w, b) = (&inputs[0], &inputs[1], &inputs[2]);
+            Prim::LayerNorm { axes, .. } | Prim::LayerNormGrad { axes, .. } => {
+                // The scale, then the shift (of the scale's shape) or the output gradient
+                // (of the input's).
+                let grad = matches!(self, Prim::LayerNormGrad { .. });
+                let (op, last) = if grad { ("layer_norm_backward", "gradient") } else { ("layer_norm", "bias") };
+                let (x, w, z) = (&inputs[0], &inputs[1], &inputs[2]);
                 let trailing = &x.shape[x.shape.len().saturating_sub(*axes)..];
-                if *axes > x.shape.len() || w.shape[..] != *trailing || b.shape[..] != *trailing {
+                let z_ok = if grad { z.shape == x.shape } else { z.shape[..] == *trailing };
+                if *axes > x.shape.len() || w.shape[..] != *trailing || !z_ok {
                     return Err(Error::shape(
-                        "layer_norm",
+                        op,
                         format!(
-                            "weight {:?} and bias {:?} must have the shape of the last {axes} dims of the input {:?}",
-                            w.shape, b.shape, x.shape
+                            "weight {:?} must have the shape of the last {axes} dims of the input {:?}, and the {last} {:?} {}",
+                            w.shape,
+                            x.shape,
+                            z.shape,
+                            if grad { "the input's" } else { "the weight's" }
                         ),
                     ));
                 }
-                same_dtype("layer_norm", inputs)?;
-                Meta::new(x.shape.clone(), x.dtype)
-            }
-            Prim::LayerNormGrad { axes, .. } => {
-                let (x, w, g) = (&inputs[0], &inputs[1], &inputs[2]);
-                if *axes > x.shape.len() || w.shape[..] != x.shape[x.shape.len() - axes..] || g.shape != x.shape {
-                    return Err(Error::shape(
-                        "layer_norm_backward",
-                        format!(
-                            "weight {:?} must have the shape of the last {axes} dims of the input {:?}, and the gradient {:?} the input's",
-                            w.shape, x.shape, g.shape
-                        ),
-                    ));
-                }
-                same_dtype("layer_norm_backward", inputs)?;
+                same_dtype(op, inputs)?;
                 Meta::new(x.shape.clone(), x.dtype)
             }
             Prim::BatchNorm { .. } => {

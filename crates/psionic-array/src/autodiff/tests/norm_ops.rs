@@ -149,6 +149,11 @@ fn fused_gradient_by_hand() {
     let r = 1.5f64.sqrt();
     let want = Tensor::from_vec(vec![r / 6.0, -r / 3.0, r / 6.0], &[1, 3]);
     super::check::assert_close("by hand", &got, &want);
+    // A gradient not of the input's shape is refused.
+    let g2 = Tensor::from_vec(vec![1.0f64; 3], &[3]);
+    let prim = crate::prim::Prim::LayerNormGrad { axes: 1, eps: 0.0 };
+    let err = crate::mode::fallible(|| crate::mode::check(Tensor::make(prim, &[&x, &w, &g2]))).unwrap_err().to_string();
+    assert!(err.contains("the gradient [3] the input's"), "{err}");
 }
 
 #[test]
