@@ -22,9 +22,9 @@ pub(super) fn layer_norm_vjp(axes: usize, eps: f64, x: &[Tensor], g: &Tensor, ne
         && !crate::autodiff::forward::active()
         && !crate::autodiff::vmap::active();
     let xhat = (needs[1] || (needs[0] && !fused)).then(|| input.standardized(axes, eps));
-    let gx = needs[0].then(|| match &xhat {
-        Some(xhat) if !fused => layer_norm_dx(axes, eps, input, w, g, xhat),
-        _ => crate::mode::check(Tensor::make(Prim::LayerNormGrad { axes, eps }, &[input, w, g])),
+    let gx = needs[0].then(|| match fused {
+        true => crate::mode::check(Tensor::make(Prim::LayerNormGrad { axes, eps }, &[input, w, g])),
+        false => layer_norm_dx(axes, eps, input, w, g, xhat.as_ref().expect("built when needed")),
     });
     let gw = needs[1].then(|| over_lead(g.mul(xhat.as_ref().expect("built when needed"))));
     let gb = needs[2].then(|| over_lead(g.clone()));
