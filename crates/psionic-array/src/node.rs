@@ -25,6 +25,19 @@ pub struct Node {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+// Nodes built on this thread, for tests that count what an operation builds: `SEQ` is
+// shared with every test running beside them.
+#[cfg(test)]
+thread_local! {
+    static MADE_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn next_seq_taken() -> u64 {
+    #[cfg(test)]
+    MADE_HERE.with(|c| c.set(c.get() + 1));
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A node's inputs: up to three inline (every elementwise op), so building an eager op's
 /// node allocates only the node.
 pub type Inputs = SmallVec<[Arc<Node>; 3]>;
@@ -68,7 +81,7 @@ impl Node {
             device,
             data: OnceLock::new(),
             ad: Autograd::default(),
-            seq: SEQ.fetch_add(1, Ordering::Relaxed),
+            seq: next_seq_taken(),
         };
         let _ = n.data.set(data);
         Arc::new(n)
@@ -76,13 +89,19 @@ impl Node {
 
     pub fn new(prim: Prim, inputs: Inputs, meta: Meta, device: Device, record: bool) -> Arc<Node> {
         let ad = Autograd { recorded: record, edges: Mutex::new(record.then(|| inputs.clone())), ..Default::default() };
-        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let seq = next_seq_taken();
         Arc::new(Node { prim, inputs: Mutex::new(inputs), meta, device, data: OnceLock::new(), ad, seq })
     }
 
     /// The `seq` the next node will get (at least).
     pub(crate) fn next_seq() -> u64 {
         SEQ.load(Ordering::Relaxed)
+    }
+
+    /// How many nodes this thread has built so far.
+    #[cfg(test)]
+    pub(crate) fn made_on_this_thread() -> u64 {
+        MADE_HERE.with(|c| c.get())
     }
 
     /// True when gradients flow through this node: recorded, or a leaf that requires grad.
