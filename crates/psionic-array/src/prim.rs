@@ -128,6 +128,21 @@ pub enum Prim {
         axes: usize,
         eps: f64,
     },
+    /// Scaled dot-product attention `softmax(scale · q kᵀ) v` of `q [..., L, E]`,
+    /// `k [..., S, E]` and `v [..., S, Ev]` (one leading shape, all of size at least 1),
+    /// with query `i` seeing keys `0..=i` when `causal`; fused per block of queries, f32
+    /// and f64.
+    Attention {
+        scale: f64,
+        causal: bool,
+    },
+    /// The gradients of `Attention { scale, causal }` at inputs 0-2 for the output
+    /// gradient input 3, packed per matrix: `[..., L*E + S*E + S*Ev]`, `dq | dk | dv`.
+    /// Built, like `LayerNormGrad`, only where it is not differentiated again.
+    AttentionGrad {
+        scale: f64,
+        causal: bool,
+    },
     /// batch_norm in training of input 0 (`[n, c, ...]`), given its per-channel batch
     /// mean (input 3) and biased variance (input 4), scaled by input 1 and shifted by
     /// input 2 (all four `[c]`), fused into one pass; f32 and f64. Inputs 3 and 4 must be
@@ -296,6 +311,47 @@ fn same_dtype(op: &'static str, inputs: &[&Meta]) -> Result<DType> {
     Ok(d)
 }
 
+/// Output of `Attention` (`[..., L, Ev]`) or `AttentionGrad` (`[..., L*E + S*E + S*Ev]`):
+/// `q [..., L, E]`, `k [..., S, E]`, `v [..., S, Ev]` (and the gradient `[..., L, Ev]`),
+/// one leading shape, one float dtype, no empty matrix.
+fn attention_meta(prim: &Prim, inputs: &[&Meta]) -> Result<Meta> {
+    let grad = matches!(prim, Prim::AttentionGrad { .. });
+    let op = if grad { "scaled_dot_product_attention_backward" } else { "scaled_dot_product_attention" };
+    let d = same_dtype(op, inputs)?;
+    if !matches!(d, DType::F32 | DType::F64) {
+        return Err(Error::dtype(op, format!("the fused kernel takes f32 or f64, got {d}")));
+    }
+    let (q, k, v) = (&inputs[0].shape, &inputs[1].shape, &inputs[2].shape);
+    let r = q.len();
+    let bad = r < 2
+        || k.len() != r
+        || v.len() != r
+        || q[..r - 2] != k[..r - 2]
+        || q[..r - 2] != v[..r - 2]
+        || q[r - 1] != k[r - 1]
+        || k[r - 2] != v[r - 2]
+        || [q[r - 2], q[r - 1], k[r - 2], v[r - 1]].contains(&0);
+    let (l, e, s, ev) = if bad { (0, 0, 0, 0) } else { (q[r - 2], q[r - 1], k[r - 2], v[r - 1]) };
+    let g_ok = !grad || inputs[3].shape[..] == [&q[..r.saturating_sub(2)], &[l, ev]].concat()[..];
+    if bad || !g_ok {
+        return Err(Error::shape(
+            op,
+            format!(
+                "expected query [..., L, E], key [..., S, E] and value [..., S, Ev] of one leading shape, none empty{}; got {q:?}, {k:?}, {v:?}{}",
+                if grad { ", and a gradient [..., L, Ev]" } else { "" },
+                if grad { format!(" and {:?}", inputs[3].shape) } else { String::new() }
+            ),
+        ));
+    }
+    let mut shape: Dims = q[..r - 2].iter().copied().collect();
+    if grad {
+        shape.push(l * e + s * e + s * ev);
+    } else {
+        shape.extend([l, ev]);
+    }
+    Ok(Meta::new(shape, d))
+}
+
 /// An index tensor for gather/scatter: i64, the rank of each operand, and no larger than
 /// any of them in any dim but the operand's own `dim` (if given).
 fn check_index_shape(op: &'static str, index: &Meta, operands: &[(&Meta, Option<usize>)]) -> Result<()> {
@@ -421,6 +477,7 @@ impl Prim {
                 same_dtype("softmax_backward", inputs)?;
                 Meta::new(y.shape.clone(), y.dtype)
             }
+            Prim::Attention { .. } | Prim::AttentionGrad { .. } => attention_meta(self, inputs)?,
             Prim::LayerNorm { axes, .. } | Prim::LayerNormGrad { axes, .. } => {
                 // The scale, then the shift (of the scale's shape) or the output gradient
                 // (of the input's).
@@ -609,6 +666,12 @@ impl Prim {
             Prim::LayerNorm { eps, .. } => psionic_cpu::norm::layer_norm(inputs[0], inputs[1], inputs[2], *eps),
             Prim::LayerNormGrad { eps, .. } => {
                 psionic_cpu::norm::layer_norm_grad(inputs[0], inputs[1], inputs[2], *eps)
+            }
+            Prim::Attention { scale, causal } => {
+                psionic_cpu::attention::attention(inputs[0], inputs[1], inputs[2], *scale, *causal)
+            }
+            Prim::AttentionGrad { scale, causal } => {
+                psionic_cpu::attention::attention_grad(inputs[0], inputs[1], inputs[2], inputs[3], *scale, *causal)
             }
             Prim::BatchNorm { eps } => {
                 psionic_cpu::batch_norm::batch_norm(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], *eps)

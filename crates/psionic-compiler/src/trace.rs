@@ -55,6 +55,8 @@ impl Graph {
             | Prim::Scan { .. }
             | Prim::Softmax { .. }
             | Prim::SoftmaxGrad { .. }
+            | Prim::Attention { .. }
+            | Prim::AttentionGrad { .. }
             | Prim::Contiguous
             | Prim::Matmul
             | Prim::Cat { .. } => true,

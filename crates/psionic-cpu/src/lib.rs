@@ -8,6 +8,7 @@
 //! thread count.
 
 pub mod array;
+pub mod attention;
 pub mod batch_norm;
 pub mod binary;
 pub mod cast;

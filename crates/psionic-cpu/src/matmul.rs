@@ -17,13 +17,14 @@ use psionic_core::{DType, Layout, Result};
 /// Below this many multiply-adds one matrix stays on one thread.
 const PAR_FLOPS: usize = 1 << 18;
 
-struct Operand {
-    batch_offs: Vec<usize>,
-    rs: isize,
-    cs: isize,
+/// A batch of matrices: where each starts, and the strides of its rows and columns.
+pub(crate) struct Operand {
+    pub batch_offs: Vec<usize>,
+    pub rs: isize,
+    pub cs: isize,
 }
 
-fn split(x: &CpuArray) -> Operand {
+pub(crate) fn split(x: &CpuArray) -> Operand {
     let l = &x.layout;
     let nd = l.ndim();
     let batch = Layout { shape: l.shape[..nd - 2].into(), strides: l.strides[..nd - 2].into(), offset: l.offset };

@@ -25,7 +25,7 @@ pub fn softmax(x: &CpuArray, dim: usize, log: bool) -> Result<CpuArray> {
 
 /// One line: `out = softmax(x)` or `log_softmax(x)`.
 #[inline(always)]
-fn line<F: FloatMath + Send + Sync + 'static>(x: &[F], out: &mut [F], log: bool) {
+pub(crate) fn line<F: FloatMath + Send + Sync + 'static>(x: &[F], out: &mut [F], log: bool) {
     let mut lanes = [F::neg_infinity(); 8];
     let chunks = x.chunks_exact(8);
     let rem = chunks.remainder();
@@ -107,7 +107,7 @@ pub fn softmax_grad(y: &CpuArray, g: &CpuArray, dim: usize, log: bool) -> Result
 
 /// One line of the gradient; `out` doubles as the scratch of the products.
 #[inline(always)]
-fn grad_line<F: FloatMath + Send + Sync + 'static>(y: &[F], g: &[F], out: &mut [F], log: bool) {
+pub(crate) fn grad_line<F: FloatMath + Send + Sync + 'static>(y: &[F], g: &[F], out: &mut [F], log: bool) {
     if log {
         let s = sum_slice(g);
         for ((o, &y), &g) in out.iter_mut().zip(y).zip(g) {

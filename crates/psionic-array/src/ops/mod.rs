@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod arrange;
+pub mod attention;
 pub mod batch_norm;
 pub mod binary;
 pub mod composite;

@@ -5,7 +5,7 @@
 use psionic_array::mode::raise;
 use psionic_array::random::Generator;
 use psionic_array::{DType, Tensor};
-use psionic_core::Error;
+use psionic_core::{broadcast_shapes, Error};
 
 /// Options of [`scaled_dot_product_attention`]; `Default` is PyTorch's.
 #[derive(Clone, Default)]
@@ -29,6 +29,8 @@ pub fn causal_bias(l: usize, s: usize, dtype: DType) -> Tensor {
 }
 
 /// `query [..., L, E]`, `key [..., S, E]`, `value [..., S, Ev]` -> `[..., L, Ev]`.
+/// Without a mask or dropout, f32 and f64 run as one fused kernel (`Tensor::attention`)
+/// that never makes the `L x S` weights; otherwise as PyTorch's math path.
 pub fn scaled_dot_product_attention(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa) -> Tensor {
     let op = "scaled_dot_product_attention";
     if q.dim() < 2 || k.dim() < 2 || v.dim() < 2 {
@@ -51,6 +53,9 @@ pub fn scaled_dot_product_attention(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa
     } else {
         (k.clone(), v.clone())
     };
+    if let Some((q, k, v)) = fusable(q, &k, &v, o) {
+        return q.attention(&k, &v, scale, o.is_causal);
+    }
     // PyTorch's math path scales `q` and `k` by the root of the scale before the product
     // (a negative scale on `q`): two passes over the inputs instead of one over the
     // `L x S` scores, and the same rounding as its reference.
@@ -66,4 +71,23 @@ pub fn scaled_dot_product_attention(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa
     let w = scores.softmax(-1);
     let w = psionic_array::random::dropout(&w, o.dropout_p, true, o.generator);
     w.matmul(&v)
+}
+
+/// `q`, `k` and `v` broadcast to one leading shape (views), when the fused kernel can
+/// take them: f32 or f64, one rank, no mask or dropout.
+fn fusable(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa) -> Option<(Tensor, Tensor, Tensor)> {
+    let dt = q.dtype();
+    let plain = o.attn_mask.is_none() && o.dropout_p == 0.0;
+    if !plain || !matches!(dt, DType::F32 | DType::F64) || k.dtype() != dt || v.dtype() != dt {
+        return None;
+    }
+    let r = q.dim();
+    if k.dim() != r || v.dim() != r {
+        return None;
+    }
+    let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
+    let lead = broadcast_shapes("scaled_dot_product_attention", &qs[..r - 2], &ks[..r - 2]).ok()?;
+    let lead = broadcast_shapes("scaled_dot_product_attention", &lead, &vs[..r - 2]).ok()?;
+    let to = |t: &Tensor, s: &[usize]| t.broadcast_to(&[&lead[..], &s[r - 2..]].concat());
+    Some((to(q, &qs), to(k, &ks), to(v, &vs)))
 }

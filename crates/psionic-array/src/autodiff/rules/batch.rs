@@ -67,6 +67,8 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
             let xhat = xb.standardized(*axes, *eps);
             super::norm::layer_norm_dx(*axes, *eps, &xb, &aligned(1, lrank(0)), &full(2), &xhat)
         }
+        // The batch dim is one more leading dim of every operand.
+        Prim::Attention { .. } | Prim::AttentionGrad { .. } => same(&(0..x.len()).map(full).collect::<Vec<_>>())?,
         // A batch dim before the channels: the composite, per-channel values broadcast
         // along the example's dims after the channel (the statistics are batched with x).
         Prim::BatchNorm { eps } => {

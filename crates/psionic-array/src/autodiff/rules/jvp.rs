@@ -60,8 +60,12 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         Prim::Scan { op: ScanOp::CumSum, .. } => same(&[&tz(0)])?,
         Prim::Scan { .. } => return transpose(prim, x, y, t),
         Prim::Softmax { dim, log } => reduce::softmax_jvp(*dim, *log, y, &tz(0)),
-        Prim::LayerNormGrad { .. } => return Err(super::not_differentiable_again()),
+        Prim::LayerNormGrad { .. } => return Err(super::not_differentiable_again("layer_norm_backward")),
+        Prim::AttentionGrad { .. } => {
+            return Err(super::not_differentiable_again("scaled_dot_product_attention_backward"))
+        }
         Prim::LayerNorm { .. }
+        | Prim::Attention { .. }
         | Prim::SoftmaxGrad { .. }
         | Prim::BatchNorm { .. }
         | Prim::ChannelSums

@@ -4,6 +4,7 @@
 //! differentiated again. A rule returns `None` for inputs that are not differentiable
 //! (integer or bool inputs, conditions, indices).
 
+mod attention;
 pub(crate) mod batch;
 mod binary;
 mod conv;
@@ -39,13 +40,20 @@ pub(crate) struct Ctx<'a> {
     pub needs: &'a [bool],
 }
 
-/// Why the fused layer_norm gradient has no rules of its own: backward builds it only
-/// where nothing differentiates it (see `norm::layer_norm_vjp`).
-pub(crate) fn not_differentiable_again() -> Error {
+/// Why a fused gradient (`LayerNormGrad`, `AttentionGrad`) has no rules of its own:
+/// backward builds it only where nothing differentiates it (see [`fused_backward`]).
+pub(crate) fn not_differentiable_again(op: &'static str) -> Error {
     Error::invalid(
-        "layer_norm_backward",
-        "the fused layer_norm gradient is not differentiable; backward with create_graph builds a differentiable one",
+        op,
+        "this fused gradient is not differentiable; backward with create_graph builds a differentiable one",
     )
+}
+
+/// Whether a rule may build a fused gradient primitive, which has no vjp or jvp of its
+/// own: only where the gradient will not be differentiated again (grad mode off, as in
+/// every plain `backward` or `grad` without `create_graph`, and no jvp or vmap running).
+pub(super) fn fused_backward() -> bool {
+    !crate::autodiff::mode::is_grad_enabled() && !crate::autodiff::forward::active() && !crate::autodiff::vmap::active()
 }
 
 /// Input gradients for one node, in input order.
@@ -72,7 +80,9 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::Softmax { dim, log } => vec![Some(reduce::softmax_vjp(*dim, *log, c.y, c.g))],
         Prim::SoftmaxGrad { dim, log } => reduce::softmax_grad_vjp(*dim, *log, &c.x[0], &c.x[1], c.g),
         Prim::LayerNorm { axes, eps } => norm::layer_norm_vjp(*axes, *eps, c.x, c.g, c.needs),
-        Prim::LayerNormGrad { .. } => return Err(not_differentiable_again()),
+        Prim::LayerNormGrad { .. } => return Err(not_differentiable_again("layer_norm_backward")),
+        Prim::Attention { scale, causal } => attention::vjp(*scale, *causal, c.x, c.g, c.needs),
+        Prim::AttentionGrad { .. } => return Err(not_differentiable_again("scaled_dot_product_attention_backward")),
         Prim::BatchNorm { eps } => norm::batch_norm_vjp(*eps, c.x, c.g, c.needs),
         Prim::ChannelSums => norm::channel_sums_vjp(c.x, c.y, c.g, c.needs),
         Prim::ChannelCombine => norm::channel_combine_vjp(c.x, c.g, c.needs),
@@ -136,6 +146,7 @@ fn saves(prim: &Prim) -> (u64, bool) {
         Prim::Softmax { .. } => (NONE, true),
         Prim::SoftmaxGrad { .. } => (BOTH, false),
         Prim::LayerNorm { .. } => (BOTH, false),
+        Prim::Attention { .. } => (0b111, false),
         // The input, weight and statistics; the bias only shifts.
         Prim::BatchNorm { .. } => (0b11011, false),
         Prim::ChannelSums => (0b111, true),
@@ -186,6 +197,8 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::SoftmaxGrad { log: true, .. } => "LogSoftmaxBackwardData".to_string(),
         Prim::LayerNorm { .. } => "NativeLayerNorm".to_string(),
         Prim::LayerNormGrad { .. } => "NativeLayerNormBackward".to_string(),
+        Prim::Attention { .. } => "ScaledDotProductFlashAttentionForCpu".to_string(),
+        Prim::AttentionGrad { .. } => "ScaledDotProductFlashAttentionForCpuBackward".to_string(),
         Prim::BatchNorm { .. } => "NativeBatchNorm".to_string(),
         Prim::ChannelSums | Prim::ChannelCombine => "NativeBatchNormBackward".to_string(),
         Prim::ChannelMoments => "BatchNormStats".to_string(),

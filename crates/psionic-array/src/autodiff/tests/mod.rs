@@ -1,3 +1,4 @@
+mod attention_ops;
 mod batch_norm_ops;
 mod check;
 mod composite_ops;
