@@ -311,6 +311,19 @@ fn same_dtype(op: &'static str, inputs: &[&Meta]) -> Result<DType> {
     Ok(d)
 }
 
+/// Whether `q [..., L, E]`, `k [..., S, E]` and `v [..., S, Ev]` have one rank (at least
+/// 2), one leading shape and matching inner sizes.
+pub(crate) fn attention_shapes_fit(q: &[usize], k: &[usize], v: &[usize]) -> bool {
+    let r = q.len();
+    r >= 2
+        && k.len() == r
+        && v.len() == r
+        && q[..r - 2] == k[..r - 2]
+        && q[..r - 2] == v[..r - 2]
+        && q[r - 1] == k[r - 1]
+        && k[r - 2] == v[r - 2]
+}
+
 /// Output of `Attention` (`[..., L, Ev]`) or `AttentionGrad` (`[..., L*E + S*E + S*Ev]`):
 /// `q [..., L, E]`, `k [..., S, E]`, `v [..., S, Ev]` (and the gradient `[..., L, Ev]`),
 /// one leading shape, one float dtype, no empty matrix.
@@ -323,14 +336,7 @@ fn attention_meta(prim: &Prim, inputs: &[&Meta]) -> Result<Meta> {
     }
     let (q, k, v) = (&inputs[0].shape, &inputs[1].shape, &inputs[2].shape);
     let r = q.len();
-    let bad = r < 2
-        || k.len() != r
-        || v.len() != r
-        || q[..r - 2] != k[..r - 2]
-        || q[..r - 2] != v[..r - 2]
-        || q[r - 1] != k[r - 1]
-        || k[r - 2] != v[r - 2]
-        || [q[r - 2], q[r - 1], k[r - 2], v[r - 1]].contains(&0);
+    let bad = !attention_shapes_fit(q, k, v) || [q[r - 2], q[r - 1], k[r - 2], v[r - 1]].contains(&0);
     let (l, e, s, ev) = if bad { (0, 0, 0, 0) } else { (q[r - 2], q[r - 1], k[r - 2], v[r - 1]) };
     let g_ok = !grad || inputs[3].shape[..] == [&q[..r.saturating_sub(2)], &[l, ev]].concat()[..];
     if bad || !g_ok {

@@ -17,14 +17,7 @@ impl Tensor {
     pub fn attention(&self, k: &Tensor, v: &Tensor, scale: f64, causal: bool) -> Tensor {
         let (qs, ks, vs) = (self.shape(), k.shape(), v.shape());
         let r = qs.len();
-        let fits = r >= 2
-            && ks.len() == r
-            && vs.len() == r
-            && qs[..r - 2] == ks[..r - 2]
-            && qs[..r - 2] == vs[..r - 2]
-            && qs[r - 1] == ks[r - 1]
-            && ks[r - 2] == vs[r - 2];
-        if !fits {
+        if !crate::prim::attention_shapes_fit(&qs, &ks, &vs) {
             raise(Error::shape(
                 "scaled_dot_product_attention",
                 format!("expected query [..., L, E], key [..., S, E] and value [..., S, Ev] of one leading shape; got {qs:?}, {ks:?}, {vs:?}"),

@@ -74,7 +74,7 @@ pub fn scaled_dot_product_attention(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa
 }
 
 /// `q`, `k` and `v` broadcast to one leading shape (views), when the fused kernel can
-/// take them: f32 or f64, one rank, no mask or dropout.
+/// take them: f32 or f64, one rank, matching sizes, no mask or dropout.
 fn fusable(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa) -> Option<(Tensor, Tensor, Tensor)> {
     let dt = q.dtype();
     let plain = o.attn_mask.is_none() && o.dropout_p == 0.0;
@@ -86,6 +86,10 @@ fn fusable(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa) -> Option<(Tensor, Tens
         return None;
     }
     let (qs, ks, vs) = (q.shape(), k.shape(), v.shape());
+    // Mismatched sizes fail in the math path, with its errors.
+    if qs[r - 1] != ks[r - 1] || ks[r - 2] != vs[r - 2] {
+        return None;
+    }
     let lead = broadcast_shapes("scaled_dot_product_attention", &qs[..r - 2], &ks[..r - 2]).ok()?;
     let lead = broadcast_shapes("scaled_dot_product_attention", &lead, &vs[..r - 2]).ok()?;
     let to = |t: &Tensor, s: &[usize]| t.broadcast_to(&[&lead[..], &s[r - 2..]].concat());
