@@ -336,10 +336,10 @@ fn attention_meta(prim: &Prim, inputs: &[&Meta]) -> Result<Meta> {
     }
     let (q, k, v) = (&inputs[0].shape, &inputs[1].shape, &inputs[2].shape);
     let r = q.len();
-    let bad = !attention_shapes_fit(q, k, v) || [q[r - 2], q[r - 1], k[r - 2], v[r - 1]].contains(&0);
-    let (l, e, s, ev) = if bad { (0, 0, 0, 0) } else { (q[r - 2], q[r - 1], k[r - 2], v[r - 1]) };
-    let g_ok = !grad || inputs[3].shape[..] == [&q[..r.saturating_sub(2)], &[l, ev]].concat()[..];
-    if bad || !g_ok {
+    let fits = attention_shapes_fit(q, k, v) && ![q[r - 2], q[r - 1], k[r - 2], v[r - 1]].contains(&0);
+    // The gradient has the output's shape, `[..., L, Ev]`.
+    let g_fits = || !grad || inputs[3].shape[..] == [&q[..r - 1], &v[r - 1..]].concat()[..];
+    if !fits || !g_fits() {
         return Err(Error::shape(
             op,
             format!(
@@ -349,6 +349,7 @@ fn attention_meta(prim: &Prim, inputs: &[&Meta]) -> Result<Meta> {
             ),
         ));
     }
+    let (l, e, s, ev) = (q[r - 2], q[r - 1], k[r - 2], v[r - 1]);
     let mut shape: Dims = q[..r - 2].iter().copied().collect();
     if grad {
         shape.push(l * e + s * e + s * ev);

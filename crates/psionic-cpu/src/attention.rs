@@ -126,7 +126,6 @@ fn visible(i: usize, s: usize, causal: bool) -> usize {
 /// The softmax weights of queries `i0..i0 + br` over the first `kmax` keys of matrix
 /// `b` into `p` (row stride `kmax`, zero past each row's visible keys), its scores made
 /// in `s` on the way.
-#[allow(clippy::too_many_arguments)]
 fn weights<F: Float>(
     (q, k): (&Mats<F>, &Mats<F>),
     b: usize,

@@ -62,7 +62,8 @@ fn row<F: Float + Send + Sync + 'static>(x: &[F], w: &[F], b: &[F], eps: F, out:
     }
 }
 
-/// The input gradient of layer_norm, through the row's mean and variance too: per row, with `xhat = (x - mean) * rstd` and `gw = g * w`,
+/// The input gradient of layer_norm, through the row's mean and variance too: per row,
+/// with `xhat = (x - mean) * rstd` and `gw = g * w`,
 /// `dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat))`. One pass per row with the row
 /// in L1, where the composite takes eleven over memory; f32 and f64. `x` and `g` share a
 /// shape whose trailing dims are `w`'s.

@@ -13,7 +13,6 @@ struct Reference {
     grads: Vec<f64>,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn reference(
     q: &[f64],
     k: &[f64],
