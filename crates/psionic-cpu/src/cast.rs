@@ -20,9 +20,12 @@ pub fn convert<S: Element, D: Element>(v: S) -> D {
 pub fn cast(x: &CpuArray, to: DType) -> CpuArray {
     crate::with_dtype!(x.dtype(), S => crate::with_dtype!(to, D => {
         map1::<S, D>(x, 1, |s, d| {
-            for (o, &v) in d.iter_mut().zip(s) {
-                *o = convert::<S, D>(v);
-            }
+            crate::stream::lines(d, |st, d| {
+                let s = &s[st..st + d.len()];
+                for (o, &v) in d.iter_mut().zip(s) {
+                    *o = convert::<S, D>(v);
+                }
+            })
         })
     }))
 }

@@ -27,7 +27,7 @@ pub enum Src<'a, T> {
 
 /// Zips two [`Src`] operands into `out` with a per-element expression; expands into four
 /// monomorphic loops so each one vectorises, compiled for the widest vector unit the CPU
-/// has ([`crate::simd::dispatch`]).
+/// has ([`crate::simd::dispatch`]), writing through [`crate::stream::lines`].
 #[macro_export]
 macro_rules! zip2 {
     ($a:expr, $b:expr, $out:expr, |$x:ident, $y:ident| $e:expr) => {{
@@ -36,21 +36,36 @@ macro_rules! zip2 {
         $crate::simd::dispatch(
             #[inline(always)]
             || match (a, b) {
-                (Src::Slice(a), Src::Slice(b)) => {
-                    for ((o, &$x), &$y) in out.iter_mut().zip(a.iter()).zip(b.iter()) {
-                        *o = $e;
-                    }
-                }
-                (Src::Slice(a), Src::Scalar($y)) => {
-                    for (o, &$x) in out.iter_mut().zip(a.iter()) {
-                        *o = $e;
-                    }
-                }
-                (Src::Scalar($x), Src::Slice(b)) => {
-                    for (o, &$y) in out.iter_mut().zip(b.iter()) {
-                        *o = $e;
-                    }
-                }
+                (Src::Slice(a), Src::Slice(b)) => $crate::stream::lines(
+                    out,
+                    #[inline(always)]
+                    |s, out| {
+                        let n = out.len();
+                        for ((o, &$x), &$y) in out.iter_mut().zip(&a[s..s + n]).zip(&b[s..s + n]) {
+                            *o = $e;
+                        }
+                    },
+                ),
+                (Src::Slice(a), Src::Scalar($y)) => $crate::stream::lines(
+                    out,
+                    #[inline(always)]
+                    |s, out| {
+                        let n = out.len();
+                        for (o, &$x) in out.iter_mut().zip(&a[s..s + n]) {
+                            *o = $e;
+                        }
+                    },
+                ),
+                (Src::Scalar($x), Src::Slice(b)) => $crate::stream::lines(
+                    out,
+                    #[inline(always)]
+                    |s, out| {
+                        let n = out.len();
+                        for (o, &$y) in out.iter_mut().zip(&b[s..s + n]) {
+                            *o = $e;
+                        }
+                    },
+                ),
                 (Src::Scalar($x), Src::Scalar($y)) => {
                     let v = $e;
                     out.fill(v);
@@ -63,6 +78,18 @@ macro_rules! zip2 {
 /// Rows of `row_len` elements per chunk of work: about [`CHUNK`] elements, at least a row.
 pub(crate) fn rows_per_chunk(row_len: usize) -> usize {
     (CHUNK / row_len.max(1)).max(1)
+}
+
+/// The bytes a view reads, each distinct element once (a broadcast dim counts once).
+fn view_bytes(l: &Layout, size: usize) -> usize {
+    l.shape.iter().zip(l.strides.iter()).filter(|&(_, &s)| s != 0).map(|(&d, _)| d).product::<usize>() * size
+}
+
+/// Whether an op writing `n` elements of `U` from the given views should stream its
+/// output past the cache ([`crate::stream`]).
+fn streams<U>(n: usize, inputs: &[(&Layout, usize)]) -> bool {
+    let read: usize = inputs.iter().map(|&(l, size)| view_bytes(l, size)).sum();
+    crate::stream::worth_streaming(read + n * std::mem::size_of::<U>())
 }
 
 /// Gathers rows `range` of operand `k` into `dst` (cleared first).
@@ -94,6 +121,8 @@ pub fn map1<T: Element, U: Element>(x: &CpuArray, work: usize, f: impl Fn(&[T], 
     let n = x.numel();
     let mut out = Storage::uninit::<U>(n);
     let src = x.storage.as_slice::<T>();
+    let on = streams::<U>(n, &[(&x.layout, size_of::<T>())]);
+    let f = |s: &[T], o: &mut [U]| crate::stream::scope(on, || f(s, o));
     if x.layout.is_contiguous() {
         let src = &src[x.layout.offset..x.layout.offset + n];
         for_out_chunks(out.as_mut_slice::<U>(), CHUNK, work, |start, o| f(&src[start..start + o.len()], o));
@@ -140,6 +169,8 @@ pub fn map2<T: Element, U: Element>(
     let n = psionic_core::numel(shape);
     let mut out = Storage::uninit::<U>(n);
     let (sa, sb) = (a.storage.as_slice::<T>(), b.storage.as_slice::<T>());
+    let on = streams::<U>(n, &[(&a.layout, size_of::<T>()), (&b.layout, size_of::<T>())]);
+    let f = |x: Src<T>, y: Src<T>, o: &mut [U]| crate::stream::scope(on, || f(x, y, o));
     let rows = Rows::<2>::from_layouts(shape, [&a.layout, &b.layout]);
     let len = rows.row_len();
     if n > 0 {
@@ -186,6 +217,8 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
 ) -> CpuArray {
     let n = psionic_core::numel(shape);
     let mut out = Storage::uninit::<U>(n);
+    let on = streams::<U>(n, &[(&a.layout, size_of::<A>()), (&b.layout, size_of::<B>()), (&c.layout, size_of::<C>())]);
+    let f = |x: &[A], y: &[B], z: &[C], o: &mut [U]| crate::stream::scope(on, || f(x, y, z, o));
     if n > 0 {
         let rows = Rows::<3>::from_layouts(shape, [&a.layout, &b.layout, &c.layout]);
         let len = rows.row_len();
@@ -259,7 +292,7 @@ pub(crate) fn dense<T: Element>(x: &CpuArray) -> std::borrow::Cow<'_, CpuArray> 
 /// A contiguous copy of any layout (same dtype).
 pub fn contiguous<T: Element>(x: &CpuArray) -> CpuArray {
     if x.layout.is_contiguous() {
-        return map1::<T, T>(x, 1, |s, d| d.copy_from_slice(s));
+        return map1::<T, T>(x, 1, |s, d| crate::stream::lines(d, |st, d| d.copy_from_slice(&s[st..st + d.len()])));
     }
     // Rows go straight to their place in the output, whatever their length (map1 would
     // gather short rows into scratch first: a second copy of im2col's 32-wide rows).

@@ -26,10 +26,19 @@ fn select<T: Element>(c: &[bool], x: &[T], y: &[T], o: &mut [T]) {
             crate::simd::dispatch(
                 #[inline(always)]
                 || {
-                    for (((o, &c), &x), &y) in o.iter_mut().zip(c).zip(x).zip(y) {
-                        let m = (c as $u).wrapping_neg();
-                        *o = (x & m) | (y & !m);
-                    }
+                    crate::stream::lines(
+                        o,
+                        #[inline(always)]
+                        |s, o| {
+                            let n = o.len();
+                            for (((o, &c), &x), &y) in
+                                o.iter_mut().zip(&c[s..s + n]).zip(&x[s..s + n]).zip(&y[s..s + n])
+                            {
+                                let m = (c as $u).wrapping_neg();
+                                *o = (x & m) | (y & !m);
+                            }
+                        },
+                    )
                 },
             )
         }};

@@ -35,6 +35,7 @@ pub mod simd;
 pub mod softmax;
 pub mod special;
 pub mod storage;
+pub mod stream;
 pub mod ternary;
 pub mod unary;
 pub mod vmath;

@@ -24,9 +24,18 @@ fn float<F: Float + Element>(op: TernaryOp, a: &CpuArray, b: &CpuArray, c: &CpuA
                 crate::simd::dispatch(
                     #[inline(always)]
                     || {
-                        for (((o, &$x), &$y), &$z) in o.iter_mut().zip(a).zip(b).zip(c) {
-                            *o = $e;
-                        }
+                        crate::stream::lines(
+                            o,
+                            #[inline(always)]
+                            |s, o| {
+                                let n = o.len();
+                                for (((o, &$x), &$y), &$z) in
+                                    o.iter_mut().zip(&a[s..s + n]).zip(&b[s..s + n]).zip(&c[s..s + n])
+                                {
+                                    *o = $e;
+                                }
+                            },
+                        )
                     },
                 )
             })

@@ -169,9 +169,16 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
                         $dispatch(
                             #[inline(always)]
                             || {
-                                for (o, &$v) in d.iter_mut().zip(s) {
-                                    *o = $e;
-                                }
+                                crate::stream::lines(
+                                    d,
+                                    #[inline(always)]
+                                    |st, d| {
+                                        let s = &s[st..st + d.len()];
+                                        for (o, &$v) in d.iter_mut().zip(s) {
+                                            *o = $e;
+                                        }
+                                    },
+                                )
                             },
                         )
                     };
@@ -194,22 +201,29 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
                 crate::simd::dispatch_wide(
                     #[inline(always)]
                     || {
-                        let (mut dc, sc) = (d.chunks_exact_mut(16), s.chunks_exact(16));
-                        let rest = sc.remainder();
-                        for (o16, s16) in (&mut dc).zip(sc) {
-                            if s16.iter().fold(true, |a, &$v| a & $arg.erf_takes_mid()) {
-                                for (o, &$v) in o16.iter_mut().zip(s16) {
-                                    *o = $fast;
+                        crate::stream::lines(
+                            d,
+                            #[inline(always)]
+                            |st, d| {
+                                let s = &s[st..st + d.len()];
+                                let (mut dc, sc) = (d.chunks_exact_mut(16), s.chunks_exact(16));
+                                let rest = sc.remainder();
+                                for (o16, s16) in (&mut dc).zip(sc) {
+                                    if s16.iter().fold(true, |a, &$v| a & $arg.erf_takes_mid()) {
+                                        for (o, &$v) in o16.iter_mut().zip(s16) {
+                                            *o = $fast;
+                                        }
+                                    } else {
+                                        for (o, &$v) in o16.iter_mut().zip(s16) {
+                                            *o = $full;
+                                        }
+                                    }
                                 }
-                            } else {
-                                for (o, &$v) in o16.iter_mut().zip(s16) {
+                                for (o, &$v) in dc.into_remainder().iter_mut().zip(rest) {
                                     *o = $full;
                                 }
-                            }
-                        }
-                        for (o, &$v) in dc.into_remainder().iter_mut().zip(rest) {
-                            *o = $full;
-                        }
+                            },
+                        )
                     },
                 )
             })
