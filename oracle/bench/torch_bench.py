@@ -74,6 +74,11 @@ def train_mlp():
     return train_step(lambda: F.cross_entropy(model(x), y), opt)
 
 
+def sdpa_causal():
+    q, k, v = (randn(16, 4, 128, 32).requires_grad_() for _ in range(3))
+    return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True).sum().backward()
+
+
 def train_gpt():
     torch.manual_seed(0)
     model = GPT(vocab_size=65, block_size=128, n_layer=4, n_head=4, n_embd=128)
@@ -120,6 +125,7 @@ WORKLOADS = [
     ("eager_add_16_x1000", 30, eager_adds),
     ("backward_16", 500, backward_16),
     ("conv_block_fwd_bwd", 5, conv_block),
+    ("sdpa_causal_fwd_bwd", 20, sdpa_causal),
     ("train_mlp_784_512_512_10", 20, train_mlp),
     ("train_gpt_demo_b16_t128", 5, train_gpt),
     ("train_cnn_32x32_b64", 5, train_cnn),

@@ -99,6 +99,46 @@ fn fused_attention_matches_the_math_path() {
     }
 }
 
+/// MultiheadAttention without weights to return takes sdpa's fused kernel; with them,
+/// its own math path. Both give the same outputs and parameter gradients (f64), causal
+/// or not, batch-first or not, with a padded key (bias_kv, zero attention) where that
+/// keeps the fused kernel.
+#[test]
+fn multihead_attention_fused_matches_its_math_path() {
+    use psionic_nn::prelude::*;
+    for (causal, batch_first, add_bias_kv, add_zero_attn) in [
+        (true, false, false, false),
+        (false, true, false, false),
+        (false, false, true, true),
+        (true, true, false, false),
+    ] {
+        psionic_array::random::manual_seed(5);
+        let mha = MultiheadAttention::with(8, 2, 0.0, true, add_bias_kv, add_zero_attn, None, None, batch_first);
+        mha.to_dtype(DType::F64);
+        let x = randn(&[3, 5, 8], 21);
+        let run = |need_weights: bool| {
+            let call = MhaCall { need_weights, is_causal: causal, ..Default::default() };
+            let out = mha.forward(&x, &x, &x, &call).output;
+            let params: Vec<Tensor> = mha.parameters();
+            let s = out.mul(randn(&[3, 5, 8], 22)).sum_all();
+            let g = autograd::grad(&[&s], &params.iter().collect::<Vec<_>>(), GradOpts::default());
+            let mut all = out.to_vec::<f64>();
+            for t in g {
+                all.extend(t.unwrap().to_vec::<f64>());
+            }
+            all
+        };
+        let (fused, math) = (run(false), run(true));
+        assert_eq!(fused.len(), math.len());
+        for (i, (a, b)) in fused.iter().zip(&math).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                "causal {causal}, batch_first {batch_first}: [{i}] {a} vs {b}"
+            );
+        }
+    }
+}
+
 #[test]
 fn nll_by_hand() {
     // -(w[t] * x[t]) summed, divided by the summed weights of counted targets.

@@ -139,8 +139,18 @@ impl MultiheadAttention {
                 m.to_dtype(dt)
             }
         };
+        let p = if self.training.get() { self.dropout } else { 0.0 };
+        // Without weights to return, masks or dropout (a causal mask alone is a flag, when
+        // no padded key sits past the last position), attention is sdpa's fused kernel,
+        // as PyTorch's module calls sdpa there: the L x S weights are never made.
+        let padded = self.bias_k.is_some() || self.add_zero_attn;
+        let fused = !o.need_weights
+            && o.attn_mask.is_none()
+            && o.key_padding_mask.is_none()
+            && p == 0.0
+            && !(o.is_causal && padded);
         let mut attn_mask = o.attn_mask.map(additive);
-        if attn_mask.is_none() && o.is_causal {
+        if attn_mask.is_none() && o.is_causal && !fused {
             attn_mask = Some(crate::functional::causal_bias(l, k.size(0), dt));
         }
         let mut kpm = o.key_padding_mask.map(|m| if unbatched { additive(m).unsqueeze(0) } else { additive(m) });
@@ -170,15 +180,20 @@ impl MultiheadAttention {
                 None => p,
             });
         }
-        let scores = q.mul(1.0 / (hd as f64).sqrt()).matmul(&k.transpose(1, 2));
-        let scores = match &bias {
-            Some(b) => scores.add(b),
-            None => scores,
+        let (attended, w) = if fused {
+            let call = crate::functional::Sdpa { is_causal: o.is_causal, ..Default::default() };
+            (crate::functional::scaled_dot_product_attention(&q, &k, &v, &call), None)
+        } else {
+            let scores = q.mul(1.0 / (hd as f64).sqrt()).matmul(&k.transpose(1, 2));
+            let scores = match &bias {
+                Some(b) => scores.add(b),
+                None => scores,
+            };
+            let w = scores.softmax(-1);
+            let wd = crate::functional::dropout(&w, p, true, None);
+            (wd.matmul(&v), Some(w))
         };
-        let w = scores.softmax(-1);
-        let p = if self.training.get() { self.dropout } else { 0.0 };
-        let wd = crate::functional::dropout(&w, p, true, None);
-        let out = wd.matmul(&v).transpose(0, 1).reshape(&[(l * n) as i64, e as i64]);
+        let out = attended.transpose(0, 1).reshape(&[(l * n) as i64, e as i64]);
         let out =
             out.linear(&self.out_proj.weight, self.out_proj.bias.as_ref()).reshape(&[l as i64, n as i64, e as i64]);
         let out = if unbatched {
@@ -188,7 +203,7 @@ impl MultiheadAttention {
         } else {
             out
         };
-        let weights = o.need_weights.then(|| {
+        let weights = w.filter(|_| o.need_weights).map(|w| {
             let w = w.reshape(&[n as i64, h as i64, l as i64, s]);
             let w = if o.average_attn_weights { w.mean(1, false) } else { w };
             if unbatched {

@@ -165,6 +165,19 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
+            name: "sdpa_causal_fwd_bwd",
+            reps: 20,
+            flops: 0.0,
+            make: || {
+                // The demo GPT's attention: batch 16, 4 heads, 128 positions, head size 32.
+                let [q, k, v] = [0, 1, 2].map(|_| randn(&[16, 4, 128, 32], DType::F32).requires_grad_(true).clone());
+                let causal = F::Sdpa { is_causal: true, ..Default::default() };
+                Box::new(move || {
+                    F::scaled_dot_product_attention(&q, &k, &v, &causal).sum_all().backward();
+                })
+            },
+        },
+        Workload {
             name: "train_mlp_784_512_512_10",
             reps: 20,
             flops: 0.0,
@@ -251,4 +264,18 @@ pub fn all() -> Vec<Workload> {
             },
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    /// The PyTorch twin must define every workload, under the same name and with the
+    /// same repetitions, or the script's table has holes.
+    #[test]
+    fn the_pytorch_twin_defines_every_workload() {
+        let twin = include_str!("../../../../oracle/bench/torch_bench.py");
+        for w in super::all() {
+            let entry = format!("(\"{}\", {},", w.name, w.reps);
+            assert!(twin.contains(&entry), "oracle/bench/torch_bench.py lacks {entry}");
+        }
+    }
 }
