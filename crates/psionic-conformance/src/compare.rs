@@ -8,9 +8,12 @@ use psionic_array::Tensor;
 use psionic_core::DType;
 
 /// Whether a family's (or an op's) results are sums over long axes: reductions, linear
-/// algebra, and convolutions (a matmul over channels times kernel positions).
+/// algebra, convolutions (a matmul over channels times kernel positions) and attention
+/// (a product over the head dim, then one over the keys).
 pub fn sums_long_axes(family: &str, op: &str) -> bool {
-    matches!(family, "reductions" | "linalg") || op.starts_with("nn.functional.conv")
+    matches!(family, "reductions" | "linalg")
+        || op.starts_with("nn.functional.conv")
+        || op == "nn.functional.scaled_dot_product_attention"
 }
 
 /// `(atol, rtol)` for results of `dtype`; `long_sums`: the values are sums over long

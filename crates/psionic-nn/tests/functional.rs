@@ -76,26 +76,51 @@ fn attention_differentiates_and_masks() {
 /// (one key/value head group shared by two batches).
 #[test]
 fn fused_attention_matches_the_math_path() {
-    let q = randn(&[2, 3, 9, 4], 11);
-    let k = randn(&[1, 3, 7, 4], 12);
-    let v = randn(&[1, 3, 7, 5], 13);
-    let mask = Tensor::ones(&[9, 7], DType::Bool).tril(0);
-    let run = |o: &F::Sdpa| {
-        let xs: Vec<Tensor> = [&q, &k, &v].iter().map(|t| t.detach().requires_grad_(true).clone()).collect();
-        let out = F::scaled_dot_product_attention(&xs[0], &xs[1], &xs[2], o);
-        let s = out.mul(randn(&[2, 3, 9, 5], 14)).sum_all();
-        let g = autograd::grad(&[&s], &[&xs[0], &xs[1], &xs[2]], GradOpts::default());
-        let mut all = out.to_vec::<f64>();
-        for t in g {
-            all.extend(t.unwrap().to_vec::<f64>());
+    // Leading dims broadcast between operands of one rank, and between ranks.
+    for (qs, ks, vs) in [
+        (vec![2, 3, 9, 4], vec![1, 3, 7, 4], vec![1, 3, 7, 5]),
+        (vec![3, 9, 4], vec![2, 3, 7, 4], vec![2, 1, 7, 5]),
+        (vec![9, 4], vec![2, 7, 4], vec![7, 5]),
+    ] {
+        let (q, k, v) = (randn(&qs, 11), randn(&ks, 12), randn(&vs, 13));
+        let mask = Tensor::ones(&[9, 7], DType::Bool).tril(0);
+        let run = |o: &F::Sdpa| {
+            let xs: Vec<Tensor> = [&q, &k, &v].iter().map(|t| t.detach().requires_grad_(true).clone()).collect();
+            let out = F::scaled_dot_product_attention(&xs[0], &xs[1], &xs[2], o);
+            let s = out.mul(randn(&out.shape(), 14)).sum_all();
+            let g = autograd::grad(&[&s], &[&xs[0], &xs[1], &xs[2]], GradOpts::default());
+            let mut all = out.to_vec::<f64>();
+            for t in g {
+                all.extend(t.unwrap().to_vec::<f64>());
+            }
+            all
+        };
+        let fused = run(&F::Sdpa { is_causal: true, scale: Some(0.4), ..Default::default() });
+        let math = run(&F::Sdpa { attn_mask: Some(&mask), scale: Some(0.4), ..Default::default() });
+        assert_eq!(fused.len(), math.len());
+        for (i, (a, b)) in fused.iter().zip(&math).enumerate() {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{qs:?}: [{i}] {a} vs {b}");
         }
-        all
-    };
-    let fused = run(&F::Sdpa { is_causal: true, scale: Some(0.4), ..Default::default() });
-    let math = run(&F::Sdpa { attn_mask: Some(&mask), scale: Some(0.4), ..Default::default() });
-    assert_eq!(fused.len(), math.len());
-    for (i, (a, b)) in fused.iter().zip(&math).enumerate() {
-        assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "[{i}] {a} vs {b}");
+    }
+}
+
+/// f16 and bf16 attention is the f32 computation rounded once: the same bits as casting
+/// the f32 result, and gradients in the input's dtype.
+#[test]
+fn half_precision_attention_is_computed_in_f32() {
+    for dt in [DType::F16, DType::BF16] {
+        let [q, k, v] = [31, 32, 33].map(|s| randn(&[2, 5, 8], s).mul(3.0).to_dtype(dt));
+        for causal in [false, true] {
+            let o = F::Sdpa { is_causal: causal, ..Default::default() };
+            let wide = |t: &Tensor| t.to_dtype(DType::F32);
+            let want = F::scaled_dot_product_attention(&wide(&q), &wide(&k), &wide(&v), &o).to_dtype(dt);
+            let x = q.detach().requires_grad_(true).clone();
+            let got = F::scaled_dot_product_attention(&x, &k, &v, &o);
+            assert_eq!(got.dtype(), dt);
+            assert_eq!(got.to_dtype(DType::F64).to_vec::<f64>(), want.to_dtype(DType::F64).to_vec::<f64>());
+            let g = autograd::grad(&[&got.sum_all()], &[&x], GradOpts::default());
+            assert_eq!(g[0].as_ref().unwrap().dtype(), dt);
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Conversions, the `*_copy` forms of views, arrangement helpers, and small
-//! `nn.functional` composites (activations and regression losses).
+//! `nn.functional` composites (activations, regression losses, attention).
 
 use super::shape::list;
 use super::{one, unsupported, Call, R, TABLES};
@@ -140,6 +140,34 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
             let beta = c.param(2, "beta").map_or(Ok(1.0), Value::f64)?;
             one(x.smooth_l1_loss(c.tensor(0, "target")?, reduction(c, 1)?, beta))
         }),
+        "nn.functional.scaled_dot_product_attention" => {
+            let known = ["key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"];
+            c.only(7, &known).and_then(|_| {
+                let dropout_p = c.param(3, "dropout_p").map_or(Ok(0.0), Value::f64)?;
+                if dropout_p > 0.0 {
+                    // Its values are draws of the generator at the call.
+                    return unsupported("random dropout inside attention");
+                }
+                let scale = match c.param(5, "scale") {
+                    None | Some(Value::None) => None,
+                    Some(v) => Some(v.f64()?),
+                };
+                let o = psionic_nn::functional::Sdpa {
+                    attn_mask: c.opt_tensor(2, "attn_mask")?,
+                    dropout_p,
+                    is_causal: c.flag(4, "is_causal", false)?,
+                    scale,
+                    enable_gqa: c.flag(6, "enable_gqa", false)?,
+                    generator: None,
+                };
+                one(psionic_nn::functional::scaled_dot_product_attention(
+                    x,
+                    c.tensor(0, "key")?,
+                    c.tensor(1, "value")?,
+                    &o,
+                ))
+            })
+        }
         "nn.functional.huber_loss" => c.only(3, &["target", "reduction", "delta"]).and_then(|_| {
             let delta = c.param(2, "delta").map_or(Ok(1.0), Value::f64)?;
             one(x.huber_loss(c.tensor(0, "target")?, reduction(c, 1)?, delta))
