@@ -12,8 +12,9 @@ the same.
 Writes, per family, fixtures/conformance/pytorch/<family>.safetensors (every tensor,
 contiguous) and <family>.json (the manifest: one entry per case, naming its tensors).
 Run with the pinned venv:  oracle/.venv/bin/python oracle/conformance/torch_opinfo.py
-Deterministic: the generator is reseeded per op and dtype, so the bytes depend only on
-the pinned versions.
+The generator is reseeded per op and dtype, so the inputs depend only on the pinned
+versions; outputs can move by an ulp or two between hosts (PyTorch's CPU kernels pick
+their code by the CPU).
 
 Manifest value encoding (for inputs, args, kwargs and outputs):
   {"t": key}            a tensor stored under `key` in the family's safetensors file
