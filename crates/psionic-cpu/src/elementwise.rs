@@ -85,11 +85,19 @@ fn view_bytes(l: &Layout, size: usize) -> usize {
     l.shape.iter().zip(l.strides.iter()).filter(|&(_, &s)| s != 0).map(|(&d, _)| d).product::<usize>() * size
 }
 
-/// Whether an op writing `n` elements of `U` from the given views should stream its
-/// output past the cache ([`crate::stream`]).
-fn streams<U>(n: usize, inputs: &[(&Layout, usize)]) -> bool {
-    let read: usize = inputs.iter().map(|&(l, size)| view_bytes(l, size)).sum();
-    crate::stream::worth_streaming(read + n * std::mem::size_of::<U>())
+/// [`for_out_chunks`] for an elementwise op reading the views `reads` (layout, element
+/// size): each chunk runs in a [`crate::stream::scope`] that streams its writes past the
+/// cache when the op's reads and writes together reach the last-level cache's size.
+fn for_chunks<U: Send>(
+    out: &mut [U],
+    chunk: usize,
+    work: usize,
+    reads: &[(&Layout, usize)],
+    f: impl Fn(usize, &mut [U]) + Sync + Send,
+) {
+    let read: usize = reads.iter().map(|&(l, size)| view_bytes(l, size)).sum();
+    let on = crate::stream::worth_streaming(read + std::mem::size_of_val(out));
+    for_out_chunks(out, chunk, work, |start, o| crate::stream::scope(on, || f(start, o)));
 }
 
 /// Gathers rows `range` of operand `k` into `dst` (cleared first).
@@ -121,17 +129,16 @@ pub fn map1<T: Element, U: Element>(x: &CpuArray, work: usize, f: impl Fn(&[T], 
     let n = x.numel();
     let mut out = Storage::uninit::<U>(n);
     let src = x.storage.as_slice::<T>();
-    let on = streams::<U>(n, &[(&x.layout, size_of::<T>())]);
-    let f = |s: &[T], o: &mut [U]| crate::stream::scope(on, || f(s, o));
+    let reads = [(&x.layout, size_of::<T>())];
     if x.layout.is_contiguous() {
         let src = &src[x.layout.offset..x.layout.offset + n];
-        for_out_chunks(out.as_mut_slice::<U>(), CHUNK, work, |start, o| f(&src[start..start + o.len()], o));
+        for_chunks(out.as_mut_slice::<U>(), CHUNK, work, &reads, |start, o| f(&src[start..start + o.len()], o));
     } else {
         let rows = Rows::<1>::from_layouts(&x.layout.shape, [&x.layout]);
         let len = rows.row_len();
         let rpc = rows_per_chunk(len);
         let long = len >= LONG_ROW && rows.inner_strides()[0] == 1;
-        for_out_chunks(out.as_mut_slice::<U>(), rpc * len, work, |start, o| {
+        for_chunks(out.as_mut_slice::<U>(), rpc * len, work, &reads, |start, o| {
             let r0 = start / len;
             let r1 = r0 + o.len() / len;
             if long {
@@ -169,8 +176,7 @@ pub fn map2<T: Element, U: Element>(
     let n = psionic_core::numel(shape);
     let mut out = Storage::uninit::<U>(n);
     let (sa, sb) = (a.storage.as_slice::<T>(), b.storage.as_slice::<T>());
-    let on = streams::<U>(n, &[(&a.layout, size_of::<T>()), (&b.layout, size_of::<T>())]);
-    let f = |x: Src<T>, y: Src<T>, o: &mut [U]| crate::stream::scope(on, || f(x, y, o));
+    let reads = [(&a.layout, size_of::<T>()), (&b.layout, size_of::<T>())];
     let rows = Rows::<2>::from_layouts(shape, [&a.layout, &b.layout]);
     let len = rows.row_len();
     if n > 0 {
@@ -180,12 +186,12 @@ pub fn map2<T: Element, U: Element>(
             // One row covers everything (contiguous or scalar operands): split by element.
             let mut offs = [0; 2];
             rows.for_rows(0..1, |_, o2| offs = o2);
-            for_out_chunks(out.as_mut_slice::<U>(), CHUNK, work, |start, o| {
+            for_chunks(out.as_mut_slice::<U>(), CHUNK, work, &reads, |start, o| {
                 f(src(sa, offs[0], ia, start, o.len()), src(sb, offs[1], ib, start, o.len()), o)
             });
         } else {
             let per_row = len >= LONG_ROW && unit;
-            for_out_chunks(out.as_mut_slice::<U>(), rows_per_chunk(len) * len, work, |start, o| {
+            for_chunks(out.as_mut_slice::<U>(), rows_per_chunk(len) * len, work, &reads, |start, o| {
                 let r0 = start / len;
                 let r1 = r0 + o.len() / len;
                 if per_row {
@@ -217,8 +223,7 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
 ) -> CpuArray {
     let n = psionic_core::numel(shape);
     let mut out = Storage::uninit::<U>(n);
-    let on = streams::<U>(n, &[(&a.layout, size_of::<A>()), (&b.layout, size_of::<B>()), (&c.layout, size_of::<C>())]);
-    let f = |x: &[A], y: &[B], z: &[C], o: &mut [U]| crate::stream::scope(on, || f(x, y, z, o));
+    let reads = [(&a.layout, size_of::<A>()), (&b.layout, size_of::<B>()), (&c.layout, size_of::<C>())];
     if n > 0 {
         let rows = Rows::<3>::from_layouts(shape, [&a.layout, &b.layout, &c.layout]);
         let len = rows.row_len();
@@ -231,7 +236,7 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
             let mut offs = [0; 3];
             rows.for_rows(0..1, |_, o3| offs = o3);
             let [oa, ob, oc] = offs;
-            for_out_chunks(out.as_mut_slice::<U>(), CHUNK, 4, |start, o| {
+            for_chunks(out.as_mut_slice::<U>(), CHUNK, 4, &reads, |start, o| {
                 let n = o.len();
                 let (mut fa, mut fb, mut fc) = (Vec::new(), Vec::new(), Vec::new());
                 let a = run(sa, oa, ia, start, n, &mut fa);
@@ -245,7 +250,7 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
         // scale over [N, C, H, W]): rows handed over in place, constants repeated once per
         // row into scratch; the operands are not gathered.
         let per_row = len >= LONG_ROW && [ia, ib, ic].iter().all(|s| matches!(s, 0 | 1));
-        for_out_chunks(out.as_mut_slice::<U>(), rpc * len, 4, |start, o| {
+        for_chunks(out.as_mut_slice::<U>(), rpc * len, 4, &reads, |start, o| {
             let r0 = start / len;
             let r1 = r0 + o.len() / len;
             let (mut ga, mut gb, mut gc) = (Vec::new(), Vec::new(), Vec::new());

@@ -6,13 +6,6 @@ use crate::value::Value;
 use psionic_array::linalg::{self, MatrixOrd, QrMode};
 use psionic_array::{DType, Tensor};
 
-fn opt_f64(c: &Call, i: usize, name: &str) -> R<Option<f64>> {
-    match c.param(i, name) {
-        None | Some(Value::None) => Ok(None),
-        Some(v) => v.f64().map(Some),
-    }
-}
-
 fn string<'a>(c: &'a Call, i: usize, name: &str) -> R<Option<&'a str>> {
     match c.param(i, name) {
         None | Some(Value::None) => Ok(None),
@@ -245,7 +238,7 @@ fn run(c: &Call, op: &str, legacy: bool) -> R<Option<Vec<Tensor>>> {
         }
         "lstsq" => {
             c.only(3, &["rcond", "driver"])?;
-            let r = linalg::lstsq(x, c.tensor(0, "b")?, opt_f64(c, 1, "rcond")?, string(c, 2, "driver")?);
+            let r = linalg::lstsq(x, c.tensor(0, "b")?, c.opt_f64(1, "rcond")?, string(c, 2, "driver")?);
             if c.variant == "grad_oriented" {
                 // OpInfo's variant returns the differentiable pair only.
                 vec![r.solution, r.residuals]
@@ -260,7 +253,7 @@ fn run(c: &Call, op: &str, legacy: bool) -> R<Option<Vec<Tensor>>> {
         }
         "vector_norm" => {
             let (d, keepdim) = norm_args(c)?;
-            vec![linalg::vector_norm(x, opt_f64(c, 0, "ord")?.unwrap_or(2.0), d.as_deref(), keepdim)]
+            vec![linalg::vector_norm(x, c.opt_f64(0, "ord")?.unwrap_or(2.0), d.as_deref(), keepdim)]
         }
         "norm" => {
             let (d, keepdim) = norm_args(c)?;
@@ -293,7 +286,7 @@ fn run(c: &Call, op: &str, legacy: bool) -> R<Option<Vec<Tensor>>> {
         }
         "pinverse" => {
             c.only(1, &["rcond"])?;
-            let rcond = opt_f64(c, 0, "rcond")?.unwrap_or(1e-15);
+            let rcond = c.opt_f64(0, "rcond")?.unwrap_or(1e-15);
             vec![linalg::pinv(x, Some(0.0), Some(rcond), false)]
         }
         "matrix_power" => {

@@ -148,15 +148,11 @@ pub(super) fn call(c: &Call) -> Option<R<Vec<Tensor>>> {
                     // Its values are draws of the generator at the call.
                     return unsupported("random dropout inside attention");
                 }
-                let scale = match c.param(5, "scale") {
-                    None | Some(Value::None) => None,
-                    Some(v) => Some(v.f64()?),
-                };
                 let o = psionic_nn::functional::Sdpa {
                     attn_mask: c.opt_tensor(2, "attn_mask")?,
                     dropout_p,
                     is_causal: c.flag(4, "is_causal", false)?,
-                    scale,
+                    scale: c.opt_f64(5, "scale")?,
                     enable_gqa: c.flag(6, "enable_gqa", false)?,
                     generator: None,
                 };

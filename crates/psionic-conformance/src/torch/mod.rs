@@ -71,6 +71,14 @@ impl Call<'_> {
         }
     }
 
+    /// A number argument that may be absent or `None`.
+    pub fn opt_f64(&self, i: usize, name: &str) -> R<Option<f64>> {
+        match self.param(i, name) {
+            None | Some(Value::None) => Ok(None),
+            Some(v) => v.f64().map(Some),
+        }
+    }
+
     /// A tensor argument that must be there.
     pub fn tensor(&self, i: usize, name: &str) -> R<&Tensor> {
         self.param(i, name).and_then(Value::as_tensor).map_or_else(|| unsupported(format!("no tensor {name}")), Ok)
