@@ -143,6 +143,11 @@ pub enum Prim {
         scale: f64,
         causal: bool,
     },
+    /// One Adam step (`torch.optim.Adam`'s single-tensor arithmetic) of parameter input
+    /// 0 with gradient input 1 and moments inputs 2 and 3 (one shape, one dtype: f32 or
+    /// f64): the new parameter and moments as the rows of a `[3, ...]` result. Built only
+    /// untraced (see `Tensor::fused_adam`): it has no derivative rules.
+    AdamStep(psionic_cpu::adam::AdamCoeffs),
     /// batch_norm in training of input 0 (`[n, c, ...]`), given its per-channel batch
     /// mean (input 3) and biased variance (input 4), scaled by input 1 and shifted by
     /// input 2 (all four `[c]`), fused into one pass; f32 and f64. Inputs 3 and 4 must be
@@ -485,6 +490,16 @@ impl Prim {
                 Meta::new(y.shape.clone(), y.dtype)
             }
             Prim::Attention { .. } | Prim::AttentionGrad { .. } => attention_meta(self, inputs)?,
+            Prim::AdamStep(_) => {
+                let (p, d) = (&inputs[0].shape, inputs[0].dtype);
+                if inputs.iter().any(|m| m.shape != *p || m.dtype != d) || !matches!(d, DType::F32 | DType::F64) {
+                    return Err(Error::shape(
+                        "adam_step",
+                        "the parameter, gradient and moments must be f32 or f64 tensors of one shape and dtype",
+                    ));
+                }
+                Meta::new([[3].as_slice(), p].concat(), d)
+            }
             Prim::LayerNorm { axes, .. } | Prim::LayerNormGrad { axes, .. } => {
                 // The scale, then the shift (of the scale's shape) or the output gradient
                 // (of the input's).
@@ -680,6 +695,7 @@ impl Prim {
             Prim::AttentionGrad { scale, causal } => {
                 psionic_cpu::attention::attention_grad(inputs[0], inputs[1], inputs[2], inputs[3], *scale, *causal)
             }
+            Prim::AdamStep(c) => psionic_cpu::adam::adam_step(inputs[0], inputs[1], inputs[2], inputs[3], c),
             Prim::BatchNorm { eps } => {
                 psionic_cpu::batch_norm::batch_norm(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], *eps)
             }

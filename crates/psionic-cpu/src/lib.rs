@@ -7,6 +7,7 @@
 //! reduction combines fixed blocks in a fixed order, so results are bit-identical for any
 //! thread count.
 
+pub mod adam;
 pub mod array;
 pub mod attention;
 pub mod batch_norm;

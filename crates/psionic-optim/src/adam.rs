@@ -75,14 +75,19 @@ impl Rule for Adam {
         "bias_correction" => bias_correction as bool,
     }
     fn update(&self, p: &Tensor, grad: &Tensor, s: &mut State) -> Tensor {
-        let (p, g) = decay(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled);
-        let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
         let step = s.step as i32;
         let (bc1, bc2_sqrt) = if self.bias_correction {
             (1.0 - self.beta1.powi(step), (1.0 - self.beta2.powi(step)).sqrt())
         } else {
             (1.0, 1.0)
         };
+        if !self.amsgrad {
+            if let Some(new) = self.fused(p, grad, s, bc1, bc2_sqrt) {
+                return new;
+            }
+        }
+        let (p, g) = decay(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled);
+        let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
         let v = if self.amsgrad {
             let mx = s.buf("max_exp_avg_sq", || p.zeros_like()).maximum(&v);
             s.set("max_exp_avg_sq", mx.clone());
@@ -92,6 +97,29 @@ impl Rule for Adam {
         };
         let denom = v.sqrt().div(bc2_sqrt).add(self.eps);
         p.addcdiv(&m, &denom, -self.lr / bc1)
+    }
+}
+
+impl Adam {
+    /// The step without amsgrad in one kernel pass ([`Tensor::fused_adam`]), the same
+    /// bits as the ops of `update`; `None` where that kernel does not apply (other
+    /// dtypes, a step under autodiff or vmap), leaving the state untouched.
+    fn fused(&self, p: &Tensor, grad: &Tensor, s: &mut State, bc1: f64, bc2_sqrt: f64) -> Option<Tensor> {
+        let coeffs = psionic_array::ops::optim::AdamCoeffs {
+            decay: self.decoupled.then_some(1.0 - self.lr * self.weight_decay),
+            beta1: self.beta1,
+            beta2: self.beta2,
+            bc2_sqrt,
+            eps: self.eps,
+            step_size: -self.lr / bc1,
+        };
+        let g = effective_grad(p, grad, self.maximize, if self.decoupled { 0.0 } else { self.weight_decay });
+        let zeros = || p.zeros_like();
+        let (m, v) = (s.bufs.get("exp_avg").cloned(), s.bufs.get("exp_avg_sq").cloned());
+        let [p1, m1, v1] = p.fused_adam(&g, &m.unwrap_or_else(zeros), &v.unwrap_or_else(zeros), coeffs)?;
+        s.set("exp_avg", m1);
+        s.set("exp_avg_sq", v1);
+        Some(p1)
     }
 }
 

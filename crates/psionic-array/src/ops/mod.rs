@@ -17,6 +17,7 @@ pub mod inplace;
 pub mod linalg;
 pub mod loss;
 pub mod norm;
+pub mod optim;
 pub mod pad;
 pub mod pool;
 pub mod reduce;

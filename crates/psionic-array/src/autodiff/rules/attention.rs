@@ -7,12 +7,12 @@ use crate::tensor::Tensor;
 
 /// Input gradients of `o = p v`, `p = softmax(scale · q kᵀ)` (masked when `causal`):
 /// `dv = pᵀ g`, `ds = scale · p (g vᵀ - Σ p g vᵀ)`, `dq = ds k`, `dk = dsᵀ q`. In a plain
-/// backward (see [`super::fused_backward`]) all three come from the fused
+/// backward (see [`super::untraced`]) all three come from the fused
 /// `AttentionGrad`, which recomputes `p` a block of queries at a time; where they will be
 /// differentiated again, from the composite ops, `p` as a tensor.
 pub(super) fn vjp(scale: f64, causal: bool, x: &[Tensor], g: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
     let (q, k, v) = (&x[0], &x[1], &x[2]);
-    if super::fused_backward() {
+    if super::untraced() {
         let packed = check(Tensor::make(Prim::AttentionGrad { scale, causal }, &[q, k, v, g]));
         let mut at = 0;
         return [q, k, v]

@@ -69,6 +69,8 @@ pub(crate) fn batch(prim: &Prim, x: &[Tensor], b: &[Option<Tensor>], size: usize
         }
         // The batch dim is one more leading dim of every operand.
         Prim::Attention { .. } | Prim::AttentionGrad { .. } => same(&(0..x.len()).map(full).collect::<Vec<_>>())?,
+        // Elementwise over operands of one shape; the result's rows of three come first.
+        Prim::AdamStep(_) => same(&(0..x.len()).map(full).collect::<Vec<_>>())?.transpose(0, 1),
         // A batch dim before the channels: the composite, per-channel values broadcast
         // along the example's dims after the channel (the statistics are batched with x).
         Prim::BatchNorm { eps } => {

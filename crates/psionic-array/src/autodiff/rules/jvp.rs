@@ -64,6 +64,7 @@ pub(crate) fn jvp(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -
         Prim::AttentionGrad { .. } => {
             return Err(super::not_differentiable_again("scaled_dot_product_attention_backward"))
         }
+        Prim::AdamStep(_) => return Err(super::not_differentiable_step("adam_step")),
         Prim::LayerNorm { .. }
         | Prim::Attention { .. }
         | Prim::SoftmaxGrad { .. }

@@ -41,7 +41,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Why a fused gradient (`LayerNormGrad`, `AttentionGrad`) has no rules of its own:
-/// backward builds it only where nothing differentiates it (see [`fused_backward`]).
+/// backward builds it only where nothing differentiates it (see [`untraced`]).
 pub(crate) fn not_differentiable_again(op: &'static str) -> Error {
     Error::invalid(
         op,
@@ -49,10 +49,17 @@ pub(crate) fn not_differentiable_again(op: &'static str) -> Error {
     )
 }
 
-/// Whether a rule may build a fused gradient primitive, which has no vjp or jvp of its
-/// own: only where the gradient will not be differentiated again (grad mode off, as in
-/// every plain `backward` or `grad` without `create_graph`, and no jvp or vmap running).
-pub(super) fn fused_backward() -> bool {
+/// Why a fused optimizer step has no rules: it is built only where nothing traces it
+/// (see [`untraced`]); a differentiated step is composed from ops.
+pub(crate) fn not_differentiable_step(op: &'static str) -> Error {
+    Error::invalid(op, "this fused optimizer step is not differentiable; with grad mode on the step is built from ops")
+}
+
+/// Whether what is built now goes untraced, so it may use a fused primitive with no vjp
+/// or jvp of its own (a fused gradient, an optimizer step): grad mode off, as in every
+/// plain `backward` or `grad` without `create_graph` and in an optimizer's step, and no
+/// jvp or vmap running.
+pub(crate) fn untraced() -> bool {
     !crate::autodiff::mode::is_grad_enabled() && !crate::autodiff::forward::active() && !crate::autodiff::vmap::active()
 }
 
@@ -83,6 +90,7 @@ pub(crate) fn vjp(c: &Ctx) -> Result<Vec<Option<Tensor>>> {
         Prim::LayerNormGrad { .. } => return Err(not_differentiable_again("layer_norm_backward")),
         Prim::Attention { scale, causal } => attention::vjp(*scale, *causal, c.x, c.g, c.needs),
         Prim::AttentionGrad { .. } => return Err(not_differentiable_again("scaled_dot_product_attention_backward")),
+        Prim::AdamStep(_) => return Err(not_differentiable_step("adam_step")),
         Prim::BatchNorm { eps } => norm::batch_norm_vjp(*eps, c.x, c.g, c.needs),
         Prim::ChannelSums => norm::channel_sums_vjp(c.x, c.y, c.g, c.needs),
         Prim::ChannelCombine => norm::channel_combine_vjp(c.x, c.g, c.needs),
@@ -199,6 +207,7 @@ pub(crate) fn backward_name(prim: &Prim) -> String {
         Prim::LayerNormGrad { .. } => "NativeLayerNormBackward".to_string(),
         Prim::Attention { .. } => "ScaledDotProductFlashAttentionForCpu".to_string(),
         Prim::AttentionGrad { .. } => "ScaledDotProductFlashAttentionForCpuBackward".to_string(),
+        Prim::AdamStep(_) => "FusedAdam".to_string(),
         Prim::BatchNorm { .. } => "NativeBatchNorm".to_string(),
         Prim::ChannelSums | Prim::ChannelCombine => "NativeBatchNormBackward".to_string(),
         Prim::ChannelMoments => "BatchNormStats".to_string(),
