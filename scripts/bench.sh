@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every benchmark workload in Psionic and in PyTorch, interleaved (one workload in
 # Psionic, then the same in PyTorch, then the next), at 1 and 2 threads, in several
-# rounds (BENCH_ROUNDS, default 3), and writes the side-by-side table to BENCHMARKS.md
-# and bench/results.json: the median of the rounds' medians, and how far the rounds
-# spread, which is the noise a rerun should stay within. Each round also measures the
+# rounds (BENCH_ROUNDS, default 5), and writes the side-by-side table to BENCHMARKS.md
+# and bench/results.json: the median of the rounds' medians, the median and range of the
+# rounds' ratios (each round's Psionic and PyTorch runs are back to back, so a round's
+# ratio sees one state of the machine), and how far the rounds spread, which is the
+# noise a rerun should stay within. Each round also measures the
 # machine's f32 peak on one core, which matmul rates are set against.
 #   scripts/bench.sh [FILTER]      (FILTER keeps workloads whose name contains it)
 # Needs oracle/.venv (oracle/README.md) for PyTorch.
@@ -14,7 +16,7 @@ threads=${BENCH_THREADS:-1,2}
 cargo build --release -q -p psionic
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 for r in $(seq 1 "$rounds"); do
   echo "round $r of $rounds"
   target/release/psionic bench --peak --json "$out/peak-$r.json"
