@@ -12,8 +12,8 @@
 //! 24 products; 12 x 32, with 12 and 2, measured 6% slower at 1024 on 2 threads). Blocks of [`MC`] rows run in
 //! parallel; every tile sums its k blocks in order, so the result does not depend on the
 //! thread count. Sums between k blocks wait in an f32 buffer; the last block rounds each
-//! tile from an L1 scratch tile straight into the output, so products of one block (k up to
-//! 1024) write no f32 sums at all. The instruction treats subnormal bf16 inputs as zero and
+//! tile's sums in registers (`vcvtneps2bf16`) straight into the output, so products of one
+//! block (k up to 1024) write no f32 sums at all. The instruction treats subnormal bf16 inputs as zero and
 //! flushes subnormal sums, as oneDNN's kernels on it do.
 
 use crate::storage::Storage;
@@ -94,8 +94,6 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
         // Each part (one per thread) takes an equal share of the row tiles, MC rows at
         // a time; which rows go together changes no sum.
         let block = |m0: usize, mc: usize, rows: &mut [f32], dst: &mut [bf16], ap: &mut [i32]| {
-            // The last block's scratch tile, written whole by every tile.
-            let mut t = [0f32; MR * NR];
             for i0 in (0..mc).step_by(MR) {
                 if !direct(m0 + i0) {
                     unsafe { pack::<MR>(&a, m0 + i0, m, p0, kc, k, &mut ap[i0 * kc..][..MR * kc]) };
@@ -113,17 +111,15 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
                     // pairs of MR and NR lanes, and the tile's MR rows of NR sums lie
                     // inside `rows` (earlier blocks' sums) or `t`.
                     let prev = (p0 > 0).then(|| (rows[i0 * nt + j0..].as_ptr(), nt));
-                    if p0 < last {
-                        unsafe { tile(kc, ai, bj, prev, rows[i0 * nt + j0..].as_mut_ptr(), nt) };
-                        continue;
-                    }
-                    // The last block: the tile's sums go to a scratch tile in L1 and are
-                    // rounded into the rows and columns of `out` it covers.
-                    unsafe { tile(kc, ai, bj, prev, t.as_mut_ptr(), NR) };
-                    let (r1, w) = ((i0 + MR).min(dst.len() / n), NR.min(n - j0));
-                    for (r, src) in (i0..r1).zip(t.chunks(NR)) {
-                        unsafe { round_row(&src[..w], &mut dst[r * n + j0..][..w]) };
-                    }
+                    let to = if p0 < last {
+                        Sums::F32(rows[i0 * nt + j0..].as_mut_ptr(), nt)
+                    } else {
+                        // The last block rounds the tile's sums in registers into the
+                        // rows and columns of `out` it covers.
+                        let (h, w) = ((i0 + MR).min(dst.len() / n) - i0, NR.min(n - j0));
+                        Sums::Bf16(dst[i0 * n + j0..].as_mut_ptr(), n, h, w)
+                    };
+                    unsafe { tile(kc, ai, bj, prev, to) };
                 }
             }
         };
@@ -149,17 +145,6 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
         } else {
             parts.for_each(part);
         }
-    }
-}
-
-/// f32 to bf16, rounding to nearest even (NaN stays NaN), in a form the compiler
-/// vectorizes.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bw,avx512vl"))]
-fn round_row(src: &[f32], dst: &mut [bf16]) {
-    for (o, &v) in dst.iter_mut().zip(src) {
-        let bits = v.to_bits();
-        let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
-        *o = bf16::from_bits(if v.is_nan() { 0x7fc0 | (bits >> 16) as u16 } else { rounded });
     }
 }
 
@@ -254,21 +239,30 @@ unsafe fn join_rows(_: &[bf16], _: Option<&[bf16]>, _: &mut [i32]) {
     unreachable!("no bf16 kernel on this architecture")
 }
 
-/// One MR x NR tile: `c = prev + a-panel . b-panel` over `kc` pairs (`prev`, earlier
-/// blocks' sums at its own row stride, or zero), `c` at row stride `ldc`.
+/// Where a tile's sums go: whole as f32 at a row stride (sums kept between k blocks),
+/// or rounded to bf16 into its first `h` rows and `w` columns at a row stride (the last
+/// block, straight into the output).
+#[derive(Clone, Copy)]
+enum Sums {
+    F32(*mut f32, usize),
+    Bf16(*mut bf16, usize, usize, usize),
+}
+
+/// One MR x NR tile: `prev + a-panel . b-panel` over `kc` pairs (`prev`, earlier
+/// blocks' sums at its own row stride, or zero), stored as `to` says.
 ///
 /// # Safety
-/// The CPU must have AVX-512 F and BF16; `a` holds `kc * MR` lanes, `b` `kc * NR`,
-/// `c` reaches MR rows of NR floats at stride `ldc`, and so does `prev` at its stride.
+/// The CPU must have AVX-512 F, BW, VL and BF16; `a` holds `kc * MR` lanes, `b` `kc *
+/// NR`, `prev` reaches MR rows of NR floats at its stride, and `to` the rows and
+/// columns it names at its stride.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bf16")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
 unsafe fn tile(
     kc: usize,
     (a, ars, aks): (*const u8, usize, usize),
     b: &[i32],
     prev: Option<(*const f32, usize)>,
-    c: *mut f32,
-    ldc: usize,
+    to: Sums,
 ) {
     use std::arch::x86_64::*;
     // SAFETY: the caller's contract covers every pointer offset below.
@@ -295,24 +289,48 @@ unsafe fn tile(
             }
             bp = bp.add(NR);
         }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, x) in row.iter().enumerate() {
-                _mm512_storeu_ps(c.add(i * ldc + 16 * v), *x);
+        match to {
+            Sums::F32(c, ldc) => {
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, x) in row.iter().enumerate() {
+                        _mm512_storeu_ps(c.add(i * ldc + 16 * v), *x);
+                    }
+                }
+            }
+            Sums::Bf16(o, ldo, h, w) => {
+                for (i, row) in acc.iter().enumerate().take(h) {
+                    for (v, x) in row.iter().enumerate().take(w.div_ceil(16)) {
+                        let lanes = (w - 16 * v).min(16);
+                        store_bf16(*x, o.add(i * ldo + 16 * v), (u32::MAX >> (32 - lanes)) as u16);
+                    }
+                }
             }
         }
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn tile(
-    _: usize,
-    _: (*const u8, usize, usize),
-    _: &[i32],
-    _: Option<(*const f32, usize)>,
-    _: *mut f32,
-    _: usize,
-) {
+unsafe fn tile(_: usize, _: (*const u8, usize, usize), _: &[i32], _: Option<(*const f32, usize)>, _: Sums) {
     unreachable!("no bf16 kernel on this architecture")
+}
+
+/// Rounds 16 f32 sums to bf16 (to nearest even, NaN kept quiet) and stores the lanes
+/// `mask` selects at `dst`. The instruction flushes subnormal inputs to zero, which
+/// sums never are here: the dot-product instruction already flushed them.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and BF16; the selected lanes of `dst` are
+/// writable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+#[inline]
+unsafe fn store_bf16(v: std::arch::x86_64::__m512, dst: *mut bf16, mask: u16) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's contract.
+    unsafe {
+        let r: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(v));
+        _mm256_mask_storeu_epi16(dst as *mut i16, mask, r);
+    }
 }
 
 #[cfg(test)]
@@ -389,20 +407,46 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn rounding_to_bf16_is_to_nearest_even() {
         if !available() {
             return;
         }
-        // Two ties (to even: down, then up), overflow to infinity, a subnormal, NaN.
+        // Two ties (to even: down, then up), overflow to infinity, zeros, NaN, and the
+        // smallest normal: every kind of sum the tile holds (never a subnormal).
         let tie = |bits: u32| f32::from_bits(bits);
-        let xs =
-            [1.0f32, tie(0x3f80_8000), tie(0x3f81_8000), -3.3e38, f32::MAX, f32::INFINITY, -0.0, 1e-40, f32::NAN, 0.1];
-        let mut got = vec![bf16::ZERO; xs.len()];
-        // SAFETY: checked just above.
-        unsafe { round_row(&xs, &mut got) };
-        for (x, g) in xs.iter().zip(&got) {
-            let want = bf16::from_f32(*x);
-            assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "{x}: {g} vs {want}");
+        let xs = [
+            1.0f32,
+            tie(0x3f80_8000),
+            tie(0x3f81_8000),
+            -3.3e38,
+            f32::MAX,
+            f32::INFINITY,
+            -0.0,
+            f32::MIN_POSITIVE,
+            f32::NAN,
+            0.1,
+            -f32::INFINITY,
+            tie(0xffc1_2345),
+            65504.0,
+            -1e-30,
+            3.0e-38,
+            7.0,
+        ];
+        // Only the first 13 lanes are written: the rest keep their sentinel.
+        let mut got = [bf16::from_f32(42.0); 16];
+        // SAFETY: checked just above; the 16 lanes are writable.
+        unsafe {
+            store_bf16(std::mem::transmute::<[f32; 16], std::arch::x86_64::__m512>(xs), got.as_mut_ptr(), 0x1fff)
+        };
+        for (i, (x, g)) in xs.iter().zip(&got).enumerate() {
+            // A NaN keeps its sign and upper payload, made quiet.
+            let want = match (i < 13, x.is_nan()) {
+                (false, _) => bf16::from_f32(42.0).to_bits(),
+                (true, true) => (x.to_bits() >> 16) as u16 | 0x40,
+                (true, false) => bf16::from_f32(*x).to_bits(),
+            };
+            assert_eq!(g.to_bits(), want, "lane {i}: {x}");
         }
     }
 }
