@@ -152,4 +152,34 @@ mod tests {
             assert_eq!(batched(&[x.reshape(&[3, 1])])[0].to_vec::<u8>(), vec![1]);
         });
     }
+
+    /// The primitive itself, built directly (as a compiled or replayed graph could hold
+    /// it): batched by vmap it is the per-example step, and it refuses to be
+    /// differentiated, in reverse or forward mode.
+    #[test]
+    fn the_step_batches_and_refuses_derivatives() {
+        let c = AdamCoeffs { decay: Some(0.99), beta1: 0.9, beta2: 0.999, bc2_sqrt: 0.5, eps: 1e-8, step_size: -1e-2 };
+        let op = |a: &[Tensor]| vec![check(Tensor::make(Prim::AdamStep(c), &[&a[0], &a[1], &a[2], &a[3]]))];
+        let t = |seed, nonneg| Tensor::from_vec(values(24, seed, nonneg), &[3, 2, 4]).to_dtype(DType::F32);
+        let (p, g, m, v) = (t(1, false), t(2, false), t(3, false), t(4, true));
+        // A batched parameter and gradient, shared moments.
+        let (ms, vs) = (m.select(0, 1), v.select(0, 1));
+        let got =
+            vmap(op, &[Some(0), Some(0), None, None], &[Some(0)])(&[p.clone(), g.clone(), ms.clone(), vs.clone()]);
+        assert_eq!(got[0].shape(), vec![3, 3, 2, 4]);
+        for b in 0..3 {
+            let want = op(&[p.select(0, b), g.select(0, b), ms.clone(), vs.clone()]).remove(0);
+            same_bits(&got[0].select(0, b), &want, &format!("vmap example {b}"));
+        }
+        let pg = p.select(0, 0).requires_grad_(true).clone();
+        let y = op(&[pg.clone(), g.select(0, 0), ms.clone(), vs.clone()]).remove(0);
+        let err = crate::mode::fallible(|| y.sum_all().backward()).unwrap_err().to_string();
+        assert!(err.contains("not differentiable"), "{err}");
+        let tangent = pg.ones_like();
+        let f = |a: &[Tensor]| op(&[a[0].clone(), g.select(0, 0), ms.clone(), vs.clone()]);
+        let err = crate::mode::fallible(|| crate::autodiff::forward::jvp(f, &[pg.detach()], &[tangent]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not differentiable"), "{err}");
+    }
 }
