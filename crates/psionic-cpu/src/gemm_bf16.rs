@@ -107,9 +107,10 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
                     } else {
                         (ap[i0 * kc..][..MR * kc].as_ptr() as *const u8, 4, 4 * MR)
                     };
-                    // SAFETY (both calls): `available()` held above; the panels hold `kc`
+                    // SAFETY: `available()` held above; the panels hold `kc`
                     // pairs of MR and NR lanes, and the tile's MR rows of NR sums lie
-                    // inside `rows` (earlier blocks' sums) or `t`.
+                    // inside `rows` (earlier blocks' sums); the last block's `h` rows of `w`
+                    // bf16 lie inside `dst`.
                     let prev = (p0 > 0).then(|| (rows[i0 * nt + j0..].as_ptr(), nt));
                     let to = if p0 < last {
                         Sums::F32(rows[i0 * nt + j0..].as_mut_ptr(), nt)

@@ -3,7 +3,7 @@
 
 use crate::hyper_fields;
 use crate::optimizer::{Rule, State};
-use crate::sgd::{decay, effective_grad};
+use crate::sgd::{decay_parts, effective_grad, shrunk};
 use psionic_array::Tensor;
 
 /// Rounds to f32: PyTorch keeps some scalar state (NAdam's `mu_product`, ASGD's `eta`
@@ -81,12 +81,13 @@ impl Rule for Adam {
         } else {
             (1.0, 1.0)
         };
+        let (shrink, g) = decay_parts(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled);
         if !self.amsgrad {
-            if let Some(new) = self.fused(p, grad, s, bc1, bc2_sqrt) {
+            if let Some(new) = self.fused(p, &g, shrink, s, bc1, bc2_sqrt) {
                 return new;
             }
         }
-        let (p, g) = decay(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled);
+        let p = shrunk(p, shrink);
         let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
         let v = if self.amsgrad {
             let mx = s.buf("max_exp_avg_sq", || p.zeros_like()).maximum(&v);
@@ -101,22 +102,30 @@ impl Rule for Adam {
 }
 
 impl Adam {
-    /// The step without amsgrad in one kernel pass ([`Tensor::fused_adam`]), the same
-    /// bits as the ops of `update`; `None` where that kernel does not apply (other
-    /// dtypes, a step under autodiff or vmap), leaving the state untouched.
-    fn fused(&self, p: &Tensor, grad: &Tensor, s: &mut State, bc1: f64, bc2_sqrt: f64) -> Option<Tensor> {
+    /// The step without amsgrad in one kernel pass ([`Tensor::fused_adam`]) from the
+    /// decayed gradient `g` and the decoupled decay's factor `shrink`, the same bits as
+    /// the ops of `update`; `None` where that kernel does not apply (other dtypes, a step
+    /// under autodiff or vmap), leaving the state untouched.
+    fn fused(
+        &self,
+        p: &Tensor,
+        g: &Tensor,
+        shrink: Option<f64>,
+        s: &mut State,
+        bc1: f64,
+        bc2_sqrt: f64,
+    ) -> Option<Tensor> {
         let coeffs = psionic_array::ops::optim::AdamCoeffs {
-            decay: self.decoupled.then_some(1.0 - self.lr * self.weight_decay),
+            decay: shrink,
             beta1: self.beta1,
             beta2: self.beta2,
             bc2_sqrt,
             eps: self.eps,
             step_size: -self.lr / bc1,
         };
-        let g = effective_grad(p, grad, self.maximize, if self.decoupled { 0.0 } else { self.weight_decay });
         let zeros = || p.zeros_like();
         let (m, v) = (s.bufs.get("exp_avg").cloned(), s.bufs.get("exp_avg_sq").cloned());
-        let [p1, m1, v1] = p.fused_adam(&g, &m.unwrap_or_else(zeros), &v.unwrap_or_else(zeros), coeffs)?;
+        let [p1, m1, v1] = p.fused_adam(g, &m.unwrap_or_else(zeros), &v.unwrap_or_else(zeros), coeffs)?;
         s.set("exp_avg", m1);
         s.set("exp_avg_sq", v1);
         Some(p1)
@@ -197,7 +206,8 @@ impl Rule for NAdam {
         "maximize" => maximize as bool,
     }
     fn update(&self, p: &Tensor, grad: &Tensor, s: &mut State) -> Tensor {
-        let (p, g) = decay(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled_weight_decay);
+        let (shrink, g) = decay_parts(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled_weight_decay);
+        let p = shrunk(p, shrink);
         let step = s.step as f64;
         let bc2 = 1.0 - self.beta2.powf(step);
         let mu = self.beta1 * (1.0 - 0.5 * 0.96f64.powf(step * self.momentum_decay));
@@ -251,7 +261,8 @@ impl Rule for RAdam {
         "decoupled_weight_decay" => decoupled_weight_decay as bool, "maximize" => maximize as bool,
     }
     fn update(&self, p: &Tensor, grad: &Tensor, s: &mut State) -> Tensor {
-        let (p, g) = decay(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled_weight_decay);
+        let (shrink, g) = decay_parts(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled_weight_decay);
+        let p = shrunk(p, shrink);
         let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
         let step = s.step as f64;
         let bc1 = 1.0 - self.beta1.powf(step);

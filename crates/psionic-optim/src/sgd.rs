@@ -31,22 +31,24 @@ pub(crate) fn effective_grad(param: &Tensor, grad: &Tensor, maximize: bool, weig
     }
 }
 
-/// Weight decay as the Adam family applies it: decoupled (the parameter shrinks by
-/// `lr * weight_decay`, AdamW's way) or as L2 (added to the gradient). Returns the
-/// parameter to update and the gradient to use.
-pub(crate) fn decay(
+/// Weight decay as the Adam family applies it: decoupled (the parameter shrinks by the
+/// factor `1 - lr * weight_decay`, AdamW's way) or as L2 (added to the gradient).
+/// Returns that factor where decay is decoupled, and the gradient to use.
+pub(crate) fn decay_parts(
     p: &Tensor,
     grad: &Tensor,
     maximize: bool,
     lr: f64,
     weight_decay: f64,
     decoupled: bool,
-) -> (Tensor, Tensor) {
-    if decoupled {
-        (p.mul(1.0 - lr * weight_decay), effective_grad(p, grad, maximize, 0.0))
-    } else {
-        (p.clone(), effective_grad(p, grad, maximize, weight_decay))
-    }
+) -> (Option<f64>, Tensor) {
+    let l2 = if decoupled { 0.0 } else { weight_decay };
+    (decoupled.then_some(1.0 - lr * weight_decay), effective_grad(p, grad, maximize, l2))
+}
+
+/// The parameter to update: shrunk by [`decay_parts`]'s factor where decay is decoupled.
+pub(crate) fn shrunk(p: &Tensor, shrink: Option<f64>) -> Tensor {
+    shrink.map_or_else(|| p.clone(), |f| p.mul(f))
 }
 
 impl Rule for Sgd {
