@@ -9,12 +9,16 @@
 //! holds its pairs side by side already, so a tile of full rows reads them in place, rows
 //! at their own stride: 2% faster at 1024 than packing them); a 6 x 64 register tile of
 //! f32 sums then takes one `vdpbf16ps` per pair and vector (6 broadcasts and 4 loads per
-//! 24 products; 12 x 32, with 12 and 2, measured 6% slower at 1024 on 2 threads). Blocks of [`MC`] rows run in
-//! parallel; every tile sums its k blocks in order, so the result does not depend on the
-//! thread count. Sums between k blocks wait in an f32 buffer; the last block rounds each
-//! tile's sums in registers (`vcvtneps2bf16`) straight into the output, so products of one
-//! block (k up to 1024) write no f32 sums at all. The instruction treats subnormal bf16 inputs as zero and
-//! flushes subnormal sums, as oneDNN's kernels on it do.
+//! 24 products; 12 x 32, with 12 and 2, measured 6% slower at 1024 on 2 threads). Threads
+//! split the panels of `b` when they divide evenly (each packs its own, two at a time,
+//! and runs every row over them while they sit in its L2, waiting on no other thread: 2%
+//! faster at 1024 on 2 threads than splitting rows, and far steadier when the host's
+//! shared cache is contended), else the rows; every tile sums its k blocks in order, so
+//! the result does not depend on the thread count. Sums between k blocks wait in an f32
+//! buffer; the last block rounds each tile's sums in registers (`vcvtneps2bf16`) straight
+//! into the output, so products of one block (k up to 1024) write no f32 sums at all. The
+//! instruction treats subnormal bf16 inputs as zero and flushes subnormal sums, as
+//! oneDNN's kernels on it do.
 
 use crate::storage::Storage;
 use half::bf16;
@@ -29,8 +33,10 @@ const NV: usize = NR / 16;
 /// measured about 6% slower at k = 1024 with 32-column panels, from the extra pass over
 /// the sums).
 const KC: usize = 512;
-/// Rows per parallel block.
+/// Rows that pass over the panels of `b` together.
 const MC: usize = 96;
+/// Panels of `b` packed together (256 KiB at k = 1024, beside MC rows of `a` in L2).
+const G: usize = 2;
 
 /// Whether this CPU has the instruction.
 pub fn available() -> bool {
@@ -58,94 +64,131 @@ impl View<'_> {
     }
 }
 
+/// A pointer the parts of one product write through, each at its own rows or columns.
+#[derive(Clone, Copy)]
+struct Shared<T>(*mut T);
+// SAFETY: the parts write disjoint elements and the product joins them before it returns.
+unsafe impl<T> Send for Shared<T> {}
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// The element `i` places on (a method, so closures capture the whole wrapper).
+    ///
+    /// # Safety
+    /// `i` lies inside the allocation.
+    unsafe fn add(self, i: usize) -> *mut T {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.add(i) }
+    }
+}
+
 /// `out (m x n, row-major) = a (m x k) @ b (k x n)`, `k > 0`. Panics unless
 /// [`available`].
 pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], threads: usize) {
     assert!(available() && k > 0, "bf16 kernel on a CPU without AVX-512 BF16, or an empty sum");
+    assert!(out.len() >= m * n, "bf16 product output too short");
     if m * n == 0 {
         return;
     }
     let (mt, nt) = (m.div_ceil(MR) * MR, n.div_ceil(NR) * NR);
-    let pairs = k.div_ceil(2);
+    let (pairs, panels) = (k.div_ceil(2), nt / NR);
     let last = (pairs - 1) / KC * KC;
     // f32 sums of the padded tiles between k blocks (each written whole by the first
     // block); the last block rounds each tile straight into `out`, so a product of one
-    // k block needs none. Rows of MC are disjoint chunks for the threads, as are the
-    // panels of `b`.
+    // k block needs none.
     let mut sums = Storage::uninit::<f32>(if last > 0 { mt * nt } else { 0 });
-    let c = sums.as_mut_slice::<f32>();
-    let mut bp = Storage::uninit::<i32>(KC.min(pairs) * nt);
-    let par = threads > 1 && mt > MC;
+    let (c, o) = (Shared(sums.as_mut_slice::<f32>().as_mut_ptr()), Shared(out.as_mut_ptr()));
     // Panels of `b` are panels of lanes of its transpose, like those of `a`.
     let bt = b.t();
-    let part_rows = if par { (mt / MR).div_ceil(threads) * MR } else { mt };
-    for p0 in (0..pairs).step_by(KC) {
-        let kc = KC.min(pairs - p0);
+    // A row-major `a`'s pairs are adjacent: a tile of full rows whose pairs all lie
+    // inside `k` reads them in place, rows at their own stride.
+    let a_in_place = a.cs == 1 && a.rs > 0;
+    let direct = |row: usize, p0: usize, kc: usize| a_in_place && row + MR <= m && 2 * (p0 + kc) <= k;
+    // Rows `m0..m1` against the packed panels `bpan` (panels `q0..` of `b`) over the k
+    // block of `kc` pairs from `p0`. `ap` holds those rows of `a` packed for the block,
+    // at `kc` lanes per row; `pack_a` says whether to pack them first (tiles that read
+    // `a` in place need none).
+    let rows =
+        |(p0, kc): (usize, usize), m0: usize, m1: usize, q0: usize, bpan: &[i32], ap: &mut [i32], pack_a: bool| {
+            for i0 in (m0..m1).step_by(MR).filter(|&i0| pack_a && !direct(i0, p0, kc)) {
+                // SAFETY (here and below): `available()` held above, which implies the
+                // features the packing and the tile are compiled for.
+                unsafe { pack::<MR>(&a, i0, m, p0, kc, k, &mut ap[(i0 - m0) * kc..][..MR * kc]) };
+            }
+            // MC rows at a time pass over every panel, so their `a` stays in L2 meanwhile.
+            for r in (m0..m1).step_by(MC) {
+                for (q, bj) in bpan.chunks_exact(NR * kc).enumerate() {
+                    let j0 = (q0 + q) * NR;
+                    for i0 in (r..(r + MC).min(m1)).step_by(MR) {
+                        let ai = if direct(i0, p0, kc) {
+                            (a.data[a.at(i0, 2 * p0)..].as_ptr() as *const u8, 2 * a.rs as usize, 4)
+                        } else {
+                            (ap[(i0 - m0) * kc..][..MR * kc].as_ptr() as *const u8, 4, 4 * MR)
+                        };
+                        // SAFETY: the panels hold `kc` pairs of MR and NR lanes; the tile's
+                        // MR rows of NR sums lie inside the padded `sums`, its `h` rows of `w`
+                        // columns inside `out`, and no other part touches them.
+                        unsafe {
+                            let prev = (p0 > 0).then(|| (c.add(i0 * nt + j0) as *const f32, nt));
+                            let to = if p0 < last {
+                                Sums::F32(c.add(i0 * nt + j0), nt)
+                            } else {
+                                // The last block rounds the tile's sums in registers into
+                                // the rows and columns of `out` it covers.
+                                Sums::Bf16(o.add(i0 * n + j0), n, MR.min(m - i0), NR.min(n - j0))
+                            };
+                            tile(kc, ai, bj, prev, to)
+                        }
+                    }
+                }
+            }
+        };
+    let k_blocks = (0..pairs).step_by(KC).map(|p0| (p0, KC.min(pairs - p0)));
+    let row_tiles = mt / MR;
+    // A part packs every row of `a` it cannot read in place; over several parts that
+    // work would repeat, so an `a` that is not row-major splits rows instead (a
+    // transposed 1024-square `a` measured 10% slower on 2 threads split by columns).
+    if panels % threads == 0 && row_tiles >= threads && (threads == 1 || a_in_place) {
+        // Columns, split evenly over the threads: each part packs its own panels of `b`,
+        // G at a time, and runs every row over them while they sit in its core's L2. No
+        // part waits on another, and the packed panels are written where they are read
+        // next (packing all of a part's panels first wrote 1 MiB to lines the tiles
+        // then had to fetch back; when the host's shared cache was contended that
+        // packing took 600 rather than 80 us at 1024 on 2 threads).
+        let per = panels / threads;
+        let part = |t: usize| {
+            let mut bp = Storage::uninit::<i32>(KC.min(pairs) * G.min(per) * NR);
+            let mut ap = Storage::uninit::<i32>(mt * KC.min(pairs));
+            for kb @ (p0, kc) in k_blocks.clone() {
+                for q in (t * per..(t + 1) * per).step_by(G) {
+                    let bpan = &mut bp.as_mut_slice::<i32>()[..kc * NR * G.min((t + 1) * per - q)];
+                    unsafe { pack::<NR>(&bt, q * NR, n, p0, kc, k, bpan) };
+                    rows(kb, 0, m, q, bpan, ap.as_mut_slice(), q == t * per);
+                }
+            }
+        };
+        if threads > 1 {
+            (0..threads).into_par_iter().for_each(part);
+        } else {
+            part(0);
+        }
+        return;
+    }
+    // Otherwise rows: per k block, all the threads pack the panels of `b`, then each
+    // part takes an equal share of the row tiles; which rows go together changes no
+    // sum.
+    let part_rows = row_tiles.div_ceil(threads) * MR;
+    let mut bp = Storage::uninit::<i32>(KC.min(pairs) * nt);
+    for kb @ (p0, kc) in k_blocks {
         let bpan = &mut bp.as_mut_slice::<i32>()[..kc * nt];
-        // SAFETY (here and below): `available()` held above, which implies the
-        // features the packing and rounding are compiled for.
-        crate::gemm_f32::pack_panel_runs(bpan, NR * kc, par.then_some(threads), |first, run| unsafe {
+        crate::gemm_f32::pack_panel_runs(bpan, NR * kc, Some(threads), |first, run| unsafe {
             pack::<NR>(&bt, first * NR, n, p0, kc, k, run)
         });
         let bpan = &*bpan;
-        // A row-major `a`'s pairs are adjacent: a tile of full rows whose pairs all lie
-        // inside `k` reads them in place, rows at their own stride.
-        let direct = |row: usize| a.cs == 1 && a.rs > 0 && row + MR <= m && 2 * (p0 + kc) <= k;
-        // Each part (one per thread) takes an equal share of the row tiles, MC rows at
-        // a time; which rows go together changes no sum.
-        let block = |m0: usize, mc: usize, rows: &mut [f32], dst: &mut [bf16], ap: &mut [i32]| {
-            for i0 in (0..mc).step_by(MR) {
-                if !direct(m0 + i0) {
-                    unsafe { pack::<MR>(&a, m0 + i0, m, p0, kc, k, &mut ap[i0 * kc..][..MR * kc]) };
-                }
-            }
-            for j0 in (0..nt).step_by(NR) {
-                let bj = &bpan[j0 * kc..][..NR * kc];
-                for i0 in (0..mc).step_by(MR) {
-                    let ai = if direct(m0 + i0) {
-                        (a.data[a.at(m0 + i0, 2 * p0)..].as_ptr() as *const u8, 2 * a.rs as usize, 4)
-                    } else {
-                        (ap[i0 * kc..][..MR * kc].as_ptr() as *const u8, 4, 4 * MR)
-                    };
-                    // SAFETY: `available()` held above; the panels hold `kc`
-                    // pairs of MR and NR lanes, and the tile's MR rows of NR sums lie
-                    // inside `rows` (earlier blocks' sums); the last block's `h` rows of `w`
-                    // bf16 lie inside `dst`.
-                    let prev = (p0 > 0).then(|| (rows[i0 * nt + j0..].as_ptr(), nt));
-                    let to = if p0 < last {
-                        Sums::F32(rows[i0 * nt + j0..].as_mut_ptr(), nt)
-                    } else {
-                        // The last block rounds the tile's sums in registers into the
-                        // rows and columns of `out` it covers.
-                        let (h, w) = ((i0 + MR).min(dst.len() / n) - i0, NR.min(n - j0));
-                        Sums::Bf16(dst[i0 * n + j0..].as_mut_ptr(), n, h, w)
-                    };
-                    unsafe { tile(kc, ai, bj, prev, to) };
-                }
-            }
-        };
-        let part = |(i, (rows, dst)): (usize, (&mut [f32], &mut [bf16]))| {
-            let m0 = i * part_rows;
-            // One packing buffer per part; every lane of it is rewritten per block.
-            let mut ap = Storage::uninit::<i32>(MC * kc);
-            for (j, d) in dst.chunks_mut(MC * n).enumerate() {
-                let mc = (d.len() / n).div_ceil(MR) * MR;
-                let sub = if rows.is_empty() { &mut [][..] } else { &mut rows[j * MC * nt..][..mc * nt] };
-                block(m0 + j * MC, mc, sub, d, ap.as_mut_slice());
-            }
-        };
-        // Each part's rows of sums (none without them) beside its rows of `out`.
-        let sum_parts: Vec<&mut [f32]> = if c.is_empty() {
-            out.chunks(part_rows * n).map(|_| &mut [][..]).collect()
-        } else {
-            c.chunks_mut(part_rows * nt).collect()
-        };
-        let parts = sum_parts.into_iter().zip(out.chunks_mut(part_rows * n)).enumerate();
-        if par {
-            parts.collect::<Vec<_>>().into_par_iter().for_each(part);
-        } else {
-            parts.for_each(part);
-        }
+        (0..m).step_by(part_rows).collect::<Vec<_>>().into_par_iter().for_each(|m0| {
+            let mut ap = Storage::uninit::<i32>(part_rows * kc);
+            rows(kb, m0, (m0 + part_rows).min(m), 0, bpan, ap.as_mut_slice(), true);
+        });
     }
 }
 
@@ -348,8 +391,10 @@ mod tests {
             return; // nothing to check on this CPU
         }
         // Odd k (a zero-padded last pair), edges in m and n, several k blocks, a
-        // transposed b, one-element matrices, row blocks split over threads, and a
-        // row-major b of several panels packed in runs of them over the threads.
+        // transposed b, one-element matrices, row blocks split over threads, a
+        // row-major b of several panels packed in runs of them over the threads (5
+        // panels: rows split), and an even number of panels split by columns over
+        // several k blocks, with an edge in n and with a transposed b.
         let cases = [
             (13, 7, 33, false),
             (1, 1, 1, false),
@@ -358,10 +403,16 @@ mod tests {
             (200, 531, 40, true),
             (37, 2100, 45, false),
             (130, 1031, 300, false),
+            (50, 1500, 250, false),
+            (20, 1100, 128, true),
         ];
-        for (m, k, n, bt) in cases {
+        // Each with a row-major `a` (tiles of full rows read it in place) and a
+        // transposed one (every tile packed, once per k block for all of `b`'s panels).
+        for ((m, k, n, bt), at) in cases.into_iter().flat_map(|c| [(c, false), (c, true)]) {
             let (av, bv) = (values(m * k, 1), values(k * n, 2));
-            let a = View { data: &av, off: 0, rs: k as isize, cs: 1 };
+            // a stored as [k, m] when transposed: element (i, p) at p * m + i.
+            let (ars, acs) = if at { (1, m as isize) } else { (k as isize, 1) };
+            let a = View { data: &av, off: 0, rs: ars, cs: acs };
             // b stored as [n, k] when transposed: element (p, j) at j * k + p.
             let (rs, cs) = if bt { (1, k as isize) } else { (n as isize, 1) };
             let b = View { data: &bv, off: 0, rs, cs };
@@ -373,17 +424,23 @@ mod tests {
                     out
                 })
                 .to_vec();
-            assert!(runs[0].iter().zip(&runs[1]).all(|(x, y)| x.to_bits() == y.to_bits()), "({m},{k},{n}) threads");
+            assert!(
+                runs[0].iter().zip(&runs[1]).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "({m},{k},{n},{at}) threads"
+            );
             for i in 0..m {
                 for j in 0..n {
                     let want: f64 = (0..k)
-                        .map(|p| av[i * k + p].to_f64() * b.data[(p as isize * rs + j as isize * cs) as usize].to_f64())
+                        .map(|p| {
+                            av[(i as isize * ars + p as isize * acs) as usize].to_f64()
+                                * b.data[(p as isize * rs + j as isize * cs) as usize].to_f64()
+                        })
                         .sum();
                     let got = runs[0][i * n + j].to_f64();
                     // One bf16 rounding of the sum, plus f32 summation error.
                     assert!(
                         (got - want).abs() <= 4e-3 * want.abs() + 1e-5 * k as f64,
-                        "({m},{k},{n}) [{i},{j}]: {got} vs {want}"
+                        "({m},{k},{n},{at}) [{i},{j}]: {got} vs {want}"
                     );
                 }
             }
