@@ -172,7 +172,9 @@ pub fn for_each_offset(l: &Layout, mut f: impl FnMut(usize)) {
 /// Element offsets of a layout in row-major order, starting at flat index `start`.
 pub struct OffsetIter<'a> {
     layout: &'a Layout,
-    idx: Vec<usize>,
+    // Inline for the usual ranks: a heap index here cost about 90 ns per call, which a
+    // row-sum kernel that starts one per 4 rows measured as 5% of its memory-bound time.
+    idx: crate::Dims,
     off: isize,
     remaining: usize,
 }
@@ -180,7 +182,7 @@ pub struct OffsetIter<'a> {
 impl<'a> OffsetIter<'a> {
     pub fn new(layout: &'a Layout, start: usize) -> Self {
         let n = layout.numel();
-        let mut idx = vec![0; layout.ndim()];
+        let mut idx: crate::Dims = crate::smallvec![0; layout.ndim()];
         let mut rem = start.min(n);
         let mut off = layout.offset as isize;
         for d in (0..layout.ndim()).rev() {
