@@ -53,6 +53,38 @@ def cpu():
     return platform.processor() or "unknown CPU"
 
 
+EAGER = ("eager_add_16_x1000", "backward_16")
+
+
+def targets(rows, peak_gflops):
+    """The benchmark's targets checked against this run: every median ratio at most 1.0,
+    matmul f32 on one thread at 90% or more of the measured peak, eager overhead ratios at
+    most 0.5. Returns the report's lines and the same results for the JSON."""
+    at = lambda r: f"{r['workload']} at {r['threads']} thread{'s' if r['threads'] != 1 else ''}"  # noqa: E731
+    paired = [r for r in rows if r["ratio"] is not None]
+    slower = [r for r in paired if r["ratio"] > 1.0]
+    rated = [r for r in rows if r["flops"] and r["threads"] == 1 and r["workload"].startswith("matmul_f32")]
+    shares = [(r["flops"] / r["psionic_us"] / 1e3 / peak_gflops * 100, r["workload"]) for r in rated] if peak_gflops else []
+    eager = [(r["ratio"], at(r)) for r in paired if r["workload"] in EAGER]
+    met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    lines = ["", "## Targets", "",
+             f"- Psionic no slower than PyTorch (median ratio at most 1.00) on every row: "
+             f"{met(paired and not slower)}, {len(paired) - len(slower)} of {len(paired)} rows."]
+    lines += [f"  - {at(r)}: {r['ratio']:.3f} (rounds {min(r['ratio_rounds']):.2f} - "
+              f"{max(r['ratio_rounds']):.2f})" for r in slower]
+    if shares:
+        low = min(shares)
+        lines.append(f"- matmul f32 on one thread at 90% of the measured peak or more: {met(low[0] >= 90)}, "
+                     f"lowest {low[0]:.0f}% ({low[1]}).")
+    if eager:
+        high = max(eager)
+        lines.append(f"- Eager overhead ratios at most 0.5: {met(high[0] <= 0.5)}, highest {high[0]:.2f} ({high[1]}).")
+    results = {"slower_rows": [[r["workload"], r["threads"], r["ratio"]] for r in slower], "rows_compared": len(paired),
+               "lowest_matmul_f32_peak_pct": min(shares)[0] if shares else None,
+               "highest_eager_ratio": max(eager)[0] if eager else None}
+    return lines, results
+
+
 def main(d, json_out, md_out):
     ours, our_version, flops = load(d, "psionic")
     theirs, torch_version, _ = load(d, "pytorch")
@@ -72,9 +104,11 @@ def main(d, json_out, md_out):
                      "psionic_spread_pct": spread(mine), "pytorch_spread_pct": spread(t) if t else None,
                      "psionic_rounds_us": mine, "pytorch_rounds_us": t})
     machine = f"{cpu()}, {len(__import__('os').sched_getaffinity(0))} cores available"
+    target_lines, target_results = targets(rows, peak_gflops)
     pathlib.Path(json_out).write_text(json.dumps({"machine": machine, "psionic": our_version, "rustc": rustc,
                                                   "torch": torch_version, "peak_gflops": peak_gflops,
-                                                  "peak_isa": isa, "rows": rows}, indent=1) + "\n")
+                                                  "peak_isa": isa, "targets": target_results,
+                                                  "rows": rows}, indent=1) + "\n")
     fmt = lambda us: f"{us / 1000:.3f} ms" if us >= 1000 else f"{us:.1f} µs"  # noqa: E731
     lines = [
         "# Benchmarks",
@@ -113,6 +147,7 @@ def main(d, json_out, md_out):
             t = gf(r["pytorch_us"], r) if r["pytorch_us"] else None
             theirs_s = f"{t:.1f} | {t / peak_gflops * 100:.0f}%" if t else "n/a | n/a"
             lines.append(f"| {r['workload']} | 1 | {o:.1f} | {o / peak_gflops * 100:.0f}% | {theirs_s} |")
+    lines += target_lines
     lines += ["", "## Rerun", "", "```sh", "python3 -m venv oracle/.venv && oracle/.venv/bin/pip install -r oracle/requirements.txt   # once",
               "scripts/bench.sh     # all workloads; scripts/bench.sh matmul for a subset", "```", ""]
     pathlib.Path(md_out).write_text("\n".join(lines))
