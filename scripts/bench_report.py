@@ -56,6 +56,15 @@ def cpu():
 EAGER = ("eager_add_16_x1000", "backward_16")
 
 
+def peak_rows(rows):
+    """The rows whose rate is set against the one-core peak: f32 matmuls on one thread."""
+    return [r for r in rows if r["flops"] and r["threads"] == 1 and r["workload"].startswith("matmul_f32")]
+
+
+def gflops(r, us):
+    return r["flops"] / us / 1e3
+
+
 def targets(rows, peak_gflops):
     """The benchmark's targets checked against this run: every median ratio at most 1.0,
     matmul f32 on one thread at 90% or more of the measured peak, eager overhead ratios at
@@ -63,8 +72,7 @@ def targets(rows, peak_gflops):
     at = lambda r: f"{r['workload']} at {r['threads']} thread{'s' if r['threads'] != 1 else ''}"  # noqa: E731
     paired = [r for r in rows if r["ratio"] is not None]
     slower = [r for r in paired if r["ratio"] > 1.0]
-    rated = [r for r in rows if r["flops"] and r["threads"] == 1 and r["workload"].startswith("matmul_f32")]
-    shares = [(r["flops"] / r["psionic_us"] / 1e3 / peak_gflops * 100, r["workload"]) for r in rated] if peak_gflops else []
+    shares = [(gflops(r, r["psionic_us"]) / peak_gflops * 100, r["workload"]) for r in peak_rows(rows)] if peak_gflops else []
     eager = [(r["ratio"], at(r)) for r in paired if r["workload"] in EAGER]
     met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
     lines = ["", "## Targets", "",
@@ -134,17 +142,16 @@ def main(d, json_out, md_out):
         per = f"{min(r['ratio_rounds']):.2f} - {max(r['ratio_rounds']):.2f}" if r["ratio_rounds"] else "n/a"
         noise = f"{r['psionic_spread_pct']:.0f}% / {r['pytorch_spread_pct']:.0f}%" if r["pytorch_spread_pct"] is not None else ""
         lines.append(f"| {r['workload']} | {r['threads']} | {fmt(r['psionic_us'])} | {theirs_s} | {ratio} | {per} | {noise} |")
-    rated = [r for r in rows if r["flops"] and r["threads"] == 1 and "f32" in r["workload"]]
+    rated = peak_rows(rows)
     if peak_gflops and rated:
-        gf = lambda us, r: r["flops"] / us / 1e3  # noqa: E731
         lines += ["", "## matmul f32 against the machine's peak", "",
                   f"Peak: {peak_gflops:.1f} GFLOP/s on one core ({isa}), measured by `psionic bench --peak`",
                   "(independent fused multiply-adds in registers, no memory traffic; median over rounds).",
                   "", "| workload | threads | Psionic GFLOP/s | % of peak | PyTorch GFLOP/s | % of peak |",
                   "|---|---:|---:|---:|---:|---:|"]
         for r in rated:
-            o = gf(r["psionic_us"], r)
-            t = gf(r["pytorch_us"], r) if r["pytorch_us"] else None
+            o = gflops(r, r["psionic_us"])
+            t = gflops(r, r["pytorch_us"]) if r["pytorch_us"] else None
             theirs_s = f"{t:.1f} | {t / peak_gflops * 100:.0f}%" if t else "n/a | n/a"
             lines.append(f"| {r['workload']} | 1 | {o:.1f} | {o / peak_gflops * 100:.0f}% | {theirs_s} |")
     lines += target_lines
