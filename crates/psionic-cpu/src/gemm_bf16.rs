@@ -115,15 +115,16 @@ pub(crate) fn matmul(a: View, b: View, [m, k, n]: [usize; 3], out: &mut [bf16], 
     // `a` in place need none).
     let rows =
         |(p0, kc): (usize, usize), m0: usize, m1: usize, q0: usize, bpan: &[i32], ap: &mut [i32], pack_a: bool| {
+            // SAFETY (here and below): `available()` held above, which implies the
+            // features the packing and the tile are compiled for.
             if pack_a && !a_in_place {
                 // Every tile packed, all in one call: lanes side by side (a transposed
                 // `a`) are then joined a whole row of `a^T` at a time.
-                // SAFETY (here and below): `available()` held above, which implies the
-                // features the packing and the tile are compiled for.
                 unsafe { pack::<MR>(&a, m0, m, p0, kc, k, &mut ap[..(m1 - m0).div_ceil(MR) * MR * kc]) };
-            }
-            for i0 in (m0..m1).step_by(MR).filter(|&i0| pack_a && a_in_place && !direct(i0, p0, kc)) {
-                unsafe { pack::<MR>(&a, i0, m, p0, kc, k, &mut ap[(i0 - m0) * kc..][..MR * kc]) };
+            } else if pack_a {
+                for i0 in (m0..m1).step_by(MR).filter(|&i0| !direct(i0, p0, kc)) {
+                    unsafe { pack::<MR>(&a, i0, m, p0, kc, k, &mut ap[(i0 - m0) * kc..][..MR * kc]) };
+                }
             }
             // MC rows at a time pass over every panel, so their `a` stays in L2 meanwhile.
             for r in (m0..m1).step_by(MC) {
@@ -227,9 +228,8 @@ fn pack<const W: usize>(v: &View, l0: usize, lanes: usize, p0: usize, kc: usize,
             // new pair of rows, too far apart for the hardware prefetcher to follow.
             prefetch_strip(v.data.as_ptr().wrapping_add(at(l0, c + 2 * PF_PAIRS)), v.cs, strip);
             if !joined.is_empty() {
-                let valid = joined.len().min(lanes.saturating_sub(l0));
-                // SAFETY: `valid` lanes from `l0` lie inside `v`'s rows `c` and `c + 1`.
-                unsafe { join_rows(&v.data[lo..][..valid], hi.map(|h| &v.data[h..][..valid]), &mut joined) };
+                // SAFETY: `strip` lanes from `l0` lie inside `v`'s rows `c` and `c + 1`.
+                unsafe { join_rows(&v.data[lo..][..strip], hi.map(|h| &v.data[h..][..strip]), &mut joined) };
                 for (panel, lanes) in out.chunks_mut(kc * W).zip(joined.chunks_exact(W)) {
                     panel[p * W..][..W].copy_from_slice(lanes);
                 }
