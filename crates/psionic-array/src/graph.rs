@@ -31,7 +31,13 @@ pub fn apply(prim: Prim, inputs: &[&Tensor]) -> Result<Tensor> {
 /// A value with this shape and dtype and no data: what a tracer hands a function. Ops on
 /// it build nodes (in a lazy scope); asking for its values is refused.
 pub fn symbolic(shape: &[usize], dtype: DType, device: Device) -> Tensor {
-    Tensor::from_node(Node::new(Prim::Placeholder, Default::default(), Meta::new(shape.to_vec(), dtype), device, false))
+    Tensor::from_node(Node::new(
+        Prim::Placeholder(crate::prim::Placeholder),
+        Default::default(),
+        Meta::new(shape.to_vec(), dtype),
+        device,
+        false,
+    ))
 }
 
 /// The inputs of a node that has not been evaluated (evaluation drops them).

@@ -75,7 +75,7 @@ impl Node {
     pub fn constant(data: CpuArray, device: Device) -> Arc<Node> {
         let meta = Meta { shape: data.shape().into(), dtype: data.dtype(), strides: data.layout.strides.clone() };
         let n = Node {
-            prim: Prim::Const,
+            prim: Prim::Const(crate::prim::Const),
             inputs: Mutex::new(Inputs::new()),
             meta,
             device,

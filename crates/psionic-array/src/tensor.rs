@@ -96,7 +96,7 @@ impl Tensor {
         let node = build(prim, inputs.iter().map(|t| t.node()).collect::<Inputs>())?;
         let out = Self::from_node(node.clone());
         if node.ad.recorded {
-            crate::autodiff::rules::stamp_saved(&node, inputs, &out);
+            crate::autodiff::slot::stamp_saved(&node, inputs, &out);
         }
         Ok(out)
     }
@@ -153,7 +153,10 @@ impl Tensor {
                     ));
                 }
                 let _mode = detached.then(|| GradModeGuard::new(false));
-                build(Prim::SliceUpdate { chain: v.chain.clone() }, vec![v.base.node(), value.node()])?
+                build(
+                    Prim::SliceUpdate(crate::prim::SliceUpdate { chain: v.chain.clone() }),
+                    vec![v.base.node(), value.node()],
+                )?
             }
         };
         if crate::autodiff::vmap::batched_write_to_outside(&old, &new) {
@@ -298,7 +301,7 @@ impl Tensor {
     /// An independent copy with its own storage (PyTorch's `clone()`; Rust's `Clone` on
     /// `Tensor` shares the tensor instead, like assigning a Python name).
     pub fn deep_clone(&self) -> Tensor {
-        check(Self::make(Prim::Contiguous, &[self]))
+        check(Self::make(Prim::Contiguous(crate::prim::Contiguous), &[self]))
     }
 
     /// `self` when already contiguous, otherwise a contiguous copy.
@@ -320,7 +323,7 @@ impl Tensor {
         if self.dtype() == dtype {
             return self.clone();
         }
-        check(Self::make(Prim::Cast(dtype), &[self]))
+        check(Self::make(Prim::Cast(crate::prim::Cast(dtype)), &[self]))
     }
 
     /// Moves to a device. Only the CPU exists in this build; CUDA is a typed refusal.

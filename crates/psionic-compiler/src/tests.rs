@@ -219,9 +219,8 @@ fn softmax_backward_primitive_replays_and_merges() {
     let other = compile(|a: &[Tensor]| vec![back(a, false), back(a, true)]);
     let args = [data(&[4, 3], 6), data(&[4, 3], 7)];
     let (g1, g2) = (twice.graph(&args).unwrap(), other.graph(&args).unwrap());
-    let fused = |g: &crate::Graph| {
-        g.ops.iter().filter(|s| matches!(s.prim, psionic_array::prim::Prim::SoftmaxGrad { .. })).count()
-    };
+    let fused =
+        |g: &crate::Graph| g.ops.iter().filter(|s| matches!(s.prim, psionic_array::prim::Prim::SoftmaxGrad(_))).count();
     assert_eq!((fused(&g1), fused(&g2)), (1, 2), "{g1:?} {g2:?}");
     assert_eq!(g1.outputs[0], g1.outputs[1]);
     let got = other.call(&args);
@@ -242,9 +241,9 @@ fn batch_norm_primitives_replay_in_a_compiled_gradient() {
     let args = [data(&[4, 3, 5], 6), data(&[3], 7), data(&[3], 8), data(&[4, 3, 5], 9)];
     let g = compiled.graph(&args).unwrap();
     let count = |want: fn(&Prim) -> bool| g.ops.iter().filter(|s| want(&s.prim)).count();
-    assert_eq!(count(|p| matches!(p, Prim::ChannelMoments)), 1, "{g:?}");
-    assert_eq!(count(|p| matches!(p, Prim::ChannelSums)), 1, "{g:?}");
-    assert_eq!(count(|p| matches!(p, Prim::ChannelCombine)), 1, "{g:?}");
+    assert_eq!(count(|p| matches!(p, Prim::ChannelMoments(_))), 1, "{g:?}");
+    assert_eq!(count(|p| matches!(p, Prim::ChannelSums(_))), 1, "{g:?}");
+    assert_eq!(count(|p| matches!(p, Prim::ChannelCombine(_))), 1, "{g:?}");
     for (got, want) in compiled.call(&args).iter().zip(back(&args)) {
         assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
     }

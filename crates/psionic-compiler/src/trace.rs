@@ -4,7 +4,7 @@
 use psionic_array::autodiff::no_grad;
 use psionic_array::graph::{self, symbolic};
 use psionic_array::node::Node;
-use psionic_array::prim::{Prim, ViewOp};
+use psionic_array::prim::Prim;
 use psionic_array::{fallible, lazy, Tensor};
 use psionic_core::{Error, Result};
 use std::collections::HashMap;
@@ -45,24 +45,7 @@ impl Graph {
     /// the function would: every step infers its shape from its inputs' shapes rather
     /// than carrying a shape of the trace.
     pub fn shape_polymorphic(&self) -> bool {
-        self.ops.iter().all(|s| match &s.prim {
-            Prim::Cast(_)
-            | Prim::Unary(_)
-            | Prim::Binary(_)
-            | Prim::Ternary(_)
-            | Prim::Where
-            | Prim::Reduce { .. }
-            | Prim::Scan { .. }
-            | Prim::Softmax { .. }
-            | Prim::SoftmaxGrad { .. }
-            | Prim::Attention { .. }
-            | Prim::AttentionGrad { .. }
-            | Prim::Contiguous
-            | Prim::Matmul
-            | Prim::Cat { .. } => true,
-            Prim::View(v) => matches!(v, ViewOp::Permute(_) | ViewOp::Unsqueeze(_) | ViewOp::Flip(_)),
-            _ => false,
-        })
+        self.ops.iter().all(|s| s.prim.shape_polymorphic())
     }
 }
 
@@ -102,7 +85,7 @@ fn visit(g: &mut Graph, slots: &mut HashMap<*const Node, Slot>, root: Arc<Node>)
         }
         // Values from outside the trace: evaluated data, or a symbolic value of an
         // enclosing transform (a vmapped example the function closes over).
-        if n.is_evaluated() || matches!(n.prim, Prim::Placeholder | Prim::Const) {
+        if n.is_evaluated() || matches!(n.prim, Prim::Placeholder(_) | Prim::Const(_)) {
             slots.insert(key, Slot::Const(g.consts.len()));
             g.consts.push(n);
             continue;

@@ -7,7 +7,6 @@
 //! gradients are deterministic.
 
 use super::mode::{is_anomaly_enabled, GradModeGuard};
-use super::rules::{backward_name, vjp, Ctx};
 use super::sums::{add_to, Sums};
 use crate::node::{Inputs, Node};
 use crate::prim::Prim;
@@ -139,7 +138,7 @@ pub(crate) fn run(
                         "one of the variables needed for gradient computation has been modified by an inplace operation: [{} {:?}], which is {role} of {}, is at version {}; expected version {} instead.",
                         meta.dtype.name(),
                         meta.shape,
-                        backward_name(&n.prim),
+                        n.prim.backward_name(),
                         s.current(),
                         s.at
                     ),
@@ -159,7 +158,7 @@ pub(crate) fn run(
         }
         let xs: Vec<Tensor> = ins.iter().map(|e| Tensor::from_node(e.clone())).collect();
         let y = Tensor::from_node(n.clone());
-        let gi = crate::mode::fallible(|| vjp(&Ctx { prim: &n.prim, x: &xs, y: &y, g: &g, needs: &needs }))??;
+        let gi = crate::mode::fallible(|| n.prim.vjp(&xs, &y, &g, &needs))??;
         for (i, (e, gin)) in ins.iter().zip(gi).enumerate() {
             let Some(gin) = gin else { continue };
             if !needs[i] {
@@ -171,7 +170,7 @@ pub(crate) fn run(
             if is_anomaly_enabled() && !super::vmap::is_batched(&gin.node()) && !gin.isfinite().all().item::<bool>() {
                 return Err(Error::invalid(
                     "backward",
-                    format!("Function '{}' returned nan values in its {i}th output.", backward_name(&n.prim)),
+                    format!("Function '{}' returned nan values in its {i}th output.", n.prim.backward_name()),
                 ));
             }
             grads.add(key(e), gin)?;

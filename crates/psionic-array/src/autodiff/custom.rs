@@ -21,7 +21,7 @@ use super::{forward, no_grad, vmap};
 use crate::mode::{check, lazy};
 use crate::node::Node;
 use crate::ops::args::dims_i64;
-use crate::prim::Prim;
+use crate::prim::{broadcast, Custom, CustomRules, Prim};
 use crate::tensor::{leaf_alias, Tensor};
 use psionic_core::{numel, promote_types, DType, Error, Result};
 use std::sync::Arc;
@@ -88,6 +88,21 @@ pub struct CustomCall {
 impl PartialEq for CustomCall {
     fn eq(&self, other: &Self) -> bool {
         std::ptr::eq(self, other)
+    }
+}
+
+impl CustomRules for CustomCall {
+    fn name(&self) -> &str {
+        &self.op.name
+    }
+    fn vjp(&self, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        vjp(self, x, y, g)
+    }
+    fn jvp(&self, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Tensor> {
+        jvp(self, x, t)
+    }
+    fn batch(&self, x: &[Tensor], b: &[Option<Tensor>], size: usize) -> Result<Tensor> {
+        batch(self, x, b, size)
     }
 }
 
@@ -232,7 +247,7 @@ impl CustomFunction {
         let pack = || no_grad(|| call.pack(&outs, &[]));
         let value = forward::suspended(|| if batched { vmap::suspended(|| lazy(pack)) } else { pack() });
         let inputs: Vec<&Tensor> = args.iter().chain(&captured).chain([&value]).collect();
-        let node = check(Tensor::make(Prim::Custom(call.clone()), &inputs));
+        let node = check(Tensor::make(Prim::Custom(Custom(call.clone())), &inputs));
         call.unpack(&node)
     }
 }
@@ -276,7 +291,7 @@ fn captured(args: &[Tensor], outs: &[Tensor], start: u64) -> Vec<Tensor> {
 /// Gradients for a `Custom` node with cotangent `g` (of its packed value): arguments,
 /// then captured tensors, then `None` for the value. The rule runs once, with every
 /// output's cotangent.
-pub(crate) fn vjp(call: &CustomCall, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+fn vjp(call: &CustomCall, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     let op = &call.op;
     let (args, rest) = x.split_at(call.n_args);
     let captured = &rest[..call.n_captured];
@@ -360,7 +375,7 @@ fn recompute_vjp(op: &CustomOp, args: &[Tensor], captured: &[Tensor], cots: &[Te
 /// The tangent of a `Custom` node's packed value: the function's jvp rule, or tangents
 /// pushed through the forward. Tangents of captured tensors have no rule to go through,
 /// so they are refused.
-pub(crate) fn jvp(call: &CustomCall, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Tensor> {
+fn jvp(call: &CustomCall, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Tensor> {
     let (op, n_args, n_captured) = (&call.op, call.n_args, call.n_captured);
     if t[n_args..n_args + n_captured].iter().any(Option::is_some) {
         return Err(Error::invalid(
@@ -385,10 +400,10 @@ pub(crate) fn jvp(call: &CustomCall, x: &[Tensor], t: &[Option<Tensor>]) -> Resu
 
 /// The batched packed value of a `Custom` node (batch in dim 0), from the function's
 /// vmap rule, a checkpointed call of the vmapped forward, or the reported loop.
-pub(crate) fn batch(call: &Arc<CustomCall>, x: &[Tensor], b: &[Option<Tensor>], size: usize) -> Result<Tensor> {
+fn batch(call: &CustomCall, x: &[Tensor], b: &[Option<Tensor>], size: usize) -> Result<Tensor> {
     let (op, n_args, n_captured) = (&call.op, call.n_args, call.n_captured);
     let value_at = n_args + n_captured;
-    let broadcast = |t: &Tensor| super::rules::batch::broadcast(t, size);
+    let broadcast = |t: &Tensor| broadcast(t, size);
     if b[..value_at].iter().all(Option::is_none) {
         // The forward read batched values it was not given: it ran batched already.
         return Ok(b[value_at].clone().unwrap_or_else(|| broadcast(&x[value_at])));

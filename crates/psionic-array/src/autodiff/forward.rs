@@ -8,11 +8,12 @@
 
 use super::functional::check_same_shape;
 use super::levels::{push, Stack};
-use super::rules::jvp::jvp as jvp_rule;
+use super::tensor_api::{try_grad, GradOpts};
 use crate::mode::{check, raise};
 use crate::node::Node;
+use crate::prim::{Jvp, Prim};
 use crate::tensor::{alias, Tensor};
-use psionic_core::Error;
+use psionic_core::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -59,12 +60,41 @@ pub(crate) fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) {
             s.below(level, || {
                 let xs: Vec<Tensor> = inputs.iter().map(|i| Tensor::from_node(i.clone())).collect();
                 let y = Tensor::from_node(node.clone());
-                check(jvp_rule(&node.prim, &xs, &y, &ts))
+                check(rule(&node.prim, &xs, &y, &ts))
             })
         });
         let t = if t.dtype() != node.meta.dtype { t.to_dtype(node.meta.dtype) } else { t };
         LEVELS.with(|s| s.get_mut(level, |m| m.insert(key(node), (node.clone(), t))));
     }
+}
+
+/// The output tangent of `prim` at inputs `x` (output `y`) for input tangents `t`.
+fn rule(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Tensor> {
+    match prim.jvp(x, y, t)? {
+        Jvp::Tangent(t) => Ok(t),
+        Jvp::Transpose => transpose(prim, x, y, t),
+    }
+}
+
+/// `J t` from the vjp rule alone: the rule is linear in its cotangent `u`, so
+/// `J t = d/du <vjp(u), t>` at any `u`. Ones, not zeros: a rule may split `u` by sign
+/// (logcumsumexp), which is linear on each side but not differentiable at zero.
+fn transpose(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Tensor> {
+    let _g = super::mode::EnableGradGuard::new();
+    let u = y.ones_like().requires_grad_(true).clone();
+    let needs: Vec<bool> = t.iter().map(Option::is_some).collect();
+    let gs = prim.vjp(x, y, &u, &needs)?;
+    let mut s = Tensor::zeros(&[], y.dtype());
+    for (g, ti) in gs.iter().zip(t) {
+        if let (Some(g), Some(ti)) = (g, ti) {
+            s = &s + &(g * ti).sum_all();
+        }
+    }
+    if !s.requires_grad() {
+        return Ok(y.zeros_like());
+    }
+    let r = try_grad(&[&s], &[&u], GradOpts { create_graph: true, allow_unused: true, ..Default::default() })?;
+    Ok(r.into_iter().next().flatten().unwrap_or_else(|| y.zeros_like()))
 }
 
 /// `mx.jvp(f, primals, tangents)`: the outputs of `f` and their directional derivatives

@@ -7,7 +7,7 @@
 //!
 //! Both record the same graph (nodes built while grad mode is on and an input requires
 //! grad keep their inputs), and both run the one walker in `backward.rs`, which calls
-//! the per-primitive rules in `rules/`.
+//! each primitive's rules (`crate::prim`).
 
 pub(crate) mod backward;
 pub mod custom;
@@ -15,7 +15,6 @@ pub mod forward;
 pub mod functional;
 mod levels;
 pub mod mode;
-pub(crate) mod rules;
 pub mod slot;
 mod sums;
 pub mod tensor_api;

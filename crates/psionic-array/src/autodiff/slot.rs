@@ -37,3 +37,18 @@ impl SavedVersion {
         self.counter.load(Ordering::Acquire)
     }
 }
+
+/// Records the version of every value `node`'s rule will read (`Primitive::saves`).
+pub(crate) fn stamp_saved(node: &Arc<crate::node::Node>, inputs: &[&Tensor], out: &Tensor) {
+    let saves = node.prim.saves();
+    if saves.inputs == 0 && !saves.output {
+        return;
+    }
+    let mut saved = node.ad.saved.lock().unwrap();
+    for (i, t) in inputs.iter().enumerate().filter(|&(i, _)| i < 64 && saves.inputs >> i & 1 == 1) {
+        saved.push(SavedVersion { counter: t.counter().clone(), at: t.version(), input: Some(i) });
+    }
+    if saves.output {
+        saved.push(SavedVersion { counter: out.counter().clone(), at: out.version(), input: None });
+    }
+}

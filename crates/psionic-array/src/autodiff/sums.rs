@@ -10,8 +10,8 @@
 //! a `-0` stays `-0` (the sum adds `+0` to it); anything else is summed as before, in
 //! arrival order.
 
-use super::rules::view_vjp;
 use crate::node::Node;
+use crate::prim::view_vjp;
 use crate::prim::ViewOp;
 use crate::tensor::Tensor;
 use psionic_core::{Layout, Result};

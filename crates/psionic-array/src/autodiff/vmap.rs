@@ -5,16 +5,16 @@
 //! values exist only in a batched *twin* (the physical tensor, batch in dim 0). Every node
 //! built from a placeholder (in `tensor::build`) is itself a placeholder-derived node,
 //! never evaluated, and gets its twin from the primitive's batching rule
-//! (`rules/batch.rs`). The rule for level L runs with L and the levels above it hidden,
+//! (`Primitive::batch`). The rule for level L runs with L and the levels above it hidden,
 //! so nested `vmap`s batch their own dims, and since rules are ordinary ops they are
 //! recorded for `grad` and pushed through `jvp` like any other computation: `vmap` of
 //! `grad`, `grad` of `vmap` and `jvp` of `vmap` compose.
 
 use super::levels::{push, Stack};
-use super::rules::batch::{batch, broadcast};
 use super::tree::Tree;
 use crate::mode::{check, raise};
 use crate::node::Node;
+use crate::prim::broadcast;
 use crate::prim::{Meta, Prim};
 use crate::tensor::Tensor;
 use psionic_core::{normalize_dim, Error};
@@ -83,7 +83,7 @@ pub(crate) fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) -> bool {
         let out = LEVELS.with(|s| {
             s.below(level, || {
                 let xs: Vec<Tensor> = inputs.iter().map(|i| Tensor::from_node(i.clone())).collect();
-                check(batch(&node.prim, &xs, &phys, size))
+                check(node.prim.batch(&xs, &phys, size))
             })
         });
         debug_assert_eq!(out.shape()[1..], node.meta.shape[..], "{:?}", node.prim);
@@ -158,7 +158,13 @@ fn run(
         let phys = x.movedim(&[a as i64], &[0]);
         let mut shape = x.shape();
         shape.remove(a);
-        let node = Node::new(Prim::Placeholder, Default::default(), Meta::new(shape, x.dtype()), x.device(), false);
+        let node = Node::new(
+            Prim::Placeholder(crate::prim::Placeholder),
+            Default::default(),
+            Meta::new(shape, x.dtype()),
+            x.device(),
+            false,
+        );
         twins.insert(key(&node), (node.clone(), phys));
         args.push(Tensor::from_node(node));
     }

@@ -29,7 +29,7 @@ impl Tensor {
             && v.dtype() == dt
             && ![qs[r - 2], qs[r - 1], ks[r - 2], vs[r - 1]].contains(&0);
         if fused {
-            check(Tensor::make(Prim::Attention { scale, causal }, &[self, k, v]))
+            check(Tensor::make(Prim::Attention(crate::prim::Attention { scale, causal }), &[self, k, v]))
         } else {
             self.attention_weights(k, scale, causal).matmul(v)
         }

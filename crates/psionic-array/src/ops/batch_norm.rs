@@ -1,7 +1,7 @@
 //! Batch normalisation in training: one fused primitive for f32 and f64
 //! (`Prim::BatchNorm`), whose backward reads the input and its gradient once for the
-//! per-channel sums (`Prim::ChannelSums`) and once more for the input's gradient
-//! (`Prim::ChannelCombine`), its statistics in one kernel (`Prim::ChannelMoments`); the
+//! per-channel sums (`Prim::ChannelSums(crate::prim::ChannelSums)`) and once more for the input's gradient
+//! (`Prim::ChannelCombine(crate::prim::ChannelCombine)`), its statistics in one kernel (`Prim::ChannelMoments(crate::prim::ChannelMoments)`); the
 //! composite of reductions and broadcast ops for the other dtypes.
 
 use crate::mode::{check, raise};
@@ -50,7 +50,7 @@ impl Tensor {
         let given_or =
             |t: Option<&Tensor>, v: f64| t.cloned().unwrap_or_else(|| Tensor::full(&[], v, dt).broadcast_to(&[c]));
         let (w, b) = (given_or(weight, 1.0), given_or(bias, 0.0));
-        let y = check(Tensor::make(Prim::BatchNorm { eps }, &[self, &w, &b, &mean, &var]));
+        let y = check(Tensor::make(Prim::BatchNorm(crate::prim::BatchNorm { eps }), &[self, &w, &b, &mean, &var]));
         (y, mean, var)
     }
 
@@ -93,19 +93,19 @@ impl Tensor {
     /// Per channel (dim 1), over every other dim: `[mean, biased variance]`, a
     /// `[2, channels]` tensor.
     pub(crate) fn channel_moments(&self) -> Tensor {
-        check(Tensor::make(Prim::ChannelMoments, &[self]))
+        check(Tensor::make(Prim::ChannelMoments(crate::prim::ChannelMoments), &[self]))
     }
 
     /// Per channel of `x` (dim 1): `[Σ self, Σ self * (x - mean)]` over every other dim,
     /// a `[2, channels]` tensor; `self` is a gradient of `x`'s shape.
     pub(crate) fn channel_sums(&self, x: &Tensor, mean: &Tensor) -> Tensor {
-        check(Tensor::make(Prim::ChannelSums, &[self, x, mean]))
+        check(Tensor::make(Prim::ChannelSums(crate::prim::ChannelSums), &[self, x, mean]))
     }
 
     /// `(k + v * b) + self * a` with `a`, `b`, `k` per channel (`[channels]`) and `v` of
     /// `self`'s shape: batch norm's input gradient in one pass.
     pub(crate) fn channel_combine(&self, v: &Tensor, a: &Tensor, b: &Tensor, k: &Tensor) -> Tensor {
-        check(Tensor::make(Prim::ChannelCombine, &[self, v, a, b, k]))
+        check(Tensor::make(Prim::ChannelCombine(crate::prim::ChannelCombine), &[self, v, a, b, k]))
     }
 }
 

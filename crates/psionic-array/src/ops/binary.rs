@@ -160,7 +160,7 @@ impl Tensor {
         let (a, b) = (a.into(), b.into());
         let dt = result_type(&[&a, &b]);
         let c = cond.to_dtype(DType::Bool);
-        check(Tensor::make(Prim::Where, &[&c, &as_tensor(&a, dt), &as_tensor(&b, dt)]))
+        check(Tensor::make(Prim::Where(crate::prim::Where), &[&c, &as_tensor(&a, dt), &as_tensor(&b, dt)]))
     }
 
     /// `self + weight * (end - self)` (for `|weight| >= 0.5` computed from `end`, as

@@ -77,12 +77,12 @@ pub(crate) fn fold_windows(
     stride: &[usize],
     dilation: &[usize],
 ) -> Tensor {
-    let p = Prim::Fold {
+    let p = Prim::Fold(crate::prim::Fold {
         spatial: spatial.to_vec(),
         kernel: kernel.to_vec(),
         stride: stride.to_vec(),
         dilation: dilation.to_vec(),
-    };
+    });
     check(Tensor::make(p, &[cols]))
 }
 

@@ -5,8 +5,8 @@
 //! masked_select, bincount) read those values on the host.
 
 use super::args::{dims_i64, Arg};
-use crate::autodiff::rules::index::{boxed, gather, scatter};
 use crate::mode::{check, raise};
+use crate::prim::{boxed, gather, scatter};
 use crate::tensor::Tensor;
 use psionic_core::ops::ScatterReduce;
 use psionic_core::{normalize_dim, DType, Error};

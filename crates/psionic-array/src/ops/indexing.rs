@@ -9,10 +9,10 @@
 //! indices, unlike NumPy). The advanced dims are moved to the front, merged into one, and
 //! read with a gather (written with a scatter) at the linear index of each position.
 
-use crate::autodiff::rules::index::{gather, scatter};
 use crate::mode::raise;
 use crate::ops::args::{dims_i64, inverse_permutation};
 use crate::ops::index::{along, wrap};
+use crate::prim::{gather, scatter};
 use crate::tensor::Tensor;
 use psionic_core::ops::ScatterReduce;
 use psionic_core::{DType, Error};

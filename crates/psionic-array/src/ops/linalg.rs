@@ -77,7 +77,7 @@ impl Tensor {
         ea.extend([m, k]);
         let mut eb = batch.clone();
         eb.extend([k, n]);
-        let r = check(Tensor::make(Prim::Matmul, &[&a.broadcast_to(&ea), &b.broadcast_to(&eb)]));
+        let r = check(Tensor::make(Prim::Matmul(crate::prim::Matmul), &[&a.broadcast_to(&ea), &b.broadcast_to(&eb)]));
         match (na, nb) {
             (1, 1) => r.reshape(&[]),
             (1, _) => r.squeeze_dims(&[-2]),

@@ -61,7 +61,7 @@ impl Tensor {
                 &neg_zero
             }
         };
-        check(Tensor::make(Prim::LayerNorm { axes, eps }, &[self, w, b]))
+        check(Tensor::make(Prim::LayerNorm(crate::prim::LayerNorm { axes, eps }), &[self, w, b]))
     }
 
     /// `x` standardised over its last `axes` dims (no scale or shift), through the fused

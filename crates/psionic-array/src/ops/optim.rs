@@ -28,7 +28,7 @@ impl Tensor {
         let shape = self.shape();
         let fits = matches!(dt, DType::F32 | DType::F64)
             && [grad, exp_avg, exp_avg_sq].iter().all(|t| t.dtype() == dt && t.shape() == shape);
-        if !fits || !crate::autodiff::rules::untraced() {
+        if !fits || !crate::prim::untraced() {
             return None;
         }
         let packed = check(Tensor::make(Prim::AdamStep(c), &[self, grad, exp_avg, exp_avg_sq]));

@@ -76,7 +76,7 @@ impl Tensor {
             return x;
         }
         let filled = Tensor::full(&shape, value, self.dtype());
-        check(Tensor::make(Prim::SliceUpdate { chain }, &[&filled, &x]))
+        check(Tensor::make(Prim::SliceUpdate(crate::prim::SliceUpdate { chain }), &[&filled, &x]))
     }
 
     /// One dim padded by reading positions of the input (reflect, replicate, circular).

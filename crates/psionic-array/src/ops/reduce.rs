@@ -40,7 +40,7 @@ fn keep(r: Tensor, in_shape: &[usize], dims: &[usize], keepdim: bool) -> Tensor 
 /// Runs a reduce primitive over `dims` (already normalised) in `acc` dtype, returning
 /// the result in `acc` dtype.
 fn reduce_raw(x: &Tensor, op: ReduceOp, dims: &[usize], acc: DType) -> Tensor {
-    check(Tensor::make(Prim::Reduce { op, dims: dims.to_vec() }, &[&x.to_dtype(acc)]))
+    check(Tensor::make(Prim::Reduce(crate::prim::Reduce { op, dims: dims.to_vec() }), &[&x.to_dtype(acc)]))
 }
 
 fn acc_dtype(d: DType) -> DType {
@@ -150,7 +150,7 @@ impl Tensor {
                 format!("{name}(): Expected reduction dim to be specified for input.numel() == 0."),
             ));
         }
-        let r = check(Tensor::make(Prim::Reduce { op, dims: d.clone() }, &[self]));
+        let r = check(Tensor::make(Prim::Reduce(crate::prim::Reduce { op, dims: d.clone() }), &[self]));
         keep(r, &self.shape(), &d, keepdim)
     }
 
@@ -216,7 +216,7 @@ impl Tensor {
         if self.numel() == 0 {
             raise(Error::invalid(name, format!("{name}(): Expected reduction dim {dim} to have non-zero size.")));
         }
-        check(Tensor::make(Prim::Reduce { op, dims: d }, &[self]))
+        check(Tensor::make(Prim::Reduce(crate::prim::Reduce { op, dims: d }), &[self]))
     }
 
     /// Index of the first maximum; over the flattened tensor when `dim` is `None`.
@@ -263,7 +263,7 @@ impl Tensor {
     pub fn all_dims(&self, dims: impl Dims, keepdim: bool) -> Tensor {
         let d = norm_dims("all", self, &dims.dims());
         keep(
-            check(Tensor::make(Prim::Reduce { op: ReduceOp::All, dims: d.clone() }, &[self])),
+            check(Tensor::make(Prim::Reduce(crate::prim::Reduce { op: ReduceOp::All, dims: d.clone() }), &[self])),
             &self.shape(),
             &d,
             keepdim,
@@ -274,7 +274,7 @@ impl Tensor {
     pub fn any_dims(&self, dims: impl Dims, keepdim: bool) -> Tensor {
         let d = norm_dims("any", self, &dims.dims());
         keep(
-            check(Tensor::make(Prim::Reduce { op: ReduceOp::Any, dims: d.clone() }, &[self])),
+            check(Tensor::make(Prim::Reduce(crate::prim::Reduce { op: ReduceOp::Any, dims: d.clone() }), &[self])),
             &self.shape(),
             &d,
             keepdim,
@@ -320,7 +320,7 @@ impl Tensor {
             // A 0-d tensor scans as its one-element vector (kernels and rules index dims).
             return self.reshape(&[1]).scan(op, 0, indices, acc).reshape(&[]);
         }
-        check(Tensor::make(Prim::Scan { op, dim: d, indices }, &[&self.to_dtype(acc)]))
+        check(Tensor::make(Prim::Scan(crate::prim::Scan { op, dim: d, indices }), &[&self.to_dtype(acc)]))
     }
 
     #[track_caller]
@@ -376,6 +376,6 @@ impl Tensor {
             // Nothing to normalise (and no maximum to subtract): an empty result.
             return x.deep_clone();
         }
-        check(Tensor::make(Prim::Softmax { dim: d, log }, &[&x]))
+        check(Tensor::make(Prim::Softmax(crate::prim::Softmax { dim: d, log }), &[&x]))
     }
 }

@@ -337,7 +337,7 @@ impl Tensor {
             }
         }
         let refs: Vec<&Tensor> = parts.iter().collect();
-        check(Tensor::make(Prim::Cat { dim: d }, &refs))
+        check(Tensor::make(Prim::Cat(crate::prim::Cat { dim: d }), &refs))
     }
 
     #[track_caller]

@@ -2,9 +2,9 @@
 //! stable sorting permutation, the mode's index); values are gathered from the input at
 //! those positions, so their gradients flow back through the gather.
 
-use crate::autodiff::rules::index::gather;
 use crate::mode::{check, raise};
 use crate::ops::args::dims_i64;
+use crate::prim::gather;
 use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::ops::OrderOp;
@@ -34,7 +34,7 @@ impl Interpolation {
 }
 
 fn order(x: &Tensor, op: OrderOp, dim: usize) -> Tensor {
-    check(Tensor::make(Prim::Order { op, dim }, &[x]))
+    check(Tensor::make(Prim::Order(crate::prim::Order { op, dim }), &[x]))
 }
 
 fn dim_of(op: &'static str, x: &Tensor, dim: i64) -> usize {
@@ -266,7 +266,10 @@ impl Tensor {
             None => self.clone(),
         };
         let dt = psionic_core::promote_types(seq.dtype(), values.dtype());
-        let r = check(Tensor::make(Prim::SearchSorted { right }, &[&seq.to_dtype(dt), &values.to_dtype(dt)]));
+        let r = check(Tensor::make(
+            Prim::SearchSorted(crate::prim::SearchSorted { right }),
+            &[&seq.to_dtype(dt), &values.to_dtype(dt)],
+        ));
         if out_int32 {
             r.to_dtype(DType::I32)
         } else {

@@ -145,13 +145,16 @@ fn fused_gradient_by_hand() {
     let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[1, 3]);
     let w = Tensor::from_vec(vec![1.0f64; 3], &[3]);
     let g = Tensor::from_vec(vec![1.0f64, 0.0, 0.0], &[1, 3]);
-    let got = crate::mode::check(Tensor::make(crate::prim::Prim::LayerNormGrad { axes: 1, eps: 0.0 }, &[&x, &w, &g]));
+    let got = crate::mode::check(Tensor::make(
+        crate::prim::Prim::LayerNormGrad(crate::prim::LayerNormGrad { axes: 1, eps: 0.0 }),
+        &[&x, &w, &g],
+    ));
     let r = 1.5f64.sqrt();
     let want = Tensor::from_vec(vec![r / 6.0, -r / 3.0, r / 6.0], &[1, 3]);
     super::check::assert_close("by hand", &got, &want);
     // A gradient not of the input's shape is refused.
     let g2 = Tensor::from_vec(vec![1.0f64; 3], &[3]);
-    let prim = crate::prim::Prim::LayerNormGrad { axes: 1, eps: 0.0 };
+    let prim = crate::prim::Prim::LayerNormGrad(crate::prim::LayerNormGrad { axes: 1, eps: 0.0 });
     let err = crate::mode::fallible(|| crate::mode::check(Tensor::make(prim, &[&x, &w, &g2]))).unwrap_err().to_string();
     assert!(err.contains("the gradient [3] the input's"), "{err}");
 }
@@ -161,7 +164,10 @@ fn fused_gradient_batches_and_refuses_to_be_differentiated() {
     use crate::autodiff::vmap;
     use crate::prim::Prim;
     let op = |a: &[Tensor]| {
-        vec![crate::mode::check(Tensor::make(Prim::LayerNormGrad { axes: 1, eps: 1e-5 }, &[&a[0], &a[1], &a[2]]))]
+        vec![crate::mode::check(Tensor::make(
+            Prim::LayerNormGrad(crate::prim::LayerNormGrad { axes: 1, eps: 1e-5 }),
+            &[&a[0], &a[1], &a[2]],
+        ))]
     };
     let (x, w, g) = (data(&[3, 2, 5], -2.0, 2.0, 1), data(&[3, 5], -1.0, 1.0, 2), data(&[3, 2, 5], -1.0, 1.0, 3));
     // A shared weight (the kernel itself) and a batched one (the composite).

@@ -11,7 +11,7 @@ use psionic_core::DType;
 
 /// softmax's (or log_softmax's) input gradient from output `y` and output gradient `g`.
 fn fused(y: &Tensor, g: &Tensor, dim: usize, log: bool) -> Tensor {
-    check(Tensor::make(Prim::SoftmaxGrad { dim, log }, &[y, g]))
+    check(Tensor::make(Prim::SoftmaxGrad(crate::prim::SoftmaxGrad { dim, log }), &[y, g]))
 }
 
 /// The composite the primitive replaces, op for op.

@@ -1,12 +1,116 @@
-//! vjp rules of reductions and scans.
+//! Reductions over dims and scans along one.
 
-use super::mask;
-use crate::mode::check;
+use super::{mask, BatchCtx, Jvp, JvpCtx, Meta, Prim, Primitive, Saves, VjpCtx};
 use crate::ops::args::{dims_i64, inverse_permutation};
-use crate::prim::Prim;
 use crate::tensor::Tensor;
 use psionic_core::ops::{ReduceOp, ScanOp};
-use psionic_core::DType;
+use psionic_core::{DType, Dims, Result};
+use psionic_cpu::CpuArray;
+use std::borrow::Cow;
+
+/// Reduces the given (sorted) dims away.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reduce {
+    pub op: ReduceOp,
+    pub dims: Vec<usize>,
+}
+
+/// A cumulative op along `dim`; with `indices`, the positions of cummax/cummin instead.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scan {
+    pub op: ScanOp,
+    pub dim: usize,
+    pub indices: bool,
+}
+
+/// The name of an op kind's `Debug` form without its attributes.
+fn kind_name(op: impl std::fmt::Debug, default: &str) -> Cow<'static, str> {
+    let name = format!("{op:?}");
+    name.split(['(', ' ']).next().unwrap_or(default).to_string().into()
+}
+
+impl Primitive for Reduce {
+    fn backward_name(&self) -> Cow<'static, str> {
+        kind_name(self.op, "Reduce")
+    }
+    fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
+        let x = &inputs[0].shape;
+        let shape: Dims = (0..x.len()).filter(|d| !self.dims.contains(d)).map(|d| x[d]).collect();
+        let dtype = match self.op {
+            ReduceOp::All | ReduceOp::Any => DType::Bool,
+            ReduceOp::ArgMax | ReduceOp::ArgMin => DType::I64,
+            _ => inputs[0].dtype,
+        };
+        Ok(Meta::new(shape, dtype))
+    }
+    fn eval_cpu(&self, inputs: &[&CpuArray], _: &Meta) -> Result<CpuArray> {
+        psionic_cpu::reduce::reduce(self.op, inputs[0], &self.dims)
+    }
+    fn vjp(&self, c: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![vjp(self.op, &self.dims, &c.x[0], c.y, c.g)])
+    }
+    /// A sum is linear; the others weight the tangent by the vjp of a unit cotangent.
+    fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
+        if self.op == ReduceOp::Sum {
+            return c.same(&[&c.tz(0)]);
+        }
+        let d = vjp(self.op, &self.dims, &c.x[0], c.y, &c.y.ones_like()).expect("float reduction");
+        // Prim dims are never empty for a tensor with dims, so this sums exactly them.
+        Ok(Jvp::Tangent((&d * &c.tz(0)).sum(dims_i64(&self.dims), false)))
+    }
+    fn batch(&self, c: &BatchCtx) -> Result<Tensor> {
+        // Reducing nothing (a 0-d input) is reducing a size-1 dim.
+        if self.dims.is_empty() {
+            let p = Reduce { op: self.op, dims: vec![1] };
+            return Tensor::make(p.into(), &[&c.full(0).unsqueeze(1)]);
+        }
+        let p = Reduce { op: self.op, dims: self.dims.iter().map(|d| d + 1).collect() };
+        Tensor::make(p.into(), &[&c.full(0)])
+    }
+    fn saves(&self) -> Saves {
+        match self.op {
+            ReduceOp::Sum => Saves::NOTHING,
+            _ => Saves::of(0b1, true),
+        }
+    }
+    fn shape_polymorphic(&self) -> bool {
+        true
+    }
+}
+
+impl Primitive for Scan {
+    fn backward_name(&self) -> Cow<'static, str> {
+        format!("{:?}", self.op).into()
+    }
+    fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
+        Ok(Meta::new(inputs[0].shape.clone(), if self.indices { DType::I64 } else { inputs[0].dtype }))
+    }
+    fn eval_cpu(&self, inputs: &[&CpuArray], _: &Meta) -> Result<CpuArray> {
+        psionic_cpu::scan::scan(self.op, inputs[0], self.dim, self.indices)
+    }
+    fn vjp(&self, c: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![(!self.indices).then(|| scan_vjp(self.op, self.dim, &c.x[0], c.y, c.g))])
+    }
+    /// A cumulative sum is linear; the other scans transpose their vjp.
+    fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
+        match self.op {
+            ScanOp::CumSum => c.same(&[&c.tz(0)]),
+            _ => Ok(Jvp::Transpose),
+        }
+    }
+    fn batch(&self, c: &BatchCtx) -> Result<Tensor> {
+        Tensor::make(Scan { dim: self.dim + 1, ..self.clone() }.into(), &[&c.full(0)])
+    }
+    fn saves(&self) -> Saves {
+        match self.op {
+            ScanOp::CumSum => Saves::NOTHING,
+            _ => Saves::of(0b1, true),
+        }
+    }
+    fn shape_polymorphic(&self) -> bool {
+        true
+    }
+}
 
 /// `t` (reduced over `dims`) reshaped with those dims kept as 1 and expanded to `shape`.
 fn expand_back(t: &Tensor, dims: &[usize], shape: &[usize]) -> Tensor {
@@ -20,7 +124,7 @@ fn any_zero(x: &Tensor) -> bool {
     crate::autodiff::vmap::is_batched(&x.node()) || x.eq(0.0).any().item::<bool>()
 }
 
-pub(super) fn vjp(op: ReduceOp, dims: &[usize], x: &Tensor, y: &Tensor, g: &Tensor) -> Option<Tensor> {
+fn vjp(op: ReduceOp, dims: &[usize], x: &Tensor, y: &Tensor, g: &Tensor) -> Option<Tensor> {
     let shape = x.shape();
     // Built only by the rules that read it (var scales `g` before expanding it).
     let ge = || expand_back(g, dims, &shape);
@@ -91,7 +195,7 @@ fn exclusive_both(x: &Tensor, dim: i64) -> Tensor {
     &left * &right
 }
 
-pub(super) fn scan_vjp(op: ScanOp, dim: usize, x: &Tensor, y: &Tensor, g: &Tensor) -> Tensor {
+fn scan_vjp(op: ScanOp, dim: usize, x: &Tensor, y: &Tensor, g: &Tensor) -> Tensor {
     let d = dim as i64;
     let rev_cumsum = |t: &Tensor| t.flip(&[d]).cumsum(d).flip(&[d]);
     match op {
@@ -102,7 +206,7 @@ pub(super) fn scan_vjp(op: ScanOp, dim: usize, x: &Tensor, y: &Tensor, g: &Tenso
             // The gradient of each output goes to the input where its extreme was reached.
             let idx = {
                 let _ng = crate::autodiff::mode::NoGradGuard::new();
-                crate::mode::check(Tensor::make(Prim::Scan { op, dim, indices: true }, &[x]))
+                crate::mode::check(Tensor::make(Prim::Scan(Scan { op, dim, indices: true }), &[x]))
             };
             let n = x.size(d);
             let il = idx.movedim(&[d], &[-1]).unsqueeze(-1);
@@ -135,45 +239,4 @@ fn cumprod_general(x: &Tensor, g: &Tensor, d: i64) -> Tensor {
     let c = Tensor::where_(&eye, 1.0, &grid).cumprod(-1).triu(0);
     let gl = g.movedim(&[d], &[-1]).unsqueeze(-2);
     (&c * &gl).sum(-1, false).movedim(&[-1], &[d])
-}
-
-/// softmax: `y (g - sum(g y))`; log_softmax: `g - e^y sum(g)`, both summed along `dim`.
-pub(super) fn softmax_vjp(dim: usize, log: bool, y: &Tensor, g: &Tensor) -> Tensor {
-    if y.dtype() == g.dtype() && y.numel() > 0 {
-        return check(Tensor::make(Prim::SoftmaxGrad { dim, log }, &[y, g]));
-    }
-    let d = dim as i64;
-    if log {
-        g - &(&y.exp() * &g.sum(d, true))
-    } else {
-        y * &(g - &(g * y).sum(d, true))
-    }
-}
-
-/// The vjp of softmax's gradient `dx(y, g)` for the cotangent `u`. softmax's
-/// (`y (g - s)`, `s = sum(g y)`): `u (g - s) - g sum(u y)` for `y`, and its own gradient of
-/// `u` for `g` (the Jacobian is symmetric). log_softmax's (`g - e^y sum(g)`):
-/// `-u e^y sum(g)` for `y` and `u - sum(u e^y)` for `g`.
-pub(super) fn softmax_grad_vjp(dim: usize, log: bool, y: &Tensor, g: &Tensor, u: &Tensor) -> Vec<Option<Tensor>> {
-    let d = dim as i64;
-    if log {
-        let e = y.exp();
-        let gy = -&(&(u * &e) * &g.sum(d, true));
-        let gg = u - &(u * &e).sum(d, true);
-        vec![Some(gy), Some(gg)]
-    } else {
-        let s = (g * y).sum(d, true);
-        let gy = &(u * &(g - &s)) - &(g * &(u * y).sum(d, true));
-        vec![Some(gy), Some(softmax_vjp(dim, false, y, u))]
-    }
-}
-
-/// The tangent of softmax (`y (t - sum(t y))`) or log_softmax (`t - sum(e^y t)`).
-pub(super) fn softmax_jvp(dim: usize, log: bool, y: &Tensor, t: &Tensor) -> Tensor {
-    let d = dim as i64;
-    if log {
-        t - &(&y.exp() * t).sum(d, true)
-    } else {
-        y * &(t - &(t * y).sum(d, true))
-    }
 }

@@ -5,12 +5,106 @@
 //! not used has a zero cotangent; the rules keep zero terms zero even where the
 //! formula divides by a gap between equal eigen- or singular values.
 
+use super::{BatchCtx, Jvp, JvpCtx, Meta, Primitive, Saves, VjpCtx};
 use crate::linalg::{eig_vjp, parts, permute_rows, solve_triangular, unpack};
 use crate::tensor::Tensor;
 use psionic_core::ops::LinalgOp;
-use psionic_core::{Error, Result};
+use psionic_core::{DType, Error, Result};
+use psionic_cpu::CpuArray;
+use std::borrow::Cow;
 
-pub(super) fn vjp(op: LinalgOp, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+impl Primitive for LinalgOp {
+    fn backward_name(&self) -> Cow<'static, str> {
+        match self {
+            LinalgOp::Cholesky => "LinalgCholeskyEx",
+            LinalgOp::LuFactor => "LinalgLuFactorEx",
+            LinalgOp::TriangularSolve { .. } => "LinalgSolveTriangular",
+            LinalgOp::Qr { .. } => "LinalgQr",
+            LinalgOp::Eigh { .. } => "LinalgEigh",
+            LinalgOp::Eig => "LinalgEig",
+            LinalgOp::Svd { .. } => "LinalgSvd",
+            LinalgOp::PivotPermutation { .. } => "LuUnpack",
+        }
+        .into()
+    }
+    fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
+        linalg_meta(*self, inputs)
+    }
+    fn eval_cpu(&self, inputs: &[&CpuArray], out: &Meta) -> Result<CpuArray> {
+        psionic_linalg::eval(*self, inputs, &out.shape)
+    }
+    fn vjp(&self, c: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
+        vjp(*self, c.x, c.y, c.g)
+    }
+    /// The factorizations' tangents are the transposes of their vjp rules; pivots do
+    /// not vary.
+    fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
+        match self {
+            LinalgOp::PivotPermutation { .. } => super::zero_tangent(c),
+            _ => Ok(Jvp::Transpose),
+        }
+    }
+    /// Batching passes the batch through as one more leading dim.
+    fn batch(&self, c: &BatchCtx) -> Result<Tensor> {
+        c.same(&c.all_full())
+    }
+    fn saves(&self) -> Saves {
+        Saves::of(0b11, true)
+    }
+    fn shape_polymorphic(&self) -> bool {
+        false
+    }
+}
+
+/// Output of a linalg primitive: the batch dims, then the packed parts (or, for a
+/// triangular solve, `B`'s matrix shape; for pivots, the permuted rows).
+fn linalg_meta(op: LinalgOp, inputs: &[&Meta]) -> Result<Meta> {
+    let a = &inputs[0].shape;
+    if let LinalgOp::PivotPermutation { m } = op {
+        let mut shape = a[..a.len().saturating_sub(1)].to_vec();
+        shape.push(m);
+        return Ok(Meta::new(shape, DType::I64));
+    }
+    let name = op.name();
+    let dtype = super::same_dtype(name, inputs)?;
+    if !matches!(dtype, DType::F32 | DType::F64) {
+        return Err(Error::dtype(
+            name,
+            format!("Expected a floating point tensor of float or double dtype as input. Got {dtype}"),
+        ));
+    }
+    if a.len() < 2 {
+        return Err(Error::shape(name, format!("The input tensor A must have at least 2 dimensions, got shape {a:?}")));
+    }
+    let (batch, m, n) = (&a[..a.len() - 2], a[a.len() - 2], a[a.len() - 1]);
+    let square =
+        matches!(op, LinalgOp::Cholesky | LinalgOp::Eigh { .. } | LinalgOp::Eig | LinalgOp::TriangularSolve { .. });
+    if square && m != n {
+        return Err(Error::shape(
+            name,
+            format!("A must be batches of square matrices, but they are {m} by {n} matrices"),
+        ));
+    }
+    if let LinalgOp::TriangularSolve { left, .. } = op {
+        let b = &inputs[1].shape;
+        let ok = b.len() == a.len() && b[..b.len() - 2] == *batch && b[b.len() - if left { 2 } else { 1 }] == n;
+        if !ok {
+            return Err(Error::shape(
+                name,
+                format!(
+                    "Incompatible shapes of A and B for the equation {}: {a:?} and {b:?}",
+                    if left { "AX = B" } else { "XA = B" }
+                ),
+            ));
+        }
+        return Ok(Meta::new(b.clone(), dtype));
+    }
+    let mut shape = batch.to_vec();
+    shape.push(op.parts(m, n).iter().map(|p| psionic_core::numel(p)).sum());
+    Ok(Meta::new(shape, dtype))
+}
+
+fn vjp(op: LinalgOp, x: &[Tensor], y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     let s = x[0].shape();
     let (m, n) = (s[s.len() - 2], s[s.len() - 1]);
     let ys = || unpack(op, y, m, n);
