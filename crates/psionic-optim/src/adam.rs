@@ -104,8 +104,8 @@ impl Rule for Adam {
 impl Adam {
     /// The step without amsgrad in one kernel pass ([`Tensor::fused_adam`]) from the
     /// decayed gradient `g` and the decoupled decay's factor `shrink`, the same bits as
-    /// the ops of `update`; `None` where that kernel does not apply (other dtypes, a step
-    /// under autodiff or vmap), leaving the state untouched.
+    /// the ops of `update` (and, under autodiff or vmap, their derivatives); `None` where
+    /// that kernel does not apply (other dtypes), leaving the state untouched.
     fn fused(
         &self,
         p: &Tensor,

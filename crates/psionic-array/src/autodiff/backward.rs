@@ -158,7 +158,7 @@ pub(crate) fn run(
         }
         let xs: Vec<Tensor> = ins.iter().map(|e| Tensor::from_node(e.clone())).collect();
         let y = Tensor::from_node(n.clone());
-        let gi = crate::mode::fallible(|| n.prim.vjp(&xs, &y, &g, &needs))??;
+        let gi = crate::mode::fallible(|| n.prim.vjp(&xs, &y, &g, &needs, &super::fallback::Transforms))??;
         for (i, (e, gin)) in ins.iter().zip(gi).enumerate() {
             let Some(gin) = gin else { continue };
             if !needs[i] {

@@ -341,6 +341,21 @@ fn check_rule_output(op: &CustomOp, what: &str, want: &[Tensor], got: &[Option<T
 /// to the arguments and captured tensors. Under `create_graph` (grad mode on here) the
 /// recomputation stays connected, so gradients of gradients work.
 fn recompute_vjp(op: &CustomOp, args: &[Tensor], captured: &[Tensor], cots: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
+    vjp_of(&*op.forward, &op.name, args, captured, cots)
+}
+
+/// The gradients of `args` (its float ones) and of `captured` (tensors `f` reads that
+/// carry gradients without being passed them) for cotangents `cots` of `f`'s outputs, by
+/// running `f` again on traced copies of `args`: `checkpoint`'s backward, and the
+/// composite of a fused kernel. Recorded when grad mode is on (under `create_graph`), so
+/// the gradients differentiate again.
+pub(crate) fn vjp_of(
+    f: &dyn Fn(&[Tensor]) -> Vec<Tensor>,
+    name: &str,
+    args: &[Tensor],
+    captured: &[Tensor],
+    cots: &[Tensor],
+) -> Result<Vec<Option<Tensor>>> {
     let create = is_grad_enabled();
     let _level = TransformLevel::enter();
     let _mode = GradModeGuard::new(true);
@@ -352,11 +367,11 @@ fn recompute_vjp(op: &CustomOp, args: &[Tensor], captured: &[Tensor], cots: &[Te
             (true, false) => Tensor::from_node(check(leaf_alias(&a.node(), Arc::new(GradSlot::default())))),
         })
         .collect();
-    let outs = (op.forward)(&traced);
+    let outs = f(&traced);
     if outs.len() != cots.len() {
         return Err(Error::invalid(
             "checkpoint",
-            format!("'{}' returned {} outputs when recomputed, {} the first time", op.name, outs.len(), cots.len()),
+            format!("'{name}' returned {} outputs when recomputed, {} the first time", outs.len(), cots.len()),
         ));
     }
     let roots: Vec<_> = outs

@@ -70,7 +70,7 @@ pub(crate) fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) {
 
 /// The output tangent of `prim` at inputs `x` (output `y`) for input tangents `t`.
 fn rule(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Tensor> {
-    match prim.jvp(x, y, t)? {
+    match prim.jvp(x, y, t, &super::fallback::Transforms)? {
         Jvp::Tangent(t) => Ok(t),
         Jvp::Transpose => transpose(prim, x, y, t),
     }
@@ -83,7 +83,7 @@ fn transpose(prim: &Prim, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Res
     let _g = super::mode::EnableGradGuard::new();
     let u = y.ones_like().requires_grad_(true).clone();
     let needs: Vec<bool> = t.iter().map(Option::is_some).collect();
-    let gs = prim.vjp(x, y, &u, &needs)?;
+    let gs = prim.vjp(x, y, &u, &needs, &super::fallback::Transforms)?;
     let mut s = Tensor::zeros(&[], y.dtype());
     for (g, ti) in gs.iter().zip(t) {
         if let (Some(g), Some(ti)) = (g, ti) {

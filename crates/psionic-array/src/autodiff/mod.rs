@@ -11,6 +11,7 @@
 
 pub(crate) mod backward;
 pub mod custom;
+mod fallback;
 pub mod forward;
 pub mod functional;
 mod levels;

@@ -83,7 +83,7 @@ pub(crate) fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) -> bool {
         let out = LEVELS.with(|s| {
             s.below(level, || {
                 let xs: Vec<Tensor> = inputs.iter().map(|i| Tensor::from_node(i.clone())).collect();
-                check(node.prim.batch(&xs, &phys, size))
+                check(node.prim.batch(&xs, &phys, size, &super::fallback::Transforms))
             })
         });
         debug_assert_eq!(out.shape()[1..], node.meta.shape[..], "{:?}", node.prim);

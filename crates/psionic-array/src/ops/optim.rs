@@ -14,9 +14,9 @@ impl Tensor {
     /// The three share one buffer, as the rows of a `[3, ...]` result.
     ///
     /// `None` where the fused kernel does not apply and the caller composes the step from
-    /// ops: operands of other dtypes than one f32 or f64, of different shapes, or a step
-    /// that is itself being differentiated or batched (grad mode on, a jvp or vmap
-    /// running), since the primitive has no derivative rules.
+    /// ops: operands of other dtypes than one f32 or f64, or of different shapes. A step
+    /// that is differentiated or batched keeps the kernel: its derivatives are those of
+    /// the chain of ops it stands for.
     pub fn fused_adam(
         &self,
         grad: &Tensor,
@@ -28,7 +28,7 @@ impl Tensor {
         let shape = self.shape();
         let fits = matches!(dt, DType::F32 | DType::F64)
             && [grad, exp_avg, exp_avg_sq].iter().all(|t| t.dtype() == dt && t.shape() == shape);
-        if !fits || !crate::prim::untraced() {
+        if !fits {
             return None;
         }
         let packed = check(Tensor::make(Prim::AdamStep(c), &[self, grad, exp_avg, exp_avg_sq]));
@@ -42,14 +42,10 @@ mod tests {
     use crate::autodiff::mode::{enable_grad, no_grad};
     use crate::autodiff::vmap::vmap;
 
-    /// The chain of ops `torch.optim.Adam` runs (`_single_tensor_adam`), which the fused
-    /// step must reproduce bit for bit.
+    /// The chain of ops `torch.optim.Adam` runs, which the fused step must reproduce bit
+    /// for bit.
     fn composite(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, c: AdamCoeffs) -> [Tensor; 3] {
-        let p0 = c.decay.map_or(p.clone(), |d| p.mul(d));
-        let m1 = m.lerp(g, 1.0 - c.beta1);
-        let v1 = v.mul(c.beta2).addcmul(g, g, 1.0 - c.beta2);
-        let denom = v1.sqrt().div(c.bc2_sqrt).add(c.eps);
-        [p0.addcdiv(&m1, &denom, c.step_size), m1, v1]
+        crate::prim::adam_chain(&c, p, g, m, v)
     }
 
     /// Values over many magnitudes, with zeros of both signs, subnormals, infinities and
@@ -129,35 +125,26 @@ mod tests {
         }
     }
 
-    /// Traced steps are left to the ops (which can be differentiated and batched), as are
-    /// dtypes without the kernel and mismatched operands.
+    /// Dtypes without the kernel and mismatched operands are left to the ops; traced
+    /// steps (grad mode on, inside vmap) keep the kernel.
     #[test]
-    fn the_fused_step_stays_out_of_traced_code() {
+    fn the_fused_step_applies_where_its_operands_fit() {
         let c = AdamCoeffs { decay: None, beta1: 0.9, beta2: 0.999, bc2_sqrt: 1.0, eps: 1e-8, step_size: -1e-3 };
         let x = Tensor::from_vec(vec![1.0f32, -2.0, 3.0], &[3]);
         no_grad(|| {
             assert!(x.fused_adam(&x, &x, &x, c).is_some());
-            assert!(enable_grad(|| x.fused_adam(&x, &x, &x, c)).is_none(), "grad mode");
+            assert!(enable_grad(|| x.fused_adam(&x, &x, &x, c)).is_some(), "grad mode");
             let h = x.to_dtype(DType::F16);
             assert!(h.fused_adam(&h, &h, &h, c).is_none(), "f16");
             assert!(x.fused_adam(&x.to_dtype(DType::F64), &x, &x, c).is_none(), "mixed dtypes");
             assert!(x.fused_adam(&x, &x.reshape(&[1, 3]), &x, c).is_none(), "mixed shapes");
-            let batched = vmap(
-                |a: &[Tensor]| {
-                    vec![Tensor::from_vec(vec![a[0].fused_adam(&a[0], &a[0], &a[0], c).is_none() as u8], &[])]
-                },
-                &[Some(0)],
-                &[None],
-            );
-            assert_eq!(batched(&[x.reshape(&[3, 1])])[0].to_vec::<u8>(), vec![1]);
         });
     }
 
-    /// The primitive itself, built directly (as a compiled or replayed graph could hold
-    /// it): batched by vmap it is the per-example step, and it refuses to be
-    /// differentiated, in reverse or forward mode.
+    /// The primitive itself: batched by vmap it is the per-example step, and its
+    /// gradients and tangents (which it takes from its chain of ops) are the chain's.
     #[test]
-    fn the_step_batches_and_refuses_derivatives() {
+    fn the_step_batches_and_differentiates_as_its_chain() {
         let c = AdamCoeffs { decay: Some(0.99), beta1: 0.9, beta2: 0.999, bc2_sqrt: 0.5, eps: 1e-8, step_size: -1e-2 };
         let op = |a: &[Tensor]| vec![check(Tensor::make(Prim::AdamStep(c), &[&a[0], &a[1], &a[2], &a[3]]))];
         let t = |seed, nonneg| Tensor::from_vec(values(24, seed, nonneg), &[3, 2, 4]).to_dtype(DType::F32);
@@ -171,15 +158,22 @@ mod tests {
             let want = op(&[p.select(0, b), g.select(0, b), ms.clone(), vs.clone()]).remove(0);
             same_bits(&got[0].select(0, b), &want, &format!("vmap example {b}"));
         }
-        let pg = p.select(0, 0).requires_grad_(true).clone();
-        let y = op(&[pg.clone(), g.select(0, 0), ms.clone(), vs.clone()]).remove(0);
-        let err = crate::mode::fallible(|| y.sum_all().backward()).unwrap_err().to_string();
-        assert!(err.contains("not differentiable"), "{err}");
-        let tangent = pg.ones_like();
-        let f = |a: &[Tensor]| op(&[a[0].clone(), g.select(0, 0), ms.clone(), vs.clone()]);
-        let err = crate::mode::fallible(|| crate::autodiff::forward::jvp(f, &[pg.detach()], &[tangent]))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("not differentiable"), "{err}");
+        // Smooth f64 operands (no special values) for the derivatives.
+        let d = |seed: u64, lo: f64| {
+            let vals = (0..8).map(|i| lo + ((i as u64 * 7 + seed * 3) % 11) as f64 / 10.0).collect::<Vec<_>>();
+            Tensor::from_vec(vals, &[2, 4])
+        };
+        let ins = [d(1, -0.5), d(2, -0.5), d(3, -0.5), d(4, 0.1)];
+        let chain = |a: &[Tensor]| vec![Tensor::stack(&composite(&a[0], &a[1], &a[2], &a[3], c).each_ref(), 0)];
+        let cot = [Tensor::from_vec((0..24).map(|i| 0.3 + i as f64 / 24.0).collect::<Vec<_>>(), &[3, 2, 4])];
+        let (_, want) = crate::autodiff::vjp(chain, &ins, &cot);
+        let (_, got) = crate::autodiff::vjp(op, &ins, &cot);
+        let tangents = [d(5, -1.0), d(6, -1.0), d(7, -1.0), d(8, -1.0)];
+        let (_, want_t) = crate::autodiff::jvp(chain, &ins, &tangents);
+        let (_, got_t) = crate::autodiff::jvp(op, &ins, &tangents);
+        for (i, (g, w)) in got.iter().chain(&got_t).zip(want.iter().chain(&want_t)).enumerate() {
+            let (g, w) = (g.to_vec::<f64>(), w.to_vec::<f64>());
+            assert!(g.iter().zip(&w).all(|(a, b)| (a - b).abs() <= 1e-12 * (1.0 + b.abs())), "{i}: {g:?} vs {w:?}");
+        }
     }
 }

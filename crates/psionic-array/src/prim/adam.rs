@@ -1,7 +1,8 @@
 //! One Adam step (`torch.optim.Adam`'s single-tensor arithmetic) of parameter input 0
 //! with gradient input 1 and moments inputs 2 and 3 (one shape, one dtype: f32 or f64):
-//! the new parameter and moments as the rows of a `[3, ...]` result. Built only untraced
-//! (see `Tensor::fused_adam`): it has no derivative rules.
+//! the new parameter and moments as the rows of a `[3, ...]` result, with the bits of
+//! the chain of ops it stands for ([`adam_chain`]), whose derivatives and batching are
+//! its own where it has no rule.
 
 use super::{BatchCtx, Jvp, JvpCtx, Meta, Primitive, Saves, VjpCtx};
 use crate::tensor::Tensor;
@@ -27,11 +28,11 @@ impl Primitive for AdamCoeffs {
     fn eval_cpu(&self, i: &[&CpuArray], _: &Meta) -> Result<CpuArray> {
         psionic_cpu::adam::adam_step(i[0], i[1], i[2], i[3], self)
     }
-    fn vjp(&self, _: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
-        Err(super::not_differentiable_step("adam_step"))
+    fn vjp(&self, c: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
+        c.composite(&|x| Tensor::stack(&adam_chain(self, &x[0], &x[1], &x[2], &x[3]).each_ref(), 0))
     }
-    fn jvp(&self, _: &JvpCtx) -> Result<Jvp> {
-        Err(super::not_differentiable_step("adam_step"))
+    fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
+        c.composite(&|x| Tensor::stack(&adam_chain(self, &x[0], &x[1], &x[2], &x[3]).each_ref(), 0))
     }
     /// Elementwise over operands of one shape; the result's rows of three come first.
     fn batch(&self, c: &BatchCtx) -> Result<Tensor> {
@@ -43,4 +44,14 @@ impl Primitive for AdamCoeffs {
     fn shape_polymorphic(&self) -> bool {
         false
     }
+}
+
+/// The chain of ops `torch.optim.Adam` runs for one parameter (`_single_tensor_adam`):
+/// the new parameter and moments, which the fused step reproduces bit for bit.
+pub(crate) fn adam_chain(c: &AdamCoeffs, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor) -> [Tensor; 3] {
+    let p0 = c.decay.map_or(p.clone(), |d| p.mul(d));
+    let m1 = m.lerp(g, 1.0 - c.beta1);
+    let v1 = v.mul(c.beta2).addcmul(g, g, 1.0 - c.beta2);
+    let denom = v1.sqrt().div(c.bc2_sqrt).add(c.eps);
+    [p0.addcdiv(&m1, &denom, c.step_size), m1, v1]
 }

@@ -19,8 +19,8 @@ pub struct Attention {
 }
 
 /// The gradients of `Attention { scale, causal }` at inputs 0-2 for the output gradient
-/// input 3, packed per matrix: `[..., L*E + S*E + S*Ev]`, `dq | dk | dv`. Built, like
-/// `LayerNormGrad`, only where it is not differentiated again.
+/// input 3, packed per matrix: `[..., L*E + S*E + S*Ev]`, `dq | dk | dv`. It stands for
+/// the same formulas written with ops ([`gradients`]), which give its own derivatives.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AttentionGrad {
     pub scale: f64,
@@ -55,6 +55,16 @@ impl Primitive for Attention {
     }
 }
 
+impl AttentionGrad {
+    /// What the kernel computes, from differentiable ops: inputs `q`, `k`, `v`, `g`.
+    fn composite(&self, x: &[Tensor]) -> Tensor {
+        let grads = gradients(self.scale, self.causal, &x[..3], &x[3], &[true; 3]);
+        let r = x[0].dim() as i64;
+        let flat: Vec<Tensor> = grads.into_iter().map(|t| t.expect("asked for").flatten(r - 2, r - 1)).collect();
+        Tensor::cat(&flat.iter().collect::<Vec<_>>(), r - 2)
+    }
+}
+
 impl Primitive for AttentionGrad {
     fn backward_name(&self) -> Cow<'static, str> {
         "ScaledDotProductFlashAttentionForCpuBackward".into()
@@ -65,11 +75,11 @@ impl Primitive for AttentionGrad {
     fn eval_cpu(&self, i: &[&CpuArray], _: &Meta) -> Result<CpuArray> {
         psionic_cpu::attention::attention_grad(i[0], i[1], i[2], i[3], self.scale, self.causal)
     }
-    fn vjp(&self, _: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
-        Err(super::not_differentiable_again("scaled_dot_product_attention_backward"))
+    fn vjp(&self, c: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
+        c.composite(&|x| self.composite(x))
     }
-    fn jvp(&self, _: &JvpCtx) -> Result<Jvp> {
-        Err(super::not_differentiable_again("scaled_dot_product_attention_backward"))
+    fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
+        c.composite(&|x| self.composite(x))
     }
     fn batch(&self, c: &BatchCtx) -> Result<Tensor> {
         c.same(&c.all_full())
@@ -129,27 +139,29 @@ fn attention_meta(grad: bool, inputs: &[&Meta]) -> Result<Meta> {
     Ok(Meta::new(shape, d))
 }
 
-/// Input gradients of `o = p v`, `p = softmax(scale · q kᵀ)` (masked when `causal`):
-/// `dv = pᵀ g`, `ds = scale · p (g vᵀ - Σ p g vᵀ)`, `dq = ds k`, `dk = dsᵀ q`. In a plain
-/// backward (see [`super::untraced`]) all three come from the fused
-/// `AttentionGrad`, which recomputes `p` a block of queries at a time; where they will be
-/// differentiated again, from the composite ops, `p` as a tensor.
+/// Input gradients of `o = p v`, `p = softmax(scale · q kᵀ)` (masked when `causal`), from
+/// the fused `AttentionGrad`, which recomputes `p` a block of queries at a time (and is
+/// differentiable through [`gradients`]).
 fn vjp(scale: f64, causal: bool, x: &[Tensor], g: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
     let (q, k, v) = (&x[0], &x[1], &x[2]);
-    if super::untraced() {
-        let packed = check(Tensor::make(AttentionGrad { scale, causal }.into(), &[q, k, v, g]));
-        let mut at = 0;
-        return [q, k, v]
-            .iter()
-            .zip(needs)
-            .map(|(t, &need)| {
-                let len = t.size(-2) * t.size(-1);
-                let part = need.then(|| packed.narrow(-1, at as i64, len).reshape(&dims_i64(&t.shape())));
-                at += len;
-                part
-            })
-            .collect();
-    }
+    let packed = check(Tensor::make(AttentionGrad { scale, causal }.into(), &[q, k, v, g]));
+    let mut at = 0;
+    [q, k, v]
+        .iter()
+        .zip(needs)
+        .map(|(t, &need)| {
+            let len = t.size(-2) * t.size(-1);
+            let part = need.then(|| packed.narrow(-1, at as i64, len).reshape(&dims_i64(&t.shape())));
+            at += len;
+            part
+        })
+        .collect()
+}
+
+/// The same gradients from ops, `p` as a tensor: `dv = pᵀ g`,
+/// `ds = scale · p (g vᵀ - Σ p g vᵀ)`, `dq = ds k`, `dk = dsᵀ q`.
+fn gradients(scale: f64, causal: bool, x: &[Tensor], g: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    let (q, k, v) = (&x[0], &x[1], &x[2]);
     let p = q.attention_weights(k, scale, causal);
     let dv = needs[2].then(|| p.transpose(-2, -1).matmul(g));
     if !needs[0] && !needs[1] {

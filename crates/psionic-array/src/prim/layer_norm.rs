@@ -16,9 +16,9 @@ pub struct LayerNorm {
 }
 
 /// The input gradient of `LayerNorm { axes, eps }` at input 0 scaled by input 1, for
-/// the output gradient input 2 (input 0's shape); f32 and f64. Backward builds it only
-/// where its result is not differentiated again (grad mode off, no jvp or vmap
-/// running): its own vjp and jvp are refused.
+/// the output gradient input 2 (input 0's shape); f32 and f64. It stands for
+/// [`layer_norm_dx`], whose ops give its own derivatives (second derivatives of
+/// layer_norm).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerNormGrad {
     pub axes: usize,
@@ -81,6 +81,14 @@ impl Primitive for LayerNorm {
     }
 }
 
+impl LayerNormGrad {
+    /// What the kernel computes, from differentiable ops: inputs `x`, `w`, `g`.
+    fn composite(&self, x: &[Tensor]) -> Tensor {
+        let (axes, eps) = (self.axes, self.eps);
+        layer_norm_dx(axes, eps, &x[0], &x[1], &x[2], &x[0].standardized(axes, eps))
+    }
+}
+
 impl Primitive for LayerNormGrad {
     fn backward_name(&self) -> Cow<'static, str> {
         "NativeLayerNormBackward".into()
@@ -91,21 +99,19 @@ impl Primitive for LayerNormGrad {
     fn eval_cpu(&self, inputs: &[&CpuArray], _: &Meta) -> Result<CpuArray> {
         psionic_cpu::norm::layer_norm_grad(inputs[0], inputs[1], inputs[2], self.eps)
     }
-    fn vjp(&self, _: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
-        Err(super::not_differentiable_again("layer_norm_backward"))
+    fn vjp(&self, c: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
+        c.composite(&|x| self.composite(x))
     }
-    fn jvp(&self, _: &JvpCtx) -> Result<Jvp> {
-        Err(super::not_differentiable_again("layer_norm_backward"))
+    fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
+        c.composite(&|x| self.composite(x))
     }
     /// The same kernel when only the input and its gradient are batched; else the
-    /// composite, the scale broadcast against the batched input.
+    /// composite per example.
     fn batch(&self, c: &BatchCtx) -> Result<Tensor> {
         if c.b[1].is_none() {
             return c.same(&[c.full(0), c.x[1].clone(), c.full(2)]);
         }
-        let xb = c.full(0);
-        let xhat = xb.standardized(self.axes, self.eps);
-        Ok(layer_norm_dx(self.axes, self.eps, &xb, &c.aligned(1, c.lrank(0)), &c.full(2), &xhat))
+        c.composite(&|x| self.composite(x))
     }
     fn saves(&self) -> Saves {
         Saves::NOTHING
@@ -116,26 +122,18 @@ impl Primitive for LayerNormGrad {
 }
 
 /// Input gradients of `y = xhat * w + b`, `xhat = (x - mean) * rstd` over the last `axes`
-/// dims: `dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat))` with `gw = g * w`; `dw`
-/// and `db` sum `g * xhat` and `g` over the leading dims. Where the gradient will be
-/// differentiated again (grad mode on under `create_graph`, a jvp or vmap running) `dx`
-/// is built from differentiable ops (the standardised input through the same
-/// primitive); elsewhere, as in every plain `backward`, by the fused `LayerNormGrad`.
-/// In a training step of the demo GPT (one thread, sampled by perf) this rule's share
-/// fell from 5.8% to 1.8%.
+/// dims: `dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat))` with `gw = g * w`, one
+/// fused pass (`LayerNormGrad`, differentiable through its composite); `dw` and `db`
+/// sum `g * xhat` and `g` over the leading dims. In a training step of the demo GPT (one
+/// thread, sampled by perf) the fused pass took this rule's share from 5.8% to 1.8%.
 fn layer_norm_vjp(axes: usize, eps: f64, x: &[Tensor], g: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
     let (input, w) = (&x[0], &x[1]);
     let r = input.dim();
     let lead: Vec<i64> = (0..r - axes).map(|d| d as i64).collect();
     // Summing over no dims would sum everything: the leading dims may be none.
     let over_lead = |t: Tensor| if lead.is_empty() { t } else { t.sum(&lead[..], false) };
-    let fused = super::untraced();
-    let xhat = (needs[1] || (needs[0] && !fused)).then(|| input.standardized(axes, eps));
-    let gx = needs[0].then(|| match fused {
-        true => crate::mode::check(Tensor::make(LayerNormGrad { axes, eps }.into(), &[input, w, g])),
-        false => layer_norm_dx(axes, eps, input, w, g, xhat.as_ref().expect("built when needed")),
-    });
-    let gw = needs[1].then(|| over_lead(g.mul(xhat.as_ref().expect("built when needed"))));
+    let gx = needs[0].then(|| crate::mode::check(Tensor::make(LayerNormGrad { axes, eps }.into(), &[input, w, g])));
+    let gw = needs[1].then(|| over_lead(g.mul(input.standardized(axes, eps))));
     let gb = needs[2].then(|| over_lead(g.clone()));
     vec![gx, gw, gb]
 }

@@ -35,6 +35,8 @@ mod ternary;
 mod unary;
 mod view;
 
+#[cfg(test)]
+pub(crate) use adam::adam_chain;
 pub(crate) use attention::attention_shapes_fit;
 pub use attention::{Attention, AttentionGrad};
 pub use batch_norm::{BatchNorm, ChannelCombine, ChannelMoments, ChannelSums};
@@ -92,6 +94,14 @@ pub struct VjpCtx<'a> {
     /// Which inputs backward wants a gradient for. Rules with costly products (matmul,
     /// convolution, the elementwise ops) skip the others: a layer's input batch, a mask.
     pub needs: &'a [bool],
+    pub(crate) fallback: &'a dyn Fallback,
+}
+
+impl VjpCtx<'_> {
+    /// The input gradients of the composite `f` that a fused kernel stands for.
+    pub fn composite(&self, f: Composite) -> Result<Vec<Option<Tensor>>> {
+        self.fallback.vjp(f, self.x, self.g)
+    }
 }
 
 /// What a jvp rule sees: its primitive, the inputs and output, and the inputs' tangents
@@ -101,9 +111,15 @@ pub struct JvpCtx<'a> {
     pub x: &'a [Tensor],
     pub y: &'a Tensor,
     pub t: &'a [Option<Tensor>],
+    pub(crate) fallback: &'a dyn Fallback,
 }
 
 impl JvpCtx<'_> {
+    /// The output tangent of the composite `f` that a fused kernel stands for.
+    pub fn composite(&self, f: Composite) -> Result<Jvp> {
+        self.fallback.jvp(f, self.x, self.t).map(Jvp::Tangent)
+    }
+
     /// Input `i`'s tangent, zeros where it has none.
     pub fn tz(&self, i: usize) -> Tensor {
         self.t[i].clone().unwrap_or_else(|| self.x[i].zeros_like())
@@ -132,9 +148,15 @@ pub struct BatchCtx<'a> {
     pub x: &'a [Tensor],
     pub b: &'a [Option<Tensor>],
     pub size: usize,
+    pub(crate) fallback: &'a dyn Fallback,
 }
 
 impl BatchCtx<'_> {
+    /// The composite `f` that a fused kernel stands for, applied per example.
+    pub fn composite(&self, f: Composite) -> Result<Tensor> {
+        self.fallback.batch(f, self.x, self.b)
+    }
+
     /// Input `i` with the batch dim, broadcasting an unbatched input (a view, no copy).
     pub fn full(&self, i: usize) -> Tensor {
         self.b[i].clone().unwrap_or_else(|| broadcast(&self.x[i], self.size))
@@ -163,6 +185,25 @@ impl BatchCtx<'_> {
     pub fn same(&self, inputs: &[Tensor]) -> Result<Tensor> {
         Tensor::make(self.prim.clone(), &inputs.iter().collect::<Vec<_>>())
     }
+}
+
+/// The ops a fused kernel stands for, as a function of the kernel's inputs (MLX's
+/// `fast::Custom`): a rule the kernel does not have (grad of a fused gradient, the
+/// tangent or batch of an optimizer step) differentiates or batches this instead, so no
+/// fused primitive refuses a transform.
+pub type Composite<'f> = &'f dyn Fn(&[Tensor]) -> Tensor;
+
+/// How to differentiate and batch a [`Composite`]: the transforms themselves, which the
+/// autodiff layer implements and hands to every rule through its context (so the
+/// definitions here import nothing from that layer).
+pub trait Fallback {
+    /// The gradients of `f`'s inputs at `x` for the cotangent `g`.
+    fn vjp(&self, f: Composite, x: &[Tensor], g: &Tensor) -> Result<Vec<Option<Tensor>>>;
+    /// The tangent of `f`'s output at `x` for the inputs' tangents `t` (`None`: zero).
+    fn jvp(&self, f: Composite, x: &[Tensor], t: &[Option<Tensor>]) -> Result<Tensor>;
+    /// `f` per example, the batch in dim 0: input `i` is `b[i]` where batched (batch in
+    /// dim 0), else the shared `x[i]`.
+    fn batch(&self, f: Composite, x: &[Tensor], b: &[Option<Tensor>]) -> Result<Tensor>;
 }
 
 /// The values a vjp rule reads: backward refuses to run a rule whose saved values were
@@ -288,16 +329,32 @@ impl Prim {
         format!("{}Backward0", self.def().backward_name())
     }
 
-    pub(crate) fn vjp(&self, x: &[Tensor], y: &Tensor, g: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        self.def().vjp(&VjpCtx { prim: self, x, y, g, needs })
+    /// The vjp rule at inputs `x`, output `y`, cotangent `g` (see [`VjpCtx`]).
+    pub(crate) fn vjp(
+        &self,
+        x: &[Tensor],
+        y: &Tensor,
+        g: &Tensor,
+        needs: &[bool],
+        fallback: &dyn Fallback,
+    ) -> Result<Vec<Option<Tensor>>> {
+        self.def().vjp(&VjpCtx { prim: self, x, y, g, needs, fallback })
     }
 
-    pub(crate) fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Jvp> {
-        self.def().jvp(&JvpCtx { prim: self, x, y, t })
+    /// The jvp rule at inputs `x`, output `y`, tangents `t` (see [`JvpCtx`]).
+    pub(crate) fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>], fallback: &dyn Fallback) -> Result<Jvp> {
+        self.def().jvp(&JvpCtx { prim: self, x, y, t, fallback })
     }
 
-    pub(crate) fn batch(&self, x: &[Tensor], b: &[Option<Tensor>], size: usize) -> Result<Tensor> {
-        self.def().batch(&BatchCtx { prim: self, x, b, size })
+    /// The batching rule for per-example inputs `x`, batched ones `b` (see [`BatchCtx`]).
+    pub(crate) fn batch(
+        &self,
+        x: &[Tensor],
+        b: &[Option<Tensor>],
+        size: usize,
+        fallback: &dyn Fallback,
+    ) -> Result<Tensor> {
+        self.def().batch(&BatchCtx { prim: self, x, b, size, fallback })
     }
 }
 
@@ -393,30 +450,4 @@ fn drop_lift(t: Tensor, rank: usize) -> Tensor {
     } else {
         t
     }
-}
-
-/// Why a fused gradient (`LayerNormGrad`, `AttentionGrad`) has no rules of its own:
-/// backward builds it only where nothing differentiates it (see [`untraced`]).
-fn not_differentiable_again(op: &'static str) -> psionic_core::Error {
-    psionic_core::Error::invalid(
-        op,
-        "this fused gradient is not differentiable; backward with create_graph builds a differentiable one",
-    )
-}
-
-/// Why a fused optimizer step has no rules: it is built only where nothing traces it
-/// (see [`untraced`]); a differentiated step is composed from ops.
-fn not_differentiable_step(op: &'static str) -> psionic_core::Error {
-    psionic_core::Error::invalid(
-        op,
-        "this fused optimizer step is not differentiable; with grad mode on the step is built from ops",
-    )
-}
-
-/// Whether what is built now goes untraced, so it may use a fused primitive with no vjp
-/// or jvp of its own (a fused gradient, an optimizer step): grad mode off, as in every
-/// plain `backward` or `grad` without `create_graph` and in an optimizer's step, and no
-/// jvp or vmap running.
-pub(crate) fn untraced() -> bool {
-    !crate::autodiff::mode::is_grad_enabled() && !crate::autodiff::forward::active() && !crate::autodiff::vmap::active()
 }

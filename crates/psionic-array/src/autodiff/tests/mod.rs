@@ -5,6 +5,7 @@ mod composite_ops;
 mod conv_ops;
 mod custom;
 mod functional;
+mod fused_second_order;
 mod index_ops;
 mod linalg_ops;
 mod norm_ops;
