@@ -4,17 +4,20 @@
 //! dtype at once (misuse panics at the call site, or returns `Err` inside [`fallible`]),
 //! then evaluates the node immediately in the default eager mode, or later in a [`lazy`]
 //! scope. Views share storage; in-place ops follow PyTorch's aliasing rules (see
-//! `tensor.rs`). The op families live in `ops/`, their primitives in `prim.rs`.
+//! `tensor.rs`). The op families live in `ops/`, their primitives in `prim/`; the
+//! transforms (`autodiff/`) reach the build path through `interp.rs`.
 
 pub mod autodiff;
 pub mod display;
 pub mod graph;
+mod interp;
 pub mod linalg;
 pub mod mode;
 pub mod node;
 pub mod ops;
 pub mod prim;
 pub mod random;
+mod slot;
 pub mod tensor;
 
 pub use autodiff::{autograd, BackwardOpts, GradOpts, Tree};

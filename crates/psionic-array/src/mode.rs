@@ -1,4 +1,5 @@
-//! Evaluation mode (eager or lazy) and how op errors reach the caller.
+//! Evaluation mode (eager or lazy), grad mode (whether built nodes record for backward)
+//! and how op errors reach the caller.
 
 use psionic_core::Error;
 use std::cell::Cell;
@@ -6,6 +7,7 @@ use std::cell::Cell;
 thread_local! {
     static LAZY_DEPTH: Cell<usize> = const { Cell::new(0) };
     static FALLIBLE_DEPTH: Cell<usize> = const { Cell::new(0) };
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
 }
 
 /// True inside a [`lazy`] scope on this thread.
@@ -82,5 +84,57 @@ pub fn fallible<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
             Ok(e) => Err(*e),
             Err(other) => std::panic::resume_unwind(other),
         },
+    }
+}
+
+/// True when ops record the graph for backward (PyTorch's `torch.is_grad_enabled()`).
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Sets grad recording on this thread and returns the previous setting.
+pub fn set_grad_enabled(on: bool) -> bool {
+    GRAD_ENABLED.with(|g| g.replace(on))
+}
+
+/// Restores the previous grad mode when dropped. Made by [`NoGradGuard::new`],
+/// [`EnableGradGuard::new`] or [`GradModeGuard::new`].
+pub struct GradModeGuard {
+    prev: bool,
+}
+
+impl GradModeGuard {
+    pub fn new(on: bool) -> Self {
+        GradModeGuard { prev: set_grad_enabled(on) }
+    }
+}
+
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        set_grad_enabled(self.prev);
+    }
+}
+
+/// Guard form of [`no_grad`] (`with torch.no_grad():`).
+pub struct NoGradGuard {
+    _mode: GradModeGuard,
+}
+
+impl NoGradGuard {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        NoGradGuard { _mode: GradModeGuard::new(false) }
+    }
+}
+
+/// Guard form of [`enable_grad`].
+pub struct EnableGradGuard {
+    _mode: GradModeGuard,
+}
+
+impl EnableGradGuard {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        EnableGradGuard { _mode: GradModeGuard::new(true) }
     }
 }

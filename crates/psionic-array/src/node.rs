@@ -1,7 +1,7 @@
 //! Graph nodes and their evaluation.
 
-use crate::autodiff::slot::{GradSlot, SavedVersion};
 use crate::prim::{Meta, Prim};
+use crate::slot::{GradSlot, SavedVersion};
 use psionic_core::{Device, Error, Result};
 use psionic_cpu::CpuArray;
 use smallvec::SmallVec;

@@ -9,11 +9,10 @@
 //! `SliceUpdate` node on the base (functionalization), so the base and every other view
 //! observe it. [`Tensor::deep_clone`] (PyTorch's `clone()`) makes an independent copy.
 
-use crate::autodiff::mode::{is_grad_enabled, GradModeGuard};
-use crate::autodiff::slot::GradSlot;
-use crate::mode::{check, is_lazy};
+use crate::mode::{check, is_grad_enabled, is_lazy, GradModeGuard};
 use crate::node::{Inputs, Node};
 use crate::prim::{Meta, Prim, ViewOp};
+use crate::slot::GradSlot;
 use psionic_core::{DType, Device, Error, Layout, Result};
 use psionic_cpu::{CpuArray, Element};
 use smallvec::SmallVec;
@@ -96,7 +95,9 @@ impl Tensor {
         let node = build(prim, inputs.iter().map(|t| t.node()).collect::<Inputs>())?;
         let out = Self::from_node(node.clone());
         if node.ad.recorded {
-            crate::autodiff::slot::stamp_saved(&node, inputs, &out);
+            for i in crate::interp::active() {
+                i.made(&node, inputs, &out);
+            }
         }
         Ok(out)
     }
@@ -159,11 +160,8 @@ impl Tensor {
                 )?
             }
         };
-        if crate::autodiff::vmap::batched_write_to_outside(&old, &new) {
-            return Err(Error::invalid(
-                "vmap",
-                "in-place write of a batched value into a tensor from outside the vmapped function (it is the same for every example, so it cannot hold one value per example); use the out-of-place op instead",
-            ));
+        for i in crate::interp::active() {
+            i.check_write(&old, &new)?;
         }
         // A leaf updated without recording (an optimizer step under no_grad, a write
         // through `detach()`) stays the same leaf: same `.grad`, still requiring grad.
@@ -368,17 +366,28 @@ pub(crate) fn build(prim: Prim, inputs: impl Into<Inputs>) -> Result<Arc<Node>> 
         }
     }
     let meta = prim.infer(&inputs.iter().map(|n| &n.meta).collect::<SmallVec<[&Meta; 4]>>())?;
-    let record = is_grad_enabled() && meta.dtype.is_float() && inputs.iter().any(|n| n.requires_grad());
-    let fwd = crate::autodiff::forward::active().then(|| inputs.clone());
-    let vm = crate::autodiff::vmap::active().then(|| inputs.clone());
+    // The transforms running on this thread (see `interp.rs`): usually recording alone.
+    let interps = crate::interp::active();
+    let record = interps.iter().any(|i| i.records(&meta, &inputs));
+    let watching: SmallVec<[_; 2]> = interps.into_iter().filter(|i| i.watches()).collect();
+    let ins = (!watching.is_empty()).then(|| inputs.clone());
     let node = Node::new(prim, inputs, meta, device, record);
+    let Some(ins) = ins else {
+        if !is_lazy() {
+            node.eval()?;
+        }
+        return Ok(node);
+    };
     // A node standing for a batched value inside vmap is never evaluated: its twin is.
-    let batched = vm.is_some_and(|ins| crate::autodiff::vmap::on_build(&node, &ins));
-    if !is_lazy() && !batched {
+    let mut claimed = false;
+    for i in &watching {
+        claimed |= i.claims(&node, &ins);
+    }
+    if !is_lazy() && !claimed {
         node.eval()?;
     }
-    if let Some(ins) = fwd {
-        crate::autodiff::forward::on_build(&node, &ins);
+    for i in &watching {
+        i.built(&node, &ins);
     }
     Ok(node)
 }

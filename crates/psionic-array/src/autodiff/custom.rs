@@ -16,7 +16,6 @@
 use super::backward::{edges, run, Opts};
 use super::functional::trace_input;
 use super::mode::{is_grad_enabled, GradModeGuard, TransformLevel};
-use super::slot::GradSlot;
 use super::{forward, no_grad, vmap};
 use crate::mode::{check, lazy};
 use crate::node::Node;
@@ -364,7 +363,7 @@ pub(crate) fn vjp_of(
         .map(|a| match (a.dtype().is_float(), create) {
             (false, _) => a.clone(),
             (true, true) => trace_input(a),
-            (true, false) => Tensor::from_node(check(leaf_alias(&a.node(), Arc::new(GradSlot::default())))),
+            (true, false) => Tensor::from_node(check(leaf_alias(&a.node(), super::record::new_slot()))),
         })
         .collect();
     let outs = f(&traced);

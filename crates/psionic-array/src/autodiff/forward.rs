@@ -9,6 +9,7 @@
 use super::functional::check_same_shape;
 use super::levels::{push, Stack};
 use super::tensor_api::{try_grad, GradOpts};
+use crate::interp::{register, Interpreter};
 use crate::mode::{check, raise};
 use crate::node::Node;
 use crate::prim::{Jvp, Prim};
@@ -34,6 +35,24 @@ pub(crate) fn active() -> bool {
     LEVELS.with(|s| s.active())
 }
 
+/// Forward mode as an interpreter of the build path: each node built while a level runs
+/// gets its tangents ([`on_build`]).
+struct Forward;
+
+static FORWARD: Forward = Forward;
+
+impl Interpreter for Forward {
+    fn name(&self) -> &'static str {
+        "jvp"
+    }
+    fn active(&self) -> bool {
+        active()
+    }
+    fn built(&self, node: &Arc<Node>, inputs: &[Arc<Node>]) {
+        on_build(node, inputs);
+    }
+}
+
 fn tangent(level: usize, n: &Arc<Node>) -> Option<Tensor> {
     LEVELS.with(|s| s.get(level, |m| m.get(&key(n)).map(|(_, t)| t.clone())).flatten())
 }
@@ -46,7 +65,7 @@ pub(crate) fn suspended<R>(f: impl FnOnce() -> R) -> R {
 
 /// Called for every node built while a `jvp` is active: gives it a tangent at each level
 /// where one of its inputs has one.
-pub(crate) fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) {
+fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) {
     if !node.meta.dtype.is_float() {
         return;
     }
@@ -120,6 +139,7 @@ pub fn jvp(
             m.insert(key(&n), (n, t.to_dtype(x.dtype())));
         }
     }
+    register(&FORWARD);
     let pop = push(&LEVELS, m);
     let outs = f(&xs);
     // An output with no tangent gets zeros; a non-float output (a comparison) gets them in

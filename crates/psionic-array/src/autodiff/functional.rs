@@ -8,12 +8,10 @@
 
 use super::backward::{run, Opts};
 use super::mode::{is_grad_enabled, GradModeGuard, TransformLevel};
-use super::slot::GradSlot;
 use crate::mode::{check, raise};
 use crate::ops::args::dims_i64;
 use crate::tensor::{alias, leaf_alias, Tensor};
 use psionic_core::Error;
-use std::sync::Arc;
 
 /// A copy of `x` (no data copied) that this level differentiates with respect to. When
 /// `x` already carries an outer level's graph the copy stays connected to it.
@@ -22,7 +20,7 @@ pub(crate) fn trace_input(x: &Tensor) -> Tensor {
     let node = if n.requires_grad() && is_grad_enabled() {
         check(alias(&n))
     } else {
-        check(leaf_alias(&n, Arc::new(GradSlot::default())))
+        check(leaf_alias(&n, super::record::new_slot()))
     };
     Tensor::from_node(node)
 }

@@ -16,6 +16,7 @@ pub mod forward;
 pub mod functional;
 mod levels;
 pub mod mode;
+mod record;
 pub mod slot;
 mod sums;
 pub mod tensor_api;

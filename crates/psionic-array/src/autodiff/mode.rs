@@ -1,64 +1,14 @@
-//! Thread-local autograd switches: grad recording (`no_grad`, `enable_grad`,
-//! `inference_mode`), anomaly detection, and the nesting depth of function transforms.
+//! Thread-local autograd switches: grad recording scopes (`no_grad`, `enable_grad`,
+//! `inference_mode`; the flag itself is the build path's, in `crate::mode`), anomaly
+//! detection, and the nesting depth of function transforms.
 
 use std::cell::Cell;
 
+pub use crate::mode::{is_grad_enabled, set_grad_enabled, EnableGradGuard, GradModeGuard, NoGradGuard};
+
 thread_local! {
-    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
     static ANOMALY: Cell<bool> = const { Cell::new(false) };
     static TRANSFORM_DEPTH: Cell<usize> = const { Cell::new(0) };
-}
-
-/// True when ops record the graph for backward (PyTorch's `torch.is_grad_enabled()`).
-pub fn is_grad_enabled() -> bool {
-    GRAD_ENABLED.with(|g| g.get())
-}
-
-/// Sets grad recording on this thread and returns the previous setting.
-pub fn set_grad_enabled(on: bool) -> bool {
-    GRAD_ENABLED.with(|g| g.replace(on))
-}
-
-/// Restores the previous grad mode when dropped. Made by [`NoGradGuard::new`],
-/// [`EnableGradGuard::new`] or [`GradModeGuard::new`].
-pub struct GradModeGuard {
-    prev: bool,
-}
-
-impl GradModeGuard {
-    pub fn new(on: bool) -> Self {
-        GradModeGuard { prev: set_grad_enabled(on) }
-    }
-}
-
-impl Drop for GradModeGuard {
-    fn drop(&mut self) {
-        set_grad_enabled(self.prev);
-    }
-}
-
-/// Guard form of [`no_grad`] (`with torch.no_grad():`).
-pub struct NoGradGuard {
-    _mode: GradModeGuard,
-}
-
-impl NoGradGuard {
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        NoGradGuard { _mode: GradModeGuard::new(false) }
-    }
-}
-
-/// Guard form of [`enable_grad`].
-pub struct EnableGradGuard {
-    _mode: GradModeGuard,
-}
-
-impl EnableGradGuard {
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        EnableGradGuard { _mode: GradModeGuard::new(true) }
-    }
 }
 
 /// Runs `f` without recording: results do not require grad, and in-place updates of

@@ -25,7 +25,7 @@ pub struct BackwardOpts {
 impl Tensor {
     /// This tensor's gradient slot, created on first use.
     fn slot(&self) -> Arc<GradSlot> {
-        self.0.slot.lock().unwrap().get_or_insert_with(Default::default).clone()
+        self.0.slot.lock().unwrap().get_or_insert_with(super::record::new_slot).clone()
     }
 
     /// True when gradients flow to or through this tensor.

@@ -12,12 +12,13 @@
 
 use super::levels::{push, Stack};
 use super::tree::Tree;
+use crate::interp::{register, Interpreter};
 use crate::mode::{check, raise};
 use crate::node::Node;
 use crate::prim::broadcast;
 use crate::prim::{Meta, Prim};
 use crate::tensor::Tensor;
-use psionic_core::{normalize_dim, Error};
+use psionic_core::{normalize_dim, Error, Result};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -57,11 +58,41 @@ pub(crate) fn is_batched(n: &Arc<Node>) -> bool {
 /// True when `new` is batched but `old` is not and was made outside the innermost
 /// running `vmap`: writing `new` into the tensor holding `old` would make a tensor of the
 /// caller's hold one value per example. (Tensors made inside may become batched.)
-pub(crate) fn batched_write_to_outside(old: &Arc<Node>, new: &Arc<Node>) -> bool {
+fn batched_write_to_outside(old: &Arc<Node>, new: &Arc<Node>) -> bool {
     if !is_batched(new) || is_batched(old) {
         return false;
     }
     LEVELS.with(|s| s.get(s.len() - 1, |l| old.seq < l.start)).unwrap_or(false)
+}
+
+/// Batching as an interpreter of the build path: a node built with a batched input is
+/// claimed (never evaluated) and gets its twin ([`on_build`]).
+struct Batching;
+
+static BATCHING: Batching = Batching;
+
+impl Interpreter for Batching {
+    fn name(&self) -> &'static str {
+        "vmap"
+    }
+    fn active(&self) -> bool {
+        active()
+    }
+    fn claims(&self, node: &Arc<Node>, inputs: &[Arc<Node>]) -> bool {
+        on_build(node, inputs)
+    }
+    fn check_write(&self, old: &Arc<Node>, new: &Arc<Node>) -> Result<()> {
+        if batched_write_to_outside(old, new) {
+            return Err(Error::invalid(
+                "vmap",
+                "in-place write of a batched value into a tensor from outside the vmapped function (it is the same for every example, so it cannot hold one value per example); use the out-of-place op instead",
+            ));
+        }
+        Ok(())
+    }
+    fn hides_values(&self, node: &Arc<Node>) -> bool {
+        is_batched(node)
+    }
 }
 
 /// Runs `f` with every `vmap` level hidden.
@@ -72,7 +103,7 @@ pub(crate) fn suspended<R>(f: impl FnOnce() -> R) -> R {
 /// Called for every node built while a `vmap` is active. A node with a batched input gets
 /// a twin at the innermost level where it has one (outer levels are reached through the
 /// rule's own ops), and is then left unevaluated: returns true for such a node.
-pub(crate) fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) -> bool {
+fn on_build(node: &Arc<Node>, inputs: &[Arc<Node>]) -> bool {
     let n_levels = LEVELS.with(|s| s.len());
     for level in (0..n_levels).rev() {
         let phys: Vec<Option<Tensor>> = inputs.iter().map(|i| twin(level, i)).collect();
@@ -171,6 +202,7 @@ fn run(
     let Some((size, ..)) = size else {
         raise(Error::invalid("vmap", "at least one input must be mapped (every in_axes entry is None)"))
     };
+    register(&BATCHING);
     let pop = push(&LEVELS, Level { size, start, twins });
     let outs = f(&args);
     let phys: Vec<Option<Tensor>> = outs.iter().map(|o| twin(pop.level, &o.node())).collect();

@@ -73,7 +73,7 @@ impl Primitive for Scatter {
     fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
         match self.reduce {
             ScatterReduce::Assign | ScatterReduce::Sum | ScatterReduce::Mean => c.same(&[&c.tz(0), &c.x[1], &c.tz(2)]),
-            _ => Ok(Jvp::Transpose),
+            ScatterReduce::Prod | ScatterReduce::Amax | ScatterReduce::Amin => Ok(Jvp::Transpose),
         }
     }
     fn batch(&self, c: &BatchCtx) -> Result<Tensor> {
@@ -84,7 +84,7 @@ impl Primitive for Scatter {
     fn saves(&self) -> Saves {
         match self.reduce {
             ScatterReduce::Assign | ScatterReduce::Sum | ScatterReduce::Mean => Saves::of(0b10, false),
-            _ => Saves::of(0b111, true),
+            ScatterReduce::Prod | ScatterReduce::Amax | ScatterReduce::Amin => Saves::of(0b111, true),
         }
     }
     fn shape_polymorphic(&self) -> bool {

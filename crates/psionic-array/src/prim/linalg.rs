@@ -41,7 +41,13 @@ impl Primitive for LinalgOp {
     fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
         match self {
             LinalgOp::PivotPermutation { .. } => super::zero_tangent(c),
-            _ => Ok(Jvp::Transpose),
+            LinalgOp::Cholesky
+            | LinalgOp::LuFactor
+            | LinalgOp::TriangularSolve { .. }
+            | LinalgOp::Qr { .. }
+            | LinalgOp::Eigh { .. }
+            | LinalgOp::Eig
+            | LinalgOp::Svd { .. } => Ok(Jvp::Transpose),
         }
     }
     /// Batching passes the batch through as one more leading dim.

@@ -39,7 +39,12 @@ impl Primitive for Reduce {
         let dtype = match self.op {
             ReduceOp::All | ReduceOp::Any => DType::Bool,
             ReduceOp::ArgMax | ReduceOp::ArgMin => DType::I64,
-            _ => inputs[0].dtype,
+            ReduceOp::Sum
+            | ReduceOp::Prod
+            | ReduceOp::Max
+            | ReduceOp::Min
+            | ReduceOp::NormP(_)
+            | ReduceOp::Var { .. } => inputs[0].dtype,
         };
         Ok(Meta::new(shape, dtype))
     }
@@ -70,7 +75,16 @@ impl Primitive for Reduce {
     fn saves(&self) -> Saves {
         match self.op {
             ReduceOp::Sum => Saves::NOTHING,
-            _ => Saves::of(0b1, true),
+            // Integer and bool results are never recorded; the rest read input and output.
+            ReduceOp::Prod
+            | ReduceOp::Max
+            | ReduceOp::Min
+            | ReduceOp::NormP(_)
+            | ReduceOp::Var { .. }
+            | ReduceOp::ArgMax
+            | ReduceOp::ArgMin
+            | ReduceOp::All
+            | ReduceOp::Any => Saves::of(0b1, true),
         }
     }
     fn shape_polymorphic(&self) -> bool {
@@ -95,7 +109,7 @@ impl Primitive for Scan {
     fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
         match self.op {
             ScanOp::CumSum => c.same(&[&c.tz(0)]),
-            _ => Ok(Jvp::Transpose),
+            ScanOp::CumProd | ScanOp::CumMax | ScanOp::CumMin | ScanOp::LogCumSumExp => Ok(Jvp::Transpose),
         }
     }
     fn batch(&self, c: &BatchCtx) -> Result<Tensor> {
@@ -104,7 +118,7 @@ impl Primitive for Scan {
     fn saves(&self) -> Saves {
         match self.op {
             ScanOp::CumSum => Saves::NOTHING,
-            _ => Saves::of(0b1, true),
+            ScanOp::CumProd | ScanOp::CumMax | ScanOp::CumMin | ScanOp::LogCumSumExp => Saves::of(0b1, true),
         }
     }
     fn shape_polymorphic(&self) -> bool {
@@ -121,7 +135,7 @@ fn expand_back(t: &Tensor, dims: &[usize], shape: &[usize]) -> Tensor {
 /// Whether the zero-safe (slower) product gradient is needed; always inside `vmap`,
 /// where values cannot be read.
 fn any_zero(x: &Tensor) -> bool {
-    crate::autodiff::vmap::is_batched(&x.node()) || x.eq(0.0).any().item::<bool>()
+    crate::interp::hides_values(&x.node()) || x.eq(0.0).any().item::<bool>()
 }
 
 fn vjp(op: ReduceOp, dims: &[usize], x: &Tensor, y: &Tensor, g: &Tensor) -> Option<Tensor> {
@@ -205,7 +219,7 @@ fn scan_vjp(op: ScanOp, dim: usize, x: &Tensor, y: &Tensor, g: &Tensor) -> Tenso
         ScanOp::CumMax | ScanOp::CumMin => {
             // The gradient of each output goes to the input where its extreme was reached.
             let idx = {
-                let _ng = crate::autodiff::mode::NoGradGuard::new();
+                let _ng = crate::mode::NoGradGuard::new();
                 crate::mode::check(Tensor::make(Prim::Scan(Scan { op, dim, indices: true }), &[x]))
             };
             let n = x.size(d);

@@ -1,0 +1,58 @@
+//! How the code is laid out, checked: the core build path imports nothing from the
+//! transforms, no primitive's dispatch falls back on a catch-all arm, and no source file
+//! of the workspace outgrows a reading.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// A file's lines with `//` comments cut off.
+fn code_lines(path: &Path) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().map(|l| l.split("//").next().unwrap_or("").to_string()).collect()
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for entry in fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_build_path_and_the_primitives_import_nothing_from_autodiff() {
+    let mut files = vec![src().join("tensor.rs"), src().join("node.rs"), src().join("interp.rs")];
+    files.extend(rust_files(&src().join("prim")));
+    for f in files {
+        for (i, l) in code_lines(&f).iter().enumerate() {
+            assert!(!l.contains("autodiff"), "{}:{}: {l}", f.display(), i + 1);
+        }
+    }
+}
+
+#[test]
+fn no_primitive_dispatch_has_a_catch_all_arm() {
+    for f in rust_files(&src().join("prim")) {
+        for (i, l) in code_lines(&f).iter().enumerate() {
+            assert!(!l.trim_start().starts_with("_ =>"), "{}:{}: {l}", f.display(), i + 1);
+        }
+    }
+}
+
+#[test]
+fn no_source_file_is_over_800_lines() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("crates/");
+    for f in rust_files(crates) {
+        let n = fs::read_to_string(&f).unwrap().lines().count();
+        assert!(n <= 800, "{} has {n} lines", f.display());
+    }
+}
