@@ -228,12 +228,14 @@ impl Saves {
 }
 
 /// Declares the primitives: the `Prim` enum, one variant per type implementing
-/// [`Primitive`], its dispatch, and `From` each type.
+/// [`Primitive`], its dispatch, `From` each type, and the table of where each lives (its
+/// definition in `prim/`, the ops that build it, its CPU kernel), which ARCHITECTURE.md
+/// shows.
 macro_rules! primitives {
-    ($($(#[$doc:meta])* $name:ident($ty:ty),)*) => {
+    ($($(#[doc = $doc:literal])* $name:ident($ty:ty) in $def:literal, ops $ops:literal, kernel $kernel:literal,)*) => {
         #[derive(Clone, Debug, PartialEq)]
         pub enum Prim {
-            $($(#[$doc])* $name($ty),)*
+            $($(#[doc = $doc])* $name($ty),)*
         }
 
         impl Prim {
@@ -251,6 +253,15 @@ macro_rules! primitives {
                     $(Prim::$name(_) => stringify!($name),)*
                 }
             }
+
+            /// Every primitive: where it is defined and built, its kernel, its doc.
+            pub const TABLE: &'static [PrimRow] = &[$(PrimRow {
+                name: stringify!($name),
+                definition: $def,
+                ops: $ops,
+                kernel: $kernel,
+                doc: &[$($doc),*],
+            },)*];
         }
 
         $(impl From<$ty> for Prim {
@@ -261,50 +272,159 @@ macro_rules! primitives {
     };
 }
 
+/// One primitive in [`Prim::TABLE`]: its variant, the file of `prim/` defining it, the
+/// files of psionic-array whose ops build it, its kernel files in psionic-cpu (or
+/// another crate, named), and its doc lines.
+pub struct PrimRow {
+    pub name: &'static str,
+    pub definition: &'static str,
+    pub ops: &'static str,
+    pub kernel: &'static str,
+    pub doc: &'static [&'static str],
+}
+
+impl Prim {
+    /// ARCHITECTURE.md's table of primitives, generated from [`Prim::TABLE`].
+    pub fn markdown_table() -> String {
+        let mut out = String::from(
+            "| primitive | what it computes | defined in | built by | CPU kernel |\n|---|---|---|---|---|\n",
+        );
+        for r in Prim::TABLE {
+            let doc: Vec<&str> = r.doc.iter().map(|l| l.trim()).collect();
+            let doc = doc.join(" ").replace('|', "\\|");
+            out.push_str(&format!("| `{}` | {doc} | `prim/{}` | {} | {} |\n", r.name, r.definition, r.ops, r.kernel));
+        }
+        out
+    }
+}
+
 primitives! {
-    /// Data supplied from the host; never evaluated.
-    Const(Const),
-    /// A value known by shape and dtype only: one example of a batched value inside
-    /// `vmap` or an input while `compile` traces. Evaluating it refuses.
-    Placeholder(Placeholder),
-    Cast(Cast),
-    Contiguous(Contiguous),
-    Unary(psionic_core::ops::UnaryOp),
-    Binary(psionic_core::ops::BinaryOp),
-    /// `where(cond, a, b)`.
-    Where(Where),
-    /// lerp, addcmul or addcdiv of three f32 or f64 inputs of one dtype, broadcast.
-    Ternary(psionic_core::ops::TernaryOp),
-    Reduce(Reduce),
-    Scan(Scan),
-    Softmax(Softmax),
-    SoftmaxGrad(SoftmaxGrad),
-    LayerNorm(LayerNorm),
-    LayerNormGrad(LayerNormGrad),
-    Attention(Attention),
-    AttentionGrad(AttentionGrad),
-    /// One Adam step of a parameter (see `adam.rs`).
-    AdamStep(psionic_cpu::adam::AdamCoeffs),
-    BatchNorm(BatchNorm),
-    ChannelSums(ChannelSums),
-    ChannelMoments(ChannelMoments),
-    ChannelCombine(ChannelCombine),
-    View(ViewOp),
-    Matmul(Matmul),
-    Cat(Cat),
-    SliceUpdate(SliceUpdate),
-    /// Max pooling's picks (see `order.rs`).
-    MaxPoolIndex(psionic_cpu::pool::PoolGeometry),
-    Gather(Gather),
-    Scatter(Scatter),
-    Order(Order),
-    SearchSorted(SearchSorted),
-    Fold(Fold),
-    Conv(Convolution),
-    /// A matrix factorization or triangular solve over the last two dims (see
-    /// `LinalgOp`; several results are packed into one last dim).
-    Linalg(psionic_core::ops::LinalgOp),
-    Custom(Custom),
+    /// Data supplied from the host (creation ops, host-drawn random values); born
+    /// evaluated.
+    Const(Const) in "leaf.rs", ops "`ops/creation.rs`, `random/`", kernel "—",
+    /// One example of a batched value inside `vmap`, or an input while `compile` traces:
+    /// shape and dtype only; evaluating it refuses.
+    Placeholder(Placeholder) in "leaf.rs", ops "`autodiff/vmap.rs`, `graph.rs`", kernel "—",
+    /// A copy converted to another dtype.
+    Cast(Cast) in "copy.rs", ops "`tensor.rs` (`to_dtype`)", kernel "`cast.rs`",
+    /// A contiguous copy of a strided view (PyTorch's `clone`).
+    Contiguous(Contiguous) in "copy.rs", ops "`tensor.rs`, `ops/shape.rs`", kernel "`elementwise.rs`",
+    /// Unary elementwise ops and activations, a derivative table. GELU's backward is its
+    /// own kind, `GeluGrad`: one pass for `Φ(x) + x φ(x)` with the composite's float steps.
+    Unary(psionic_core::ops::UnaryOp) in "unary.rs", ops "`ops/unary.rs`", kernel "`unary.rs`",
+    /// Binary elementwise ops and comparisons, broadcast, a derivative table. relu's
+    /// backward is its own kind, `ReluGrad`: `g` where the output is positive, in one pass
+    /// instead of a comparison and a select.
+    Binary(psionic_core::ops::BinaryOp) in "binary.rs", ops "`ops/binary.rs`", kernel "`binary.rs`",
+    /// `where(cond, a, b)`, broadcast.
+    Where(Where) in "ternary.rs", ops "`ops/binary.rs`", kernel "`index.rs`",
+    /// lerp, addcmul and addcdiv of three f32 or f64 inputs of one dtype, broadcast, in one
+    /// kernel with PyTorch's roundings (other dtypes take the binary pieces).
+    Ternary(psionic_core::ops::TernaryOp) in "ternary.rs", ops "`ops/binary.rs`", kernel "`ternary.rs`",
+    /// Reductions over dims (sum, prod, max/min, arg-, all/any, p-norms, variance): sums
+    /// whose innermost kept dim is unit-stride add whole rows into accumulator tiles, the
+    /// others walk each output's run, in a fixed order for any thread count.
+    Reduce(Reduce) in "reduce.rs", ops "`ops/reduce.rs`", kernel "`reduce.rs`, `reduce_columns.rs`",
+    /// Scans along a dim (cumsum, cumprod, cummax/cummin and their positions,
+    /// logcumsumexp).
+    Scan(Scan) in "reduce.rs", ops "`ops/reduce.rs`", kernel "`scan.rs`",
+    /// softmax and log_softmax along a dim, one fused kernel per line.
+    Softmax(Softmax) in "softmax.rs", ops "`ops/reduce.rs`", kernel "`softmax.rs`",
+    /// Their backward, `y (g - sum(g y))` or `g - e^y sum(g)`: one fused pass per line with
+    /// the composite's bits along a contiguous last dim, and its own vjp for second
+    /// derivatives.
+    SoftmaxGrad(SoftmaxGrad) in "softmax.rs", ops "`prim/softmax.rs` (softmax's vjp)", kernel "`softmax.rs`",
+    /// layer_norm of f32/f64 (input, scale, shift; absent ones are broadcast `1` and
+    /// `-0`): one pass per row with the composite's roundings, so the same bits. Other
+    /// dtypes and mixed operands take the composite.
+    LayerNorm(LayerNorm) in "layer_norm.rs", ops "`ops/norm.rs`", kernel "`norm.rs`",
+    /// layer_norm's input gradient (input, scale, output gradient), one more fused pass per
+    /// row; it stands for its composite written with ops, whose derivatives and batch (with
+    /// a batched scale) are its own. The scale and shift gradients are sums of ops.
+    LayerNormGrad(LayerNormGrad) in "layer_norm.rs", ops "`prim/layer_norm.rs` (layer_norm's vjp)", kernel "`norm.rs`",
+    /// Scaled dot-product attention `softmax(scale · q kᵀ) v` of f32/f64 with no empty
+    /// matrix, optionally causal: one kernel per block of 32 queries, whose scores and
+    /// weights stay in a `32 x S` scratch and whose causal blocks multiply only the keys
+    /// they see; each matrix of the batch on one thread, so the bits do not depend on the
+    /// thread count. `functional::scaled_dot_product_attention` takes it when there is no
+    /// mask or dropout, and `MultiheadAttention` goes through sdpa when it returns no
+    /// weights and has no mask other than a causal flag; f16 and bf16 are computed in f32
+    /// and rounded once, as PyTorch's CPU kernels do; masks and dropout take PyTorch's
+    /// math path, written with ops.
+    Attention(Attention) in "attention.rs", ops "`ops/attention.rs`", kernel "`attention.rs`",
+    /// Attention's gradients (q, k, v, output gradient): one fused kernel recomputes the
+    /// weights a block at a time and returns `dq | dk | dv` packed per matrix; its own vjp
+    /// and jvp are those of the same formulas written with ops (its composite).
+    AttentionGrad(AttentionGrad) in "attention.rs", ops "`prim/attention.rs` (attention's vjp)", kernel "`attention.rs`",
+    /// One Adam/AdamW step of an f32/f64 parameter without amsgrad (param, grad, exp_avg,
+    /// exp_avg_sq → `[3, ...]`): one pass for the parameter and both moments, the bits of
+    /// `torch.optim`'s single-tensor ops, whose derivatives it takes.
+    AdamStep(psionic_cpu::adam::AdamCoeffs) in "adam.rs", ops "`ops/optim.rs` (`fused_adam`)", kernel "`adam.rs`",
+    /// batch_norm in training of f32/f64 (input, weight, bias, mean, var): one pass for
+    /// `x * scale + shift` with the batch statistics. Its vjp reads `g` and `x` once for
+    /// `Σ g` and `Σ g (x - mean)` (`ChannelSums`) and once more for `dx = a g + c2 x + c0`
+    /// (`ChannelCombine`); the statistics are the input's own graph values, so the vjp
+    /// gives them no gradient and second derivatives go through them. Other dtypes and
+    /// mixed operands: the composite, `batch_norm_apply`, which evaluation with running
+    /// estimates also uses.
+    BatchNorm(BatchNorm) in "batch_norm.rs", ops "`ops/batch_norm.rs`", kernel "`batch_norm.rs`",
+    /// Batch norm's backward sums per channel, `[Σ g, Σ g (x - mean)]`, in one read of `g`
+    /// and `x`; `[batch, channels]` inputs run row by row, vectorised across channels.
+    ChannelSums(ChannelSums) in "batch_norm.rs", ops "`ops/batch_norm.rs`", kernel "`batch_norm.rs`",
+    /// Batch norm's statistics per channel, `[mean, biased var]`: two passes a group of
+    /// channels at a time, in f64 over blocks summed in the element type.
+    ChannelMoments(ChannelMoments) in "batch_norm.rs", ops "`ops/batch_norm.rs`", kernel "`batch_norm.rs`",
+    /// Batch norm's input gradient `(k + v b) + u a` with per-channel coefficients, in one
+    /// pass rounded as two `addcmul`s.
+    ChannelCombine(ChannelCombine) in "batch_norm.rs", ops "`ops/batch_norm.rs`", kernel "`batch_norm.rs`",
+    /// Views: reshape, permute, slice, select, expand, (un)squeeze, diagonal, unfold,
+    /// as_strided, flip and the sliding windows of im2col, sharing storage.
+    View(ViewOp) in "view.rs", ops "`ops/shape.rs`, `ops/arrange.rs`, `ops/indexing.rs`", kernel "— (a layout)",
+    /// `[..., m, k] @ [..., k, n]` with equal batch shapes (matmul, einsum, `linear`; a
+    /// batch against one matrix folds into the rows: one GEMM). Each product is computed
+    /// row- or column-major, whichever makes gemm pack less strided data; large products of
+    /// row-major f32 operands run on the AVX-512 kernel of `gemm_f32.rs` (`a` read in place,
+    /// `b` packed in 64-column panels, a 6x64 register tile added to the output once per k
+    /// block); bf16 runs on the CPU's bf16 dot-product instruction where it has one
+    /// (`gemm_bf16.rs`: packed pairs, a 6x64 f32 register tile, one rounding at the end,
+    /// the threads splitting the columns when the panels divide evenly), elsewhere it is
+    /// cast to f32.
+    Matmul(Matmul) in "matmul.rs", ops "`ops/linalg.rs`", kernel "`matmul.rs`, `gemm_f32.rs`, `gemm_bf16.rs`",
+    /// Concatenation along a dim.
+    Cat(Cat) in "shape.rs", ops "`ops/shape.rs`, `ops/arrange.rs`", kernel "`index.rs`",
+    /// A write through a view in functional form (in-place ops, slice assignment, pad,
+    /// in-place random fills).
+    SliceUpdate(SliceUpdate) in "shape.rs", ops "`tensor.rs`, `ops/inplace.rs`, `ops/pad.rs`", kernel "`elementwise.rs`",
+    /// Max pooling's pick per window (PyTorch's rule: the first maximum, the last NaN,
+    /// padding never), a flat position in its plane, which is also `return_indices`; the
+    /// values are a `Gather` through those positions.
+    MaxPoolIndex(psionic_cpu::pool::PoolGeometry) in "order.rs", ops "`ops/pool.rs`", kernel "`pool.rs`, `window.rs`",
+    /// `x[p with p[dim] = index[p]]` (gather, index_select, take, embedding, linear
+    /// interpolation taps): rows of the output in parallel chunks, a row that reads one
+    /// index copied whole; bounds checked once per distinct index position.
+    Gather(Gather) in "index.rs", ops "`ops/index.rs`, `ops/indexing.rs`, `ops/embedding.rs`, `ops/resample.rs`", kernel "`gather.rs`",
+    /// A source combined into a copy of its base at indexed positions (assign, sum, prod,
+    /// mean, amax, amin): one block of the output per coordinate before `dim`, in parallel,
+    /// each filled in the order of the whole, so sums do not depend on the thread count.
+    Scatter(Scatter) in "index.rs", ops "`ops/index.rs`, `ops/indexing.rs`, `ops/embedding.rs`", kernel "`gather.rs`",
+    /// Positions along a dim: a stable argsort with NaN last (sort, topk, kthvalue, median,
+    /// quantile, unique) or the mode's index; the values are gathered through them.
+    Order(Order) in "order.rs", ops "`ops/sort.rs`", kernel "`order.rs`",
+    /// Insertion points of values in sorted sequences (searchsorted, bucketize).
+    SearchSorted(SearchSorted) in "order.rs", ops "`ops/sort.rs`", kernel "`order.rs`",
+    /// col2im, the adjoint of the windows view: each window value added back onto its
+    /// position, leading slices in parallel, each in a fixed order; half types accumulate
+    /// in f32.
+    Fold(Fold) in "conv.rs", ops "`ops/conv.rs`", kernel "`fold.rs`",
+    /// A convolution of f32/f64 with implicit zero padding, one of its three bilinear
+    /// products (forward, input gradient, weight gradient), each the others' adjoint (see
+    /// "Convolution").
+    Conv(Convolution) in "conv.rs", ops "`ops/conv.rs`", kernel "`conv.rs`, `conv_gemm.rs`, `conv_panels.rs`, `depthwise.rs`",
+    /// A matrix factorization or triangular solve over the last two dims (Cholesky, LU,
+    /// QR, eigh, eig, SVD), several results packed into one last dim.
+    Linalg(psionic_core::ops::LinalgOp) in "linalg.rs", ops "`linalg/`", kernel "psionic-linalg (faer)",
+    /// A call of a function with its own rules (`CustomFunction`, `checkpoint`).
+    Custom(Custom) in "custom.rs", ops "`autodiff/custom.rs`", kernel "— (the call's value)",
 }
 
 impl Prim {
