@@ -2,7 +2,8 @@
 //! (`ReLU`, `GELU`, `Softmax`, ...), and [`PReLU`], which has a parameter.
 
 use super::param;
-use crate::module::{Forward, Member, Module, Training};
+use crate::module::{Forward, Training};
+use crate::Module;
 use psionic_array::Tensor;
 
 /// A parameter-free activation; `type_name` is the PyTorch class it stands for.
@@ -71,9 +72,12 @@ pub enum ActivationKind {
 }
 
 /// A module applying one [`ActivationKind`].
+#[derive(Module)]
+#[module(name = kind_name)]
 pub struct Activation {
-    pub kind: ActivationKind,
+    #[training]
     training: Training,
+    pub kind: ActivationKind,
 }
 
 impl Activation {
@@ -100,8 +104,9 @@ impl Activation {
     }
 }
 
-impl Module for Activation {
-    fn type_name(&self) -> &'static str {
+impl Activation {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         use ActivationKind::*;
         match self.kind {
             ReLU => "ReLU",
@@ -131,9 +136,6 @@ impl Module for Activation {
             GLU { .. } => "GLU",
             RReLU { .. } => "RReLU",
         }
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("training", Member::Training(&self.training));
     }
 }
 
@@ -187,7 +189,9 @@ fn rrelu_train(x: &Tensor, lower: f64, upper: f64) -> Tensor {
 
 /// `max(0, x) + a * min(0, x)` with learned slopes `a` (one, or one per channel),
 /// initialised to `init` (PyTorch's 0.25).
+#[derive(Module)]
 pub struct PReLU {
+    #[param]
     pub weight: Tensor,
 }
 
@@ -196,15 +200,6 @@ impl PReLU {
         let weight = param(&[num_parameters]);
         crate::init::constant_(&weight, init);
         PReLU { weight }
-    }
-}
-
-impl Module for PReLU {
-    fn type_name(&self) -> &'static str {
-        "PReLU"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(Some(&self.weight)));
     }
 }
 

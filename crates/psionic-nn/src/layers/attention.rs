@@ -3,7 +3,8 @@
 //! conventions (boolean `true` = may not attend) and `add_bias_kv` / `add_zero_attn`.
 
 use super::{param, Linear};
-use crate::module::{Member, Module, Training};
+use crate::module::Training;
+use crate::Module;
 use psionic_array::{DType, Tensor};
 
 /// What [`MultiheadAttention::forward`] returns.
@@ -14,21 +15,31 @@ pub struct MhaOutput {
     pub weights: Option<Tensor>,
 }
 
+#[derive(Module)]
 pub struct MultiheadAttention {
+    #[param]
+    pub in_proj_weight: Option<Tensor>,
+    #[param]
+    pub q_proj_weight: Option<Tensor>,
+    #[param]
+    pub k_proj_weight: Option<Tensor>,
+    #[param]
+    pub v_proj_weight: Option<Tensor>,
+    #[param]
+    pub in_proj_bias: Option<Tensor>,
+    #[child]
+    pub out_proj: Linear,
+    #[param]
+    pub bias_k: Option<Tensor>,
+    #[param]
+    pub bias_v: Option<Tensor>,
+    #[training]
+    training: Training,
     pub embed_dim: usize,
     pub num_heads: usize,
     pub dropout: f64,
     pub batch_first: bool,
-    pub in_proj_weight: Option<Tensor>,
-    pub q_proj_weight: Option<Tensor>,
-    pub k_proj_weight: Option<Tensor>,
-    pub v_proj_weight: Option<Tensor>,
-    pub in_proj_bias: Option<Tensor>,
-    pub bias_k: Option<Tensor>,
-    pub bias_v: Option<Tensor>,
     pub add_zero_attn: bool,
-    pub out_proj: Linear,
-    training: Training,
 }
 
 /// Options of [`MultiheadAttention::forward`] (PyTorch's defaults via `Default`, except
@@ -213,22 +224,5 @@ impl MultiheadAttention {
             }
         });
         MhaOutput { output: out, weights }
-    }
-}
-
-impl Module for MultiheadAttention {
-    fn type_name(&self) -> &'static str {
-        "MultiheadAttention"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("in_proj_weight", Member::Param(self.in_proj_weight.as_ref()));
-        f("q_proj_weight", Member::Param(self.q_proj_weight.as_ref()));
-        f("k_proj_weight", Member::Param(self.k_proj_weight.as_ref()));
-        f("v_proj_weight", Member::Param(self.v_proj_weight.as_ref()));
-        f("in_proj_bias", Member::Param(self.in_proj_bias.as_ref()));
-        f("out_proj", Member::Child(&self.out_proj));
-        f("bias_k", Member::Param(self.bias_k.as_ref()));
-        f("bias_v", Member::Param(self.bias_v.as_ref()));
-        f("training", Member::Training(&self.training));
     }
 }

@@ -2,7 +2,8 @@
 //! children are named `"0"`, `"1"`, ... or by key, as in PyTorch, so state_dict keys
 //! line up (`"layers.0.weight"`).
 
-use crate::module::{Forward, Member, Module};
+use crate::module::{Forward, Member};
+use crate::Module;
 use psionic_array::Tensor;
 
 impl<T: Module + ?Sized> Module for Box<T> {
@@ -24,8 +25,9 @@ impl<T: Forward + ?Sized> Forward for Box<T> {
 }
 
 /// Applies its modules in order.
-#[derive(Default)]
+#[derive(Default, Module)]
 pub struct Sequential {
+    #[child(flatten)]
     pub layers: Vec<Box<dyn Forward>>,
 }
 
@@ -49,17 +51,6 @@ impl Sequential {
     }
 }
 
-impl Module for Sequential {
-    fn type_name(&self) -> &'static str {
-        "Sequential"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        for (i, m) in self.layers.iter().enumerate() {
-            f(&i.to_string(), Member::Child(&**m as &dyn Module));
-        }
-    }
-}
-
 impl Forward for Sequential {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.layers.iter().fold(x.clone(), |h, m| m.forward(&h))
@@ -67,7 +58,10 @@ impl Forward for Sequential {
 }
 
 /// A list of modules of one type (`Box<dyn Module>` for mixed ones).
+#[derive(Module)]
+#[module(bound = "M: Module")]
 pub struct ModuleList<M = Box<dyn Module>> {
+    #[child(flatten)]
     pub items: Vec<M>,
 }
 
@@ -92,20 +86,10 @@ impl<M> ModuleList<M> {
     }
 }
 
-impl<M: Module> Module for ModuleList<M> {
-    fn type_name(&self) -> &'static str {
-        "ModuleList"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        for (i, m) in self.items.iter().enumerate() {
-            f(&i.to_string(), Member::Child(m));
-        }
-    }
-}
-
 /// Modules by name, in insertion order.
-#[derive(Default)]
+#[derive(Default, Module)]
 pub struct ModuleDict {
+    #[child(flatten)]
     pub items: Vec<(String, Box<dyn Module>)>,
 }
 
@@ -123,20 +107,10 @@ impl ModuleDict {
     }
 }
 
-impl Module for ModuleDict {
-    fn type_name(&self) -> &'static str {
-        "ModuleDict"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        for (k, m) in &self.items {
-            f(k, Member::Child(&**m));
-        }
-    }
-}
-
 /// Parameters named `"0"`, `"1"`, ...
-#[derive(Default)]
+#[derive(Default, Module)]
 pub struct ParameterList {
+    #[param(flatten)]
     pub items: Vec<Tensor>,
 }
 
@@ -153,20 +127,10 @@ fn as_param(t: Tensor) -> Tensor {
     t
 }
 
-impl Module for ParameterList {
-    fn type_name(&self) -> &'static str {
-        "ParameterList"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        for (i, p) in self.items.iter().enumerate() {
-            f(&i.to_string(), Member::Param(Some(p)));
-        }
-    }
-}
-
 /// Parameters by name, in insertion order.
-#[derive(Default)]
+#[derive(Default, Module)]
 pub struct ParameterDict {
+    #[param(flatten)]
     pub items: Vec<(String, Tensor)>,
 }
 
@@ -180,16 +144,5 @@ impl ParameterDict {
     }
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.items.iter().find(|(k, _)| k == name).map(|(_, t)| t)
-    }
-}
-
-impl Module for ParameterDict {
-    fn type_name(&self) -> &'static str {
-        "ParameterDict"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        for (k, p) in &self.items {
-            f(k, Member::Param(Some(p)));
-        }
     }
 }

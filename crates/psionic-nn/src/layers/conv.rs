@@ -1,7 +1,8 @@
 //! Conv1d/2d/3d and ConvTranspose1d/2d/3d: one type each, the spatial rank a field.
 
 use super::{param, reset_linear_like};
-use crate::module::{Forward, Member, Module};
+use crate::module::Forward;
+use crate::Module;
 use psionic_array::ops::conv::expand_arg;
 use psionic_array::{PadMode, Padding, Tensor};
 
@@ -35,8 +36,12 @@ impl Default for ConvOpts {
 }
 
 /// A convolution over `dims` spatial dims; weight `[out, in / groups, k...]`.
+#[derive(Module)]
+#[module(name = kind_name, repr = repr_args)]
 pub struct Conv {
+    #[param]
     pub weight: Tensor,
+    #[param]
     pub bias: Option<Tensor>,
     pub dims: usize,
     pub opts: ConvOpts,
@@ -61,15 +66,14 @@ impl Conv {
     }
 }
 
-impl Module for Conv {
-    fn type_name(&self) -> &'static str {
+impl Conv {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         ["Conv1d", "Conv2d", "Conv3d"][self.dims - 1]
     }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(Some(&self.weight)));
-        f("bias", Member::Param(self.bias.as_ref()));
-    }
-    fn extra_repr(&self) -> String {
+
+    /// The constructor arguments shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         let w = self.weight.shape();
         format!("{}, {}, kernel_size={:?}, stride={:?}", w[1] * self.opts.groups, w[0], self.kernel(), self.opts.stride)
     }
@@ -98,8 +102,12 @@ impl Forward for Conv {
 }
 
 /// A transposed convolution over `dims` spatial dims; weight `[in, out / groups, k...]`.
+#[derive(Module)]
+#[module(name = kind_name)]
 pub struct ConvTranspose {
+    #[param]
     pub weight: Tensor,
+    #[param]
     pub bias: Option<Tensor>,
     pub dims: usize,
     pub opts: ConvOpts,
@@ -129,13 +137,10 @@ impl ConvTranspose {
     }
 }
 
-impl Module for ConvTranspose {
-    fn type_name(&self) -> &'static str {
+impl ConvTranspose {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"][self.dims - 1]
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(Some(&self.weight)));
-        f("bias", Member::Param(self.bias.as_ref()));
     }
 }
 

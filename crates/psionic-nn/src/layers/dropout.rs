@@ -1,7 +1,8 @@
 //! Dropout modules: active in training, the identity in evaluation.
 
 use crate::functional as F;
-use crate::module::{Forward, Member, Module, Training};
+use crate::module::{Forward, Training};
+use crate::Module;
 use psionic_array::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,10 +15,13 @@ pub enum DropoutKind {
     FeatureAlphaDropout,
 }
 
+#[derive(Module)]
+#[module(name = kind_name, repr = repr_args)]
 pub struct Dropout {
+    #[training]
+    training: Training,
     pub p: f64,
     pub kind: DropoutKind,
-    training: Training,
 }
 
 impl Dropout {
@@ -31,8 +35,9 @@ impl Dropout {
     }
 }
 
-impl Module for Dropout {
-    fn type_name(&self) -> &'static str {
+impl Dropout {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         match self.kind {
             DropoutKind::Dropout => "Dropout",
             DropoutKind::Dropout1d => "Dropout1d",
@@ -42,10 +47,9 @@ impl Module for Dropout {
             DropoutKind::FeatureAlphaDropout => "FeatureAlphaDropout",
         }
     }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("training", Member::Training(&self.training));
-    }
-    fn extra_repr(&self) -> String {
+
+    /// The constructor arguments shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         format!("p={}", self.p)
     }
 }

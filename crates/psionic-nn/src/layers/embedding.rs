@@ -2,7 +2,8 @@
 //! from `N(0, 1)` (the padding row zeroed).
 
 use super::param;
-use crate::module::{Forward, Member, Module};
+use crate::module::Forward;
+use crate::Module;
 use psionic_array::{Bags, Lookup, Tensor};
 
 /// Constructor options shared by both (PyTorch's defaults via `Default`).
@@ -28,7 +29,10 @@ fn normalized(o: &Lookup, num: usize) -> Lookup {
 }
 
 /// Looks rows of `weight` up by integer index.
+#[derive(Module)]
+#[module(repr = repr_args)]
 pub struct Embedding {
+    #[param]
     pub weight: Tensor,
     pub opts: EmbeddingOpts,
 }
@@ -51,14 +55,9 @@ impl Embedding {
     }
 }
 
-impl Module for Embedding {
-    fn type_name(&self) -> &'static str {
-        "Embedding"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(Some(&self.weight)));
-    }
-    fn extra_repr(&self) -> String {
+impl Embedding {
+    /// The constructor arguments shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         let s = self.weight.shape();
         format!("{}, {}", s[0], s[1])
     }
@@ -71,7 +70,9 @@ impl Forward for Embedding {
 }
 
 /// Sums, averages or takes the max of bags of embeddings.
+#[derive(Module)]
 pub struct EmbeddingBag {
+    #[param]
     pub weight: Tensor,
     pub opts: EmbeddingOpts,
     pub mode: psionic_array::BagMode,
@@ -93,14 +94,5 @@ impl EmbeddingBag {
     pub fn forward(&self, input: &Tensor, offsets: Option<&Tensor>, per_sample_weights: Option<&Tensor>) -> Tensor {
         let bags = Bags { offsets, mode: self.mode, per_sample_weights, include_last_offset: self.include_last_offset };
         self.weight.embedding_bag(input, &bags, &self.opts)
-    }
-}
-
-impl Module for EmbeddingBag {
-    fn type_name(&self) -> &'static str {
-        "EmbeddingBag"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(Some(&self.weight)));
     }
 }

@@ -1,12 +1,17 @@
 //! Linear, Bilinear, Identity, Flatten and Unflatten.
 
 use super::{param, reset_linear_like};
-use crate::module::{Forward, Member, Module};
+use crate::module::Forward;
+use crate::Module;
 use psionic_array::Tensor;
 
 /// `y = x Wᵀ + b`; weight `[out, in]`.
+#[derive(Module)]
+#[module(repr = repr_args)]
 pub struct Linear {
+    #[param]
     pub weight: Tensor,
+    #[param]
     pub bias: Option<Tensor>,
     pub in_features: usize,
     pub out_features: usize,
@@ -25,15 +30,9 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
-    fn type_name(&self) -> &'static str {
-        "Linear"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(Some(&self.weight)));
-        f("bias", Member::Param(self.bias.as_ref()));
-    }
-    fn extra_repr(&self) -> String {
+impl Linear {
+    /// The constructor arguments shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         format!("in_features={}, out_features={}, bias={}", self.in_features, self.out_features, self.bias.is_some())
     }
 }
@@ -45,8 +44,11 @@ impl Forward for Linear {
 }
 
 /// `y = x1ᵀ W x2 + b`; weight `[out, in1, in2]`.
+#[derive(Module)]
 pub struct Bilinear {
+    #[param]
     pub weight: Tensor,
+    #[param]
     pub bias: Option<Tensor>,
 }
 
@@ -67,26 +69,9 @@ impl Bilinear {
     }
 }
 
-impl Module for Bilinear {
-    fn type_name(&self) -> &'static str {
-        "Bilinear"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(Some(&self.weight)));
-        f("bias", Member::Param(self.bias.as_ref()));
-    }
-}
-
 /// Returns its input.
-#[derive(Default)]
+#[derive(Default, Module)]
 pub struct Identity;
-
-impl Module for Identity {
-    fn type_name(&self) -> &'static str {
-        "Identity"
-    }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
-}
 
 impl Forward for Identity {
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -95,6 +80,8 @@ impl Forward for Identity {
 }
 
 /// Flattens dims `start_dim..=end_dim` (PyTorch's defaults 1 and -1).
+#[derive(Module)]
+#[module(repr = repr_args)]
 pub struct Flatten {
     pub start_dim: i64,
     pub end_dim: i64,
@@ -106,12 +93,9 @@ impl Default for Flatten {
     }
 }
 
-impl Module for Flatten {
-    fn type_name(&self) -> &'static str {
-        "Flatten"
-    }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
-    fn extra_repr(&self) -> String {
+impl Flatten {
+    /// The constructor arguments shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         format!("start_dim={}, end_dim={}", self.start_dim, self.end_dim)
     }
 }
@@ -123,17 +107,16 @@ impl Forward for Flatten {
 }
 
 /// Splits dim `dim` into `sizes`.
+#[derive(Module)]
+#[module(repr = repr_args)]
 pub struct Unflatten {
     pub dim: i64,
     pub sizes: Vec<i64>,
 }
 
-impl Module for Unflatten {
-    fn type_name(&self) -> &'static str {
-        "Unflatten"
-    }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
-    fn extra_repr(&self) -> String {
+impl Unflatten {
+    /// The constructor arguments shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         format!("dim={}, unflattened_size={:?}", self.dim, self.sizes)
     }
 }

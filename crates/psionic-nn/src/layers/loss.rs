@@ -3,7 +3,8 @@
 //! them in `state_dict`).
 
 use crate::functional::{self as F, ClassLoss, KlReduction};
-use crate::module::{Member, Module};
+use crate::module::Member;
+use crate::Module;
 use psionic_array::{DType, Reduction, Tensor};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -30,11 +31,14 @@ pub enum LossKind {
     CTC { blank: usize, zero_infinity: bool },
 }
 
+#[derive(Module)]
+#[module(name = kind_name)]
 pub struct Loss {
     pub kind: LossKind,
     pub reduction: Reduction,
     /// Class weights (CrossEntropy, NLL, BCE, BCEWithLogits, MultiLabelSoftMargin,
     /// MultiMargin).
+    #[module(visit = visit_weights)]
     pub weight: Option<Tensor>,
     /// BCEWithLogits' weight of positive examples.
     pub pos_weight: Option<Tensor>,
@@ -113,8 +117,9 @@ impl Loss {
     }
 }
 
-impl Module for Loss {
-    fn type_name(&self) -> &'static str {
+impl Loss {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         use LossKind::*;
         match self.kind {
             MSE => "MSELoss",
@@ -139,7 +144,8 @@ impl Module for Loss {
             CTC { .. } => "CTCLoss",
         }
     }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
+    /// The weights PyTorch registers as buffers for this kind of loss.
+    fn visit_weights<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
         use LossKind::*;
         if matches!(
             self.kind,

@@ -3,7 +3,8 @@
 
 use super::param;
 use crate::functional::{self as F, Running};
-use crate::module::{Forward, Member, Module, Training};
+use crate::module::{Forward, Training};
+use crate::Module;
 use psionic_array::autodiff::no_grad;
 use psionic_array::{DType, Tensor};
 
@@ -21,22 +22,32 @@ fn affine(n: usize, on: bool) -> (Option<Tensor>, Option<Tensor>) {
     (Some(ones_param(&[n])), Some(param(&[n])))
 }
 
-/// Running statistics of a batch or instance norm.
+/// Running statistics of a batch or instance norm: buffers of the norm itself.
+#[derive(Module)]
 pub struct Stats {
+    #[buffer]
     pub running_mean: Tensor,
+    #[buffer]
     pub running_var: Tensor,
+    #[buffer]
     pub num_batches_tracked: Tensor,
 }
 
 /// What BatchNorm and InstanceNorm share: optional affine parameters, optional running
 /// statistics, `eps`, `momentum` and the train/eval flag; they differ in the dims their
 /// statistics span and in how momentum `None` is read.
+#[derive(Module)]
 pub struct StatNorm {
+    #[param]
     pub weight: Option<Tensor>,
+    #[param]
     pub bias: Option<Tensor>,
+    /// Absent when the norm tracks no running statistics.
+    #[child(flatten)]
     pub stats: Option<Stats>,
     pub eps: f64,
     pub momentum: Option<f64>,
+    #[training]
     training: Training,
 }
 
@@ -51,16 +62,6 @@ impl StatNorm {
         StatNorm { weight, bias, stats, eps, momentum, training: Training::default() }
     }
 
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        let s = self.stats.as_ref();
-        f("weight", Member::Param(self.weight.as_ref()));
-        f("bias", Member::Param(self.bias.as_ref()));
-        f("running_mean", Member::Buffer(s.map(|s| &s.running_mean), true));
-        f("running_var", Member::Buffer(s.map(|s| &s.running_var), true));
-        f("num_batches_tracked", Member::Buffer(s.map(|s| &s.num_batches_tracked), true));
-        f("training", Member::Training(&self.training));
-    }
-
     fn running(&self) -> Option<Running<'_>> {
         self.stats.as_ref().map(|s| Running { mean: &s.running_mean, var: &s.running_var })
     }
@@ -73,7 +74,11 @@ impl StatNorm {
 }
 
 /// BatchNorm1d/2d/3d over channel dim 1.
+#[derive(Module)]
+#[module(name = kind_name)]
 pub struct BatchNorm {
+    /// Its members are the module's own.
+    #[child(flatten)]
     pub norm: StatNorm,
     pub dims: usize,
 }
@@ -92,12 +97,10 @@ impl BatchNorm {
     }
 }
 
-impl Module for BatchNorm {
-    fn type_name(&self) -> &'static str {
+impl BatchNorm {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"][self.dims - 1]
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        self.norm.visit(f)
     }
 }
 
@@ -127,7 +130,11 @@ impl Forward for BatchNorm {
 
 /// InstanceNorm1d/2d/3d: per-sample, per-channel statistics; no affine parameters and
 /// no running statistics by default.
+#[derive(Module)]
+#[module(name = kind_name)]
 pub struct InstanceNorm {
+    /// Its members are the module's own.
+    #[child(flatten)]
     pub norm: StatNorm,
     pub dims: usize,
 }
@@ -139,12 +146,10 @@ impl InstanceNorm {
     }
 }
 
-impl Module for InstanceNorm {
-    fn type_name(&self) -> &'static str {
+impl InstanceNorm {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"][self.dims - 1]
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        self.norm.visit(f)
     }
 }
 
@@ -162,8 +167,12 @@ impl Forward for InstanceNorm {
 }
 
 /// LayerNorm over the trailing `normalized_shape`.
+#[derive(Module)]
+#[module(repr = repr_args)]
 pub struct LayerNorm {
+    #[param]
     pub weight: Option<Tensor>,
+    #[param]
     pub bias: Option<Tensor>,
     pub normalized_shape: Vec<usize>,
     pub eps: f64,
@@ -181,15 +190,9 @@ impl LayerNorm {
     }
 }
 
-impl Module for LayerNorm {
-    fn type_name(&self) -> &'static str {
-        "LayerNorm"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(self.weight.as_ref()));
-        f("bias", Member::Param(self.bias.as_ref()));
-    }
-    fn extra_repr(&self) -> String {
+impl LayerNorm {
+    /// The constructor arguments shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         format!("{:?}, eps={}, elementwise_affine={}", self.normalized_shape, self.eps, self.weight.is_some())
     }
 }
@@ -201,8 +204,11 @@ impl Forward for LayerNorm {
 }
 
 /// GroupNorm: `num_groups` groups of channels.
+#[derive(Module)]
 pub struct GroupNorm {
+    #[param]
     pub weight: Option<Tensor>,
+    #[param]
     pub bias: Option<Tensor>,
     pub num_groups: usize,
     pub eps: f64,
@@ -219,16 +225,6 @@ impl GroupNorm {
     }
 }
 
-impl Module for GroupNorm {
-    fn type_name(&self) -> &'static str {
-        "GroupNorm"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(self.weight.as_ref()));
-        f("bias", Member::Param(self.bias.as_ref()));
-    }
-}
-
 impl Forward for GroupNorm {
     fn forward(&self, x: &Tensor) -> Tensor {
         F::group_norm(x, self.num_groups, self.weight.as_ref(), self.bias.as_ref(), self.eps)
@@ -236,7 +232,9 @@ impl Forward for GroupNorm {
 }
 
 /// RMSNorm over the trailing `normalized_shape`; `eps` `None` is the dtype's epsilon.
+#[derive(Module)]
 pub struct RMSNorm {
+    #[param]
     pub weight: Option<Tensor>,
     pub normalized_shape: Vec<usize>,
     pub eps: Option<f64>,
@@ -249,15 +247,6 @@ impl RMSNorm {
     }
 }
 
-impl Module for RMSNorm {
-    fn type_name(&self) -> &'static str {
-        "RMSNorm"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("weight", Member::Param(self.weight.as_ref()));
-    }
-}
-
 impl Forward for RMSNorm {
     fn forward(&self, x: &Tensor) -> Tensor {
         F::rms_norm(x, &self.normalized_shape, self.weight.as_ref(), self.eps)
@@ -265,6 +254,7 @@ impl Forward for RMSNorm {
 }
 
 /// LocalResponseNorm across neighbouring channels.
+#[derive(Module)]
 pub struct LocalResponseNorm {
     pub size: usize,
     pub alpha: f64,
@@ -277,13 +267,6 @@ impl LocalResponseNorm {
     pub fn new(size: usize) -> LocalResponseNorm {
         LocalResponseNorm { size, alpha: 1e-4, beta: 0.75, k: 1.0 }
     }
-}
-
-impl Module for LocalResponseNorm {
-    fn type_name(&self) -> &'static str {
-        "LocalResponseNorm"
-    }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
 }
 
 impl Forward for LocalResponseNorm {

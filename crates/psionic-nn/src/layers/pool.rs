@@ -1,7 +1,8 @@
 //! Pooling modules: MaxPool, AvgPool, LPPool (1d/2d/3d) as [`Pooling`], adaptive max
 //! and average pooling as [`AdaptivePool`].
 
-use crate::module::{Forward, Member, Module};
+use crate::module::Forward;
+use crate::Module;
 use psionic_array::{Pool, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -18,6 +19,8 @@ pub enum PoolKind {
 }
 
 /// A window pooling over `dims` spatial dims.
+#[derive(Module)]
+#[module(name = kind_name, repr = repr_args)]
 pub struct Pooling {
     pub kind: PoolKind,
     pub dims: usize,
@@ -44,8 +47,9 @@ impl Pooling {
     }
 }
 
-impl Module for Pooling {
-    fn type_name(&self) -> &'static str {
+impl Pooling {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         let i = self.dims - 1;
         match self.kind {
             PoolKind::Max => ["MaxPool1d", "MaxPool2d", "MaxPool3d"][i],
@@ -53,8 +57,9 @@ impl Module for Pooling {
             PoolKind::Lp { .. } => ["LPPool1d", "LPPool2d", "LPPool3d"][i],
         }
     }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
-    fn extra_repr(&self) -> String {
+
+    /// The constructor arguments shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         format!("kernel_size={:?}, stride={:?}, padding={:?}", self.pool.kernel, self.pool.stride, self.pool.padding)
     }
 }
@@ -70,6 +75,8 @@ impl Forward for Pooling {
 }
 
 /// Adaptive pooling to a fixed output size.
+#[derive(Module)]
+#[module(name = kind_name)]
 pub struct AdaptivePool {
     pub max: bool,
     pub output_size: Vec<usize>,
@@ -84,8 +91,9 @@ impl AdaptivePool {
     }
 }
 
-impl Module for AdaptivePool {
-    fn type_name(&self) -> &'static str {
+impl AdaptivePool {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         let i = self.output_size.len().clamp(1, 3) - 1;
         if self.max {
             ["AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"][i]
@@ -93,7 +101,6 @@ impl Module for AdaptivePool {
             ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"][i]
         }
     }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
 }
 
 impl Forward for AdaptivePool {

@@ -1,21 +1,16 @@
 //! Upsample, PixelShuffle/PixelUnshuffle and the padding layers.
 
-use crate::module::{Forward, Member, Module};
+use crate::module::Forward;
+use crate::Module;
 use psionic_array::{PadMode, Resize, Tensor};
 
 /// `Upsample(size | scale_factor, mode, align_corners)`.
+#[derive(Module)]
 pub struct Upsample {
     pub size: Option<Vec<usize>>,
     pub scale_factor: Option<Vec<f64>>,
     pub mode: Resize,
     pub align_corners: Option<bool>,
-}
-
-impl Module for Upsample {
-    fn type_name(&self) -> &'static str {
-        "Upsample"
-    }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
 }
 
 impl Forward for Upsample {
@@ -25,14 +20,8 @@ impl Forward for Upsample {
 }
 
 /// Moves `r x r` blocks of channels into space.
+#[derive(Module)]
 pub struct PixelShuffle(pub usize);
-
-impl Module for PixelShuffle {
-    fn type_name(&self) -> &'static str {
-        "PixelShuffle"
-    }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
-}
 
 impl Forward for PixelShuffle {
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -41,14 +30,8 @@ impl Forward for PixelShuffle {
 }
 
 /// Moves `r x r` blocks of space into channels.
+#[derive(Module)]
 pub struct PixelUnshuffle(pub usize);
-
-impl Module for PixelUnshuffle {
-    fn type_name(&self) -> &'static str {
-        "PixelUnshuffle"
-    }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
-}
 
 impl Forward for PixelUnshuffle {
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -58,6 +41,8 @@ impl Forward for PixelUnshuffle {
 
 /// The padding layers (`ZeroPad2d`, `ConstantPad1d`, `ReflectionPad3d`, ...): `pads` in
 /// `F.pad`'s order (last dim first, before/after), over `dims` trailing dims.
+#[derive(Module)]
+#[module(name = kind_name)]
 pub struct Padder {
     pub pads: Vec<i64>,
     pub mode: PadMode,
@@ -74,8 +59,9 @@ impl Padder {
     }
 }
 
-impl Module for Padder {
-    fn type_name(&self) -> &'static str {
+impl Padder {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         let i = self.dims.clamp(1, 3) - 1;
         match self.mode {
             PadMode::Constant if self.value == 0.0 => ["ZeroPad1d", "ZeroPad2d", "ZeroPad3d"][i],
@@ -85,7 +71,6 @@ impl Module for Padder {
             PadMode::Circular => ["CircularPad1d", "CircularPad2d", "CircularPad3d"][i],
         }
     }
-    fn visit<'a>(&'a self, _: &mut dyn FnMut(&str, Member<'a>)) {}
 }
 
 impl Forward for Padder {

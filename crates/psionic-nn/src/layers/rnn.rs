@@ -5,7 +5,8 @@
 //! step with tensor ops, so autograd differentiates through time.
 
 use super::param;
-use crate::module::{Member, Module, ModuleExt, Training};
+use crate::module::{Member, ModuleExt, Training};
+use crate::Module;
 use psionic_array::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,11 +29,17 @@ impl CellKind {
     }
 }
 
-/// Weights of one layer and direction (or one cell).
+/// Weights of one layer and direction (or one cell), under a cell's names; an RNN's
+/// layers add a suffix (`weight_ih_l0_reverse`).
+#[derive(Module)]
 struct Weights {
+    #[param(name = "weight_ih")]
     w_ih: Tensor,
+    #[param(name = "weight_hh")]
     w_hh: Tensor,
+    #[param(name = "bias_ih")]
     b_ih: Option<Tensor>,
+    #[param(name = "bias_hh")]
     b_hh: Option<Tensor>,
 }
 
@@ -45,14 +52,6 @@ impl Weights {
             b_ih: bias.then(|| param(&[g])),
             b_hh: bias.then(|| param(&[g])),
         }
-    }
-
-    fn visit<'a>(&'a self, suffix: &str, cell: bool, f: &mut dyn FnMut(&str, Member<'a>)) {
-        let name = |n: &str| if cell { n.to_string() } else { format!("{n}_{suffix}") };
-        f(&name("weight_ih"), Member::Param(Some(&self.w_ih)));
-        f(&name("weight_hh"), Member::Param(Some(&self.w_hh)));
-        f(&name("bias_ih"), Member::Param(self.b_ih.as_ref()));
-        f(&name("bias_hh"), Member::Param(self.b_hh.as_ref()));
     }
 }
 
@@ -113,13 +112,17 @@ pub struct RnnState {
 }
 
 /// RNN, LSTM or GRU over a sequence.
+#[derive(Module)]
+#[module(name = kind_name, repr = repr_args)]
 pub struct Recurrent {
     pub kind: CellKind,
     pub input_size: usize,
     pub hidden_size: usize,
     pub opts: RnnOpts,
     /// Per layer, per direction.
+    #[module(visit = visit_layers)]
     layers: Vec<Vec<Weights>>,
+    #[training]
     training: Training,
 }
 
@@ -208,31 +211,36 @@ impl Recurrent {
     }
 }
 
-impl Module for Recurrent {
-    fn type_name(&self) -> &'static str {
+impl Recurrent {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         match self.kind {
             CellKind::Rnn { .. } => "RNN",
             CellKind::Lstm => "LSTM",
             CellKind::Gru => "GRU",
         }
     }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
+    /// Each layer's weights, named as PyTorch's `_flat_weights_names` are.
+    fn visit_layers<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
         for (l, layer) in self.layers.iter().enumerate() {
             for (d, w) in layer.iter().enumerate() {
                 let suffix = if d == 0 { format!("l{l}") } else { format!("l{l}_reverse") };
-                w.visit(&suffix, false, f);
+                w.visit(&mut |name, m| f(&format!("{name}_{suffix}"), m));
             }
         }
-        f("training", Member::Training(&self.training));
     }
-    fn extra_repr(&self) -> String {
+    /// The sizes shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         format!("{}, {}, num_layers={}", self.input_size, self.hidden_size, self.opts.num_layers)
     }
 }
 
 /// RNNCell, LSTMCell or GRUCell: one step.
+#[derive(Module)]
+#[module(name = kind_name)]
 pub struct Cell {
     pub kind: CellKind,
+    #[child(flatten)]
     w: Weights,
     pub hidden_size: usize,
 }
@@ -262,15 +270,13 @@ impl Cell {
     }
 }
 
-impl Module for Cell {
-    fn type_name(&self) -> &'static str {
+impl Cell {
+    /// PyTorch's class name.
+    fn kind_name(&self) -> &'static str {
         match self.kind {
             CellKind::Rnn { .. } => "RNNCell",
             CellKind::Lstm => "LSTMCell",
             CellKind::Gru => "GRUCell",
         }
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        self.w.visit("", true, f);
     }
 }

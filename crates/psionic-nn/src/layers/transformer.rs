@@ -4,7 +4,8 @@
 //! as PyTorch's deep copies do.
 
 use super::{Dropout, LayerNorm, Linear, MhaCall, ModuleList, MultiheadAttention};
-use crate::module::{Forward, Member, Module, ModuleExt};
+use crate::module::{Forward, ModuleExt};
+use crate::Module;
 use psionic_array::Tensor;
 
 /// Constructor options shared by the layers (PyTorch's defaults via `Default`).
@@ -58,14 +59,23 @@ impl FeedForward<'_> {
     }
 }
 
+#[derive(Module)]
 pub struct TransformerEncoderLayer {
+    #[child]
     pub self_attn: MultiheadAttention,
+    #[child]
     pub linear1: Linear,
+    #[child]
     pub dropout: Dropout,
+    #[child]
     pub linear2: Linear,
+    #[child]
     pub norm1: LayerNorm,
+    #[child]
     pub norm2: LayerNorm,
+    #[child]
     pub dropout1: Dropout,
+    #[child]
     pub dropout2: Dropout,
     pub opts: TransformerOpts,
 }
@@ -119,39 +129,35 @@ impl TransformerEncoderLayer {
     }
 }
 
-impl Module for TransformerEncoderLayer {
-    fn type_name(&self) -> &'static str {
-        "TransformerEncoderLayer"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("self_attn", Member::Child(&self.self_attn));
-        f("linear1", Member::Child(&self.linear1));
-        f("dropout", Member::Child(&self.dropout));
-        f("linear2", Member::Child(&self.linear2));
-        f("norm1", Member::Child(&self.norm1));
-        f("norm2", Member::Child(&self.norm2));
-        f("dropout1", Member::Child(&self.dropout1));
-        f("dropout2", Member::Child(&self.dropout2));
-    }
-}
-
 impl Forward for TransformerEncoderLayer {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.forward_masked(x, None, None, false)
     }
 }
 
+#[derive(Module)]
 pub struct TransformerDecoderLayer {
+    #[child]
     pub self_attn: MultiheadAttention,
+    #[child]
     pub multihead_attn: MultiheadAttention,
+    #[child]
     pub linear1: Linear,
+    #[child]
     pub dropout: Dropout,
+    #[child]
     pub linear2: Linear,
+    #[child]
     pub norm1: LayerNorm,
+    #[child]
     pub norm2: LayerNorm,
+    #[child]
     pub norm3: LayerNorm,
+    #[child]
     pub dropout1: Dropout,
+    #[child]
     pub dropout2: Dropout,
+    #[child]
     pub dropout3: Dropout,
     pub opts: TransformerOpts,
 }
@@ -218,25 +224,6 @@ impl TransformerDecoderLayer {
     }
 }
 
-impl Module for TransformerDecoderLayer {
-    fn type_name(&self) -> &'static str {
-        "TransformerDecoderLayer"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("self_attn", Member::Child(&self.self_attn));
-        f("multihead_attn", Member::Child(&self.multihead_attn));
-        f("linear1", Member::Child(&self.linear1));
-        f("dropout", Member::Child(&self.dropout));
-        f("linear2", Member::Child(&self.linear2));
-        f("norm1", Member::Child(&self.norm1));
-        f("norm2", Member::Child(&self.norm2));
-        f("norm3", Member::Child(&self.norm3));
-        f("dropout1", Member::Child(&self.dropout1));
-        f("dropout2", Member::Child(&self.dropout2));
-        f("dropout3", Member::Child(&self.dropout3));
-    }
-}
-
 /// `num_layers` layers made by `make`, every one then given the first one's weights
 /// (PyTorch deep-copies one layer).
 fn clones<M: Module>(make: impl Fn() -> M, num_layers: usize) -> ModuleList<M> {
@@ -250,8 +237,11 @@ fn clones<M: Module>(make: impl Fn() -> M, num_layers: usize) -> ModuleList<M> {
     ModuleList::new(items)
 }
 
+#[derive(Module)]
 pub struct TransformerEncoder {
+    #[child]
     pub layers: ModuleList<TransformerEncoderLayer>,
+    #[child]
     pub norm: Option<LayerNorm>,
 }
 
@@ -279,26 +269,17 @@ impl TransformerEncoder {
     }
 }
 
-impl Module for TransformerEncoder {
-    fn type_name(&self) -> &'static str {
-        "TransformerEncoder"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("layers", Member::Child(&self.layers));
-        if let Some(n) = &self.norm {
-            f("norm", Member::Child(n));
-        }
-    }
-}
-
 impl Forward for TransformerEncoder {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.forward_masked(x, None, None, false)
     }
 }
 
+#[derive(Module)]
 pub struct TransformerDecoder {
+    #[child]
     pub layers: ModuleList<TransformerDecoderLayer>,
+    #[child]
     pub norm: Option<LayerNorm>,
 }
 
@@ -320,22 +301,13 @@ impl TransformerDecoder {
     }
 }
 
-impl Module for TransformerDecoder {
-    fn type_name(&self) -> &'static str {
-        "TransformerDecoder"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("layers", Member::Child(&self.layers));
-        if let Some(n) = &self.norm {
-            f("norm", Member::Child(n));
-        }
-    }
-}
-
 /// The encoder-decoder Transformer; every parameter of more than one dim is reset with
 /// `xavier_uniform_`, as PyTorch's constructor does.
+#[derive(Module)]
 pub struct Transformer {
+    #[child]
     pub encoder: TransformerEncoder,
+    #[child]
     pub decoder: TransformerDecoder,
 }
 
@@ -370,15 +342,5 @@ impl Transformer {
     pub fn forward(&self, src: &Tensor, tgt: &Tensor, src_mask: Option<&Tensor>, m: &DecoderMasks) -> Tensor {
         let memory = self.encoder.forward_masked(src, src_mask, None, false);
         self.decoder.forward(tgt, &memory, m)
-    }
-}
-
-impl Module for Transformer {
-    fn type_name(&self) -> &'static str {
-        "Transformer"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("encoder", Member::Child(&self.encoder));
-        f("decoder", Member::Child(&self.decoder));
     }
 }

@@ -7,7 +7,8 @@
 use crate::functional::{self as F, ClassLoss, Sdpa};
 use crate::init;
 use crate::layers::{Dropout, Embedding, LayerNorm, Linear};
-use crate::module::{Forward, Member, Module, ModuleExt};
+use crate::module::{Forward, ModuleExt};
+use crate::Module;
 use psionic_array::autodiff::no_grad;
 use psionic_array::random::Generator;
 use psionic_array::{Reduction, Tensor};
@@ -25,15 +26,24 @@ pub struct GptConfig {
 }
 
 /// One pre-norm block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
+#[derive(Module)]
+#[module(name = "Block")]
 pub struct GptBlock {
+    #[child]
     pub ln_1: LayerNorm,
+    #[child(name = "attn.c_attn")]
     pub c_attn: Linear,
+    #[child(name = "attn.c_proj")]
     pub attn_proj: Linear,
+    #[child]
     pub ln_2: LayerNorm,
+    #[child(name = "mlp.c_fc")]
     pub c_fc: Linear,
+    #[child(name = "mlp.c_proj")]
     pub mlp_proj: Linear,
-    n_head: usize,
+    #[child]
     dropout: Dropout,
+    n_head: usize,
 }
 
 impl GptBlock {
@@ -68,21 +78,6 @@ impl GptBlock {
     }
 }
 
-impl Module for GptBlock {
-    fn type_name(&self) -> &'static str {
-        "Block"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("ln_1", Member::Child(&self.ln_1));
-        f("attn.c_attn", Member::Child(&self.c_attn));
-        f("attn.c_proj", Member::Child(&self.attn_proj));
-        f("ln_2", Member::Child(&self.ln_2));
-        f("mlp.c_fc", Member::Child(&self.c_fc));
-        f("mlp.c_proj", Member::Child(&self.mlp_proj));
-        f("dropout", Member::Child(&self.dropout));
-    }
-}
-
 impl Forward for GptBlock {
     fn forward(&self, x: &Tensor) -> Tensor {
         let x = x + &self.attention(&self.ln_1.forward(x));
@@ -93,13 +88,21 @@ impl Forward for GptBlock {
 /// Token and position embeddings, `n_layer` blocks, a final LayerNorm and an untied
 /// vocabulary head. Names follow GPT-2 (`wte`, `wpe`, `h.{i}.attn.c_attn`, `ln_f`,
 /// `lm_head`).
+#[derive(Module)]
+#[module(name = "GPT", repr = repr_args)]
 pub struct Gpt {
     pub config: GptConfig,
+    #[child]
     pub wte: Embedding,
+    #[child]
     pub wpe: Embedding,
+    #[child]
     pub h: Vec<GptBlock>,
+    #[child]
     pub ln_f: LayerNorm,
+    #[child]
     pub lm_head: Linear,
+    #[child]
     dropout: Dropout,
 }
 
@@ -182,21 +185,9 @@ impl Gpt {
     }
 }
 
-impl Module for Gpt {
-    fn type_name(&self) -> &'static str {
-        "GPT"
-    }
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&str, Member<'a>)) {
-        f("wte", Member::Child(&self.wte));
-        f("wpe", Member::Child(&self.wpe));
-        for (i, block) in self.h.iter().enumerate() {
-            f(&format!("h.{i}"), Member::Child(block));
-        }
-        f("ln_f", Member::Child(&self.ln_f));
-        f("lm_head", Member::Child(&self.lm_head));
-        f("dropout", Member::Child(&self.dropout));
-    }
-    fn extra_repr(&self) -> String {
+impl Gpt {
+    /// The configuration shown when printed (PyTorch's `extra_repr`).
+    fn repr_args(&self) -> String {
         let c = &self.config;
         format!(
             "vocab_size={}, block_size={}, n_layer={}, n_head={}, n_embd={}",
