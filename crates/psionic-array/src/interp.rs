@@ -8,7 +8,6 @@ use crate::node::Node;
 use crate::prim::Meta;
 use crate::tensor::Tensor;
 use psionic_core::Result;
-use smallvec::SmallVec;
 use std::sync::{Arc, OnceLock};
 
 /// One transform's part in building nodes. Each hook has a default that does nothing.
@@ -60,12 +59,13 @@ pub(crate) fn register(i: &'static dyn Interpreter) {
     unreachable!("more interpreters than slots");
 }
 
-/// The registered interpreters active on this thread.
-pub(crate) fn active() -> SmallVec<[&'static dyn Interpreter; 4]> {
-    REGISTERED.iter().map_while(|s| s.get().copied()).filter(|i| i.active()).collect()
+/// The registered interpreters active on this thread, lazily: no allocation on the
+/// build path, whose usual case is none or recording alone.
+pub(crate) fn active() -> impl Iterator<Item = &'static dyn Interpreter> {
+    REGISTERED.iter().map_while(|s| s.get().copied()).filter(|i| i.active())
 }
 
 /// Whether some active interpreter refuses to let `node`'s values be read.
 pub(crate) fn hides_values(node: &Arc<Node>) -> bool {
-    active().iter().any(|i| i.hides_values(node))
+    active().any(|i| i.hides_values(node))
 }

@@ -367,10 +367,12 @@ pub(crate) fn build(prim: Prim, inputs: impl Into<Inputs>) -> Result<Arc<Node>> 
     }
     let meta = prim.infer(&inputs.iter().map(|n| &n.meta).collect::<SmallVec<[&Meta; 4]>>())?;
     // The transforms running on this thread (see `interp.rs`): usually recording alone.
-    let interps = crate::interp::active();
-    let record = interps.iter().any(|i| i.records(&meta, &inputs));
-    let watching: SmallVec<[_; 2]> = interps.into_iter().filter(|i| i.watches()).collect();
-    let ins = (!watching.is_empty()).then(|| inputs.clone());
+    let (mut record, mut watched) = (false, false);
+    for i in crate::interp::active() {
+        record |= i.records(&meta, &inputs);
+        watched |= i.watches();
+    }
+    let ins = watched.then(|| inputs.clone());
     let node = Node::new(prim, inputs, meta, device, record);
     let Some(ins) = ins else {
         if !is_lazy() {
@@ -380,13 +382,13 @@ pub(crate) fn build(prim: Prim, inputs: impl Into<Inputs>) -> Result<Arc<Node>> 
     };
     // A node standing for a batched value inside vmap is never evaluated: its twin is.
     let mut claimed = false;
-    for i in &watching {
+    for i in crate::interp::active().filter(|i| i.watches()) {
         claimed |= i.claims(&node, &ins);
     }
     if !is_lazy() && !claimed {
         node.eval()?;
     }
-    for i in &watching {
+    for i in crate::interp::active().filter(|i| i.watches()) {
         i.built(&node, &ins);
     }
     Ok(node)
