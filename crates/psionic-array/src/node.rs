@@ -165,7 +165,7 @@ impl Node {
     fn compute_from(&self, inputs: Inputs) -> Result<()> {
         if let Device::Cuda(_) = self.device {
             *self.inputs.lock().unwrap() = inputs;
-            return Err(Error::NoCuda { op: "eval", device: self.device });
+            return Err(Error::NoBackend { op: "eval", device: self.device });
         }
         let arrays: SmallVec<[&CpuArray; 4]> =
             inputs.iter().map(|i| i.data.get().expect("inputs evaluated first")).collect();

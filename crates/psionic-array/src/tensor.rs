@@ -324,7 +324,8 @@ impl Tensor {
         check(Self::make(Prim::Cast(crate::prim::Cast(dtype)), &[self]))
     }
 
-    /// Moves to a device. Only the CPU exists in this build; CUDA is a typed refusal.
+    /// Moves to a device. Psionic has only its CPU backend so far; other devices are a
+    /// typed refusal (`Error::NoBackend`).
     pub fn to_device(&self, device: Device) -> Tensor {
         check(self.try_to_device(device))
     }
@@ -332,7 +333,7 @@ impl Tensor {
     pub fn try_to_device(&self, device: Device) -> Result<Tensor> {
         match device {
             Device::Cpu => Ok(self.clone()),
-            Device::Cuda(_) => Err(Error::NoCuda { op: "to", device }),
+            Device::Cuda(_) => Err(Error::NoBackend { op: "to", device }),
         }
     }
 }

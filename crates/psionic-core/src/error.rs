@@ -13,8 +13,10 @@ pub enum Error {
     DimOutOfRange { op: &'static str, dim: i64, lo: i64, hi: i64 },
     #[error("{op}: {msg}")]
     Invalid { op: &'static str, msg: String },
-    #[error("{op}: not built with CUDA support (device {device}); rebuild with the `cuda` feature on a machine with a CUDA driver")]
-    NoCuda { op: &'static str, device: Device },
+    /// A device without a backend: Psionic has only its CPU backend so far, in every
+    /// build (there is no CUDA backend to enable yet).
+    #[error("{op}: no backend for device {device}: Psionic runs on the CPU only (it has no CUDA backend yet)")]
+    NoBackend { op: &'static str, device: Device },
     #[error("{op}: expected all tensors to be on the same device, but found {a} and {b}")]
     DeviceMismatch { op: &'static str, a: Device, b: Device },
     #[error("{op}: {dtype} is not supported: {why}")]

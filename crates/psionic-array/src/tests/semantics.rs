@@ -102,7 +102,7 @@ fn op_misuse_names_op_and_shapes() {
     let e = fallible(|| a.sum(5, false)).unwrap_err().to_string();
     assert!(e.contains("Dimension out of range"), "{e}");
     let e = fallible(|| Tensor::zeros(&[1], DType::F32).to_device(crate::Device::Cuda(0))).unwrap_err().to_string();
-    assert!(e.contains("not built with CUDA"), "{e}");
+    assert!(e.contains("no backend for device cuda:0") && e.contains("no CUDA backend yet"), "{e}");
 }
 
 #[test]
