@@ -35,6 +35,12 @@ pub enum UnaryOp {
     Erf,
     Erfc,
     Erfinv,
+    /// `ln |Γ(x)|`.
+    Lgamma,
+    /// `ψ(x)`, the derivative of `lgamma`.
+    Digamma,
+    /// `ψ⁽ⁿ⁾(x)` for `n ≥ 1` (`n = 0` is `Digamma`).
+    Polygamma(u32),
     Sigmoid,
     /// `log(x / (1 - x))`, with x clamped to `[eps, 1 - eps]` when eps is given.
     Logit(Option<f64>),

@@ -20,6 +20,7 @@ mod depthwise;
 pub mod element;
 pub mod elementwise;
 pub mod fold;
+pub mod gamma;
 pub mod gather;
 mod gemm_bf16;
 mod gemm_f32;

@@ -93,6 +93,11 @@ fn c<F: Float>(v: f64) -> F {
     <F as NumCast>::from(v).unwrap()
 }
 
+/// A float element as f64 (exact for f32 and f64).
+fn f64_of<F: Float>(v: F) -> f64 {
+    v.to_f64().unwrap_or(f64::NAN)
+}
+
 #[inline(always)]
 fn sigmoid<F: FloatMath>(x: F) -> F {
     F::one() / (F::one() + (-x).exp_v())
@@ -266,6 +271,10 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
         Erf => m_erf!(8, |v| v.erf(), v.erf_mid(), v),
         Erfc => m!(8, |v| v.erfc()),
         Erfinv => m!(16, |v| v.erfinv()),
+        // The gamma family is computed in f64 (f32 rounds once at the end).
+        Lgamma => m!(16, |v| c::<F>(crate::gamma::lgamma(f64_of(v)))),
+        Digamma => m!(16, |v| c::<F>(crate::gamma::digamma(f64_of(v)))),
+        Polygamma(n) => m!(16, |v| c::<F>(crate::gamma::polygamma(n, f64_of(v)))),
         Sigmoid => m!(8, |v| sigmoid(v)),
         Logit(eps) => match eps {
             None => m!(8, |v| (v / (one - v)).ln()),

@@ -76,6 +76,9 @@ derivatives! { g;
     Erf, [x] => g * &x.square().neg().exp().mul(2.0 / PI.sqrt());
     Erfc, [x] => g * &x.square().neg().exp().mul(-2.0 / PI.sqrt());
     Erfinv, [y] => g * &y.square().exp().mul(PI.sqrt() / 2.0);
+    Lgamma, [x] => g * &x.digamma();
+    Digamma, [x] => g * &x.polygamma(1);
+    Polygamma(n), [x] => g * &x.polygamma(n + 1);
     Sigmoid, [y] => g * &(y * &y.neg().add(1.0));
     Logit(eps), [x] => {
         let d = g / &(x * &x.neg().add(1.0));

@@ -5,4 +5,5 @@ mod oracle;
 mod properties;
 mod random;
 mod semantics;
+mod special;
 mod structure;

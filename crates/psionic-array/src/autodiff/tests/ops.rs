@@ -50,6 +50,14 @@ fn smooth_unary_ops() {
         "sqrt" => |x: &Tensor| x.sqrt(), "rsqrt" => |x: &Tensor| x.rsqrt(), "reciprocal" => |x: &Tensor| x.reciprocal(),
         "log" => |x: &Tensor| x.log(), "log2" => |x: &Tensor| x.log2(), "log10" => |x: &Tensor| x.log10(),
         "log1p" => |x: &Tensor| x.log1p(), "acosh" => |x: &Tensor| x.add(1.0).acosh(), "pow_scalar" => |x: &Tensor| x.pow(2.5),
+        "lgamma" => |x: &Tensor| x.lgamma(), "digamma" => |x: &Tensor| x.digamma(),
+        "polygamma_1" => |x: &Tensor| x.polygamma(1), "polygamma_2" => |x: &Tensor| x.polygamma(2),
+        "mvlgamma_3" => |x: &Tensor| x.add(1.0).mvlgamma(3),
+    ));
+    // Negative arguments between the poles.
+    cases.extend(unary_cases!(-2.8, -2.2;
+        "lgamma_neg" => |x: &Tensor| x.lgamma(), "digamma_neg" => |x: &Tensor| x.digamma(),
+        "polygamma_1_neg" => |x: &Tensor| x.polygamma(1),
     ));
     cases.extend(unary_cases!(-0.9, 0.9;
         "tan" => |x: &Tensor| x.tan(), "asin" => |x: &Tensor| x.asin(), "acos" => |x: &Tensor| x.acos(),
