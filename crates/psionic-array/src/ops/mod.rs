@@ -24,4 +24,5 @@ pub mod reduce;
 pub mod resample;
 pub mod shape;
 pub mod sort;
+pub mod special;
 pub mod unary;

@@ -45,3 +45,24 @@ fn mvlgamma_is_a_sum_of_lgammas() {
     let e = fallible(|| x.mvlgamma(0)).unwrap_err().to_string();
     assert!(e.contains("p has to be greater than or equal to 1"), "{e}");
 }
+
+#[test]
+fn composed_special_functions() {
+    let x = Tensor::from_vec(vec![0.0f64, 0.5, 2.0, -1.0, f64::NAN], &[5]);
+    let e = x.entr().to_vec::<f64>();
+    assert_eq!(e[0], 0.0);
+    assert!((e[1] - 0.5 * 2f64.ln()).abs() < 1e-15 && (e[2] + 2.0 * 2f64.ln()).abs() < 1e-15);
+    assert_eq!(e[3], f64::NEG_INFINITY);
+    assert!(e[4].is_nan());
+    // Φ(0) = 1/2, Φ(1.96) = 0.975002104851780, Φ(-8) = 6.22096057427178e-16 (the tail
+    // keeps its digits).
+    let n = Tensor::from_vec(vec![0.0f64, 1.96, -8.0], &[3]).ndtr().to_vec::<f64>();
+    assert!((n[0] - 0.5).abs() < 1e-16 && (n[1] - 0.975_002_104_851_780).abs() < 1e-14);
+    assert!((n[2] / 6.220_960_574_271_78e-16 - 1.0).abs() < 1e-12, "{}", n[2]);
+    // xlog1py: 0 at x = 0 unless y is NaN; promotes like a binary op.
+    let y = Tensor::from_vec(vec![-2.0f64, 1.0, f64::NAN], &[3]);
+    let z = Tensor::from_vec(vec![0.0f64, 3.0, 0.0], &[3]).xlog1py(&y).to_vec::<f64>();
+    assert_eq!(z[0], 0.0);
+    assert!((z[1] - 3.0 * 2f64.ln()).abs() < 1e-15 && z[2].is_nan());
+    assert_eq!(Tensor::from_vec(vec![1i64], &[1]).xlog1py(1).dtype(), DType::F32);
+}

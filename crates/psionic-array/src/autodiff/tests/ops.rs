@@ -42,6 +42,7 @@ fn smooth_unary_ops() {
         "gelu" => |x: &Tensor| x.gelu("none"), "gelu_tanh" => |x: &Tensor| x.gelu("tanh"),
         "silu" => |x: &Tensor| x.silu(), "mish" => |x: &Tensor| x.mish(), "softplus" => |x: &Tensor| x.softplus(1.5, 20.0),
         "selu" => |x: &Tensor| x.selu(), "elu" => |x: &Tensor| x.elu(0.7), "celu" => |x: &Tensor| x.celu(0.5),
+        "ndtr" => |x: &Tensor| x.ndtr(),
         "sinc" => |x: &Tensor| x.sinc(), "deg2rad" => |x: &Tensor| x.deg2rad(), "rad2deg" => |x: &Tensor| x.rad2deg(),
         "logsigmoid" => |x: &Tensor| x.logsigmoid(), "tanhshrink" => |x: &Tensor| x.tanhshrink(),
         "float_power" => |x: &Tensor| x.float_power(3),
@@ -52,7 +53,8 @@ fn smooth_unary_ops() {
         "log1p" => |x: &Tensor| x.log1p(), "acosh" => |x: &Tensor| x.add(1.0).acosh(), "pow_scalar" => |x: &Tensor| x.pow(2.5),
         "lgamma" => |x: &Tensor| x.lgamma(), "digamma" => |x: &Tensor| x.digamma(),
         "polygamma_1" => |x: &Tensor| x.polygamma(1), "polygamma_2" => |x: &Tensor| x.polygamma(2),
-        "mvlgamma_3" => |x: &Tensor| x.add(1.0).mvlgamma(3),
+        "mvlgamma_3" => |x: &Tensor| x.add(1.0).mvlgamma(3), "entr" => |x: &Tensor| x.entr(),
+        "xlog1py" => |x: &Tensor| x.xlog1py(x.mul(0.5)),
     ));
     // Negative arguments between the poles.
     cases.extend(unary_cases!(-2.8, -2.2;
