@@ -180,6 +180,8 @@ pub enum BinaryOp {
     Copysign,
     LogAddExp,
     Xlogy,
+    /// The Hurwitz zeta function `ζ(x, q) = Σₖ (q + k)^-x`.
+    Zeta,
     LogicalAnd,
     LogicalOr,
     LogicalXor,
@@ -207,7 +209,7 @@ impl BinaryOp {
 
     pub fn float_only(self) -> bool {
         use BinaryOp::*;
-        matches!(self, Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | ReluGrad)
+        matches!(self, Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | Zeta | ReluGrad)
     }
 
     pub fn int_only(self) -> bool {
@@ -236,6 +238,7 @@ impl BinaryOp {
             Copysign => "copysign",
             LogAddExp => "logaddexp",
             Xlogy => "xlogy",
+            Zeta => "zeta",
             ReluGrad => "threshold_backward",
             LogicalAnd => "logical_and",
             LogicalOr => "logical_or",

@@ -119,6 +119,11 @@ fn float_binary<F: Float + Element>(op: BinaryOp, a: &CpuArray, b: &CpuArray, sh
         } else {
             x * y.ln()
         }),
+        // Computed in f64 (f32 rounds once at the end).
+        Zeta => m!(16, |x, q| {
+            let z = crate::gamma::zeta(Element::to_f64(x), Element::to_f64(q));
+            <F as num_traits::NumCast>::from(z).unwrap_or(F::nan())
+        }),
         ReluGrad => m!(1, |g, y| if y > F::zero() { g } else { F::zero() }),
         BitAnd | BitOr | BitXor | Shl | Shr => Err(Error::Unsupported {
             op: op.name(),
@@ -232,7 +237,7 @@ where
             let s = y.to_u64().unwrap_or(u64::MAX).min(bits as u64 - 1);
             x >> s as usize
         }),
-        Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | ReluGrad => {
+        Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | Zeta | ReluGrad => {
             Err(Error::Unsupported { op: op.name(), dtype: T::DTYPE, why: "needs float inputs".into() })
         }
         Eq | Ne | Lt | Le | Gt | Ge | LogicalAnd | LogicalOr | LogicalXor => unreachable!("routed to compare"),

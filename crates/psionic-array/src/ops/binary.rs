@@ -98,6 +98,8 @@ binary_methods! {
     copysign => Copysign;
     logaddexp => LogAddExp;
     xlogy => Xlogy;
+    /// The Hurwitz zeta function `ζ(self, other)` (`torch.special.zeta`); `other` is `q`.
+    zeta => Zeta;
     logical_and => LogicalAnd;
     logical_or => LogicalOr;
     logical_xor => LogicalXor;

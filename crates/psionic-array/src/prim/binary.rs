@@ -101,6 +101,11 @@ derivatives! { g, needs;
         mask(&a.eq(0.0).logical_and(b.le(0.0)).logical_not(), &(g * &b.log())),
         g * &(a / b)
     );
+    // dζ/dq = -x ζ(x + 1, q); PyTorch has no derivative in x either.
+    Zeta, [a, b] => both!(needs;
+        crate::mode::raise(psionic_core::Error::invalid("zeta", "the derivative for 'self' is not implemented")),
+        g * &(a.neg() * &a.add(1.0).zeta(b))
+    );
     // Piecewise constant in relu's output.
     ReluGrad, [b] => both!(needs; crate::ops::binary::binary(ReluGrad, g, b), g.zeros_like());
     LogicalAnd | LogicalOr | LogicalXor | BitAnd | BitOr | BitXor | Shl | Shr | Eq | Ne | Lt | Le | Gt | Ge, [] => {

@@ -66,3 +66,19 @@ fn composed_special_functions() {
     assert!((z[1] - 3.0 * 2f64.ln()).abs() < 1e-15 && z[2].is_nan());
     assert_eq!(Tensor::from_vec(vec![1i64], &[1]).xlog1py(1).dtype(), DType::F32);
 }
+
+#[test]
+fn hurwitz_zeta() {
+    for (dt, tol) in [(DType::F64, 1e-13), (DType::F32, 1e-6)] {
+        let s = Tensor::from_vec(vec![2.0f64, 3.0, 4.0], &[3]).to_dtype(dt);
+        let q = Tensor::from_vec(vec![1.0f64, 2.0, 0.5], &[3]).to_dtype(dt);
+        // ζ(2) = π²/6, ζ(3, 2) = ζ(3) - 1, ζ(4, 1/2) = 15 ζ(4) = π⁴/6.
+        close(&s.zeta(&q), &[PI * PI / 6.0, 1.202_056_903_159_594_3 - 1.0, PI.powi(4) / 6.0], tol, "zeta");
+    }
+    // A scalar q, and the integer promotion of a binary float op.
+    close(&Tensor::from_vec(vec![2i64], &[1]).zeta(1.0), &[PI * PI / 6.0], 1e-6, "scalar q");
+    // As in PyTorch, zeta has a derivative in q only.
+    let x = Tensor::from_vec(vec![2.0f64], &[1]).requires_grad_(true).clone();
+    let e = fallible(|| x.zeta(1.0).sum_all().backward()).unwrap_err().to_string();
+    assert!(e.contains("the derivative for 'self' is not implemented"), "{e}");
+}

@@ -55,6 +55,7 @@ fn smooth_unary_ops() {
         "polygamma_1" => |x: &Tensor| x.polygamma(1), "polygamma_2" => |x: &Tensor| x.polygamma(2),
         "mvlgamma_3" => |x: &Tensor| x.add(1.0).mvlgamma(3), "entr" => |x: &Tensor| x.entr(),
         "xlog1py" => |x: &Tensor| x.xlog1py(x.mul(0.5)),
+        "zeta_q" => |x: &Tensor| x.ones_like().mul(3.0).zeta(x),
     ));
     // Negative arguments between the poles.
     cases.extend(unary_cases!(-2.8, -2.2;
