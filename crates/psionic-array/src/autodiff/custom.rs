@@ -84,12 +84,6 @@ pub struct CustomCall {
     packed: DType,
 }
 
-impl PartialEq for CustomCall {
-    fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self, other)
-    }
-}
-
 impl CustomRules for CustomCall {
     fn name(&self) -> &str {
         &self.op.name
@@ -113,10 +107,6 @@ impl CustomCall {
             DType::F64
         };
         CustomCall { op, n_args, n_captured, outs: outs.iter().map(|o| (o.shape(), o.dtype())).collect(), packed }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.op.name
     }
 
     /// The node's value for these outputs (each with `lead` leading batch dims): the one

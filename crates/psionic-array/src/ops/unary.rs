@@ -110,27 +110,6 @@ impl Tensor {
         unary(self, if n == 0 { UnaryOp::Digamma } else { UnaryOp::Polygamma(n) })
     }
 
-    /// The multivariate log-gamma function of dimension `p`,
-    /// `p (p - 1) / 4 ln π + Σᵢ lgamma(x - i / 2)` for `i` in `0..p`
-    /// (`torch.mvlgamma`, `torch.special.multigammaln`); every element must exceed
-    /// `(p - 1) / 2`.
-    #[track_caller]
-    pub fn mvlgamma(&self, p: u32) -> Tensor {
-        if p == 0 {
-            raise(Error::invalid("mvlgamma", "p has to be greater than or equal to 1"));
-        }
-        let x = if self.dtype().is_float() { self.clone() } else { self.to_dtype(DType::default_float()) };
-        if !crate::interp::hides_values(&x.node()) && x.le((p as f64 - 1.0) / 2.0).any().item::<bool>() {
-            raise(Error::invalid(
-                "mvlgamma",
-                format!("All elements must be greater than (p-1)/2 = {}", (p as f64 - 1.0) / 2.0),
-            ));
-        }
-        let offsets: Vec<f64> = (0..p).map(|i| -(i as f64) / 2.0).collect();
-        let shifted = x.unsqueeze(-1).add(Tensor::from_vec(offsets, &[p as usize]).to_dtype(x.dtype()));
-        shifted.lgamma().sum(-1, false).add(f64::from(p * (p - 1)) / 4.0 * std::f64::consts::PI.ln())
-    }
-
     /// `log(p / (1 - p))`, with `p` clamped to `[eps, 1 - eps]` when `eps` is given.
     #[track_caller]
     pub fn logit(&self, eps: Option<f64>) -> Tensor {

@@ -29,10 +29,10 @@ impl Primitive for AdamCoeffs {
         psionic_cpu::adam::adam_step(i[0], i[1], i[2], i[3], self)
     }
     fn vjp(&self, c: &VjpCtx) -> Result<Vec<Option<Tensor>>> {
-        c.composite(&|x| Tensor::stack(&adam_chain(self, &x[0], &x[1], &x[2], &x[3]).each_ref(), 0))
+        c.composite(&|x| stacked_chain(self, x))
     }
     fn jvp(&self, c: &JvpCtx) -> Result<Jvp> {
-        c.composite(&|x| Tensor::stack(&adam_chain(self, &x[0], &x[1], &x[2], &x[3]).each_ref(), 0))
+        c.composite(&|x| stacked_chain(self, x))
     }
     /// Elementwise over operands of one shape; the result's rows of three come first.
     fn batch(&self, c: &BatchCtx) -> Result<Tensor> {
@@ -44,6 +44,11 @@ impl Primitive for AdamCoeffs {
     fn shape_polymorphic(&self) -> bool {
         false
     }
+}
+
+/// The step's composite: [`adam_chain`] of inputs `p, g, m, v`, as the kernel's rows.
+fn stacked_chain(c: &AdamCoeffs, x: &[Tensor]) -> Tensor {
+    Tensor::stack(&adam_chain(c, &x[0], &x[1], &x[2], &x[3]).each_ref(), 0)
 }
 
 /// The chain of ops `torch.optim.Adam` runs for one parameter (`_single_tensor_adam`):

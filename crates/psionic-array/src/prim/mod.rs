@@ -84,10 +84,9 @@ pub trait Primitive: std::fmt::Debug + Send + Sync {
     fn shape_polymorphic(&self) -> bool;
 }
 
-/// What a vjp rule sees: its primitive, the inputs and output as tensors, and the
-/// gradient of the output.
+/// What a vjp rule sees: the inputs and output as tensors, and the gradient of the
+/// output.
 pub struct VjpCtx<'a> {
-    pub prim: &'a Prim,
     pub x: &'a [Tensor],
     pub y: &'a Tensor,
     pub g: &'a Tensor,
@@ -244,13 +243,6 @@ macro_rules! primitives {
             pub fn def(&self) -> &dyn Primitive {
                 match self {
                     $(Prim::$name(p) => p,)*
-                }
-            }
-
-            /// The variant's name (its Rust name, for reports and the op table).
-            pub fn kind(&self) -> &'static str {
-                match self {
-                    $(Prim::$name(_) => stringify!($name),)*
                 }
             }
 
@@ -458,7 +450,7 @@ impl Prim {
         needs: &[bool],
         fallback: &dyn Fallback,
     ) -> Result<Vec<Option<Tensor>>> {
-        self.def().vjp(&VjpCtx { prim: self, x, y, g, needs, fallback })
+        self.def().vjp(&VjpCtx { x, y, g, needs, fallback })
     }
 
     /// The jvp rule at inputs `x`, output `y`, tangents `t` (see [`JvpCtx`]).
@@ -499,6 +491,16 @@ impl Meta {
     /// This node's layout with the storage offset left out (unknown until evaluation).
     pub fn layout(&self) -> Layout {
         Layout { shape: self.shape.clone(), strides: self.strides.clone(), offset: 0 }
+    }
+}
+
+/// An op kind's name: its `Debug` form without attributes (`Softplus { .. }` gives
+/// `Softplus`), for the backward names of primitives over op-kind enums.
+fn kind_name(op: &impl std::fmt::Debug) -> Cow<'static, str> {
+    let name = format!("{op:?}");
+    match name.find(['(', ' ']) {
+        Some(end) => name[..end].to_string().into(),
+        None => name.into(),
     }
 }
 

@@ -23,15 +23,9 @@ pub struct Scan {
     pub indices: bool,
 }
 
-/// The name of an op kind's `Debug` form without its attributes.
-fn kind_name(op: impl std::fmt::Debug, default: &str) -> Cow<'static, str> {
-    let name = format!("{op:?}");
-    name.split(['(', ' ']).next().unwrap_or(default).to_string().into()
-}
-
 impl Primitive for Reduce {
     fn backward_name(&self) -> Cow<'static, str> {
-        kind_name(self.op, "Reduce")
+        super::kind_name(&self.op)
     }
     fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
         let x = &inputs[0].shape;

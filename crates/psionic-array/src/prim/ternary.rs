@@ -45,8 +45,7 @@ fn broadcast3(op: &'static str, inputs: &[&Meta]) -> Result<psionic_core::Dims> 
 
 impl Primitive for TernaryOp {
     fn backward_name(&self) -> Cow<'static, str> {
-        let name = format!("{self:?}");
-        name.split('(').next().unwrap_or("Ternary").to_string().into()
+        super::kind_name(self)
     }
     fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
         let d = super::same_dtype(self.name(), inputs)?;

@@ -142,8 +142,7 @@ derivatives! { g;
 
 impl Primitive for UnaryOp {
     fn backward_name(&self) -> Cow<'static, str> {
-        let name = format!("{self:?}");
-        name.split(['(', ' ']).next().unwrap_or("Unary").to_string().into()
+        super::kind_name(self)
     }
     fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
         let dtype = if self.out_is_bool() { DType::Bool } else { inputs[0].dtype };

@@ -84,8 +84,7 @@ impl ViewOp {
 
 impl Primitive for ViewOp {
     fn backward_name(&self) -> Cow<'static, str> {
-        let name = format!("{self:?}");
-        name.split(['(', ' ']).next().unwrap_or("View").to_string().into()
+        super::kind_name(self)
     }
     fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
         let l = inputs[0].layout();
