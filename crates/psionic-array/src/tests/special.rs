@@ -82,3 +82,29 @@ fn hurwitz_zeta() {
     let e = fallible(|| x.zeta(1.0).sum_all().backward()).unwrap_err().to_string();
     assert!(e.contains("the derivative for 'self' is not implemented"), "{e}");
 }
+
+/// Strided and broadcast operands read through their views give the values of the
+/// contiguous copies.
+#[test]
+fn strided_inputs() {
+    let base = Tensor::from_vec((0..12).map(|i| 0.3 + i as f64 * 0.4).collect::<Vec<_>>(), &[3, 4]);
+    let t = base.t();
+    assert!(!t.is_contiguous());
+    let dense = t.contiguous();
+    type Op = fn(&Tensor) -> Tensor;
+    let ops: [(&str, Op); 7] = [
+        ("lgamma", |x| x.lgamma()),
+        ("digamma", |x| x.digamma()),
+        ("polygamma", |x| x.polygamma(2)),
+        ("mvlgamma", |x| x.add(1.0).mvlgamma(2)),
+        ("entr", |x| x.entr()),
+        ("ndtr", |x| x.ndtr()),
+        ("xlog1py", |x| x.xlog1py(x.narrow(0, 0, 1))),
+    ];
+    for (name, f) in ops {
+        assert_eq!(f(&t).to_vec::<f64>(), f(&dense).to_vec::<f64>(), "{name}");
+    }
+    // zeta with a broadcast (stride-0) q.
+    let q = Tensor::from_vec(vec![1.5f64], &[1]).expand(&[4, 3]);
+    assert_eq!(t.add(1.0).zeta(&q).to_vec::<f64>(), dense.add(1.0).zeta(q.contiguous()).to_vec::<f64>());
+}
