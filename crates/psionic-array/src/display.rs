@@ -120,8 +120,23 @@ fn summarized_flat(shape: &[usize], summarize: bool) -> Vec<usize> {
     idx
 }
 
+/// A meta tensor has no values: PyTorch prints its device, size and (when not the
+/// default float) dtype.
+fn fmt_meta(t: &Tensor, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let shape = t.shape();
+    let dims = shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
+    write!(f, "tensor(..., device='meta', size=({dims}{})", if shape.len() == 1 { "," } else { "" })?;
+    if t.dtype() != DType::default_float() {
+        write!(f, ", dtype={}", t.dtype())?;
+    }
+    write!(f, ")")
+}
+
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_meta() {
+            return fmt_meta(self, f);
+        }
         let shape = self.shape();
         let dtype = self.dtype();
         let numel = self.numel();

@@ -8,6 +8,7 @@
 //! transforms (`autodiff/`) reach the build path through `interp.rs`.
 
 pub mod autodiff;
+pub mod backend;
 pub mod display;
 pub mod graph;
 mod interp;
@@ -21,7 +22,7 @@ mod slot;
 pub mod tensor;
 
 pub use autodiff::{autograd, BackwardOpts, GradOpts, Tree};
-pub use mode::{fallible, is_lazy, lazy, LazyGuard};
+pub use mode::{default_device, fallible, is_lazy, lazy, set_default_device, with_device, DeviceGuard, LazyGuard};
 pub use ops::args::{Arg, Dims};
 pub use ops::binary::result_type;
 pub use ops::conv::Padding;

@@ -1,10 +1,11 @@
-//! Evaluation mode (eager or lazy), grad mode (whether built nodes record for backward)
-//! and how op errors reach the caller.
+//! Evaluation mode (eager or lazy), grad mode (whether built nodes record for backward),
+//! the default device of factories, and how op errors reach the caller.
 
-use psionic_core::Error;
+use psionic_core::{Device, Error};
 use std::cell::Cell;
 
 thread_local! {
+    static DEFAULT_DEVICE: Cell<Device> = const { Cell::new(Device::Cpu) };
     static LAZY_DEPTH: Cell<usize> = const { Cell::new(0) };
     static FALLIBLE_DEPTH: Cell<usize> = const { Cell::new(0) };
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
@@ -37,6 +38,39 @@ impl Drop for LazyGuard {
 /// only what is needed is computed, each node once.
 pub fn lazy<R>(f: impl FnOnce() -> R) -> R {
     let _g = LazyGuard::new();
+    f()
+}
+
+/// The device factories (`zeros`, `from_vec`, `randn`, a module's parameters) create
+/// tensors on, on this thread: the CPU unless set.
+pub fn default_device() -> Device {
+    DEFAULT_DEVICE.with(|d| d.get())
+}
+
+/// Sets [`default_device`] for this thread (`torch.set_default_device`).
+pub fn set_default_device(device: Device) {
+    DEFAULT_DEVICE.with(|d| d.set(device));
+}
+
+/// Guard form of [`with_device`]: restores the previous default device when dropped.
+pub struct DeviceGuard(Device);
+
+impl DeviceGuard {
+    pub fn new(device: Device) -> Self {
+        DeviceGuard(DEFAULT_DEVICE.with(|d| d.replace(device)))
+    }
+}
+
+impl Drop for DeviceGuard {
+    fn drop(&mut self) {
+        set_default_device(self.0);
+    }
+}
+
+/// Runs `f` with factories creating tensors on `device` (`with torch.device(...)`):
+/// under `Device::Meta`, a model of any size is built without allocating its weights.
+pub fn with_device<R>(device: Device, f: impl FnOnce() -> R) -> R {
+    let _g = DeviceGuard::new(device);
     f()
 }
 

@@ -1,9 +1,9 @@
 //! Graph nodes and their evaluation.
 
+use crate::backend::{self, Buffer};
 use crate::prim::{Meta, Prim};
 use crate::slot::{GradSlot, SavedVersion};
-use psionic_core::{Device, Error, Result};
-use psionic_cpu::CpuArray;
+use psionic_core::{Device, Result};
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,7 +16,7 @@ pub struct Node {
     pub inputs: Mutex<Inputs>,
     pub meta: Meta,
     pub device: Device,
-    pub data: OnceLock<CpuArray>,
+    pub data: OnceLock<Buffer>,
     pub(crate) ad: Autograd,
     /// Creation order: tells the nodes a call built from those that existed before it
     /// (what `checkpoint` reads without being passed it).
@@ -72,8 +72,8 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    pub fn constant(data: CpuArray, device: Device) -> Arc<Node> {
-        let meta = Meta { shape: data.shape().into(), dtype: data.dtype(), strides: data.layout.strides.clone() };
+    /// A leaf holding `data`, already on `device`, laid out as `meta`.
+    pub fn stored(data: Buffer, meta: Meta, device: Device) -> Arc<Node> {
         let n = Node {
             prim: Prim::Const(crate::prim::Const),
             inputs: Mutex::new(Inputs::new()),
@@ -120,7 +120,7 @@ impl Node {
 
     /// Evaluates this node and whatever it needs that is still pending, each node once,
     /// without recursion (graphs from long lazy loops are deep).
-    pub fn eval(self: &Arc<Node>) -> Result<&CpuArray> {
+    pub fn eval(self: &Arc<Node>) -> Result<&Buffer> {
         if let Some(d) = self.data.get() {
             return Ok(d);
         }
@@ -163,24 +163,22 @@ impl Node {
     /// Computes this node from its `inputs` (already taken out of it, all evaluated); on
     /// failure they are put back.
     fn compute_from(&self, inputs: Inputs) -> Result<()> {
-        if let Device::Cuda(_) = self.device {
-            *self.inputs.lock().unwrap() = inputs;
-            return Err(Error::NoBackend { op: "eval", device: self.device });
-        }
-        let arrays: SmallVec<[&CpuArray; 4]> =
+        let buffers: SmallVec<[&Buffer; 4]> =
             inputs.iter().map(|i| i.data.get().expect("inputs evaluated first")).collect();
-        let out = match self.prim.eval_cpu(&arrays, &self.meta) {
+        let out = match backend::of(self.device).and_then(|b| b.eval(&self.prim, &buffers, &self.meta)) {
             Ok(o) => o,
             Err(e) => {
                 // Leave the node as it was so a caller that recovers can inspect it.
-                drop(arrays);
+                drop(buffers);
                 *self.inputs.lock().unwrap() = inputs;
                 return Err(e);
             }
         };
-        debug_assert_eq!(out.shape(), self.meta.shape.as_slice(), "{:?}", self.prim);
-        debug_assert_eq!(out.dtype(), self.meta.dtype, "{:?}", self.prim);
-        debug_assert_eq!(out.layout.strides, self.meta.strides, "{:?}", self.prim);
+        if let Buffer::Cpu(out) = &out {
+            debug_assert_eq!(out.shape(), self.meta.shape.as_slice(), "{:?}", self.prim);
+            debug_assert_eq!(out.dtype(), self.meta.dtype, "{:?}", self.prim);
+            debug_assert_eq!(out.layout.strides, self.meta.strides, "{:?}", self.prim);
+        }
         let _ = self.data.set(out);
         Ok(())
     }

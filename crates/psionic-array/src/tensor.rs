@@ -9,7 +9,8 @@
 //! `SliceUpdate` node on the base (functionalization), so the base and every other view
 //! observe it. [`Tensor::deep_clone`] (PyTorch's `clone()`) makes an independent copy.
 
-use crate::mode::{check, is_grad_enabled, is_lazy, GradModeGuard};
+use crate::backend::{self, Buffer};
+use crate::mode::{check, default_device, is_grad_enabled, is_lazy, GradModeGuard};
 use crate::node::{Inputs, Node};
 use crate::prim::{Meta, Prim, ViewOp};
 use crate::slot::GradSlot;
@@ -58,8 +59,16 @@ impl Tensor {
         self.0.view.as_ref().map(|v| &v.base)
     }
 
+    /// A tensor of host values, on the default device (where factories create).
+    #[track_caller]
     pub(crate) fn from_array(a: CpuArray) -> Tensor {
-        Self::from_node(Node::constant(a, Device::Cpu))
+        let meta = Meta { shape: a.shape().into(), dtype: a.dtype(), strides: a.layout.strides.clone() };
+        let device = default_device();
+        let data = match device {
+            Device::Cpu => Buffer::Cpu(a),
+            _ => check(backend::of(device).and_then(|b| b.upload(a, &meta))),
+        };
+        Self::from_node(Node::stored(data, meta, device))
     }
 
     /// The node that holds this tensor's current value.
@@ -250,9 +259,23 @@ impl Tensor {
         self.node().eval().map(|_| ())
     }
 
-    /// The evaluated array behind this tensor.
+    /// The evaluated array behind this tensor, in host memory.
+    #[track_caller]
     pub(crate) fn array(&self) -> CpuArray {
-        check(self.node().eval().cloned())
+        check(self.try_array())
+    }
+
+    pub(crate) fn try_array(&self) -> Result<CpuArray> {
+        let node = self.node();
+        match node.eval()? {
+            Buffer::Cpu(a) => Ok(a.clone()),
+            other => backend::of(node.device)?.download(other, "values"),
+        }
+    }
+
+    /// True on the meta device: shape, dtype and strides without values.
+    pub fn is_meta(&self) -> bool {
+        self.device() == Device::Meta
     }
 
     /// Element strides (PyTorch's `stride()`); known without evaluating.
@@ -324,17 +347,25 @@ impl Tensor {
         check(Self::make(Prim::Cast(crate::prim::Cast(dtype)), &[self]))
     }
 
-    /// Moves to a device. Psionic has only its CPU backend so far; other devices are a
-    /// typed refusal (`Error::NoBackend`).
+    /// Moves to a device (`.to(device)`): itself when already there, otherwise a copy
+    /// made through the host by the two backends. The copy is a new leaf (gradients do
+    /// not cross devices). Leaving `meta` is refused, as it has no values (use
+    /// `Module::to_empty`); a device without a backend is `Error::NoBackend`.
+    #[track_caller]
     pub fn to_device(&self, device: Device) -> Tensor {
         check(self.try_to_device(device))
     }
 
     pub fn try_to_device(&self, device: Device) -> Result<Tensor> {
-        match device {
-            Device::Cpu => Ok(self.clone()),
-            Device::Cuda(_) => Err(Error::NoBackend { op: "to", device }),
+        let from = self.device();
+        if from == device {
+            return Ok(self.clone());
         }
+        let to = backend::of(device)?;
+        let node = self.node();
+        let host = backend::of(from)?.download(node.eval()?, "to")?;
+        let data = to.upload(host, &node.meta)?;
+        Ok(Tensor::from_node(Node::stored(data, node.meta.clone(), device)))
     }
 }
 
@@ -355,17 +386,36 @@ pub(crate) fn leaf_alias(node: &Arc<Node>, slot: Arc<GradSlot>) -> Result<Arc<No
     Ok(n)
 }
 
+/// The device an op over `inputs` runs on: theirs, which must agree, except that a
+/// 0-dim CPU tensor joins an op on any device (PyTorch's wrapped scalars) and the meta
+/// device takes CPU inputs of any shape (it reads no values, and library code builds
+/// index tensors on the host).
+fn device_of(inputs: &Inputs) -> Result<Device> {
+    let first = inputs.first().map_or(Device::Cpu, |n| n.device);
+    if inputs.iter().all(|n| n.device == first) {
+        return Ok(first);
+    }
+    let mut device = None;
+    for n in inputs {
+        let d = n.device;
+        match device {
+            _ if d == Device::Cpu && n.meta.shape.is_empty() => {}
+            None => device = Some(d),
+            Some(seen) if seen == d => {}
+            Some(Device::Meta) if d == Device::Cpu => {}
+            Some(Device::Cpu) if d == Device::Meta => device = Some(d),
+            Some(seen) => return Err(Error::DeviceMismatch { op: "op", a: seen, b: d }),
+        }
+    }
+    Ok(device.unwrap_or(Device::Cpu))
+}
+
 /// Infers the node's meta, checks devices, and evaluates it unless lazy. The node records
 /// its inputs for backward when grad mode is on, its output is a float, and some input
 /// requires grad.
 pub(crate) fn build(prim: Prim, inputs: impl Into<Inputs>) -> Result<Arc<Node>> {
     let inputs = inputs.into();
-    let device = inputs.first().map_or(Device::Cpu, |n| n.device);
-    for n in &inputs {
-        if n.device != device {
-            return Err(Error::DeviceMismatch { op: "op", a: device, b: n.device });
-        }
-    }
+    let device = device_of(&inputs)?;
     let meta = prim.infer(&inputs.iter().map(|n| &n.meta).collect::<SmallVec<[&Meta; 4]>>())?;
     // The transforms running on this thread (see `interp.rs`): usually recording alone.
     let (mut record, mut watched) = (false, false);

@@ -13,10 +13,15 @@ pub enum Error {
     DimOutOfRange { op: &'static str, dim: i64, lo: i64, hi: i64 },
     #[error("{op}: {msg}")]
     Invalid { op: &'static str, msg: String },
-    /// A device without a backend: Psionic has only its CPU backend so far, in every
-    /// build (there is no CUDA backend to enable yet).
-    #[error("{op}: no backend for device {device}: Psionic runs on the CPU only (it has no CUDA backend yet)")]
+    /// A device without a backend: Psionic has its CPU and meta backends, in every build
+    /// (there is no CUDA backend to enable yet).
+    #[error(
+        "{op}: no backend for device {device}: Psionic has the cpu and meta backends only (it has no CUDA backend yet)"
+    )]
     NoBackend { op: &'static str, device: Device },
+    /// Values asked of a device that stores none (the meta device), in PyTorch's words.
+    #[error("{op}: Cannot copy out of {device} tensor; no data!")]
+    NoData { op: &'static str, device: Device },
     #[error("{op}: expected all tensors to be on the same device, but found {a} and {b}")]
     DeviceMismatch { op: &'static str, a: Device, b: Device },
     #[error("{op}: {dtype} is not supported: {why}")]

@@ -9,7 +9,7 @@
 //! needed, as in PyTorch.
 
 use psionic_array::autodiff::{no_grad, Tree};
-use psionic_array::{DType, Tensor};
+use psionic_array::{DType, Device, Tensor};
 use psionic_core::Error;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,6 +89,17 @@ fn join(prefix: &str, name: &str) -> String {
 /// member that is not a child. A module's parameters come first, then its buffers and
 /// flags, then its children's members: PyTorch's order for `named_parameters`,
 /// `named_buffers` and `state_dict`.
+/// Every parameter and buffer, persistent or not.
+fn tensors(m: &dyn Module) -> Vec<Tensor> {
+    let mut out = vec![];
+    walk(m, "", &mut |_, m| {
+        if let Member::Param(Some(t)) | Member::Buffer(Some(t), _) = m {
+            out.push((*t).clone());
+        }
+    });
+    out
+}
+
 fn walk<'a>(m: &'a dyn Module, prefix: &str, f: &mut dyn FnMut(&str, &Member<'a>)) {
     let mut own = vec![];
     let mut children = vec![];
@@ -292,6 +303,34 @@ pub trait ModuleExt: Module {
             _ => {}
         });
         self
+    }
+
+    /// Moves every parameter and buffer to `device` (`module.to(device)`); parameters
+    /// stay the same leaves (same handles, still requiring grad). Moving off `meta` is
+    /// refused, as meta tensors hold no values: use [`Module::to_empty`].
+    fn to_device(&self, device: Device) -> Result<&Self, Error> {
+        let members = tensors(self.as_dyn());
+        // Every copy is made before any member changes, so a refusal leaves the module
+        // as it was.
+        let moved = members.iter().map(|t| t.detach().try_to_device(device)).collect::<Result<Vec<_>, _>>()?;
+        for (t, m) in members.iter().zip(&moved) {
+            t.set_data(m);
+        }
+        Ok(self)
+    }
+
+    /// Gives every parameter and buffer fresh storage on `device`, same shapes and
+    /// dtypes, values unspecified (zero here) (`module.to_empty(device=...)`): how a
+    /// model built on the meta device is materialised, before `load_state_dict` fills
+    /// it. Parameters stay the same leaves.
+    fn to_empty(&self, device: Device) -> Result<&Self, Error> {
+        let members = tensors(self.as_dyn());
+        let fresh =
+            members.iter().map(|t| Tensor::empty_on(&t.shape(), t.dtype(), device)).collect::<Result<Vec<_>, _>>()?;
+        for (t, f) in members.iter().zip(&fresh) {
+            t.set_data(f);
+        }
+        Ok(self)
     }
 
     /// Clears every parameter's gradient (`set_to_none=True`).

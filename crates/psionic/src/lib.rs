@@ -12,8 +12,8 @@ pub use psionic_array::autodiff::{self, autograd, mode as grad_mode};
 pub use psionic_array::linalg;
 pub use psionic_array::random;
 pub use psionic_array::{
-    fallible, lazy, result_type, Arg, DType, Device, Dims, Error, Interpolation, LazyGuard, NormOrd, PadMode, Padding,
-    Pool, Result, Scalar, Tensor, TensorIndex,
+    default_device, fallible, lazy, result_type, set_default_device, with_device, Arg, DType, Device, DeviceGuard,
+    Dims, Error, Interpolation, LazyGuard, NormOrd, PadMode, Padding, Pool, Result, Scalar, Tensor, TensorIndex,
 };
 pub use psionic_compiler::{compile, Compiled};
 pub use psionic_core as core;
@@ -30,7 +30,7 @@ pub mod prelude {
         autograd, checkpoint, enable_grad, grad, hessian, jacfwd, jacrev, jvp, no_grad, stop_gradient, value_and_grad,
         vjp, vmap, vmap_tree, BackwardOpts, CustomFunction, GradOpts, Tree,
     };
-    pub use psionic_array::{fallible, lazy, DType, Device, NormOrd, Scalar, Tensor, TensorIndex};
+    pub use psionic_array::{fallible, lazy, with_device, DType, Device, NormOrd, Scalar, Tensor, TensorIndex};
     pub use psionic_compiler::compile;
 }
 

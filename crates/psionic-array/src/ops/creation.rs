@@ -1,21 +1,23 @@
 //! Creation ops: from host data, constants, ranges, identity, triangles.
 
-use crate::mode::{check, raise};
+use crate::backend;
+use crate::mode::{check, default_device, raise};
+use crate::node::Node;
+use crate::prim::Meta;
 use crate::tensor::Tensor;
-use psionic_core::{DType, Error, Result, Scalar};
+use psionic_core::{DType, Device, Error, Result, Scalar};
 use psionic_cpu::{CpuArray, Element, Storage};
 
+/// A tensor of `shape` filled with `value`, allocated by `device`'s backend.
+fn filled_on(shape: &[usize], value: Scalar, dtype: DType, device: Device) -> Result<Tensor> {
+    let meta = Meta::new(shape, dtype);
+    let data = backend::of(device)?.full(&meta, value)?;
+    Ok(Tensor::from_node(Node::stored(data, meta, device)))
+}
+
+#[track_caller]
 fn filled(shape: &[usize], value: Scalar, dtype: DType) -> Tensor {
-    let n = psionic_core::numel(shape);
-    let storage = psionic_cpu::with_dtype!(dtype, T => {
-        let v: T = match value {
-            Scalar::Bool(b) => T::from_bool(b),
-            Scalar::Int(i) => T::from_i64(i),
-            Scalar::Float(f) => T::from_f64(f),
-        };
-        Storage::filled::<T>(n, v)
-    });
-    Tensor::from_array(CpuArray::new(storage, shape))
+    check(filled_on(shape, value, dtype, default_device()))
 }
 
 /// Host values generated as f64, converted once to the dtype.
@@ -60,6 +62,16 @@ impl Tensor {
 
     pub fn full(shape: &[usize], value: impl Into<Scalar>, dtype: DType) -> Tensor {
         filled(shape, value.into(), dtype)
+    }
+
+    /// `full(..., device=device)`.
+    pub fn full_on(shape: &[usize], value: impl Into<Scalar>, dtype: DType, device: Device) -> Result<Tensor> {
+        filled_on(shape, value.into(), dtype, device)
+    }
+
+    /// `empty(..., device=device)`: zero-filled where the device stores values.
+    pub fn empty_on(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+        filled_on(shape, Scalar::Int(0), dtype, device)
     }
 
     pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {

@@ -1,5 +1,5 @@
 //! Nodes without a computation: host data and placeholders. Both are built with their
-//! meta (`Node::constant`, `graph::symbolic`, vmap's examples), never by an op, so their
+//! meta (`Node::stored`, `graph::symbolic`, vmap's examples), never by an op, so their
 //! inference is unreachable and no rule ever sees them with inputs.
 
 use super::{zero_tangent, BatchCtx, Jvp, JvpCtx, Meta, Primitive, Saves, VjpCtx};

@@ -6,10 +6,10 @@
 
 use super::draw::{narrow, normal_f64, normal_fill, uniform};
 use super::generator::{pick, Engine, Generator};
-use crate::mode::raise;
+use crate::mode::{default_device, raise};
 use crate::ops::creation::from_f64s;
 use crate::tensor::Tensor;
-use psionic_core::{DType, Error};
+use psionic_core::{DType, Device, Error};
 
 fn require_float(op: &'static str, dt: DType) {
     if !dt.is_float() {
@@ -42,6 +42,12 @@ fn visit_order(shape: &[usize], strides: &[isize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
+/// The result of a sampling factory when the default device is `meta`: its shape and
+/// dtype, nothing drawn.
+fn undrawn(shape: &[usize], dtype: DType) -> Option<Tensor> {
+    (default_device() == Device::Meta).then(|| Tensor::empty(shape, dtype))
+}
+
 /// `n` values drawn serially from the generator.
 fn draw_n(n: usize, g: Option<&Generator>, mut draw: impl FnMut(&mut Engine) -> f64) -> Vec<f64> {
     let mut e = pick(g).lock();
@@ -63,8 +69,13 @@ fn exponential_values(dt: DType, n: usize, lambd: f64, g: Option<&Generator>) ->
     draw_n(n, g, |e| narrow(dt, -1.0 / lambd * (-uniform(e, DType::F64, 0.0, 1.0)).ln_1p()))
 }
 
-/// Writes `values` (in visit order) into `t`.
-fn place(t: &Tensor, op: &'static str, values: Vec<f64>) {
+/// Writes the values `draw` makes (in visit order) into `t`. A meta tensor has no values
+/// to write: nothing is drawn (PyTorch's meta tensors leave the generator alone too).
+fn place(t: &Tensor, op: &'static str, draw: impl FnOnce() -> Vec<f64>) {
+    if t.device() == Device::Meta {
+        return;
+    }
+    let values = draw();
     let shape = t.shape();
     let values = match visit_order(&shape, &t.strides()) {
         None => values,
@@ -91,7 +102,7 @@ impl Tensor {
             ));
         }
         let dt = self.dtype();
-        place(self, "uniform_", draw_n(self.numel(), g, |e| uniform(e, dt, from, to)));
+        place(self, "uniform_", || draw_n(self.numel(), g, |e| uniform(e, dt, from, to)));
         self
     }
 
@@ -102,8 +113,7 @@ impl Tensor {
         if std < 0.0 {
             raise(Error::invalid("normal_", format!("normal expects std >= 0.0, but found std {std}")));
         }
-        let v = normal_values(self.dtype(), self.numel(), self.is_contiguous(), mean, std, g);
-        place(self, "normal_", v);
+        place(self, "normal_", || normal_values(self.dtype(), self.numel(), self.is_contiguous(), mean, std, g));
         self
     }
 
@@ -117,7 +127,7 @@ impl Tensor {
                 format!("exponential_ expects lambda > 0.0, but found lambda={lambd}"),
             ));
         }
-        place(self, "exponential_", exponential_values(self.dtype(), self.numel(), lambd, g));
+        place(self, "exponential_", || exponential_values(self.dtype(), self.numel(), lambd, g));
         self
     }
 
@@ -127,7 +137,7 @@ impl Tensor {
         if !(0.0..=1.0).contains(&p) {
             raise(Error::invalid("bernoulli_", format!("bernoulli_ expects p to be in [0, 1], but got p={p}")));
         }
-        place(self, "bernoulli_", draw_n(self.numel(), g, |e| (uniform(e, DType::F64, 0.0, 1.0) < p) as u8 as f64));
+        place(self, "bernoulli_", || draw_n(self.numel(), g, |e| (uniform(e, DType::F64, 0.0, 1.0) < p) as u8 as f64));
         self
     }
 
@@ -135,7 +145,7 @@ impl Tensor {
     #[track_caller]
     pub fn random_(&self, from: i64, to: i64, g: Option<&Generator>) -> &Self {
         let draw = int_draw("random_", from, to, self.dtype());
-        place(self, "random_", draw_n(self.numel(), g, draw));
+        place(self, "random_", || draw_n(self.numel(), g, draw));
         self
     }
 }
@@ -161,6 +171,9 @@ fn int_draw(op: &'static str, from: i64, to: i64, dt: DType) -> impl FnMut(&mut 
 #[track_caller]
 pub fn rand(shape: &[usize], dtype: DType, g: Option<&Generator>) -> Tensor {
     require_float("uniform_", dtype);
+    if let Some(t) = undrawn(shape, dtype) {
+        return t;
+    }
     from_f64s(draw_n(shape.iter().product(), g, |e| uniform(e, dtype, 0.0, 1.0)), shape, dtype)
 }
 
@@ -168,6 +181,9 @@ pub fn rand(shape: &[usize], dtype: DType, g: Option<&Generator>) -> Tensor {
 #[track_caller]
 pub fn randn(shape: &[usize], dtype: DType, g: Option<&Generator>) -> Tensor {
     require_float("normal_", dtype);
+    if let Some(t) = undrawn(shape, dtype) {
+        return t;
+    }
     from_f64s(normal_values(dtype, shape.iter().product(), true, 0.0, 1.0, g), shape, dtype)
 }
 
@@ -175,6 +191,9 @@ pub fn randn(shape: &[usize], dtype: DType, g: Option<&Generator>) -> Tensor {
 #[track_caller]
 pub fn randint(low: i64, high: i64, shape: &[usize], dtype: DType, g: Option<&Generator>) -> Tensor {
     let draw = int_draw("random_", low, high, dtype);
+    if let Some(t) = undrawn(shape, dtype) {
+        return t;
+    }
     from_f64s(draw_n(shape.iter().product(), g, draw), shape, dtype)
 }
 

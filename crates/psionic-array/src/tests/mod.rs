@@ -1,6 +1,7 @@
 mod composite;
 mod indexing;
 mod linalg;
+mod meta;
 mod oracle;
 mod properties;
 mod random;

@@ -32,10 +32,24 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 fn the_build_path_and_the_primitives_import_nothing_from_autodiff() {
     let mut files = vec![src().join("tensor.rs"), src().join("node.rs"), src().join("interp.rs")];
     files.extend(rust_files(&src().join("prim")));
+    files.extend(rust_files(&src().join("backend")));
     for f in files {
         for (i, l) in code_lines(&f).iter().enumerate() {
             let imports = l.contains("autodiff::") || l.contains("crate::autodiff");
             assert!(!imports, "{}:{}: {l}", f.display(), i + 1);
+        }
+    }
+}
+
+/// Evaluation reaches a device only through the `Backend` trait: no code but a backend
+/// calls a primitive's per-device eval.
+#[test]
+fn only_backends_call_a_primitives_eval() {
+    for f in rust_files(&src()) {
+        let inside = f.starts_with(src().join("backend")) || f.starts_with(src().join("prim"));
+        for (i, l) in code_lines(&f).iter().enumerate() {
+            let calls = l.contains(".eval_cpu(") && !l.contains("fn eval_cpu");
+            assert!(inside || !calls, "{}:{}: {l}", f.display(), i + 1);
         }
     }
 }

@@ -1,0 +1,47 @@
+//! The CPU backend: host buffers and the kernels of `psionic-cpu`, reached through each
+//! primitive's `eval_cpu`.
+
+use super::{Backend, Buffer};
+use crate::prim::{Meta, Prim};
+use psionic_core::{Device, Error, Result, Scalar};
+use psionic_cpu::{CpuArray, Element, Storage};
+use smallvec::SmallVec;
+
+pub(super) struct Cpu;
+
+impl Backend for Cpu {
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+
+    fn full(&self, meta: &Meta, value: Scalar) -> Result<Buffer> {
+        let n = psionic_core::numel(&meta.shape);
+        let storage = psionic_cpu::with_dtype!(meta.dtype, T => {
+            let v: T = match value {
+                Scalar::Bool(b) => T::from_bool(b),
+                Scalar::Int(i) => T::from_i64(i),
+                Scalar::Float(f) => T::from_f64(f),
+            };
+            Storage::filled::<T>(n, v)
+        });
+        Ok(Buffer::Cpu(CpuArray::new(storage, &meta.shape)))
+    }
+
+    fn upload(&self, host: CpuArray, _: &Meta) -> Result<Buffer> {
+        Ok(Buffer::Cpu(host))
+    }
+
+    fn download(&self, buf: &Buffer, op: &'static str) -> Result<CpuArray> {
+        buf.cpu().cloned().ok_or(Error::NoData { op, device: Device::Meta })
+    }
+
+    fn eval(&self, prim: &Prim, inputs: &[&Buffer], out: &Meta) -> Result<Buffer> {
+        let mut arrays: SmallVec<[&CpuArray; 4]> = SmallVec::with_capacity(inputs.len());
+        for b in inputs {
+            // Unreachable through the build path, which puts an op with a meta input on
+            // the meta device; kept as an error for callers of the trait.
+            arrays.push(b.cpu().ok_or(Error::DeviceMismatch { op: "eval", a: Device::Cpu, b: Device::Meta })?);
+        }
+        prim.eval_cpu(&arrays, out).map(Buffer::Cpu)
+    }
+}

@@ -1,0 +1,36 @@
+//! The trait itself, called directly: each backend allocates, copies and evaluates.
+
+use super::{of, Buffer};
+use crate::prim::{Meta, Prim};
+use psionic_core::ops::BinaryOp;
+use psionic_core::{DType, Device, Error, Scalar};
+use psionic_cpu::CpuArray;
+
+#[test]
+fn the_cpu_backend_allocates_copies_and_evaluates() {
+    let cpu = of(Device::Cpu).unwrap();
+    assert_eq!(cpu.device(), Device::Cpu);
+    let meta = Meta::new(vec![2, 2], DType::F32);
+    let twos = cpu.full(&meta, Scalar::Float(2.0)).unwrap();
+    let host = CpuArray::from_vec(vec![1f32, 2., 3., 4.], &[2, 2]);
+    let x = cpu.upload(host, &meta).unwrap();
+    let sum = cpu.eval(&Prim::Binary(BinaryOp::Add), &[&x, &twos], &meta).unwrap();
+    assert_eq!(cpu.download(&sum, "test").unwrap().to_vec::<f32>(), vec![3., 4., 5., 6.]);
+}
+
+#[test]
+fn the_meta_backend_holds_nothing_and_refuses_values() {
+    let m = of(Device::Meta).unwrap();
+    assert_eq!(m.device(), Device::Meta);
+    let meta = Meta::new(vec![1 << 30, 1 << 30], DType::F64);
+    let b = m.full(&meta, Scalar::Int(0)).unwrap();
+    assert!(matches!(b, Buffer::Meta));
+    let out = m.eval(&Prim::Binary(BinaryOp::Mul), &[&b, &b], &meta).unwrap();
+    assert!(out.cpu().is_none());
+    assert!(matches!(m.download(&out, "test"), Err(Error::NoData { .. })));
+}
+
+#[test]
+fn only_built_backends_exist() {
+    assert!(matches!(of(Device::Cuda(0)), Err(Error::NoBackend { .. })));
+}
