@@ -19,6 +19,7 @@ pub mod ops;
 pub mod prim;
 pub mod random;
 mod slot;
+pub mod special;
 pub mod tensor;
 
 pub use autodiff::{autograd, BackwardOpts, GradOpts, Tree};

@@ -41,6 +41,20 @@ pub enum UnaryOp {
     Digamma,
     /// `ψ⁽ⁿ⁾(x)` for `n ≥ 1` (`n = 0` is `Digamma`).
     Polygamma(u32),
+    /// `I₀(x)`, the modified Bessel function of the first kind of order 0.
+    I0,
+    /// `e^{-|x|} I₀(x)`.
+    I0e,
+    /// `I₁(x)`.
+    I1,
+    /// `e^{-|x|} I₁(x)`.
+    I1e,
+    /// `exp(x²) erfc(x)`.
+    Erfcx,
+    /// The inverse of the standard normal CDF.
+    Ndtri,
+    /// `ln Φ(x)`, the log of the standard normal CDF.
+    LogNdtr,
     Sigmoid,
     /// `log(x / (1 - x))`, with x clamped to `[eps, 1 - eps]` when eps is given.
     Logit(Option<f64>),
@@ -180,6 +194,8 @@ pub enum BinaryOp {
     Copysign,
     LogAddExp,
     Xlogy,
+    /// `x * log1p(y)`, 0 where `x` is 0 and `y` is not NaN.
+    Xlog1py,
     /// The Hurwitz zeta function `ζ(x, q) = Σₖ (q + k)^-x`.
     Zeta,
     LogicalAnd,
@@ -209,7 +225,7 @@ impl BinaryOp {
 
     pub fn float_only(self) -> bool {
         use BinaryOp::*;
-        matches!(self, Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | Zeta | ReluGrad)
+        matches!(self, Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | Xlog1py | Zeta | ReluGrad)
     }
 
     pub fn int_only(self) -> bool {
@@ -238,6 +254,7 @@ impl BinaryOp {
             Copysign => "copysign",
             LogAddExp => "logaddexp",
             Xlogy => "xlogy",
+            Xlog1py => "xlog1py",
             Zeta => "zeta",
             ReluGrad => "threshold_backward",
             LogicalAnd => "logical_and",

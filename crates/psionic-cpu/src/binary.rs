@@ -119,6 +119,13 @@ fn float_binary<F: Float + Element>(op: BinaryOp, a: &CpuArray, b: &CpuArray, sh
         } else {
             x * y.ln()
         }),
+        Xlog1py => m!(8, |x, y| if y.is_nan() {
+            y
+        } else if x == F::zero() {
+            F::zero()
+        } else {
+            x * y.ln_1p()
+        }),
         // Computed in f64 (f32 rounds once at the end).
         Zeta => m!(16, |x, q| {
             let z = crate::gamma::zeta(Element::to_f64(x), Element::to_f64(q));
@@ -237,7 +244,7 @@ where
             let s = y.to_u64().unwrap_or(u64::MAX).min(bits as u64 - 1);
             x >> s as usize
         }),
-        Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | Zeta | ReluGrad => {
+        Div | Atan2 | Hypot | Copysign | LogAddExp | Xlogy | Xlog1py | Zeta | ReluGrad => {
             Err(Error::Unsupported { op: op.name(), dtype: T::DTYPE, why: "needs float inputs".into() })
         }
         Eq | Ne | Lt | Le | Gt | Ge | LogicalAnd | LogicalOr | LogicalXor => unreachable!("routed to compare"),

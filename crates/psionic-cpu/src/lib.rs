@@ -11,6 +11,7 @@ pub mod adam;
 pub mod array;
 pub mod attention;
 pub mod batch_norm;
+pub mod bessel;
 pub mod binary;
 pub mod cast;
 pub mod conv;

@@ -271,10 +271,20 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
         Erf => m_erf!(8, |v| v.erf(), v.erf_mid(), v),
         Erfc => m!(8, |v| v.erfc()),
         Erfinv => m!(16, |v| v.erfinv()),
-        // The gamma family is computed in f64 (f32 rounds once at the end).
+        // The gamma, Bessel and normal-distribution families are computed in f64 (f32
+        // rounds once at the end).
         Lgamma => m!(16, |v| c::<F>(crate::gamma::lgamma(f64_of(v)))),
         Digamma => m!(16, |v| c::<F>(crate::gamma::digamma(f64_of(v)))),
+        // Trigamma in the element's precision, as PyTorch computes it (see `trigamma`).
+        Polygamma(1) => m!(16, |v| crate::gamma::trigamma(v)),
         Polygamma(n) => m!(16, |v| c::<F>(crate::gamma::polygamma(n, f64_of(v)))),
+        I0 => m!(16, |v| c::<F>(crate::bessel::i0(f64_of(v)))),
+        I0e => m!(16, |v| c::<F>(crate::bessel::i0e(f64_of(v)))),
+        I1 => m!(16, |v| c::<F>(crate::bessel::i1(f64_of(v)))),
+        I1e => m!(16, |v| c::<F>(crate::bessel::i1e(f64_of(v)))),
+        Erfcx => m!(16, |v| c::<F>(crate::special::erfcx(f64_of(v)))),
+        Ndtri => m!(16, |v| c::<F>(crate::special::ndtri(f64_of(v)))),
+        LogNdtr => m!(16, |v| c::<F>(crate::special::log_ndtr(f64_of(v)))),
         Sigmoid => m!(8, |v| sigmoid(v)),
         Logit(eps) => match eps {
             None => m!(8, |v| (v / (one - v)).ln()),

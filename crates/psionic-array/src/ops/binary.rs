@@ -98,6 +98,8 @@ binary_methods! {
     copysign => Copysign;
     logaddexp => LogAddExp;
     xlogy => Xlogy;
+    /// `x * log1p(y)`, 0 where `x` is 0 and `y` is not NaN (`torch.special.xlog1py`).
+    xlog1py => Xlog1py;
     /// The Hurwitz zeta function `ζ(self, other)` (`torch.special.zeta`); `other` is `q`.
     zeta => Zeta;
     logical_and => LogicalAnd;

@@ -1,9 +1,8 @@
-//! `torch.special` functions composed from other ops (lgamma, digamma and polygamma have
-//! kernels of their own, in `ops/unary.rs`): written in PyTorch's forms, with inputs made safe
-//! where an unselected branch would otherwise send a NaN into the gradient.
+//! `torch.special` functions composed from other ops (the gamma, Bessel and normal
+//! functions have kernels of their own, in `ops/unary.rs`, and xlog1py and zeta in
+//! `ops/binary.rs`): written in PyTorch's forms, with inputs made safe where an
+//! unselected branch would otherwise send a NaN into the gradient.
 
-use super::args::Arg;
-use super::binary::{as_tensor, result_type};
 use crate::mode::raise;
 use crate::tensor::Tensor;
 use psionic_core::{DType, Error};
@@ -48,17 +47,5 @@ impl Tensor {
     #[track_caller]
     pub fn ndtr(&self) -> Tensor {
         self.to_float().mul(-FRAC_1_SQRT_2).erfc().mul(0.5)
-    }
-
-    /// `x * log1p(y)`, 0 where `x` is 0 and `y` is not NaN (`torch.special.xlog1py`).
-    #[track_caller]
-    pub fn xlog1py(&self, other: impl Into<Arg>) -> Tensor {
-        let other = other.into();
-        let dt = result_type(&[&Arg::T(self.clone()), &other]).to_float();
-        let (x, y) = (self.to_dtype(dt), as_tensor(&other, dt));
-        let zero = x.eq(0.0).logical_and(y.isnan().logical_not());
-        // log1p of 0 where the product is replaced, so its gradient stays finite.
-        let safe = Tensor::where_(&zero, 0.0, &y);
-        Tensor::where_(&zero, 0.0, x.mul(safe.log1p()))
     }
 }

@@ -78,6 +78,22 @@ unary_methods! {
     lgamma => UnaryOp::Lgamma;
     /// `ψ(x)`, the logarithmic derivative of Γ (`torch.digamma`, `torch.special.psi`).
     digamma => UnaryOp::Digamma;
+    /// `I₀(x)`, the modified Bessel function of the first kind of order 0 (`torch.i0`,
+    /// `torch.special.i0`).
+    i0 => UnaryOp::I0;
+    /// `e^{-|x|} I₀(x)` (`torch.special.i0e`): finite where `I₀` overflows.
+    i0e => UnaryOp::I0e;
+    /// `I₁(x)` (`torch.special.i1`).
+    i1 => UnaryOp::I1;
+    /// `e^{-|x|} I₁(x)` (`torch.special.i1e`).
+    i1e => UnaryOp::I1e;
+    /// `exp(x²) erfc(x)` (`torch.special.erfcx`), finite far into the upper tail.
+    erfcx => UnaryOp::Erfcx;
+    /// The inverse of the standard normal CDF (`torch.special.ndtri`): NaN outside
+    /// `[0, 1]`, `∓inf` at 0 and 1.
+    ndtri => UnaryOp::Ndtri;
+    /// `ln Φ(x)` (`torch.special.log_ndtr`), accurate in both tails.
+    log_ndtr => UnaryOp::LogNdtr;
     sigmoid => UnaryOp::Sigmoid;
     relu => UnaryOp::Relu;
     /// `min(max(x, 0), 6)`.

@@ -101,6 +101,10 @@ derivatives! { g, needs;
         mask(&a.eq(0.0).logical_and(b.le(0.0)).logical_not(), &(g * &b.log())),
         g * &(a / b)
     );
+    Xlog1py, [a, b] => both!(needs;
+        mask(&a.eq(0.0).logical_and(b.le(-1.0)).logical_not(), &(g * &b.log1p())),
+        g * &(a / &b.add(1.0))
+    );
     // dζ/dq = -x ζ(x + 1, q); PyTorch has no derivative in x either.
     Zeta, [a, b] => both!(needs;
         crate::mode::raise(psionic_core::Error::invalid("zeta", "the derivative for 'self' is not implemented")),

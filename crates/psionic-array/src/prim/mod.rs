@@ -303,11 +303,11 @@ primitives! {
     Contiguous(Contiguous) in "copy.rs", ops "`tensor.rs`, `ops/shape.rs`", kernel "`elementwise.rs`",
     /// Unary elementwise ops and activations, a derivative table. GELU's backward is its
     /// own kind, `GeluGrad`: one pass for `Φ(x) + x φ(x)` with the composite's float steps.
-    Unary(psionic_core::ops::UnaryOp) in "unary.rs", ops "`ops/unary.rs`", kernel "`unary.rs`",
+    Unary(psionic_core::ops::UnaryOp) in "unary.rs", ops "`ops/unary.rs`", kernel "`unary.rs` (gamma, Bessel and normal-distribution functions: `gamma.rs`, `bessel.rs`, `special.rs`)",
     /// Binary elementwise ops and comparisons, broadcast, a derivative table. relu's
     /// backward is its own kind, `ReluGrad`: `g` where the output is positive, in one pass
     /// instead of a comparison and a select.
-    Binary(psionic_core::ops::BinaryOp) in "binary.rs", ops "`ops/binary.rs`", kernel "`binary.rs`",
+    Binary(psionic_core::ops::BinaryOp) in "binary.rs", ops "`ops/binary.rs`", kernel "`binary.rs` (zeta: `gamma.rs`)",
     /// `where(cond, a, b)`, broadcast.
     Where(Where) in "ternary.rs", ops "`ops/binary.rs`", kernel "`index.rs`",
     /// lerp, addcmul and addcdiv of three f32 or f64 inputs of one dtype, broadcast, in one

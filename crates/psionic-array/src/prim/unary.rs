@@ -79,6 +79,23 @@ derivatives! { g;
     Lgamma, [x] => g * &x.digamma();
     Digamma, [x] => g * &x.polygamma(1);
     Polygamma(n), [x] => g * &x.polygamma(n + 1);
+    I0, [x] => g * &x.i1();
+    I0e, [x, y] => g * &(&x.i1e() - &(y * &x.sign()));
+    // I₁'(x) = I₀(x) - I₁(x)/x, whose limit at 0 is 1/2; the quotient reads 1 there, so
+    // that no NaN reaches a second derivative through the unselected branch.
+    I1, [x, y] => {
+        let zero = x.eq(0.0);
+        let q = y / &Tensor::where_(&zero, 1.0, x);
+        g * &Tensor::where_(&zero, 0.5, &x.i0() - &q)
+    };
+    I1e, [x, y] => {
+        let zero = x.eq(0.0);
+        let r = Tensor::where_(&zero, 1.0, x).reciprocal();
+        g * &Tensor::where_(&zero, 0.5, &x.i0e() - &(y * &(&x.sign() + &r)))
+    };
+    Erfcx, [x, y] => g * &(&(x * y).mul(2.0) - 2.0 / PI.sqrt());
+    Ndtri, [y] => g * &y.square().mul(0.5).exp().mul((2.0 * PI).sqrt());
+    LogNdtr, [x, y] => g * &(y + &x.square().mul(0.5)).neg().exp().mul(1.0 / (2.0 * PI).sqrt());
     Sigmoid, [y] => g * &(y * &y.neg().add(1.0));
     Logit(eps), [x] => {
         let d = g / &(x * &x.neg().add(1.0));

@@ -42,7 +42,9 @@ fn smooth_unary_ops() {
         "gelu" => |x: &Tensor| x.gelu("none"), "gelu_tanh" => |x: &Tensor| x.gelu("tanh"),
         "silu" => |x: &Tensor| x.silu(), "mish" => |x: &Tensor| x.mish(), "softplus" => |x: &Tensor| x.softplus(1.5, 20.0),
         "selu" => |x: &Tensor| x.selu(), "elu" => |x: &Tensor| x.elu(0.7), "celu" => |x: &Tensor| x.celu(0.5),
-        "ndtr" => |x: &Tensor| x.ndtr(),
+        "ndtr" => |x: &Tensor| x.ndtr(), "log_ndtr" => |x: &Tensor| x.log_ndtr(),
+        "i0" => |x: &Tensor| x.i0(), "i0e" => |x: &Tensor| x.i0e(), "i1" => |x: &Tensor| x.i1(),
+        "i1e" => |x: &Tensor| x.i1e(), "erfcx" => |x: &Tensor| x.erfcx(),
         "sinc" => |x: &Tensor| x.sinc(), "deg2rad" => |x: &Tensor| x.deg2rad(), "rad2deg" => |x: &Tensor| x.rad2deg(),
         "logsigmoid" => |x: &Tensor| x.logsigmoid(), "tanhshrink" => |x: &Tensor| x.tanhshrink(),
         "float_power" => |x: &Tensor| x.float_power(3),
@@ -66,6 +68,10 @@ fn smooth_unary_ops() {
         "tan" => |x: &Tensor| x.tan(), "asin" => |x: &Tensor| x.asin(), "acos" => |x: &Tensor| x.acos(),
         "atanh" => |x: &Tensor| x.atanh(), "erfinv" => |x: &Tensor| x.erfinv(),
         "logit" => |x: &Tensor| x.mul(0.4).add(0.5).logit(None), "logit_eps" => |x: &Tensor| x.mul(0.4).add(0.5).logit(Some(0.05)),
+        "ndtri" => |x: &Tensor| x.mul(0.45).add(0.5).ndtri(),
+        // Across the kernels' switches between series and asymptotic forms.
+        "i0_large" => |x: &Tensor| x.mul(5.0).add(25.0).i0().mul(1e-10), "i1e_large" => |x: &Tensor| x.mul(5.0).add(25.0).i1e(),
+        "erfcx_tail" => |x: &Tensor| x.mul(5.0).add(10.0).erfcx(), "log_ndtr_tail" => |x: &Tensor| x.mul(3.0).sub(8.0).log_ndtr(),
     ));
     run(cases, true);
 }
