@@ -11,7 +11,7 @@ the same.
 
 Writes, per family, fixtures/conformance/pytorch/<family>.safetensors (every tensor,
 contiguous) and <family>.json (the manifest: one entry per case, naming its tensors).
-Run with the pinned venv:  oracle/.venv/bin/python oracle/conformance/torch_opinfo.py
+Run with the pinned venv:  oracle/.venv/bin/python oracle/conformance/torch_opinfo.py [FAMILY...]
 The generator is reseeded per op and dtype, so the inputs depend only on the pinned
 versions; outputs can move by an ulp or two between hosts (PyTorch's CPU kernels pick
 their code by the CPU).
@@ -103,6 +103,9 @@ FAMILIES = {
         nn.functional.threshold nn.functional.linear nn.functional.mse_loss nn.functional.l1_loss
         nn.functional.smooth_l1_loss nn.functional.huber_loss
         nn.functional.scaled_dot_product_attention""",
+    "special": """lgamma digamma polygamma mvlgamma special.polygamma i0 special.i0e special.i1
+        special.i1e special.erfcx special.ndtr special.ndtri special.log_ndtr special.xlog1py
+        special.zeta special.entr""",
 }
 
 # Samples whose outputs are random draws (dropout inside the op): their values depend on
@@ -283,13 +286,19 @@ def take(fam, family, op, dtype, grad, samples, tag, limit):
         taken += 1
 
 
-def main():
+def main(only):
+    """Harvests every family, or only those named on the command line."""
     os.makedirs(OUT, exist_ok=True)
+    unknown = set(only) - set(FAMILIES)
+    if unknown:
+        sys.exit(f"unknown families: {sorted(unknown)}; known: {sorted(FAMILIES)}")
     by_name = {}
     for op in op_db:
         by_name.setdefault(op.name, []).append(op)
     summary = {}
     for family, names in FAMILIES.items():
+        if only and family not in only:
+            continue
         fam = Family()
         for name in names.split():
             for op in by_name.get(name, []):
@@ -308,4 +317,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

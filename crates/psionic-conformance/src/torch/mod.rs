@@ -13,6 +13,7 @@ pub mod modules;
 mod reductions;
 mod resample;
 mod shape;
+mod special;
 pub mod wrappers;
 
 use crate::value::Value;
@@ -157,7 +158,7 @@ impl Value {
 type Table = fn(&Call) -> Option<R<Vec<Tensor>>>;
 
 /// The family tables, asked in order; the first that knows the op answers.
-const TABLES: [Table; 10] = [
+const TABLES: [Table; 11] = [
     creation::call,
     elementwise::call,
     reductions::call,
@@ -167,6 +168,7 @@ const TABLES: [Table; 10] = [
     indexing::call,
     conv::call,
     resample::call,
+    special::call,
     extra::call,
 ];
 
