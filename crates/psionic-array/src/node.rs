@@ -163,13 +163,10 @@ impl Node {
     /// Computes this node from its `inputs` (already taken out of it, all evaluated); on
     /// failure they are put back.
     fn compute_from(&self, inputs: Inputs) -> Result<()> {
-        let buffers: SmallVec<[&Buffer; 4]> =
-            inputs.iter().map(|i| i.data.get().expect("inputs evaluated first")).collect();
-        let out = match backend::of(self.device).and_then(|b| b.eval(&self.prim, &buffers, &self.meta)) {
+        let out = match backend::of(self.device).and_then(|b| b.eval(&self.prim, &inputs, &self.meta)) {
             Ok(o) => o,
             Err(e) => {
                 // Leave the node as it was so a caller that recovers can inspect it.
-                drop(buffers);
                 *self.inputs.lock().unwrap() = inputs;
                 return Err(e);
             }

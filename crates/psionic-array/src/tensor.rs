@@ -390,11 +390,19 @@ pub(crate) fn leaf_alias(node: &Arc<Node>, slot: Arc<GradSlot>) -> Result<Arc<No
 /// 0-dim CPU tensor joins an op on any device (PyTorch's wrapped scalars) and the meta
 /// device takes CPU inputs of any shape (it reads no values, and library code builds
 /// index tensors on the host).
+#[inline(always)]
 fn device_of(inputs: &Inputs) -> Result<Device> {
     let first = inputs.first().map_or(Device::Cpu, |n| n.device);
     if inputs.iter().all(|n| n.device == first) {
         return Ok(first);
     }
+    mixed_device(inputs)
+}
+
+/// [`device_of`] for inputs on more than one device (kept out of line: eager ops on one
+/// device never reach it).
+#[cold]
+fn mixed_device(inputs: &Inputs) -> Result<Device> {
     let mut device = None;
     for n in inputs {
         let d = n.device;

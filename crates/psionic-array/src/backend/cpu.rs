@@ -2,10 +2,12 @@
 //! primitive's `eval_cpu`.
 
 use super::{Backend, Buffer};
+use crate::node::Node;
 use crate::prim::{Meta, Prim};
 use psionic_core::{Device, Error, Result, Scalar};
 use psionic_cpu::{CpuArray, Element, Storage};
 use smallvec::SmallVec;
+use std::sync::Arc;
 
 pub(super) struct Cpu;
 
@@ -35,13 +37,16 @@ impl Backend for Cpu {
         buf.cpu().cloned().ok_or(Error::NoData { op, device: Device::Meta })
     }
 
-    fn eval(&self, prim: &Prim, inputs: &[&Buffer], out: &Meta) -> Result<Buffer> {
-        let mut arrays: SmallVec<[&CpuArray; 4]> = SmallVec::with_capacity(inputs.len());
-        for b in inputs {
-            // Unreachable through the build path, which puts an op with a meta input on
-            // the meta device; kept as an error for callers of the trait.
-            arrays.push(b.cpu().ok_or(Error::DeviceMismatch { op: "eval", a: Device::Cpu, b: Device::Meta })?);
+    fn eval(&self, prim: &Prim, inputs: &[Arc<Node>], out: &Meta) -> Result<Buffer> {
+        let mut arrays: SmallVec<[&CpuArray; 4]> = SmallVec::new();
+        for n in inputs {
+            match n.data.get() {
+                Some(Buffer::Cpu(a)) => arrays.push(a),
+                // Unreachable through the build path, which puts an op with a meta input
+                // on the meta device and evaluates inputs first; an error for other callers.
+                _ => return Err(Error::DeviceMismatch { op: "eval", a: Device::Cpu, b: n.device }),
+            }
         }
-        prim.eval_cpu(&arrays, out).map(Buffer::Cpu)
+        Ok(Buffer::Cpu(prim.eval_cpu(&arrays, out)?))
     }
 }

@@ -4,9 +4,11 @@
 //! PyTorch gives.
 
 use super::{Backend, Buffer};
+use crate::node::Node;
 use crate::prim::{Meta, Prim};
 use psionic_core::{Device, Error, Result, Scalar};
 use psionic_cpu::CpuArray;
+use std::sync::Arc;
 
 pub(super) struct MetaDevice;
 
@@ -27,7 +29,7 @@ impl Backend for MetaDevice {
         Err(Error::NoData { op, device: Device::Meta })
     }
 
-    fn eval(&self, _: &Prim, _: &[&Buffer], _: &Meta) -> Result<Buffer> {
+    fn eval(&self, _: &Prim, _: &[Arc<Node>], _: &Meta) -> Result<Buffer> {
         Ok(Buffer::Meta)
     }
 }

@@ -15,9 +15,11 @@
 mod cpu;
 mod meta;
 
+use crate::node::Node;
 use crate::prim::{Meta, Prim};
 use psionic_core::{Device, Error, Result, Scalar};
 use psionic_cpu::CpuArray;
+use std::sync::Arc;
 
 /// What a node holds once evaluated, on whichever device it lives.
 #[derive(Clone, Debug)]
@@ -50,10 +52,10 @@ pub trait Backend: Sync {
     /// This buffer's values in host memory (same layout): what reading values, printing,
     /// saving and moving to another device go through.
     fn download(&self, buf: &Buffer, op: &'static str) -> Result<CpuArray>;
-    /// `prim` evaluated on its inputs' buffers into a new buffer laid out as `out`.
-    /// Inputs live on this device, except 0-dim CPU tensors (wrapped scalars), which may
-    /// join an op on any device, as in PyTorch.
-    fn eval(&self, prim: &Prim, inputs: &[&Buffer], out: &Meta) -> Result<Buffer>;
+    /// `prim` evaluated on its inputs (evaluated nodes: each one's buffer and layout)
+    /// into a new buffer laid out as `out`. Inputs live on this device, except 0-dim CPU
+    /// tensors (wrapped scalars), which may join an op on any device, as in PyTorch.
+    fn eval(&self, prim: &Prim, inputs: &[Arc<Node>], out: &Meta) -> Result<Buffer>;
 }
 
 /// The backend of `device`, or the typed refusal for a device Psionic has none for.
