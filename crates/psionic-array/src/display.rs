@@ -120,12 +120,16 @@ fn summarized_flat(shape: &[usize], summarize: bool) -> Vec<usize> {
     idx
 }
 
+/// `size=(2, 3)`, as a Python tuple (`(4,)` for one dim).
+fn size(shape: &[usize]) -> String {
+    let dims = shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
+    format!("size=({dims}{})", if shape.len() == 1 { "," } else { "" })
+}
+
 /// A meta tensor has no values: PyTorch prints its device, size and (when not the
 /// default float) dtype.
 fn fmt_meta(t: &Tensor, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let shape = t.shape();
-    let dims = shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
-    write!(f, "tensor(..., device='meta', size=({dims}{})", if shape.len() == 1 { "," } else { "" })?;
+    write!(f, "tensor(..., device='meta', {}", size(&t.shape()))?;
     if t.dtype() != DType::default_float() {
         write!(f, ", dtype={}", t.dtype())?;
     }
@@ -161,11 +165,7 @@ impl fmt::Display for Tensor {
         };
         let mut suffix = vec![];
         if numel == 0 && shape != [0] {
-            suffix.push(format!(
-                "size=({})",
-                shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
-                    + if shape.len() == 1 { "," } else { "" }
-            ));
+            suffix.push(size(&shape));
         }
         if !matches!(p.dtype, DType::F32 | DType::I64 | DType::Bool) {
             suffix.push(format!("dtype={}", p.dtype));

@@ -9,7 +9,7 @@
 //! `SliceUpdate` node on the base (functionalization), so the base and every other view
 //! observe it. [`Tensor::deep_clone`] (PyTorch's `clone()`) makes an independent copy.
 
-use crate::backend::{self, Buffer};
+use crate::backend;
 use crate::mode::{check, default_device, is_grad_enabled, is_lazy, GradModeGuard};
 use crate::node::{Inputs, Node};
 use crate::prim::{Meta, Prim, ViewOp};
@@ -64,10 +64,7 @@ impl Tensor {
     pub(crate) fn from_array(a: CpuArray) -> Tensor {
         let meta = Meta { shape: a.shape().into(), dtype: a.dtype(), strides: a.layout.strides.clone() };
         let device = default_device();
-        let data = match device {
-            Device::Cpu => Buffer::Cpu(a),
-            _ => check(backend::of(device).and_then(|b| b.upload(a, &meta))),
-        };
+        let data = check(backend::of(device).and_then(|b| b.upload(a, &meta)));
         Self::from_node(Node::stored(data, meta, device))
     }
 
@@ -267,10 +264,7 @@ impl Tensor {
 
     pub(crate) fn try_array(&self) -> Result<CpuArray> {
         let node = self.node();
-        match node.eval()? {
-            Buffer::Cpu(a) => Ok(a.clone()),
-            other => backend::of(node.device)?.download(other, "values"),
-        }
+        backend::of(node.device)?.download(node.eval()?, "values")
     }
 
     /// True on the meta device: shape, dtype and strides without values.

@@ -89,15 +89,21 @@ fn join(prefix: &str, name: &str) -> String {
 /// member that is not a child. A module's parameters come first, then its buffers and
 /// flags, then its children's members: PyTorch's order for `named_parameters`,
 /// `named_buffers` and `state_dict`.
-/// Every parameter and buffer, persistent or not.
-fn tensors(m: &dyn Module) -> Vec<Tensor> {
-    let mut out = vec![];
+/// Sets the data of every parameter and buffer (persistent or not) to `f` of it. Every
+/// replacement is made before any member changes, so a refusal leaves the module as it
+/// was; parameters stay the same leaves (`set_data`).
+fn replace_data(m: &dyn Module, f: impl Fn(&Tensor) -> Result<Tensor, Error>) -> Result<(), Error> {
+    let mut members = vec![];
     walk(m, "", &mut |_, m| {
         if let Member::Param(Some(t)) | Member::Buffer(Some(t), _) = m {
-            out.push((*t).clone());
+            members.push((*t).clone());
         }
     });
-    out
+    let fresh = members.iter().map(f).collect::<Result<Vec<_>, _>>()?;
+    for (t, v) in members.iter().zip(&fresh) {
+        t.set_data(v);
+    }
+    Ok(())
 }
 
 fn walk<'a>(m: &'a dyn Module, prefix: &str, f: &mut dyn FnMut(&str, &Member<'a>)) {
@@ -309,13 +315,7 @@ pub trait ModuleExt: Module {
     /// stay the same leaves (same handles, still requiring grad). Moving off `meta` is
     /// refused, as meta tensors hold no values: use [`Module::to_empty`].
     fn to_device(&self, device: Device) -> Result<&Self, Error> {
-        let members = tensors(self.as_dyn());
-        // Every copy is made before any member changes, so a refusal leaves the module
-        // as it was.
-        let moved = members.iter().map(|t| t.detach().try_to_device(device)).collect::<Result<Vec<_>, _>>()?;
-        for (t, m) in members.iter().zip(&moved) {
-            t.set_data(m);
-        }
+        replace_data(self.as_dyn(), |t| t.detach().try_to_device(device))?;
         Ok(self)
     }
 
@@ -324,12 +324,7 @@ pub trait ModuleExt: Module {
     /// model built on the meta device is materialised, before `load_state_dict` fills
     /// it. Parameters stay the same leaves.
     fn to_empty(&self, device: Device) -> Result<&Self, Error> {
-        let members = tensors(self.as_dyn());
-        let fresh =
-            members.iter().map(|t| Tensor::empty_on(&t.shape(), t.dtype(), device)).collect::<Result<Vec<_>, _>>()?;
-        for (t, f) in members.iter().zip(&fresh) {
-            t.set_data(f);
-        }
+        replace_data(self.as_dyn(), |t| Tensor::empty_on(&t.shape(), t.dtype(), device))?;
         Ok(self)
     }
 

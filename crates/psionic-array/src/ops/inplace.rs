@@ -31,8 +31,7 @@ impl Tensor {
         }
         // A value from another device is copied here first (`copy_` across devices);
         // into a meta tensor, that copies nothing.
-        let v = if value.device() == self.device() { value.clone() } else { check(value.try_to_device(self.device())) };
-        let v = v.to_dtype(sd);
+        let v = check(value.try_to_device(self.device())).to_dtype(sd);
         let v = if v.shape() == shape { v } else { v.broadcast_to(&shape) };
         check(self.assign(&v));
         self
