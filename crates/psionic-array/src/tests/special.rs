@@ -93,8 +93,15 @@ fn strided_inputs() {
     assert!(!t.is_contiguous());
     let dense = t.contiguous();
     type Op = fn(&Tensor) -> Tensor;
-    let ops: [(&str, Op); 7] = [
+    let ops: [(&str, Op); 14] = [
         ("lgamma", |x| x.lgamma()),
+        ("i0", |x| x.i0()),
+        ("i0e", |x| x.i0e()),
+        ("i1", |x| x.neg().i1()),
+        ("i1e", |x| x.i1e()),
+        ("erfcx", |x| x.sub(2.0).erfcx()),
+        ("ndtri", |x| x.div(5.0).ndtri()),
+        ("log_ndtr", |x| x.sub(3.0).log_ndtr()),
         ("digamma", |x| x.digamma()),
         ("polygamma", |x| x.polygamma(2)),
         ("mvlgamma", |x| x.add(1.0).mvlgamma(2)),
