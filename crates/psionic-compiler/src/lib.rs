@@ -2,8 +2,10 @@
 //!
 //! A compiled function is traced once per input signature (shapes and dtypes): called
 //! on symbolic inputs in lazy mode, its graph is read back from the outputs (`trace`),
-//! simplified (`simplify`: common subexpressions merged, work on constants done once)
-//! and cached. Later calls with the same signature replay the cached primitives on the
+//! simplified (`simplify`: common subexpressions merged, work on constants done once),
+//! fused (`fuse`: each maximal group of elementwise steps becomes one `Fused` step that
+//! runs a tile at a time, so its intermediates never reach memory; same bits as the
+//! unfused steps) and cached. Later calls with the same signature replay the cached primitives on the
 //! new inputs (`replay`) instead of running the function again. Replayed primitives go
 //! through the same node builder as ops, so a compiled function composes with every
 //! transform: `grad` of it, it of `grad`, `vmap`, `jvp`.
@@ -26,6 +28,7 @@
 //! assert_eq!(b[0].to_vec::<f32>()[0], 2.0 * 2f32.exp());
 //! ```
 
+mod fuse;
 mod replay;
 mod simplify;
 mod trace;
@@ -55,6 +58,7 @@ impl Key {
 struct Inner {
     f: Box<Function>,
     shapeless: bool,
+    fuse: bool,
     cache: Mutex<HashMap<Key, Arc<Plan>>>,
     traces: AtomicUsize,
 }
@@ -68,6 +72,7 @@ pub fn compile(f: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> 
     Compiled(Arc::new(Inner {
         f: Box::new(f),
         shapeless: false,
+        fuse: true,
         cache: Mutex::new(HashMap::new()),
         traces: AtomicUsize::new(0),
     }))
@@ -79,6 +84,13 @@ impl Compiled {
     pub fn shapeless(self, yes: bool) -> Compiled {
         let inner = Arc::into_inner(self.0).expect("set shapeless before sharing a compiled function");
         Compiled(Arc::new(Inner { shapeless: yes, ..inner }))
+    }
+
+    /// Whether elementwise chains run fused (the default): off, the replay runs each
+    /// primitive's own kernel, as the uncompiled function does (same values either way).
+    pub fn fused(self, yes: bool) -> Compiled {
+        let inner = Arc::into_inner(self.0).expect("set fused before sharing a compiled function");
+        Compiled(Arc::new(Inner { fuse: yes, ..inner }))
     }
 
     /// Calls the compiled function; op misuse raises as it would uncompiled.
@@ -108,7 +120,11 @@ impl Compiled {
             }
         }
         // Traced without the lock: the function may call other compiled functions.
-        let g = Arc::new(Plan::new(simplify::simplify(trace::trace(&*self.0.f, args)?)?));
+        let mut g = simplify::simplify(trace::trace(&*self.0.f, args)?)?;
+        if self.0.fuse {
+            g = fuse::fuse(g, args)?;
+        }
+        let g = Arc::new(Plan::new(g));
         self.0.traces.fetch_add(1, Ordering::Relaxed);
         let mut cache = self.0.cache.lock().unwrap();
         if let Some(loose) = loose.filter(|_| g.shape_polymorphic()) {
@@ -119,5 +135,7 @@ impl Compiled {
     }
 }
 
+#[cfg(test)]
+mod fusion_tests;
 #[cfg(test)]
 mod tests;

@@ -30,7 +30,7 @@ pub fn simplify(g: Graph) -> Result<Graph> {
         }
         bucket.push(out.ops.len());
         new_slot.push(Slot::Op(out.ops.len()));
-        out.ops.push(Step { prim: step.prim, inputs });
+        out.ops.push(Step { prim: step.prim, inputs, meta: step.meta });
     }
     out.outputs = g.outputs.iter().map(|s| remap(&new_slot, *s)).collect();
     Ok(prune(out))
@@ -105,7 +105,7 @@ fn prune(g: Graph) -> Graph {
             .into_iter()
             .zip(&live_op)
             .filter(|(_, &l)| l)
-            .map(|(s, _)| Step { prim: s.prim, inputs: s.inputs.iter().map(map).collect() })
+            .map(|(s, _)| Step { prim: s.prim, inputs: s.inputs.iter().map(map).collect(), meta: s.meta })
             .collect(),
         outputs: g.outputs.iter().map(map).collect(),
     }

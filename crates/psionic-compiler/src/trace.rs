@@ -4,7 +4,7 @@
 use psionic_array::autodiff::no_grad;
 use psionic_array::graph::{self, symbolic};
 use psionic_array::node::Node;
-use psionic_array::prim::Prim;
+use psionic_array::prim::{Meta, Prim};
 use psionic_array::{fallible, lazy, Tensor};
 use psionic_core::{Error, Result};
 use std::collections::HashMap;
@@ -23,11 +23,13 @@ pub enum Slot {
     Op(usize),
 }
 
-/// One primitive applied to earlier slots.
+/// One primitive applied to earlier slots, with the output's shape and dtype at the
+/// trace (fusion and memory planning read them).
 #[derive(Clone, Debug)]
 pub struct Step {
     pub prim: Prim,
     pub inputs: Vec<Slot>,
+    pub meta: Meta,
 }
 
 /// A traced function: its primitives in an order where inputs come first, the values it
@@ -94,7 +96,7 @@ fn visit(g: &mut Graph, slots: &mut HashMap<*const Node, Slot>, root: Arc<Node>)
         if expanded {
             let ins = inputs.iter().map(|i| slots[&Arc::as_ptr(i)]).collect();
             slots.insert(key, Slot::Op(g.ops.len()));
-            g.ops.push(Step { prim: n.prim.clone(), inputs: ins });
+            g.ops.push(Step { prim: n.prim.clone(), inputs: ins, meta: n.meta.clone() });
             continue;
         }
         stack.push((n.clone(), true));

@@ -21,6 +21,7 @@ mod depthwise;
 pub mod element;
 pub mod elementwise;
 pub mod fold;
+pub mod fused;
 pub mod gamma;
 pub mod gather;
 mod gemm_bf16;

@@ -22,6 +22,7 @@ mod binary;
 mod conv;
 mod copy;
 mod custom;
+mod fused;
 mod index;
 mod layer_norm;
 mod leaf;
@@ -43,6 +44,7 @@ pub use batch_norm::{BatchNorm, ChannelCombine, ChannelMoments, ChannelSums};
 pub use conv::{Convolution, Fold};
 pub use copy::{Cast, Contiguous};
 pub use custom::{Custom, CustomRules};
+pub use fused::{fusible, Fused, FusedArg, FusedStep};
 pub(crate) use index::{boxed, gather, scatter};
 pub use index::{Gather, Scatter};
 pub use layer_norm::{LayerNorm, LayerNormGrad};
@@ -313,6 +315,11 @@ primitives! {
     /// lerp, addcmul and addcdiv of three f32 or f64 inputs of one dtype, broadcast, in one
     /// kernel with PyTorch's roundings (other dtypes take the binary pieces).
     Ternary(psionic_core::ops::TernaryOp) in "ternary.rs", ops "`ops/binary.rs`", kernel "`ternary.rs`",
+    /// A chain of elementwise steps (unary, binary, ternary, `where`, casts) over one
+    /// output shape, made by compile's fusion: run a tile of the output at a time
+    /// through each step's own kernel, so intermediates stay in cache and the bits are
+    /// the eager ops'; its rules are the chain's, written with its steps.
+    Fused(Fused) in "fused.rs", ops "psionic-compiler `fuse.rs`", kernel "`fused.rs` (each step's own kernel)",
     /// Reductions over dims (sum, prod, max/min, arg-, all/any, p-norms, variance): sums
     /// whose innermost kept dim is unit-stride add whole rows into accumulator tiles, the
     /// others walk each output's run, in a fixed order for any thread count.
