@@ -171,3 +171,26 @@ fn shapeless_fused_chains_serve_other_shapes() {
     }
     assert_eq!(f.traces(), 1);
 }
+
+#[test]
+fn float_chains_on_slice_kernels_are_the_eager_bits() {
+    // Unary and binary steps only, one float dtype: the block path of `run_float`, with
+    // a transposed input (gathered), a broadcast row and column, a literal scalar, a
+    // value read by two later steps, and a unary op of a broadcast value.
+    let body = |x: &[Tensor]| {
+        let (a, row, col) = (x[0].t(), &x[1], &x[2]);
+        let s = &(&a * row).sin();
+        let h = &(&s.exp() - &col.sigmoid()) * s;
+        let h = &h.div(3.0).tanh() + &h.abs().sqrt();
+        h.maximum(row.cos()).sub(0.5).neg()
+    };
+    for dtype in [DType::F32, DType::F64] {
+        let args = [data(&[70, 150], 17), data(&[1, 70], 18), data(&[150, 1], 19)].map(|t| t.to_dtype(dtype));
+        let f = compile(move |x: &[Tensor]| vec![body(x)]);
+        assert!(kinds(&f, &args).iter().any(|k| k.starts_with("Fused")), "{:?}", kinds(&f, &args));
+        for threads in [1, 2] {
+            let got = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| f.call(&args));
+            same_bits(&got[0], &body(&args), &format!("{dtype:?}, {threads} threads"));
+        }
+    }
+}

@@ -86,10 +86,24 @@ fn remainder<F: Float>(a: F, b: F) -> F {
 }
 
 fn float_binary<F: Float + Element>(op: BinaryOp, a: &CpuArray, b: &CpuArray, shape: &[usize]) -> Result<CpuArray> {
+    let (work, kernel) = float_binary_kernel::<F>(op)?;
+    Ok(map2::<F, F>(a, b, shape, work, |sa, sb, o| kernel(sa, sb, o)))
+}
+
+/// A slice kernel of two operands: `o[i] = f(a[i], b[i])`, vectorised.
+pub type SliceKernel2<F> = Box<dyn Fn(Src<F>, Src<F>, &mut [F]) + Send + Sync>;
+
+/// The slice kernel of a float binary op (not a comparison or logical op) and its work
+/// per element; an error for the bitwise ops. Eager ops and compile's fused chains both
+/// run it, so they agree to the bit.
+pub fn float_binary_kernel<F: Float + Element>(op: BinaryOp) -> Result<(usize, SliceKernel2<F>)> {
     use BinaryOp::*;
     macro_rules! m {
         ($w:expr, |$x:ident, $y:ident| $e:expr) => {
-            Ok(map2::<F, F>(a, b, shape, $w, |sa, sb, o| zip2!(sa, sb, o, |$x, $y| $e)))
+            Ok((
+                $w,
+                Box::new(move |sa: Src<F>, sb: Src<F>, o: &mut [F]| zip2!(sa, sb, o, |$x, $y| $e)) as SliceKernel2<F>,
+            ))
         };
     }
     match op {

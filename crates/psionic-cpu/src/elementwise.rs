@@ -81,7 +81,7 @@ pub(crate) fn rows_per_chunk(row_len: usize) -> usize {
 }
 
 /// The bytes a view reads, each distinct element once (a broadcast dim counts once).
-fn view_bytes(l: &Layout, size: usize) -> usize {
+pub(crate) fn view_bytes(l: &Layout, size: usize) -> usize {
     l.shape.iter().zip(l.strides.iter()).filter(|&(_, &s)| s != 0).map(|(&d, _)| d).product::<usize>() * size
 }
 

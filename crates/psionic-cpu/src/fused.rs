@@ -9,10 +9,13 @@
 //! bits are the eager ops' bits, since the same kernels compute every element.
 
 use crate::array::CpuArray;
+use crate::binary::{float_binary_kernel, SliceKernel2};
 use crate::element::Element;
-use crate::elementwise::{broadcast, extend_row};
+use crate::elementwise::{broadcast, extend_row, view_bytes, Src};
 use crate::parallel::for_out_chunks;
 use crate::storage::Storage;
+use crate::unary::{float_unary_kernel, FloatMath, SliceKernel};
+use psionic_core::ops::{BinaryOp, UnaryOp};
 use psionic_core::strided::Rows;
 use psionic_core::{DType, Error, Layout, Result};
 use std::sync::Mutex;
@@ -60,15 +63,8 @@ impl TileSrc {
 
 /// The elements `start..start + len` (row-major order) of `x`, a contiguous copy.
 fn gather_range<T: Element>(x: &CpuArray, start: usize, len: usize) -> CpuArray {
-    let rows = Rows::<1>::from_layouts(&x.layout.shape, [&x.layout]);
-    let (n, [s]) = (rows.row_len(), rows.inner_strides());
-    let src = x.storage.as_slice::<T>();
     let mut out = Vec::with_capacity(len);
-    let end = start + len;
-    rows.for_rows(start / n..(end - 1) / n + 1, |r, [off]| {
-        let (a, b) = (start.max(r * n) - r * n, end.min((r + 1) * n) - r * n);
-        extend_row(&mut out, src, (off as isize + a as isize * s) as usize, b - a, s);
-    });
+    gather_into::<T>(x, start, len, &mut out);
     CpuArray::from_vec(out, &[len])
 }
 
@@ -118,4 +114,179 @@ fn put<T: Element>(r: &CpuArray, o: &mut [T]) {
     for (i, v) in o.iter_mut().enumerate() {
         *v = src[(r.layout.offset as isize + i as isize * s) as usize];
     }
+}
+
+/// Where a step of a fused chain reads a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operand {
+    /// Input `i` of the chain.
+    Input(usize),
+    /// The result of step `i` (an earlier one).
+    Step(usize),
+}
+
+/// A step of a chain that [`run_float`] runs on its own slice kernels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FloatStep {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+}
+
+impl FloatStep {
+    /// Whether the step has a float slice kernel: not a predicate, comparison, logical
+    /// or bitwise op (those change the dtype or refuse floats).
+    pub fn has_kernel(&self) -> bool {
+        use BinaryOp::*;
+        use UnaryOp::*;
+        match self {
+            FloatStep::Unary(op) => !op.out_is_bool() && !matches!(op, BitwiseNot),
+            FloatStep::Binary(op) => !op.out_is_bool() && !matches!(op, BitAnd | BitOr | BitXor | Shl | Shr),
+        }
+    }
+}
+
+/// A step's slice kernel.
+enum Kernel<F> {
+    Unary(SliceKernel<F>),
+    Binary(SliceKernel2<F>),
+}
+
+/// Bytes of one value of a block: 8 KiB, so the values a chain keeps alive between its
+/// steps (a few, buffers reused as values die) stay in L1.
+const BLOCK_BYTES: usize = 8192;
+
+/// A chain of float steps, all in the dtype of `F` (f32 or f64) like its inputs, run
+/// without the per-tile arrays of [`run_tiles`]: blocks of 8 KiB of the output in turn,
+/// each step's own slice kernel (the eager op's, so the same bits) reading its
+/// operands in place (contiguous inputs), as one broadcast value, or from a gathered
+/// block, and writing into a scratch buffer reused once its value is dead; the last
+/// step writes into the output.
+pub fn run_float<F: FloatMath>(
+    inputs: &[&CpuArray],
+    shape: &[usize],
+    steps: &[(FloatStep, Vec<Operand>)],
+) -> Result<CpuArray> {
+    assert!(!steps.is_empty() && inputs.iter().all(|x| x.dtype() == F::DTYPE), "a float chain of one dtype");
+    let mut kernels = Vec::with_capacity(steps.len());
+    let mut work = 0;
+    for (s, _) in steps {
+        let (w, k) = match *s {
+            FloatStep::Unary(op) => {
+                let (w, k) = float_unary_kernel::<F>(op);
+                (w, Kernel::Unary(k))
+            }
+            FloatStep::Binary(op) => {
+                let (w, k) = float_binary_kernel::<F>(op)?;
+                (w, Kernel::Binary(k))
+            }
+        };
+        work += w;
+        kernels.push(k);
+    }
+    let slots = scratch_slots(steps);
+    let n_slots = slots.iter().copied().max().map_or(0, |m| m + 1);
+    let srcs: Vec<TileSrc> = inputs.iter().map(|x| TileSrc::of(x, shape)).collect();
+    let block = BLOCK_BYTES / size_of::<F>();
+    let n = psionic_core::numel(shape);
+    // The last step's writes go around the cache when the chain's reads and its output
+    // reach the cache's size, as an eager op's would (the scratch blocks never do).
+    let read: usize = inputs.iter().map(|x| view_bytes(&broadcast(x, shape).layout, size_of::<F>())).sum();
+    let stream = crate::stream::worth_streaming(read + n * size_of::<F>());
+    let mut out = Storage::uninit::<F>(n);
+    for_out_chunks(out.as_mut_slice::<F>(), TILE, work, |start, o| {
+        let mut scratch: Vec<Vec<F>> = (0..n_slots).map(|_| vec![F::zero(); block]).collect();
+        let mut gathered: Vec<Vec<F>> = srcs.iter().map(|_| Vec::with_capacity(block)).collect();
+        for b0 in (0..o.len()).step_by(block) {
+            let len = block.min(o.len() - b0);
+            // The inputs of this block: in place, one value, or gathered.
+            let ins: Vec<Src<F>> = srcs
+                .iter()
+                .zip(gathered.iter_mut())
+                .map(|(s, g)| match s {
+                    TileSrc::Scalar(x) => Src::Scalar(x.storage.as_slice::<F>()[x.layout.offset]),
+                    TileSrc::Flat(x, off) => Src::Slice(&x.storage.as_slice::<F>()[off + start + b0..][..len]),
+                    TileSrc::Strided(x) => {
+                        gather_into::<F>(x, start + b0, len, g);
+                        Src::Slice(&g[..])
+                    }
+                })
+                .collect();
+            let last = steps.len() - 1;
+            for (k, ((_, args), kernel)) in steps.iter().zip(&kernels).enumerate() {
+                let read = |a: Operand, scratch| operand(a, &ins, scratch, &slots, len);
+                // The destination is taken out of `scratch` while the operands (other
+                // slots: a step never writes where an operand it reads lives) are read.
+                let mut dst = if k == last { Vec::new() } else { std::mem::take(&mut scratch[slots[k]]) };
+                let d: &mut [F] = if k == last { &mut o[b0..b0 + len] } else { &mut dst[..len] };
+                let run = || match kernel {
+                    Kernel::Unary(f) => match read(args[0], &scratch) {
+                        Src::Slice(s) => f(s, d),
+                        Src::Scalar(v) => f(&vec![v; len], d),
+                    },
+                    Kernel::Binary(f) => f(read(args[0], &scratch), read(args[1], &scratch), d),
+                };
+                crate::stream::scope(stream && k == last, run);
+                if k != last {
+                    scratch[slots[k]] = dst;
+                }
+            }
+        }
+    });
+    Ok(CpuArray::new(out, shape))
+}
+
+/// An operand of a block: an input's, or an earlier step's value in its scratch buffer.
+fn operand<'a, F: Copy>(
+    a: Operand,
+    ins: &[Src<'a, F>],
+    scratch: &'a [Vec<F>],
+    slots: &[usize],
+    len: usize,
+) -> Src<'a, F> {
+    match a {
+        Operand::Input(i) => ins[i],
+        Operand::Step(j) => Src::Slice(&scratch[slots[j]][..len]),
+    }
+}
+
+/// A scratch buffer per step (the last writes to the output), reused once every reader
+/// of its value has run; a step's buffer is never one its own operands are in.
+fn scratch_slots(steps: &[(FloatStep, Vec<Operand>)]) -> Vec<usize> {
+    let mut last_use = vec![0; steps.len()];
+    for (k, (_, args)) in steps.iter().enumerate() {
+        for a in args {
+            if let Operand::Step(j) = a {
+                last_use[*j] = k;
+            }
+        }
+    }
+    let (mut slots, mut free, mut next) = (vec![0; steps.len()], Vec::new(), 0);
+    for (k, (_, args)) in steps.iter().enumerate() {
+        slots[k] = free.pop().unwrap_or_else(|| {
+            next += 1;
+            next - 1
+        });
+        // Operands whose last reader is this step free their buffers for later steps.
+        for a in args {
+            if let Operand::Step(j) = *a {
+                if last_use[j] == k && !free.contains(&slots[j]) {
+                    free.push(slots[j]);
+                }
+            }
+        }
+    }
+    slots
+}
+
+/// The elements `start..start + len` (row-major order) of `x` into `out` (cleared).
+fn gather_into<T: Element>(x: &CpuArray, start: usize, len: usize, out: &mut Vec<T>) {
+    out.clear();
+    let rows = Rows::<1>::from_layouts(&x.layout.shape, [&x.layout]);
+    let (n, [s]) = (rows.row_len(), rows.inner_strides());
+    let src = x.storage.as_slice::<T>();
+    let end = start + len;
+    rows.for_rows(start / n..(end - 1) / n + 1, |r, [off]| {
+        let (a, b) = (start.max(r * n) - r * n, end.min((r + 1) * n) - r * n);
+        extend_row(out, src, (off as isize + a as isize * s) as usize, b - a, s);
+    });
 }

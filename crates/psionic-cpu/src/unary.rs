@@ -165,36 +165,51 @@ fn predicate<T: Element>(op: UnaryOp, x: &CpuArray) -> CpuArray {
 }
 
 fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
+    let (work, kernel) = float_unary_kernel::<F>(op);
+    map1::<F, F>(x, work, |s, d| kernel(s, d))
+}
+
+/// A slice kernel: `d[i] = f(s[i])`, vectorised, for slices of equal length.
+pub type SliceKernel<F> = Box<dyn Fn(&[F], &mut [F]) + Send + Sync>;
+
+/// The slice kernel of a float unary op (not a predicate or `bitwise_not`) and its
+/// work per element (1: a streaming op; 8 and more: transcendentals, which run on the
+/// widest vectors). Eager ops and compile's fused chains both run it, so they agree to
+/// the bit.
+pub fn float_unary_kernel<F: FloatMath>(op: UnaryOp) -> (usize, SliceKernel<F>) {
     use UnaryOp::*;
     macro_rules! m {
         ($w:expr, |$v:ident| $e:expr) => {
-            map1::<F, F>(x, $w, |s, d| {
-                macro_rules! run {
-                    ($dispatch:path) => {
-                        $dispatch(
-                            #[inline(always)]
-                            || {
-                                crate::stream::lines(
-                                    d,
-                                    #[inline(always)]
-                                    |st, d| {
-                                        let s = &s[st..st + d.len()];
-                                        for (o, &$v) in d.iter_mut().zip(s) {
-                                            *o = $e;
-                                        }
-                                    },
-                                )
-                            },
-                        )
-                    };
-                }
-                // Costly kernels (work >= 8: transcendentals) are bound by arithmetic.
-                if $w >= 8 {
-                    run!(crate::simd::dispatch_wide)
-                } else {
-                    run!(crate::simd::dispatch)
-                }
-            })
+            (
+                $w,
+                Box::new(move |s: &[F], d: &mut [F]| {
+                    macro_rules! run {
+                        ($dispatch:path) => {
+                            $dispatch(
+                                #[inline(always)]
+                                || {
+                                    crate::stream::lines(
+                                        d,
+                                        #[inline(always)]
+                                        |st, d| {
+                                            let s = &s[st..st + d.len()];
+                                            for (o, &$v) in d.iter_mut().zip(s) {
+                                                *o = $e;
+                                            }
+                                        },
+                                    )
+                                },
+                            )
+                        };
+                    }
+                    // Costly kernels (work >= 8: transcendentals) are bound by arithmetic.
+                    if $w >= 8 {
+                        run!(crate::simd::dispatch_wide)
+                    } else {
+                        run!(crate::simd::dispatch)
+                    }
+                }) as SliceKernel<F>,
+            )
         };
     }
     // Kernels over erf, in blocks of 16 (one AVX-512 vector of f32): a block whose
@@ -202,36 +217,39 @@ fn float_unary<F: FloatMath>(op: UnaryOp, x: &CpuArray) -> CpuArray {
     // evaluates that one alone, with the same bits. `$fast` is `$full` with `erf_mid`.
     macro_rules! m_erf {
         ($w:expr, |$v:ident| $full:expr, $fast:expr, $arg:expr) => {
-            map1::<F, F>(x, $w, |s, d| {
-                crate::simd::dispatch_wide(
-                    #[inline(always)]
-                    || {
-                        crate::stream::lines(
-                            d,
-                            #[inline(always)]
-                            |st, d| {
-                                let s = &s[st..st + d.len()];
-                                let (mut dc, sc) = (d.chunks_exact_mut(16), s.chunks_exact(16));
-                                let rest = sc.remainder();
-                                for (o16, s16) in (&mut dc).zip(sc) {
-                                    if s16.iter().fold(true, |a, &$v| a & $arg.erf_takes_mid()) {
-                                        for (o, &$v) in o16.iter_mut().zip(s16) {
-                                            *o = $fast;
-                                        }
-                                    } else {
-                                        for (o, &$v) in o16.iter_mut().zip(s16) {
-                                            *o = $full;
+            (
+                $w,
+                Box::new(move |s: &[F], d: &mut [F]| {
+                    crate::simd::dispatch_wide(
+                        #[inline(always)]
+                        || {
+                            crate::stream::lines(
+                                d,
+                                #[inline(always)]
+                                |st, d| {
+                                    let s = &s[st..st + d.len()];
+                                    let (mut dc, sc) = (d.chunks_exact_mut(16), s.chunks_exact(16));
+                                    let rest = sc.remainder();
+                                    for (o16, s16) in (&mut dc).zip(sc) {
+                                        if s16.iter().fold(true, |a, &$v| a & $arg.erf_takes_mid()) {
+                                            for (o, &$v) in o16.iter_mut().zip(s16) {
+                                                *o = $fast;
+                                            }
+                                        } else {
+                                            for (o, &$v) in o16.iter_mut().zip(s16) {
+                                                *o = $full;
+                                            }
                                         }
                                     }
-                                }
-                                for (o, &$v) in dc.into_remainder().iter_mut().zip(rest) {
-                                    *o = $full;
-                                }
-                            },
-                        )
-                    },
-                )
-            })
+                                    for (o, &$v) in dc.into_remainder().iter_mut().zip(rest) {
+                                        *o = $full;
+                                    }
+                                },
+                            )
+                        },
+                    )
+                }) as SliceKernel<F>,
+            )
         };
     }
     let (zero, one, half) = (F::zero(), F::one(), c::<F>(0.5));

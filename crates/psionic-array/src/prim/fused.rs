@@ -9,18 +9,14 @@ use super::{BatchCtx, Jvp, JvpCtx, Meta, Prim, Primitive, Saves, VjpCtx};
 use crate::mode::check;
 use crate::tensor::Tensor;
 use psionic_core::{DType, Error, Result};
+use psionic_cpu::fused::FloatStep;
 use psionic_cpu::CpuArray;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// Where a step of a fused chain reads a value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FusedArg {
-    /// Input `i` of the fused node.
-    Input(usize),
-    /// The result of step `i` (an earlier one).
-    Step(usize),
-}
+/// Where a step of a fused chain reads a value: input `i` of the node, or an earlier
+/// step's result.
+pub use psionic_cpu::fused::Operand as FusedArg;
 
 /// One elementwise primitive of the chain on earlier values.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +36,9 @@ struct Chain {
     n_inputs: usize,
     dtypes: Vec<DType>,
     last_use: Vec<usize>,
+    /// The chain as float steps with slice kernels, when every step is one and every
+    /// value is f32 (or every value f64): run by `psionic_cpu::fused::run_float`.
+    float: Option<Vec<(FloatStep, Vec<FusedArg>)>>,
 }
 
 /// Whether compile's fusion may put a primitive into a chain: those whose value at each
@@ -62,8 +61,25 @@ impl Fused {
                 }
             }
         }
-        let dtypes = metas.iter().map(|m| m.dtype).collect();
-        Ok(Fused(Arc::new(Chain { steps, n_inputs: inputs.len(), dtypes, last_use })))
+        let dtypes: Vec<DType> = metas.iter().map(|m| m.dtype).collect();
+        let one_float = [DType::F32, DType::F64]
+            .into_iter()
+            .any(|d| dtypes.iter().chain(inputs.iter().map(|m| &m.dtype)).all(|&x| x == d));
+        let float = steps
+            .iter()
+            .map(|s| {
+                let step = if let Prim::Unary(op) = s.prim {
+                    FloatStep::Unary(op)
+                } else if let Prim::Binary(op) = s.prim {
+                    FloatStep::Binary(op)
+                } else {
+                    return None;
+                };
+                step.has_kernel().then(|| (step, s.args.clone()))
+            })
+            .collect::<Option<Vec<_>>>()
+            .filter(|_| one_float);
+        Ok(Fused(Arc::new(Chain { steps, n_inputs: inputs.len(), dtypes, last_use, float })))
     }
 
     /// The steps, in order.
@@ -128,6 +144,16 @@ impl Primitive for Fused {
     }
     fn eval_cpu(&self, inputs: &[&CpuArray], out: &Meta) -> Result<CpuArray> {
         let c = &*self.0;
+        // Checked again on the arrays: the chain was built for these dtypes, but a
+        // shapeless replay may see others only through its metas.
+        if let Some(steps) = c.float.as_ref().filter(|_| inputs.iter().all(|x| x.dtype() == out.dtype)) {
+            if out.dtype == DType::F32 {
+                return psionic_cpu::fused::run_float::<f32>(inputs, &out.shape, steps);
+            }
+            if out.dtype == DType::F64 {
+                return psionic_cpu::fused::run_float::<f64>(inputs, &out.shape, steps);
+            }
+        }
         psionic_cpu::fused::run_tiles(inputs, &out.shape, out.dtype, c.steps.len(), |len, x| {
             let mut vals: Vec<Option<CpuArray>> = vec![None; c.steps.len()];
             for (k, s) in c.steps.iter().enumerate() {

@@ -316,7 +316,7 @@ primitives! {
     /// kernel with PyTorch's roundings (other dtypes take the binary pieces).
     Ternary(psionic_core::ops::TernaryOp) in "ternary.rs", ops "`ops/binary.rs`", kernel "`ternary.rs`",
     /// A chain of elementwise steps (unary, binary, ternary, `where`, casts) over one
-    /// output shape, made by compile's fusion: run a tile of the output at a time
+    /// output shape, made by compile's fusion: run a block of the output at a time
     /// through each step's own kernel, so intermediates stay in cache and the bits are
     /// the eager ops'; its rules are the chain's, written with its steps.
     Fused(Fused) in "fused.rs", ops "psionic-compiler `fuse.rs`", kernel "`fused.rs` (each step's own kernel)",
