@@ -184,13 +184,14 @@ fn float_chains_on_slice_kernels_are_the_eager_bits() {
         let h = &h.div(3.0).tanh() + &h.abs().sqrt();
         h.maximum(row.cos()).sub(0.5).neg()
     };
-    for dtype in [DType::F32, DType::F64] {
-        let args = [data(&[70, 150], 17), data(&[1, 70], 18), data(&[150, 1], 19)].map(|t| t.to_dtype(dtype));
+    // Rows of 70 run in flat blocks, rows of 300 (past `ROW_BLOCKS_FROM`) row by row.
+    for (dtype, (m, n)) in [DType::F32, DType::F64].into_iter().flat_map(|d| [(d, (70, 150)), (d, (300, 40))]) {
+        let args = [data(&[m, n], 17), data(&[1, m], 18), data(&[n, 1], 19)].map(|t| t.to_dtype(dtype));
         let f = compile(move |x: &[Tensor]| vec![body(x)]);
         assert!(kinds(&f, &args).iter().any(|k| k.starts_with("Fused")), "{:?}", kinds(&f, &args));
         for threads in [1, 2] {
             let got = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| f.call(&args));
-            same_bits(&got[0], &body(&args), &format!("{dtype:?}, {threads} threads"));
+            same_bits(&got[0], &body(&args), &format!("{dtype:?} {m}x{n}, {threads} threads"));
         }
     }
 }

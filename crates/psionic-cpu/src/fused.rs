@@ -193,6 +193,36 @@ pub fn run_float<F: FloatMath>(
     let read: usize = inputs.iter().map(|x| view_bytes(&broadcast(x, shape).layout, size_of::<F>())).sum();
     let stream = crate::stream::worth_streaming(read + n * size_of::<F>());
     let mut out = Storage::uninit::<F>(n);
+    let plan = Plan { steps, kernels: &kernels, slots: &slots, stream };
+    let row = shape.last().copied().unwrap_or(1);
+    if row >= ROW_BLOCKS_FROM && srcs.iter().any(|s| matches!(s, TileSrc::Strided(_))) {
+        // Row by row: along the last dim each input is in place (unit stride), one value
+        // (a broadcast column: a row's statistic) or strided, so nothing broadcast is
+        // gathered element by element.
+        for_out_chunks(out.as_mut_slice::<F>(), (TILE / row).max(1) * row, work, |start, o| {
+            let mut scratch: Vec<Vec<F>> = (0..n_slots).map(|_| vec![F::zero(); block]).collect();
+            let mut gathered: Vec<Vec<F>> = srcs.iter().map(|_| Vec::with_capacity(block)).collect();
+            for (i, o_row) in o.chunks_mut(row).enumerate() {
+                let r = start / row + i;
+                for c0 in (0..row).step_by(block) {
+                    let len = block.min(row - c0);
+                    let ins: Vec<Src<F>> = srcs
+                        .iter()
+                        .zip(gathered.iter_mut())
+                        .map(|(s, g)| match s {
+                            TileSrc::Scalar(x) => Src::Scalar(x.storage.as_slice::<F>()[x.layout.offset]),
+                            TileSrc::Flat(x, off) => {
+                                Src::Slice(&x.storage.as_slice::<F>()[off + r * row + c0..][..len])
+                            }
+                            TileSrc::Strided(x) => row_run(x, r, c0, len, g),
+                        })
+                        .collect();
+                    plan.run(&ins, &mut scratch, &mut o_row[c0..c0 + len]);
+                }
+            }
+        });
+        return Ok(CpuArray::new(out, shape));
+    }
     for_out_chunks(out.as_mut_slice::<F>(), TILE, work, |start, o| {
         let mut scratch: Vec<Vec<F>> = (0..n_slots).map(|_| vec![F::zero(); block]).collect();
         let mut gathered: Vec<Vec<F>> = srcs.iter().map(|_| Vec::with_capacity(block)).collect();
@@ -211,28 +241,74 @@ pub fn run_float<F: FloatMath>(
                     }
                 })
                 .collect();
-            let last = steps.len() - 1;
-            for (k, ((_, args), kernel)) in steps.iter().zip(&kernels).enumerate() {
-                let read = |a: Operand, scratch| operand(a, &ins, scratch, &slots, len);
-                // The destination is taken out of `scratch` while the operands (other
-                // slots: a step never writes where an operand it reads lives) are read.
-                let mut dst = if k == last { Vec::new() } else { std::mem::take(&mut scratch[slots[k]]) };
-                let d: &mut [F] = if k == last { &mut o[b0..b0 + len] } else { &mut dst[..len] };
-                let run = || match kernel {
-                    Kernel::Unary(f) => match read(args[0], &scratch) {
-                        Src::Slice(s) => f(s, d),
-                        Src::Scalar(v) => f(&vec![v; len], d),
-                    },
-                    Kernel::Binary(f) => f(read(args[0], &scratch), read(args[1], &scratch), d),
-                };
-                crate::stream::scope(stream && k == last, run);
-                if k != last {
-                    scratch[slots[k]] = dst;
-                }
-            }
+            plan.run(&ins, &mut scratch, &mut o[b0..b0 + len]);
         }
     });
     Ok(CpuArray::new(out, shape))
+}
+
+/// Output rows at least this long run row by row when an input is strided (a row's
+/// fixed cost, an offset per input, is then small beside its work); shorter ones are
+/// gathered in flat blocks.
+const ROW_BLOCKS_FROM: usize = 256;
+
+/// Elements `c0..c0 + len` of row `r` (the last dim) of `x` (broadcast to the output's
+/// shape): in place at unit stride, one value at stride 0, else gathered into `g`.
+fn row_run<'a, F: Element>(x: &'a CpuArray, r: usize, c0: usize, len: usize, g: &'a mut Vec<F>) -> Src<'a, F> {
+    let l = &x.layout;
+    let nd = l.shape.len();
+    let (mut off, mut rest) = (l.offset as isize, r);
+    for d in (0..nd - 1).rev() {
+        off += (rest % l.shape[d]) as isize * l.strides[d];
+        rest /= l.shape[d];
+    }
+    let s = l.strides[nd - 1];
+    let off = (off + c0 as isize * s) as usize;
+    let data = x.storage.as_slice::<F>();
+    match s {
+        1 => Src::Slice(&data[off..off + len]),
+        0 => Src::Scalar(data[off]),
+        _ => {
+            g.clear();
+            extend_row(g, data, off, len, s);
+            Src::Slice(&g[..])
+        }
+    }
+}
+
+/// What every block of a float chain runs: the steps, their kernels and scratch slots.
+struct Plan<'a, F> {
+    steps: &'a [(FloatStep, Vec<Operand>)],
+    kernels: &'a [Kernel<F>],
+    slots: &'a [usize],
+    /// Whether the last step's writes go around the cache.
+    stream: bool,
+}
+
+impl<F: FloatMath> Plan<'_, F> {
+    /// The chain on one block of inputs `ins`, into `out` (the block's place in the
+    /// output); values in `scratch`.
+    fn run(&self, ins: &[Src<F>], scratch: &mut [Vec<F>], out: &mut [F]) {
+        let (len, last) = (out.len(), self.steps.len() - 1);
+        for (k, ((_, args), kernel)) in self.steps.iter().zip(self.kernels).enumerate() {
+            let read = |a: Operand, scratch| operand(a, ins, scratch, self.slots, len);
+            // The destination is taken out of `scratch` while the operands (other
+            // slots: a step never writes where an operand it reads lives) are read.
+            let mut dst = if k == last { Vec::new() } else { std::mem::take(&mut scratch[self.slots[k]]) };
+            let d: &mut [F] = if k == last { &mut *out } else { &mut dst[..len] };
+            let run = || match kernel {
+                Kernel::Unary(f) => match read(args[0], scratch) {
+                    Src::Slice(s) => f(s, d),
+                    Src::Scalar(v) => f(&vec![v; len], d),
+                },
+                Kernel::Binary(f) => f(read(args[0], scratch), read(args[1], scratch), d),
+            };
+            crate::stream::scope(self.stream && k == last, run);
+            if k != last {
+                scratch[self.slots[k]] = dst;
+            }
+        }
+    }
 }
 
 /// An operand of a block: an input's, or an earlier step's value in its scratch buffer.
