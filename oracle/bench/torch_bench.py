@@ -6,6 +6,7 @@ thread count. Prints a table; --json writes the results in psionic bench's forma
 """
 import argparse
 import json
+import math
 import pathlib
 import sys
 import time
@@ -108,6 +109,45 @@ def dataloader_epoch():
     return run
 
 
+def chain10(a):
+    h = (a * 1.5 + 0.25) * a
+    h = (h.abs().sqrt() - 1.0) * 0.5
+    return -(h + a) + 2.0
+
+
+def silu_mul(x, y, z):
+    return x * torch.sigmoid(x) * y + z
+
+
+def gelu_tanh(a):
+    inner = ((a * a * a) * 0.044715 + a) * math.sqrt(2.0 / math.pi)
+    return (a * 0.5) * (torch.tanh(inner) + 1.0)
+
+
+def softmax_prims(x):
+    e = (x - x.amax(-1, keepdim=True)).exp()
+    return e / e.sum(-1, keepdim=True)
+
+
+def layer_norm_prims(x, w, b):
+    c = x - x.mean(-1, keepdim=True)
+    var = (c * c).mean(-1, keepdim=True)
+    return c * torch.rsqrt(var + 1e-5) * w + b
+
+
+def compiled(fn, *shapes):
+    """`fn` through torch.compile (default Inductor backend); compiled afresh for each
+    thread count, since Inductor fixes its kernels' thread count when it compiles."""
+    torch._dynamo.reset()
+    return elementwise(torch.compile(fn), *shapes)
+
+
+def pair(name, reps, fn, *shapes):
+    """A compile workload's eager and compiled rows, as psionic's bench/compiled.rs."""
+    return [(f"{name}_eager", reps, lambda: elementwise(fn, *shapes)),
+            (f"{name}_compiled", reps, lambda: compiled(fn, *shapes))]
+
+
 M = 1 << 22
 WORKLOADS = [
     ("matmul_f32_256", 200, lambda: matmul(256, 256, 256)),
@@ -130,6 +170,11 @@ WORKLOADS = [
     ("train_gpt_demo_b16_t128", 5, train_gpt),
     ("train_cnn_32x32_b64", 5, train_cnn),
     ("dataloader_shuffle_epoch", 5, dataloader_epoch),
+    *pair("chain10_4m", 30, chain10, (M,)),
+    *pair("silu_mul_4m", 30, silu_mul, (M,), (M,), (M,)),
+    *pair("gelu_tanh_prims_4m", 30, gelu_tanh, (M,)),
+    *pair("softmax_prims_4096", 20, softmax_prims, (4096, 4096)),
+    *pair("layer_norm_prims_64x512x768", 10, layer_norm_prims, (64, 512, 768), (768,), (768,)),
 ]
 
 

@@ -3,6 +3,7 @@
 //! range. `oracle/bench/torch_bench.py` runs the same workloads in PyTorch, and
 //! `scripts/bench.sh` runs both, interleaved, into one table.
 
+mod compiled;
 mod peak;
 mod workloads;
 

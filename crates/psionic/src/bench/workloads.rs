@@ -21,7 +21,7 @@ pub struct Workload {
     pub flops: f64,
 }
 
-fn randn(shape: &[usize], dtype: DType) -> Tensor {
+pub(super) fn randn(shape: &[usize], dtype: DType) -> Tensor {
     random::randn(shape, DType::F32, Some(&Generator::with_seed(0))).to_dtype(dtype)
 }
 
@@ -264,6 +264,9 @@ pub fn all() -> Vec<Workload> {
             },
         },
     ]
+    .into_iter()
+    .chain(super::compiled::all())
+    .collect()
 }
 
 #[cfg(test)]
@@ -275,7 +278,13 @@ mod tests {
         let twin = include_str!("../../../../oracle/bench/torch_bench.py");
         for w in super::all() {
             let entry = format!("(\"{}\", {},", w.name, w.reps);
-            assert!(twin.contains(&entry), "oracle/bench/torch_bench.py lacks {entry}");
+            // A compile workload's two rows come from one `pair("base", reps, ...)`.
+            let base = w.name.strip_suffix("_eager").or_else(|| w.name.strip_suffix("_compiled"));
+            let pair = base.map(|b| format!("*pair(\"{b}\", {},", w.reps));
+            assert!(
+                twin.contains(&entry) || pair.is_some_and(|p| twin.contains(&p)),
+                "oracle/bench/torch_bench.py lacks {entry}"
+            );
         }
     }
 }
