@@ -11,7 +11,10 @@ import json
 import math
 import os
 import pathlib
-import time
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from bench.timing import timed  # noqa: E402
 
 
 def workloads(jnp):
@@ -44,19 +47,6 @@ def workloads(jnp):
         ("softmax_prims_4096_compiled", 20, softmax_prims, [(4096, 4096)]),
         ("layer_norm_prims_64x512x768_compiled", 10, layer_norm_prims, [(64, 512, 768), (768,), (768,)]),
     ]
-
-
-def timed(reps, warmup, f):
-    for _ in range(warmup):
-        f()
-    t = []
-    for _ in range(reps):
-        s = time.perf_counter()
-        f()
-        t.append((time.perf_counter() - s) * 1e6)
-    t.sort()
-    at = lambda q: t[round((len(t) - 1) * q)]  # noqa: E731
-    return at(0.5), at(0.25), at(0.75)
 
 
 def main():

@@ -9,7 +9,6 @@ import json
 import math
 import pathlib
 import sys
-import time
 
 import torch
 import torch.nn as nn
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from models.gpt import GPT  # noqa: E402
+from bench.timing import timed  # noqa: E402
 
 
 def randn(*shape, dtype=torch.float32):
@@ -176,19 +176,6 @@ WORKLOADS = [
     *pair("softmax_prims_4096", 20, softmax_prims, (4096, 4096)),
     *pair("layer_norm_prims_64x512x768", 10, layer_norm_prims, (64, 512, 768), (768,), (768,)),
 ]
-
-
-def timed(reps, warmup, f):
-    for _ in range(warmup):
-        f()
-    t = []
-    for _ in range(reps):
-        s = time.perf_counter()
-        f()
-        t.append((time.perf_counter() - s) * 1e6)
-    t.sort()
-    at = lambda q: t[round((len(t) - 1) * q)]  # noqa: E731
-    return at(0.5), at(0.25), at(0.75)
 
 
 def main():
