@@ -217,7 +217,7 @@ pub fn run_float<F: FloatMath>(
                             TileSrc::Strided(x) => row_run(x, r, c0, len, g),
                         })
                         .collect();
-                    plan.run(&ins, &mut scratch, &mut o_row[c0..c0 + len]);
+                    plan.run(&ins, &[], &mut scratch, &mut o_row[c0..c0 + len]);
                 }
             }
         });
@@ -241,7 +241,19 @@ pub fn run_float<F: FloatMath>(
                     }
                 })
                 .collect();
-            plan.run(&ins, &mut scratch, &mut o[b0..b0 + len]);
+            // The next block's contiguous inputs, fetched while this block computes.
+            let next = start + b0 + len;
+            let ahead: Vec<&[F]> = srcs
+                .iter()
+                .filter_map(|s| match s {
+                    TileSrc::Flat(x, off) if next < n => {
+                        let d = &x.storage.as_slice::<F>()[off + next..];
+                        Some(&d[..block.min(d.len())])
+                    }
+                    _ => None,
+                })
+                .collect();
+            plan.run(&ins, &ahead, &mut scratch, &mut o[b0..b0 + len]);
         }
     });
     Ok(CpuArray::new(out, shape))
@@ -288,9 +300,12 @@ struct Plan<'a, F> {
 impl<F: FloatMath> Plan<'_, F> {
     /// The chain on one block of inputs `ins`, into `out` (the block's place in the
     /// output); values in `scratch`.
-    fn run(&self, ins: &[Src<F>], scratch: &mut [Vec<F>], out: &mut [F]) {
+    fn run(&self, ins: &[Src<F>], ahead: &[&[F]], scratch: &mut [Vec<F>], out: &mut [F]) {
         let (len, last) = (out.len(), self.steps.len() - 1);
         for (k, ((_, args), kernel)) in self.steps.iter().zip(self.kernels).enumerate() {
+            // A share of the next block's input lines per step: memory reads then
+            // overlap the chain's arithmetic instead of stalling its first step.
+            prefetch_share(ahead, k, self.steps.len());
             let read = |a: Operand, scratch| operand(a, ins, scratch, self.slots, len);
             // The destination is taken out of `scratch` while the operands (other
             // slots: a step never writes where an operand it reads lives) are read.
@@ -365,4 +380,28 @@ fn gather_into<T: Element>(x: &CpuArray, start: usize, len: usize, out: &mut Vec
         let (a, b) = (start.max(r * n) - r * n, end.min((r + 1) * n) - r * n);
         extend_row(out, src, (off as isize + a as isize * s) as usize, b - a, s);
     });
+}
+
+/// Share `k` of `of` of the cache lines of `ahead`, prefetched.
+fn prefetch_share<F>(ahead: &[&[F]], k: usize, of: usize) {
+    let line = 64 / size_of::<F>();
+    for a in ahead {
+        let lines = a.len().div_ceil(line);
+        let per = lines.div_ceil(of);
+        for l in k * per..((k + 1) * per).min(lines) {
+            prefetch(&a[l * line]);
+        }
+    }
+}
+
+/// Asks for the cache line holding `v` to be brought into L1.
+#[inline(always)]
+fn prefetch<F>(v: &F) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing architecturally and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(v as *const F as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
 }
