@@ -17,7 +17,6 @@ use psionic_core::Result;
 /// `g` with its elementwise groups of two or more steps fused; `args` are the call's
 /// arguments (their shapes and dtypes check the fused steps).
 pub fn fuse(g: Graph, args: &[Tensor]) -> Result<Graph> {
-    let groups = groups(&g);
     let arg_metas: Vec<Meta> = args.iter().map(|a| Meta::new(a.shape(), a.dtype())).collect();
     let meta_of = |s: Slot| -> Meta {
         match s {
@@ -26,6 +25,7 @@ pub fn fuse(g: Graph, args: &[Tensor]) -> Result<Graph> {
             Slot::Op(i) => g.ops[i].meta.clone(),
         }
     };
+    let groups = groups(&g, &meta_of);
     let mut out = Graph { n_inputs: g.n_inputs, consts: g.consts.clone(), ops: vec![], outputs: vec![] };
     let mut new_slot: Vec<Option<Slot>> = vec![None; g.ops.len()];
     let remap = |new_slot: &[Option<Slot>], s: Slot| match s {
@@ -41,25 +41,7 @@ pub fn fuse(g: Graph, args: &[Tensor]) -> Result<Graph> {
             }
             Member::Inside => {}
             Member::Root(members) => {
-                // Members in graph order; external values numbered by first use.
-                let mut externals: Vec<Slot> = vec![];
-                let mut steps = Vec::with_capacity(members.len());
-                for &m in members {
-                    let args = g.ops[m]
-                        .inputs
-                        .iter()
-                        .map(|s| match *s {
-                            Slot::Op(j) if members.contains(&j) => {
-                                FusedArg::Step(members.iter().position(|&x| x == j).expect("a member"))
-                            }
-                            s => FusedArg::Input(externals.iter().position(|&e| e == s).unwrap_or_else(|| {
-                                externals.push(s);
-                                externals.len() - 1
-                            })),
-                        })
-                        .collect();
-                    steps.push(FusedStep { prim: g.ops[m].prim.clone(), args });
-                }
+                let (steps, externals) = chain_of(&g, members);
                 let metas: Vec<Meta> = externals.iter().map(|&s| meta_of(s)).collect();
                 let fused = Fused::new(steps, &metas.iter().collect::<Vec<_>>())?;
                 let inputs = externals.iter().map(|s| remap(&new_slot, *s)).collect();
@@ -70,6 +52,30 @@ pub fn fuse(g: Graph, args: &[Tensor]) -> Result<Graph> {
     }
     out.outputs = g.outputs.iter().map(|s| remap(&new_slot, *s)).collect();
     Ok(out)
+}
+
+/// The chain of a group's `members` (in graph order): its steps, and the external values
+/// they read, numbered by first use.
+pub(crate) fn chain_of(g: &Graph, members: &[usize]) -> (Vec<FusedStep>, Vec<Slot>) {
+    let mut externals: Vec<Slot> = vec![];
+    let mut steps = Vec::with_capacity(members.len());
+    for &m in members {
+        let args = g.ops[m]
+            .inputs
+            .iter()
+            .map(|s| match *s {
+                Slot::Op(j) if members.contains(&j) => {
+                    FusedArg::Step(members.iter().position(|&x| x == j).expect("a member"))
+                }
+                s => FusedArg::Input(externals.iter().position(|&e| e == s).unwrap_or_else(|| {
+                    externals.push(s);
+                    externals.len() - 1
+                })),
+            })
+            .collect();
+        steps.push(FusedStep { prim: g.ops[m].prim.clone(), args });
+    }
+    (steps, externals)
 }
 
 /// A step's part in fusion.
@@ -83,8 +89,9 @@ enum Member {
     Root(Vec<usize>),
 }
 
-/// Each step's part: groups grown backwards from the last unclaimed elementwise step.
-fn groups(g: &Graph) -> Vec<Member> {
+/// Each step's part: row groups first (`fuse_rows`), then groups grown backwards from
+/// the last unclaimed elementwise step.
+fn groups(g: &Graph, meta_of: &dyn Fn(Slot) -> Meta) -> Vec<Member> {
     let n = g.ops.len();
     let mut users: Vec<Vec<usize>> = vec![vec![]; n];
     for (k, step) in g.ops.iter().enumerate() {
@@ -103,6 +110,14 @@ fn groups(g: &Graph) -> Vec<Member> {
     let numel = |i: usize| g.ops[i].meta.shape.iter().product::<usize>();
     let mut part = vec![Member::Alone; n];
     let mut claimed = vec![false; n];
+    for members in crate::fuse_rows::row_groups(g, &users, &is_output, meta_of) {
+        for &m in &members {
+            claimed[m] = true;
+            part[m] = Member::Inside;
+        }
+        let root = *members.last().expect("a group has members");
+        part[root] = Member::Root(members);
+    }
     for root in (0..n).rev() {
         if claimed[root] || !fusible(&g.ops[root].prim) {
             continue;

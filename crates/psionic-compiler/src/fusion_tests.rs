@@ -101,15 +101,15 @@ fn integer_and_boolean_chains_fuse_too() {
 
 #[test]
 fn values_read_outside_a_group_and_reductions_bound_it() {
-    // `h` is an output and feeds a sum: it stays a value of its own; the softmax-like
-    // tail after the reduction (and the view that keeps its dim) is a second group.
+    // `h` is an output and feeds a sum: it stays a value of its own; the reduction, the
+    // view that keeps its dim and the softmax-like tail after it are a row group.
     let f = compile(|x: &[Tensor]| {
         let h = x[0].exp().mul(2.0);
         let s = h.sum(1, true);
         vec![h.clone(), (&h / &s).log().neg()]
     });
     let args = [data(&[8, 300], 7)];
-    assert_eq!(kinds(&f, &args), ["Fused2", "Reduce", "View", "Fused3"]);
+    assert_eq!(kinds(&f, &args), ["Fused2", "Fused5"]);
     let got = f.call(&args);
     let h = args[0].exp().mul(2.0);
     same_bits(&got[0], &h, "h");
@@ -194,4 +194,100 @@ fn float_chains_on_slice_kernels_are_the_eager_bits() {
             same_bits(&got[0], &body(&args), &format!("{dtype:?} {m}x{n}, {threads} threads"));
         }
     }
+}
+
+/// softmax over the last dim written from primitives.
+fn softmax_prims(x: &[Tensor]) -> Vec<Tensor> {
+    let e = (&x[0] - &x[0].amax(-1, true)).exp();
+    vec![&e / &e.sum(-1, true)]
+}
+
+/// layer_norm over the last dim written from primitives, its input transposed when
+/// `x[0]` is `[N, M]` (a sum of an input not contiguous along its rows).
+fn layer_norm_prims(x: &[Tensor]) -> Vec<Tensor> {
+    let a = if x[0].shape()[0] == x[1].shape()[0] { x[0].t() } else { x[0].clone() };
+    let c = &a - &a.mean(-1, true);
+    let var = (&c * &c).mean(-1, true);
+    vec![&(&c * &var.add(1e-5).rsqrt()) * &x[1] + &x[2]]
+}
+
+#[test]
+fn reductions_along_rows_fuse_with_their_elementwise_work() {
+    let sm = compile(softmax_prims);
+    assert_eq!(kinds(&sm, &[data(&[37, 300], 20).to_dtype(DType::F32)]), ["Fused7"]);
+    let ln = compile(layer_norm_prims);
+    let args = [data(&[6, 5, 200], 21), data(&[200], 22), data(&[200], 23)].map(|t| t.to_dtype(DType::F32));
+    assert_eq!(kinds(&ln, &args), ["Fused13"]);
+    // Short rows stay flat groups around an unfused reduction.
+    assert_eq!(
+        kinds(&sm, &[data(&[37, 30], 20).to_dtype(DType::F32)]),
+        ["Reduce", "View", "Fused2", "Reduce", "View", "Binary"]
+    );
+}
+
+#[test]
+fn row_fused_values_are_the_eager_bits() {
+    for dtype in [DType::F32, DType::F64] {
+        // Rows of blocks of several rows, a row of its own, and one past a sum's block.
+        for shape in [vec![37, 300], vec![3, 2100], vec![2, 5000]] {
+            let x = [data(&shape, 24).to_dtype(dtype)];
+            let f = compile(softmax_prims);
+            for threads in [1, 2] {
+                let got = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| f.call(&x));
+                same_bits(&got[0], &softmax_prims(&x)[0], &format!("softmax {dtype:?} {shape:?}, {threads} threads"));
+            }
+        }
+        // A contiguous input, and a transposed one whose sums eager takes by columns.
+        for first in [vec![4, 7, 130], vec![130, 28]] {
+            let args = [data(&first, 25), data(&[130], 26), data(&[130], 27)].map(|t| t.to_dtype(dtype));
+            let f = compile(layer_norm_prims);
+            assert!(kinds(&f, &args).iter().any(|k| k.starts_with("Fused")), "{:?}", kinds(&f, &args));
+            same_bits(&f.call(&args)[0], &layer_norm_prims(&args)[0], &format!("layer_norm {dtype:?} {first:?}"));
+        }
+    }
+}
+
+#[test]
+fn row_chains_keep_nan_and_infinity_as_eager_does() {
+    let mut v = data(&[4, 100], 28).to_vec::<f64>();
+    (v[3], v[150], v[250], v[251]) = (f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY);
+    let x = [Tensor::from_vec(v, &[4, 100]).to_dtype(DType::F32)];
+    same_bits(&compile(softmax_prims).call(&x)[0], &softmax_prims(&x)[0], "softmax with NaN and infinities");
+}
+
+#[test]
+fn half_precision_row_chains_take_the_flat_groups() {
+    for dtype in [DType::F16, DType::BF16] {
+        let x = [data(&[9, 200], 29).to_dtype(dtype)];
+        let f = compile(softmax_prims);
+        assert!(!kinds(&f, &x).contains(&"Fused7".to_string()), "{:?}", kinds(&f, &x));
+        same_bits(&f.call(&x)[0], &softmax_prims(&x)[0], &format!("{dtype:?}"));
+    }
+}
+
+#[test]
+fn row_fused_steps_compose_with_grad_and_vmap() {
+    let f = compile(|x: &[Tensor]| vec![layer_norm_prims(x)[0].sin().sum_all()]);
+    let plain = |x: &[Tensor]| layer_norm_prims(x)[0].sin().sum_all();
+    let args = [data(&[3, 4, 100], 30), data(&[100], 31), data(&[100], 32)];
+    assert!(kinds(&f, &args).iter().any(|k| k.starts_with("Fused")));
+    let fc = f.clone();
+    let got = grad(move |x: &[Tensor]| fc.call(x).remove(0))(&args);
+    same_bits(&got, &grad(plain)(&args), "grad");
+    let sm = compile(softmax_prims);
+    let xs = data(&[3, 5, 120], 33);
+    let out = vmap(move |x: &[Tensor]| sm.call(x), &[Some(0)], &[Some(0)])(&[xs.clone()]);
+    same_bits(&out[0], &softmax_prims(&[xs])[0], "vmap");
+}
+
+#[test]
+fn a_row_chain_on_other_inputs_than_its_trace_runs_step_by_step() {
+    // The chain traced for f32 applied to f64: its plan does not fit, the steps run one
+    // by one on whole arrays, as unfused.
+    let x32 = [data(&[6, 200], 34).to_dtype(DType::F32)];
+    let g = compile(softmax_prims).graph(&x32).unwrap();
+    let [step] = &g.ops[..] else { panic!("one fused step: {:?}", g.ops) };
+    let x64 = data(&[6, 200], 34);
+    let got = psionic_array::graph::apply(step.prim.clone(), &[&x64]).unwrap();
+    same_bits(&got, &softmax_prims(&[x64])[0], "f64 through an f32 row chain");
 }

@@ -3,9 +3,11 @@
 //! A compiled function is traced once per input signature (shapes and dtypes): called
 //! on symbolic inputs in lazy mode, its graph is read back from the outputs (`trace`),
 //! simplified (`simplify`: common subexpressions merged, work on constants done once),
-//! fused (`fuse`: each maximal group of elementwise steps becomes one `Fused` step that
-//! runs a tile at a time, so its intermediates never reach memory; same bits as the
-//! unfused steps) and cached. Later calls with the same signature replay the cached primitives on the
+//! fused (`fuse_rows`: a reduction along the last dim with the elementwise work around
+//! it becomes one `Fused` step that runs whole rows at a time; `fuse`: each maximal
+//! group of elementwise steps becomes one `Fused` step that runs a tile at a time; so
+//! intermediates never reach memory, with the same bits as the unfused steps) and
+//! cached. Later calls with the same signature replay the cached primitives on the
 //! new inputs (`replay`) instead of running the function again. Replayed primitives go
 //! through the same node builder as ops, so a compiled function composes with every
 //! transform: `grad` of it, it of `grad`, `vmap`, `jvp`.
@@ -29,6 +31,7 @@
 //! ```
 
 mod fuse;
+mod fuse_rows;
 mod replay;
 mod simplify;
 mod trace;

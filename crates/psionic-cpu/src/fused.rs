@@ -266,7 +266,13 @@ const ROW_BLOCKS_FROM: usize = 256;
 
 /// Elements `c0..c0 + len` of row `r` (the last dim) of `x` (broadcast to the output's
 /// shape): in place at unit stride, one value at stride 0, else gathered into `g`.
-fn row_run<'a, F: Element>(x: &'a CpuArray, r: usize, c0: usize, len: usize, g: &'a mut Vec<F>) -> Src<'a, F> {
+pub(crate) fn row_run<'a, F: Element>(
+    x: &'a CpuArray,
+    r: usize,
+    c0: usize,
+    len: usize,
+    g: &'a mut Vec<F>,
+) -> Src<'a, F> {
     let l = &x.layout;
     let nd = l.shape.len();
     let (mut off, mut rest) = (l.offset as isize, r);
@@ -383,7 +389,7 @@ fn gather_into<T: Element>(x: &CpuArray, start: usize, len: usize, out: &mut Vec
 }
 
 /// Share `k` of `of` of the cache lines of `ahead`, prefetched.
-fn prefetch_share<F>(ahead: &[&[F]], k: usize, of: usize) {
+pub(crate) fn prefetch_share<F>(ahead: &[&[F]], k: usize, of: usize) {
     let line = 64 / size_of::<F>();
     for a in ahead {
         let lines = a.len().div_ceil(line);

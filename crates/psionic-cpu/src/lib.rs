@@ -22,6 +22,7 @@ pub mod element;
 pub mod elementwise;
 pub mod fold;
 pub mod fused;
+pub mod fused_rows;
 pub mod gamma;
 pub mod gather;
 mod gemm_bf16;

@@ -5,6 +5,7 @@
 //! intermediates stay in cache. Its rules are those of the chain written with the same
 //! primitives (its composite), which the transforms differentiate and batch.
 
+use super::fused_rows::{row_fusible, row_plan, RowPlan};
 use super::{BatchCtx, Jvp, JvpCtx, Meta, Prim, Primitive, Saves, VjpCtx};
 use crate::mode::check;
 use crate::tensor::Tensor;
@@ -39,6 +40,9 @@ struct Chain {
     /// The chain as float steps with slice kernels, when every step is one and every
     /// value is f32 (or every value f64): run by `psionic_cpu::fused::run_float`.
     float: Option<Vec<(FloatStep, Vec<FusedArg>)>>,
+    /// A chain with reductions along the last dim: run row by row
+    /// (`psionic_cpu::fused_rows`).
+    rows: Option<RowPlan>,
 }
 
 /// Whether compile's fusion may put a primitive into a chain: those whose value at each
@@ -49,10 +53,18 @@ pub fn fusible(prim: &Prim) -> bool {
 
 impl Fused {
     /// The chain of `steps` over inputs of these metas; refuses a step that is not
-    /// elementwise, an argument that is not an earlier value, and any step whose
-    /// inference fails.
+    /// elementwise (or, in a chain that runs row by row, a reduction along the rows or a
+    /// reshape of per-row values), an argument that is not an earlier value, and any
+    /// step whose inference fails.
     pub fn new(steps: Vec<FusedStep>, inputs: &[&Meta]) -> Result<Fused> {
         let metas = infer_steps(&steps, inputs)?;
+        let rows = row_plan(&steps, &metas, inputs);
+        if rows.is_none() {
+            if let Some((k, s)) = steps.iter().enumerate().find(|(_, s)| !fusible(&s.prim)) {
+                let why = format!("step {k} ({:?}) is not elementwise and the chain does not run by rows", s.prim);
+                return Err(Error::invalid("fused", why));
+            }
+        }
         let mut last_use = vec![0; steps.len()];
         for (k, s) in steps.iter().enumerate() {
             for a in &s.args {
@@ -79,7 +91,27 @@ impl Fused {
             })
             .collect::<Option<Vec<_>>>()
             .filter(|_| one_float);
-        Ok(Fused(Arc::new(Chain { steps, n_inputs: inputs.len(), dtypes, last_use, float })))
+        Ok(Fused(Arc::new(Chain { steps, n_inputs: inputs.len(), dtypes, last_use, float, rows })))
+    }
+
+    /// The chain evaluated step by step on whole arrays, as the unfused graph would.
+    fn eval_unfused(&self, inputs: &[&CpuArray]) -> Result<CpuArray> {
+        let mut vals: Vec<CpuArray> = Vec::with_capacity(self.0.steps.len());
+        for s in &self.0.steps {
+            let ins: Vec<&CpuArray> = s
+                .args
+                .iter()
+                .map(|a| match *a {
+                    FusedArg::Input(i) => inputs[i],
+                    FusedArg::Step(j) => &vals[j],
+                })
+                .collect();
+            let metas: Vec<Meta> = ins.iter().map(|x| Meta::new(x.shape(), x.dtype())).collect();
+            let m = s.prim.def().infer(&metas.iter().collect::<Vec<_>>())?;
+            let v = s.prim.def().eval_cpu(&ins, &m)?;
+            vals.push(v);
+        }
+        Ok(vals.pop().expect("a fused chain has steps"))
     }
 
     /// The steps, in order.
@@ -114,7 +146,7 @@ fn infer_steps(steps: &[FusedStep], inputs: &[&Meta]) -> Result<Vec<Meta>> {
     }
     let mut metas: Vec<Meta> = Vec::with_capacity(steps.len());
     for (k, s) in steps.iter().enumerate() {
-        if !fusible(&s.prim) {
+        if !fusible(&s.prim) && !row_fusible(&s.prim) {
             return Err(bad(format!("step {k} ({:?}) is not elementwise", s.prim)));
         }
         let mut ins = Vec::with_capacity(s.args.len());
@@ -144,6 +176,17 @@ impl Primitive for Fused {
     }
     fn eval_cpu(&self, inputs: &[&CpuArray], out: &Meta) -> Result<CpuArray> {
         let c = &*self.0;
+        if let Some(p) = &c.rows {
+            let as_traced = inputs.len() == p.input_shapes.len()
+                && inputs.iter().zip(&p.input_shapes).all(|(x, s)| x.dtype() == p.dtype && x.shape() == &s[..]);
+            if as_traced && p.dtype == DType::F32 {
+                return psionic_cpu::fused_rows::run_rows::<f32>(inputs, &p.row_shape, &p.steps, &out.shape);
+            }
+            if as_traced && p.dtype == DType::F64 {
+                return psionic_cpu::fused_rows::run_rows::<f64>(inputs, &p.row_shape, &p.steps, &out.shape);
+            }
+            return self.eval_unfused(inputs);
+        }
         // Checked again on the arrays: the chain was built for these dtypes, but a
         // shapeless replay may see others only through its metas.
         if let Some(steps) = c.float.as_ref().filter(|_| inputs.iter().all(|x| x.dtype() == out.dtype)) {

@@ -23,6 +23,7 @@ mod conv;
 mod copy;
 mod custom;
 mod fused;
+mod fused_rows;
 mod index;
 mod layer_norm;
 mod leaf;
@@ -45,6 +46,7 @@ pub use conv::{Convolution, Fold};
 pub use copy::{Cast, Contiguous};
 pub use custom::{Custom, CustomRules};
 pub use fused::{fusible, Fused, FusedArg, FusedStep};
+pub use fused_rows::row_fusible;
 pub(crate) use index::{boxed, gather, scatter};
 pub use index::{Gather, Scatter};
 pub use layer_norm::{LayerNorm, LayerNormGrad};
@@ -318,8 +320,9 @@ primitives! {
     /// A chain of elementwise steps (unary, binary, ternary, `where`, casts) over one
     /// output shape, made by compile's fusion: run a block of the output at a time
     /// through each step's own kernel, so intermediates stay in cache and the bits are
-    /// the eager ops'; its rules are the chain's, written with its steps.
-    Fused(Fused) in "fused.rs", ops "psionic-compiler `fuse.rs`", kernel "`fused.rs` (each step's own kernel)",
+    /// the eager ops'; or, with sums, maxes and mins along the last dim, whole rows at a
+    /// time (`fused_rows.rs`). Its rules are the chain's, written with its steps.
+    Fused(Fused) in "fused.rs", ops "psionic-compiler `fuse.rs`, `fuse_rows.rs`", kernel "`fused.rs`, `fused_rows.rs` (each step's own kernel)",
     /// Reductions over dims (sum, prod, max/min, arg-, all/any, p-norms, variance): sums
     /// whose innermost kept dim is unit-stride add whole rows into accumulator tiles, the
     /// others walk each output's run, in a fixed order for any thread count.
