@@ -93,6 +93,17 @@ def targets(rows, peak_gflops):
     return lines, results
 
 
+def peaks(d):
+    """Per (workload, threads): the median over rounds of Psionic's peak tensor memory of
+    one run beyond what was live before it, in bytes (absent from older results)."""
+    got = {}
+    for f in pathlib.Path(d).glob("psionic-*.json"):
+        for r in json.loads(f.read_text())["results"]:
+            if "peak_bytes" in r:
+                got.setdefault((r["workload"], r["threads"]), []).append(r["peak_bytes"])
+    return {k: median(v) for k, v in got.items()}
+
+
 # The compile workloads' targets: compiled / eager time at most this (chains of
 # elementwise ops one pass over memory; normalisations keep their reductions' passes).
 COMPILE_TARGETS = {"chain10_4m": 0.33, "silu_mul_4m": 0.33, "gelu_tanh_prims_4m": 0.33,
@@ -104,9 +115,10 @@ def paired_ratio(a, b):
     return median([x / y for x, y in zip(a, b)]) if a and b and len(a) == len(b) else None
 
 
-def compile_section(ours, jax):
+def compile_section(ours, jax, peak_bytes):
     """The compile table (per workload and thread count: Psionic eager and compiled, their
-    ratio, and compiled Psionic against torch.compile and jax.jit) and its targets."""
+    ratio, their peak memory, and compiled Psionic against torch.compile and jax.jit) and
+    its targets."""
     rows = []
     for (name, threads), mine in ours.items():
         if not name.endswith("_compiled"):
@@ -116,7 +128,9 @@ def compile_section(ours, jax):
         rows.append({"workload": base, "threads": threads, "eager_us": median(eager) if eager else None,
                      "compiled_us": median(mine), "compiled_over_eager": paired_ratio(mine, eager),
                      "jax_us": median(jax[(name, threads)]) if (name, threads) in jax else None,
-                     "over_jax": paired_ratio(mine, jax.get((name, threads)))})
+                     "over_jax": paired_ratio(mine, jax.get((name, threads))),
+                     "eager_peak_bytes": peak_bytes.get((base + "_eager", threads)),
+                     "compiled_peak_bytes": peak_bytes.get((name, threads))})
     return rows
 
 
@@ -141,7 +155,7 @@ def main(d, json_out, md_out):
                      "psionic_rounds_us": mine, "pytorch_rounds_us": t})
     machine = f"{cpu()}, {len(__import__('os').sched_getaffinity(0))} cores available"
     target_lines, target_results = targets(rows, peak_gflops)
-    compiled = compile_section(ours, jax_rows)
+    compiled = compile_section(ours, jax_rows, peaks(d))
     over_torch = {(r["workload"], r["threads"]): r["ratio"] for r in rows}
     for c in compiled:
         c["over_torch_compile"] = over_torch.get((c["workload"] + "_compiled", c["threads"]))
@@ -194,14 +208,19 @@ def main(d, json_out, md_out):
                   f"default Inductor CPU backend) and `jax.jit` (jax {jax_version or 'n/a'}); compile time, in the",
                   "warm-up, is not timed. Ratios are paired by round, as above; the target for",
                   "compiled / eager is the issue's (0.33 for elementwise chains, 0.6 for normalisations",
-                  "written from primitives).", "",
-                  "| workload | threads | eager | compiled | compiled / eager (target) | / torch.compile | / jax.jit |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "written from primitives). Peak memory is Psionic's tensor memory at the peak of one",
+                  "run beyond what was live before it (`psionic::memory`): the output and any",
+                  "intermediates alive at once.", "",
+                  "| workload | threads | eager | compiled | compiled / eager (target) | / torch.compile | / jax.jit "
+                  "| peak MiB, eager → compiled |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        mib = lambda b: f"{b / 2**20:.1f}" if b is not None else "n/a"  # noqa: E731
         for c in compiled:
             eager_s = fmt(c["eager_us"]) if c["eager_us"] else "n/a"
             lines.append(f"| {c['workload']} | {c['threads']} | {eager_s} | {fmt(c['compiled_us'])} | "
                          f"{r2(c['compiled_over_eager'])} ({COMPILE_TARGETS.get(c['workload'], 'n/a')}) | "
-                         f"{r2(c['over_torch_compile'])} | {r2(c['over_jax'])} |")
+                         f"{r2(c['over_torch_compile'])} | {r2(c['over_jax'])} | "
+                         f"{mib(c['eager_peak_bytes'])} → {mib(c['compiled_peak_bytes'])} |")
         missed = [c for c in compiled if c["compiled_over_eager"] is None
                   or c["compiled_over_eager"] > COMPILE_TARGETS.get(c["workload"], 1.0)]
         behind = [c for c in compiled if any(x is None or x > 1.0 for x in (c["over_torch_compile"], c["over_jax"]))]

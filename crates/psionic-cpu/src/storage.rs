@@ -10,7 +10,7 @@ use crate::element::Element;
 use half::{bf16, f16};
 use psionic_core::DType;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +63,41 @@ struct Cache {
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 static HITS: AtomicU64 = AtomicU64::new(0);
 static MISSES: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes of tensor buffers in use (created and not yet dropped, whether or not the cache
+/// then keeps them) and the most there have been since the last [`reset_peak_memory`]:
+/// MLX's `get_active_memory`/`get_peak_memory`, PyTorch's `max_memory_allocated`. Kernels'
+/// own scratch (a few blocks per thread) is not a tensor buffer and is not counted.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Tensor memory on the CPU, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Buffers of live arrays.
+    pub active: usize,
+    /// The most `active` has been since the process started or the last reset.
+    pub peak: usize,
+    /// Dropped buffers the cache keeps for reuse.
+    pub cached: usize,
+}
+
+/// Where tensor memory stands now.
+pub fn memory_stats() -> MemoryStats {
+    let cached = CACHE.lock().unwrap().as_ref().map_or(0, |c| c.bytes);
+    MemoryStats { active: ACTIVE.load(Ordering::Relaxed), peak: PEAK.load(Ordering::Relaxed), cached }
+}
+
+/// Starts a new peak from the memory active now (MLX's `reset_peak_memory`).
+pub fn reset_peak_memory() {
+    PEAK.store(ACTIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+fn note_created(buf: &Buffer) {
+    let bytes = buf.len() * buf.dtype().size();
+    let now = ACTIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
 
 /// (hits, misses, bytes held) of the buffer cache since the process started.
 pub fn cache_stats() -> (u64, u64, usize) {
@@ -142,11 +177,14 @@ impl Storage {
             advise_huge_pages(&v);
             T::into_buffer(v)
         });
+        note_created(&buf);
         Storage { buf: Some(buf) }
     }
 
     pub fn from_vec<T: Element>(v: Vec<T>) -> Storage {
-        Storage { buf: Some(T::into_buffer(v)) }
+        let buf = T::into_buffer(v);
+        note_created(&buf);
+        Storage { buf: Some(buf) }
     }
 
     pub fn filled<T: Element>(len: usize, value: T) -> Storage {
@@ -183,6 +221,7 @@ impl Storage {
 impl Drop for Storage {
     fn drop(&mut self) {
         if let Some(b) = self.buf.take() {
+            ACTIVE.fetch_sub(b.len() * b.dtype().size(), Ordering::Relaxed);
             give_back(b);
         }
     }

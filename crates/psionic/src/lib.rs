@@ -24,6 +24,12 @@ pub use psionic_nn as nn;
 pub use psionic_optim as optim;
 pub mod timing;
 
+/// Tensor memory: what live arrays hold now and at most (MLX's `get_active_memory`,
+/// `get_peak_memory`, `reset_peak_memory`, `get_cache_memory`).
+pub mod memory {
+    pub use psionic_cpu::storage::{memory_stats, reset_peak_memory, MemoryStats};
+}
+
 /// Everything a user script needs in scope.
 pub mod prelude {
     pub use psionic_array::autodiff::{

@@ -42,6 +42,8 @@ struct Measured {
     reps: usize,
     /// Floating-point operations per run (0 where not counted).
     flops: f64,
+    /// Tensor memory one run allocates beyond what was live before it, at its peak.
+    peak_bytes: usize,
 }
 
 pub fn run(a: &BenchArgs) -> Result<(), String> {
@@ -68,9 +70,14 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
     for w in &chosen {
         for &threads in &a.threads {
             let reps = ((w.reps as f64 * a.reps_scale).round() as usize).max(3);
-            let (median, q1, q3) = psionic::with_threads(threads, || {
+            let (median, q1, q3, peak_bytes) = psionic::with_threads(threads, || {
                 let mut f = (w.make)();
-                psionic::timing::quartiles_us(reps, (reps / 10).max(1), &mut *f)
+                let (m, q1, q3) = psionic::timing::quartiles_us(reps, (reps / 10).max(1), &mut *f);
+                // One more run, warm, for its peak over what it started with.
+                let before = psionic::memory::memory_stats().active;
+                psionic::memory::reset_peak_memory();
+                f();
+                (m, q1, q3, psionic::memory::memory_stats().peak - before)
             });
             println!("{:<28} {threads:>7} {:>12.1}us {:>11.1} - {:>8.1}us", w.name, median, q1, q3);
             results.push(Measured {
@@ -81,6 +88,7 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
                 q3_us: q3,
                 reps,
                 flops: w.flops,
+                peak_bytes,
             });
         }
     }
