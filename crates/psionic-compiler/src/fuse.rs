@@ -78,6 +78,28 @@ pub(crate) fn chain_of(g: &Graph, members: &[usize]) -> (Vec<FusedStep>, Vec<Slo
     (steps, externals)
 }
 
+/// The group grown backwards from `root`: a producer joins when `may_join` allows it and
+/// every step reading it is a member, until no more join (a producer shared by two
+/// members joins once both have). Members in the order they joined, the root first.
+pub(crate) fn grow(g: &Graph, root: usize, users: &[Vec<usize>], may_join: impl Fn(usize) -> bool) -> Vec<usize> {
+    let mut members = vec![root];
+    loop {
+        let mut grew = false;
+        for i in 0..members.len() {
+            for s in &g.ops[members[i]].inputs {
+                let Slot::Op(j) = *s else { continue };
+                if !members.contains(&j) && may_join(j) && users[j].iter().all(|u| members.contains(u)) {
+                    members.push(j);
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            return members;
+        }
+    }
+}
+
 /// A step's part in fusion.
 #[derive(Clone, Debug)]
 enum Member {
@@ -123,28 +145,11 @@ fn groups(g: &Graph, meta_of: &dyn Fn(Slot) -> Meta) -> Vec<Member> {
             continue;
         }
         claimed[root] = true;
-        let mut members = vec![root];
-        // Grow to a fixed point: a producer shared by two members joins once both have.
-        loop {
-            let mut grew = false;
-            for i in 0..members.len() {
-                for s in g.ops[members[i]].inputs.clone() {
-                    let Slot::Op(j) = s else { continue };
-                    let joins = !claimed[j]
-                        && fusible(&g.ops[j].prim)
-                        && !is_output[j]
-                        && numel(j) == numel(root)
-                        && users[j].iter().all(|u| members.contains(u));
-                    if joins {
-                        claimed[j] = true;
-                        members.push(j);
-                        grew = true;
-                    }
-                }
-            }
-            if !grew {
-                break;
-            }
+        let mut members = grow(g, root, &users, |j| {
+            !claimed[j] && fusible(&g.ops[j].prim) && !is_output[j] && numel(j) == numel(root)
+        });
+        for &m in &members {
+            claimed[m] = true;
         }
         if members.len() > 1 {
             members.sort_unstable();

@@ -10,7 +10,7 @@
 //! chain (operands broadcast per row as the chain needs, one float dtype); otherwise its
 //! steps are left to the elementwise groups.
 
-use crate::fuse::chain_of;
+use crate::fuse::{chain_of, grow};
 use crate::trace::{Graph, Slot};
 use psionic_array::prim::{fusible, row_fusible, Fused, Meta, Prim};
 
@@ -38,28 +38,9 @@ pub fn row_groups(
             let s = &g.ops[j].meta.shape[..];
             (s == &rm.shape[..] || s == outer || s == &keep[..]) && g.ops[j].meta.dtype == rm.dtype
         };
-        let mut members = vec![root];
-        loop {
-            let mut grew = false;
-            for i in 0..members.len() {
-                for s in g.ops[members[i]].inputs.clone() {
-                    let Slot::Op(j) = s else { continue };
-                    let joins = !claimed[j]
-                        && !members.contains(&j)
-                        && (fusible(&g.ops[j].prim) || row_fusible(&g.ops[j].prim))
-                        && !is_output[j]
-                        && fits(j)
-                        && users[j].iter().all(|u| members.contains(u));
-                    if joins {
-                        members.push(j);
-                        grew = true;
-                    }
-                }
-            }
-            if !grew {
-                break;
-            }
-        }
+        let mut members = grow(g, root, users, |j| {
+            !claimed[j] && (fusible(&g.ops[j].prim) || row_fusible(&g.ops[j].prim)) && !is_output[j] && fits(j)
+        });
         members.sort_unstable();
         let reduces = members.iter().any(|&m| matches!(g.ops[m].prim, Prim::Reduce(_)));
         if reduces && is_row_chain(g, &members, meta_of) {

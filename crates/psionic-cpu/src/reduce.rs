@@ -175,9 +175,11 @@ fn unsupported(op: &'static str, dtype: DType) -> Error {
 /// The max (or min) of `s`, or its first NaN: the first of equal extremes.
 pub(crate) fn extreme<T: Element>(s: &[T], is_max: bool) -> T {
     let lanes = if is_max { lane_extreme(s, |a, b| a > b) } else { lane_extreme(s, |a, b| a < b) };
-    if let Some(v) = lanes {
-        return v;
-    }
+    lanes.unwrap_or_else(|| serial_extreme(s, is_max))
+}
+
+/// The first NaN of `s`, else the first of its equal extremes, one element at a time.
+fn serial_extreme<T: Element>(s: &[T], is_max: bool) -> T {
     let mut best = s[0];
     for &v in s {
         if is_nan(v) {
@@ -322,21 +324,6 @@ mod tests {
         }
     }
 
-    /// The serial scan `extreme` stands for: the first NaN, else the first of the
-    /// equal extremes (which decides the sign of a zero).
-    fn serial<T: Element>(s: &[T], is_max: bool) -> T {
-        let mut best = s[0];
-        for &v in s {
-            if is_nan(v) {
-                return v;
-            }
-            if (is_max && v > best) || (!is_max && v < best) {
-                best = v;
-            }
-        }
-        best
-    }
-
     #[test]
     fn lane_extremes_are_the_serial_scans_bits() {
         let nan_a = f32::from_bits(0x7fc0_0001);
@@ -360,14 +347,17 @@ mod tests {
             cases.push(inf);
             for c in &cases {
                 for is_max in [true, false] {
-                    let (got, want) = (extreme(c, is_max), serial(c, is_max));
+                    let (got, want) = (extreme(c, is_max), serial_extreme(c, is_max));
                     assert_eq!(got.to_bits(), want.to_bits(), "len {len}, max {is_max}: {got} vs {want}");
                     let c64: Vec<f64> = c.iter().map(|&v| v as f64).collect();
-                    assert_eq!(extreme(&c64, is_max).to_bits(), serial(&c64, is_max).to_bits());
+                    assert_eq!(extreme(&c64, is_max).to_bits(), serial_extreme(&c64, is_max).to_bits());
                 }
             }
         }
         let ints: Vec<i32> = (0..500).map(|i| (i * 7919 % 1009) - 500).collect();
-        assert_eq!((extreme(&ints, true), extreme(&ints, false)), (serial(&ints, true), serial(&ints, false)));
+        assert_eq!(
+            (extreme(&ints, true), extreme(&ints, false)),
+            (serial_extreme(&ints, true), serial_extreme(&ints, false))
+        );
     }
 }
