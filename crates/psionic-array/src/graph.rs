@@ -44,3 +44,62 @@ pub fn symbolic(shape: &[usize], dtype: DType, device: Device) -> Tensor {
 pub fn pending_inputs(node: &Node) -> Vec<Arc<Node>> {
     node.inputs.lock().unwrap().to_vec()
 }
+
+/// True when `a` and `b` are the same tensor (one cell: clones of one handle, or tied
+/// weights), not merely equal values.
+pub fn same(a: &Tensor, b: &Tensor) -> bool {
+    Arc::ptr_eq(&a.0, &b.0)
+}
+
+/// Points `t` at a fresh symbolic value of its shape and dtype, for a tracer that reads
+/// `t` as an implicit input (a compiled step's parameters and optimizer state). A leaf
+/// that requires grad stays one: the stand-in carries the same `.grad` slot, so a
+/// backward pass traced through it accumulates where the real leaf's would. Returns the
+/// stand-in and the node it replaced (which [`restore`] puts back). Views are refused:
+/// their value belongs to their base.
+pub fn stand_in(t: &Tensor, who: &'static str) -> Result<(Arc<Node>, Arc<Node>)> {
+    if t.is_view() {
+        return Err(psionic_core::Error::invalid(
+            who,
+            "a state tensor is a view of another tensor; pass its base as state instead",
+        ));
+    }
+    let old = t.node();
+    let p = Node::new(
+        Prim::Placeholder(crate::prim::Placeholder),
+        Default::default(),
+        Meta::new(old.meta.shape.to_vec(), old.meta.dtype),
+        old.device,
+        false,
+    );
+    if let (true, Some(slot)) = (old.is_grad_leaf(), old.ad.slot.get()) {
+        let _ = p.ad.slot.set(slot.clone());
+    }
+    t.set_node(p.clone());
+    Ok((p, old))
+}
+
+/// Puts back the node [`stand_in`] replaced.
+pub fn restore(t: &Tensor, node: Arc<Node>) {
+    t.set_node(node);
+}
+
+/// Gives `t` the value `value` as an unrecorded in-place write (an optimizer's
+/// `p.copy_(new)` under `no_grad`): a leaf stays the same leaf, the version moves so
+/// views re-derive and saved values are known stale, and no data is copied.
+pub fn write_state(t: &Tensor, value: &Tensor, who: &'static str) -> Result<()> {
+    if value.shape() != t.shape() || value.dtype() != t.dtype() {
+        return Err(psionic_core::Error::invalid(
+            who,
+            format!(
+                "a state tensor of shape {:?} and dtype {} was given a value of shape {:?} and dtype {}; a compiled function must keep its state's shapes and dtypes",
+                t.shape(),
+                t.dtype(),
+                value.shape(),
+                value.dtype()
+            ),
+        ));
+    }
+    let _mode = crate::mode::GradModeGuard::new(false);
+    t.assign(value)
+}

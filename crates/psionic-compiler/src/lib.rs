@@ -20,6 +20,12 @@
 //! slices, expands) is traced again per shape even when `shapeless` is asked for, so
 //! the answer is never a replay built for other shapes.
 //!
+//! A training step reads and writes tensors it is not passed: compiled
+//! [`with_state`](Compiled::with_state), they are inputs and outputs of its graph
+//! (`state`), as with MLX's `compile(step, inputs=state, outputs=state)`; host values a
+//! trace bakes in are named by a [`guard`](Compiled::guard), which traces again when
+//! they change.
+//!
 //! ```
 //! use psionic_array::Tensor;
 //! use psionic_compiler::compile;
@@ -34,9 +40,11 @@ mod fuse;
 mod fuse_rows;
 mod replay;
 mod simplify;
+mod state;
 mod trace;
 
-use psionic_array::mode::check;
+use psionic_array::autodiff::no_grad;
+use psionic_array::mode::{check, is_grad_enabled};
 use psionic_array::Tensor;
 use psionic_core::{DType, Device, Result};
 pub use replay::Plan;
@@ -45,16 +53,29 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 pub use trace::{Graph, Slot, Step};
 
+pub use state::Layout;
+use state::{Snapshot, StateFn, StateKey};
+
 type Function = dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync;
+type GuardFn = dyn Fn() -> Vec<u64> + Send + Sync;
 
 /// What selects a cached graph: per input its dtype, device, rank and (unless the graph
-/// is shape-polymorphic and the function shapeless) its shape.
+/// is shape-polymorphic and the function shapeless) its shape; with state, the state's
+/// signature, the guard's values and the grad mode the step was traced in.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
-struct Key(Vec<(DType, Device, usize, Option<Vec<usize>>)>);
+struct Key {
+    args: Vec<(DType, Device, usize, Option<Vec<usize>>)>,
+    state: Option<(Vec<StateKey>, bool)>,
+    guard: Vec<u64>,
+}
 
 impl Key {
-    fn of(args: &[Tensor], with_shapes: bool) -> Key {
-        Key(args.iter().map(|a| (a.dtype(), a.device(), a.ndim(), with_shapes.then(|| a.shape()))).collect())
+    fn of(args: &[Tensor], with_shapes: bool, state: &Option<(Vec<StateKey>, bool)>, guard: &[u64]) -> Key {
+        Key {
+            args: args.iter().map(|a| (a.dtype(), a.device(), a.ndim(), with_shapes.then(|| a.shape()))).collect(),
+            state: state.clone(),
+            guard: guard.to_vec(),
+        }
     }
 }
 
@@ -62,6 +83,8 @@ struct Inner {
     f: Box<Function>,
     shapeless: bool,
     fuse: bool,
+    state: Option<Box<StateFn>>,
+    guard: Option<Box<GuardFn>>,
     cache: Mutex<HashMap<Key, Arc<Plan>>>,
     traces: AtomicUsize,
 }
@@ -76,6 +99,8 @@ pub fn compile(f: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> 
         f: Box::new(f),
         shapeless: false,
         fuse: true,
+        state: None,
+        guard: None,
         cache: Mutex::new(HashMap::new()),
         traces: AtomicUsize::new(0),
     }))
@@ -96,6 +121,28 @@ impl Compiled {
         Compiled(Arc::new(Inner { fuse: yes, ..inner }))
     }
 
+    /// MLX's `compile(f, inputs=state, outputs=state)`: `state` lists tensors the
+    /// function reads and writes without being passed them (a model's parameters, an
+    /// optimizer's buffers). They are inputs and outputs of the compiled graph, with the
+    /// `.grad` each carries: a call reads their current values and writes their new ones
+    /// back in place, as the uncompiled function would have. The function is traced in
+    /// the caller's grad mode, so a backward pass inside it is compiled too; its outputs
+    /// are not recorded for autograd. `state` is listed before and after every call (a
+    /// step may create state, such as an optimizer's moments on its first step); a call
+    /// whose state differs from the trace's traces again.
+    pub fn with_state(self, state: impl Fn() -> Vec<Tensor> + Send + Sync + 'static) -> Compiled {
+        let inner = Arc::into_inner(self.0).expect("set the state before sharing a compiled function");
+        Compiled(Arc::new(Inner { state: Some(Box::new(state)), ..inner }))
+    }
+
+    /// Host values the traced graph depends on (hyperparameters, step counts read on
+    /// the host): a call whose guard values differ from every trace's traces again, so
+    /// a value baked into a trace is never replayed after it changed.
+    pub fn guard(self, guard: impl Fn() -> Vec<u64> + Send + Sync + 'static) -> Compiled {
+        let inner = Arc::into_inner(self.0).expect("set the guard before sharing a compiled function");
+        Compiled(Arc::new(Inner { guard: Some(Box::new(guard)), ..inner }))
+    }
+
     /// Calls the compiled function; op misuse raises as it would uncompiled.
     #[track_caller]
     pub fn call(&self, args: &[Tensor]) -> Vec<Tensor> {
@@ -104,7 +151,17 @@ impl Compiled {
 
     /// [`Compiled::call`] returning errors (from tracing or replay) instead of raising.
     pub fn try_call(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
-        replay::run(&*self.graph(args)?, args)
+        let Some(state) = &self.0.state else { return replay::run(&*self.graph(args)?, args) };
+        let before = Snapshot::take(&**state)?;
+        let plan = self.plan(args, Some(&before))?;
+        let inputs: Vec<Tensor> = args.iter().cloned().chain(before.inputs()).collect();
+        drop(before);
+        let mut outs = no_grad(|| replay::run(&plan, &inputs))?;
+        drop(inputs);
+        let layout = plan.layout.as_ref().expect("a plan traced with state has its layout");
+        state::write_back(layout, &outs[layout.outputs..], &**state)?;
+        outs.truncate(layout.outputs);
+        Ok(outs)
     }
 
     /// How many times the function has been traced (once per signature it has seen).
@@ -114,8 +171,17 @@ impl Compiled {
 
     /// The simplified graph that a call with `args` replays (traced now if needed).
     pub fn graph(&self, args: &[Tensor]) -> Result<Arc<Plan>> {
-        let exact = Key::of(args, true);
-        let loose = self.0.shapeless.then(|| Key::of(args, false));
+        match &self.0.state {
+            None => self.plan(args, None),
+            Some(state) => self.plan(args, Some(&Snapshot::take(&**state)?)),
+        }
+    }
+
+    fn plan(&self, args: &[Tensor], state: Option<&Snapshot>) -> Result<Arc<Plan>> {
+        let state_key = state.map(|s| (s.key(), is_grad_enabled()));
+        let guard = self.0.guard.as_ref().map_or(vec![], |g| g());
+        let exact = Key::of(args, true, &state_key, &guard);
+        let loose = self.0.shapeless.then(|| Key::of(args, false, &state_key, &guard));
         {
             let cache = self.0.cache.lock().unwrap();
             if let Some(g) = cache.get(&exact).or_else(|| loose.as_ref().and_then(|k| cache.get(k))) {
@@ -123,11 +189,20 @@ impl Compiled {
             }
         }
         // Traced without the lock: the function may call other compiled functions.
-        let mut g = simplify::simplify(trace::trace(&*self.0.f, args)?)?;
+        let (g, layout) = match (state, &self.0.state) {
+            (Some(before), Some(list)) => {
+                let (g, layout) = state::trace(&*self.0.f, args, before, &**list)?;
+                (g, Some(layout))
+            }
+            _ => (trace::trace(&*self.0.f, args, &[], false)?, None),
+        };
+        let mut g = simplify::simplify(g)?;
         if self.0.fuse {
-            g = fuse::fuse(g, args)?;
+            let inputs: Vec<Tensor> =
+                args.iter().cloned().chain(state.into_iter().flat_map(Snapshot::inputs)).collect();
+            g = fuse::fuse(g, &inputs)?;
         }
-        let g = Arc::new(Plan::new(g));
+        let g = Arc::new(Plan::new(g, layout));
         self.0.traces.fetch_add(1, Ordering::Relaxed);
         let mut cache = self.0.cache.lock().unwrap();
         if let Some(loose) = loose.filter(|_| g.shape_polymorphic()) {
@@ -140,5 +215,7 @@ impl Compiled {
 
 #[cfg(test)]
 mod fusion_tests;
+#[cfg(test)]
+mod state_tests;
 #[cfg(test)]
 mod tests;

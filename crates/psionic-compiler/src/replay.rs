@@ -3,6 +3,7 @@
 //! released after its last use, so intermediates live no longer than they would in the
 //! uncompiled function.
 
+use crate::state::Layout;
 use crate::trace::{Graph, Slot};
 use psionic_array::{graph, Tensor};
 use psionic_core::{Error, Result};
@@ -13,12 +14,14 @@ use psionic_core::{Error, Result};
 pub struct Plan {
     graph: Graph,
     last_use: Vec<usize>,
+    /// For a step with state: which outputs are its own and which are state.
+    pub layout: Option<Layout>,
 }
 
 impl Plan {
-    pub fn new(graph: Graph) -> Plan {
+    pub fn new(graph: Graph, layout: Option<Layout>) -> Plan {
         let last_use = last_uses(&graph);
-        Plan { graph, last_use }
+        Plan { graph, last_use, layout }
     }
 }
 

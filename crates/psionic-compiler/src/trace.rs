@@ -1,8 +1,8 @@
 //! Tracing: the function runs once on symbolic inputs in a lazy scope, so every op it
 //! applies becomes a pending node; walking back from its outputs gives the graph.
 
-use psionic_array::autodiff::no_grad;
 use psionic_array::graph::{self, symbolic};
+use psionic_array::mode::GradModeGuard;
 use psionic_array::node::Node;
 use psionic_array::prim::{Meta, Prim};
 use psionic_array::{fallible, lazy, Tensor};
@@ -51,13 +51,25 @@ impl Graph {
     }
 }
 
-/// Runs `f` on symbolic stand-ins for `args` and reads back its graph.
-pub fn trace(f: &(dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync), args: &[Tensor]) -> Result<Graph> {
+/// Runs `f` on symbolic stand-ins for `args` and reads back its graph. `implicit` are
+/// stand-ins already placed where `f` reads them (a compiled step's state): they become
+/// the inputs after the arguments. `grad` is the grad mode `f` runs in: off for a pure
+/// function, whose gradients come from replaying it under the caller's grad mode; the
+/// caller's for a step with state, whose backward passes are part of what is traced.
+pub fn trace(
+    f: &dyn Fn(&[Tensor]) -> Vec<Tensor>,
+    args: &[Tensor],
+    implicit: &[Arc<Node>],
+    grad: bool,
+) -> Result<Graph> {
     let inputs: Vec<Tensor> = args.iter().map(|a| symbolic(&a.shape(), a.dtype(), a.device())).collect();
     let input_nodes: Vec<Arc<Node>> = inputs.iter().map(graph::node).collect();
-    // Unrecorded: gradients of a compiled function come from replaying it under the
-    // caller's grad mode, not from this trace.
-    let outs = fallible(|| lazy(|| no_grad(|| f(&inputs))))?;
+    let outs = fallible(|| {
+        lazy(|| {
+            let _mode = GradModeGuard::new(grad);
+            f(&inputs)
+        })
+    })?;
     for (i, (t, n)) in inputs.iter().zip(&input_nodes).enumerate() {
         if !Arc::ptr_eq(&graph::node(t), n) {
             return Err(Error::invalid(
@@ -66,9 +78,9 @@ pub fn trace(f: &(dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync), args: &[Tenso
             ));
         }
     }
-    let mut g = Graph { n_inputs: args.len(), consts: vec![], ops: vec![], outputs: vec![] };
+    let mut g = Graph { n_inputs: args.len() + implicit.len(), consts: vec![], ops: vec![], outputs: vec![] };
     let mut slots: HashMap<*const Node, Slot> =
-        input_nodes.iter().enumerate().map(|(i, n)| (Arc::as_ptr(n), Slot::Input(i))).collect();
+        input_nodes.iter().chain(implicit).enumerate().map(|(i, n)| (Arc::as_ptr(n), Slot::Input(i))).collect();
     for o in &outs {
         let slot = visit(&mut g, &mut slots, graph::node(o));
         g.outputs.push(slot);
