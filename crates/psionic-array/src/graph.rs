@@ -103,3 +103,22 @@ pub fn write_state(t: &Tensor, value: &Tensor, who: &'static str) -> Result<()> 
     let _mode = crate::mode::GradModeGuard::new(false);
     t.assign(value)
 }
+
+/// Whether `t`'s values can be computed: false inside a traced or vmapped function for
+/// a value that depends on its symbolic inputs. A check that reads values (a loss's
+/// target bounds) is skipped where they cannot be read and left to the kernel that
+/// indexes with them, which checks again when it runs.
+pub fn values_available(t: &Tensor) -> bool {
+    let mut stack = vec![t.node()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(n) = stack.pop() {
+        if n.is_evaluated() || !seen.insert(Arc::as_ptr(&n)) {
+            continue;
+        }
+        if matches!(n.prim, Prim::Placeholder(_)) {
+            return false;
+        }
+        stack.extend(pending_inputs(&n));
+    }
+    true
+}

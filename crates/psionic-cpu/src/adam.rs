@@ -32,6 +32,19 @@ pub struct AdamCoeffs {
     pub step_size: f64,
 }
 
+impl AdamCoeffs {
+    /// These coefficients with the ones that move from step to step replaced by
+    /// `[decay, bc2_sqrt, step_size]` (a decay only where these have one).
+    pub fn moved(&self, k: &[f64]) -> AdamCoeffs {
+        AdamCoeffs { decay: self.decay.map(|_| k[0]), bc2_sqrt: k[1], step_size: k[2], ..*self }
+    }
+
+    /// The moving coefficients, in the order [`AdamCoeffs::moved`] takes them.
+    pub fn moving(&self) -> [f64; 3] {
+        [self.decay.unwrap_or(1.0), self.bc2_sqrt, self.step_size]
+    }
+}
+
 /// `[p', m', v']` stacked as `[3, ...shape]` for parameter `p`, gradient `g` and moments
 /// `m`, `v` (one shape, one dtype: f32 or f64).
 pub fn adam_step(p: &CpuArray, g: &CpuArray, m: &CpuArray, v: &CpuArray, c: &AdamCoeffs) -> Result<CpuArray> {

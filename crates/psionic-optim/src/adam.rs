@@ -4,7 +4,9 @@
 use crate::hyper_fields;
 use crate::optimizer::{Rule, State};
 use crate::sgd::{decay_parts, effective_grad, shrunk};
-use psionic_array::Tensor;
+use psionic_array::mode::raise;
+use psionic_array::ops::optim::AdamCoeffs;
+use psionic_array::{DType, Error, Tensor};
 
 /// Rounds to f32: PyTorch keeps some scalar state (NAdam's `mu_product`, ASGD's `eta`
 /// and `mu`) in float32 tensors whatever the parameters' dtype.
@@ -75,17 +77,22 @@ impl Rule for Adam {
         "bias_correction" => bias_correction as bool,
     }
     fn update(&self, p: &Tensor, grad: &Tensor, s: &mut State) -> Tensor {
-        let step = s.step as i32;
-        let (bc1, bc2_sqrt) = if self.bias_correction {
-            (1.0 - self.beta1.powi(step), (1.0 - self.beta2.powi(step)).sqrt())
-        } else {
-            (1.0, 1.0)
-        };
+        let c = self.coeffs(s.step);
         let (shrink, g) = decay_parts(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled);
         if !self.amsgrad {
-            if let Some(new) = self.fused(p, &g, shrink, s, bc1, bc2_sqrt) {
+            if let Some(new) = self.fused(p, &g, c, s) {
                 return new;
             }
+        }
+        if s.moving.is_some() {
+            raise(Error::dtype(
+                "Adam",
+                format!(
+                    "a compiled step needs the gradient in the parameter's dtype ({}), got {}",
+                    p.dtype(),
+                    g.dtype()
+                ),
+            ));
         }
         let p = shrunk(p, shrink);
         let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
@@ -96,36 +103,49 @@ impl Rule for Adam {
         } else {
             v
         };
-        let denom = v.sqrt().div(bc2_sqrt).add(self.eps);
-        p.addcdiv(&m, &denom, -self.lr / bc1)
+        let denom = v.sqrt().div(c.bc2_sqrt).add(self.eps);
+        p.addcdiv(&m, &denom, c.step_size)
+    }
+
+    /// Step `step`'s bias corrections and decay come from a tensor in a compiled step,
+    /// where the fused kernel takes the step (f32 and f64 without amsgrad); the rate
+    /// enters only through them.
+    fn moving(&self, p: &Tensor, step: u64) -> Option<Vec<f64>> {
+        let fused = !self.amsgrad && matches!(p.dtype(), DType::F32 | DType::F64);
+        fused.then(|| self.coeffs(step).moving().to_vec())
     }
 }
 
 impl Adam {
-    /// The step without amsgrad in one kernel pass ([`Tensor::fused_adam`]) from the
-    /// decayed gradient `g` and the decoupled decay's factor `shrink`, the same bits as
-    /// the ops of `update` (and, under autodiff or vmap, their derivatives); `None` where
-    /// that kernel does not apply (other dtypes), leaving the state untouched.
-    fn fused(
-        &self,
-        p: &Tensor,
-        g: &Tensor,
-        shrink: Option<f64>,
-        s: &mut State,
-        bc1: f64,
-        bc2_sqrt: f64,
-    ) -> Option<Tensor> {
-        let coeffs = psionic_array::ops::optim::AdamCoeffs {
-            decay: shrink,
+    /// The scalars of step `step` (`torch.optim.Adam`'s `bias_correction1`,
+    /// `bias_correction2_sqrt`, `step_size`, and AdamW's decay factor).
+    fn coeffs(&self, step: u64) -> AdamCoeffs {
+        let step = step as i32;
+        let (bc1, bc2_sqrt) = if self.bias_correction {
+            (1.0 - self.beta1.powi(step), (1.0 - self.beta2.powi(step)).sqrt())
+        } else {
+            (1.0, 1.0)
+        };
+        AdamCoeffs {
+            decay: self.decoupled.then_some(1.0 - self.lr * self.weight_decay),
             beta1: self.beta1,
             beta2: self.beta2,
             bc2_sqrt,
             eps: self.eps,
             step_size: -self.lr / bc1,
-        };
+        }
+    }
+
+    /// The step without amsgrad in one kernel pass ([`Tensor::fused_adam`]) from the
+    /// decayed gradient `g`, the same bits as the ops of `update` (and, under autodiff or
+    /// vmap, their derivatives); `None` where that kernel does not apply (other dtypes),
+    /// leaving the state untouched. In a compiled step the moving coefficients come from
+    /// the state's tensor.
+    fn fused(&self, p: &Tensor, g: &Tensor, c: AdamCoeffs, s: &mut State) -> Option<Tensor> {
         let zeros = || p.zeros_like();
         let (m, v) = (s.bufs.get("exp_avg").cloned(), s.bufs.get("exp_avg_sq").cloned());
-        let [p1, m1, v1] = p.fused_adam(g, &m.unwrap_or_else(zeros), &v.unwrap_or_else(zeros), coeffs)?;
+        let [p1, m1, v1] =
+            p.fused_adam_moving(g, &m.unwrap_or_else(zeros), &v.unwrap_or_else(zeros), c, s.moving.as_ref())?;
         s.set("exp_avg", m1);
         s.set("exp_avg_sq", v1);
         Some(p1)

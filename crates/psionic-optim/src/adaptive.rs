@@ -56,6 +56,9 @@ impl Adadelta {
 }
 
 impl Rule for Adadelta {
+    fn reads_step(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "Adadelta"
     }
@@ -92,6 +95,9 @@ impl RmsProp {
 }
 
 impl Rule for RmsProp {
+    fn reads_step(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "RMSprop"
     }
@@ -139,6 +145,9 @@ impl Rprop {
 }
 
 impl Rule for Rprop {
+    fn reads_step(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "Rprop"
     }

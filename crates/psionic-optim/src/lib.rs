@@ -16,6 +16,7 @@
 mod adam;
 mod adaptive;
 mod clip;
+mod compiled;
 mod lbfgs;
 mod optimizer;
 pub mod scheduler;
@@ -25,6 +26,7 @@ mod sign;
 pub use adam::{Adam, Adamax, NAdam, RAdam};
 pub use adaptive::{Adadelta, Adagrad, Asgd, RmsProp, Rprop};
 pub use clip::{clip_grad_norm_, clip_grad_value_};
+pub use compiled::{CompiledStep, StepState};
 pub use lbfgs::{Lbfgs, LbfgsOpts};
 pub use optimizer::{Group, Optim, OptimState, Optimizer, Rule, State};
 pub use scheduler::{

@@ -14,6 +14,10 @@ use std::collections::BTreeMap;
 pub struct State {
     pub step: u64,
     pub bufs: BTreeMap<String, Tensor>,
+    /// In a compiled training step, the coming step's moving coefficients
+    /// ([`Rule::moving`]) as an f64 tensor, which the rule reads instead of computing
+    /// them on the host; `None` otherwise.
+    pub moving: Option<Tensor>,
 }
 
 impl State {
@@ -53,6 +57,23 @@ pub trait Rule: Clone + Send {
     /// Moves `param` (already detached, no grad recorded) given `grad` and its state;
     /// returns the new value.
     fn update(&self, param: &Tensor, grad: &Tensor, state: &mut State) -> Tensor;
+
+    /// The host scalars of step `step` for `param` that `update` reads from
+    /// [`State::moving`] when it is set: what a compiled training step passes as a
+    /// tensor so that one trace serves every step. The rate (`lr`) must reach the
+    /// update only through them. `None` (the default): the update reads its
+    /// hyperparameters and step count on the host, and a compiled step traces again
+    /// whenever they change.
+    fn moving(&self, _param: &Tensor, _step: u64) -> Option<Vec<f64>> {
+        None
+    }
+
+    /// Whether `update` reads [`State::step`] on the host (where [`Rule::moving`] does
+    /// not carry it): a compiled step then traces again every step. True unless a rule
+    /// says otherwise.
+    fn reads_step(&self) -> bool {
+        true
+    }
 }
 
 /// Parameters sharing hyperparameters.
@@ -176,7 +197,7 @@ impl<R: Rule> Optim<R> {
         for ParamState { id, step, bufs } in &s.state {
             let (g, j) = place[*id];
             let bufs = bufs.iter().map(|(k, v)| (k.clone(), v.deep_clone())).collect();
-            self.state[g][j] = State { step: *step, bufs };
+            self.state[g][j] = State { step: *step, bufs, moving: None };
         }
         Ok(())
     }

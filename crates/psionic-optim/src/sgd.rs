@@ -52,6 +52,9 @@ pub(crate) fn shrunk(p: &Tensor, shrink: Option<f64>) -> Tensor {
 }
 
 impl Rule for Sgd {
+    fn reads_step(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "SGD"
     }

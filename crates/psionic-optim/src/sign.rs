@@ -22,6 +22,9 @@ impl Lion {
 }
 
 impl Rule for Lion {
+    fn reads_step(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "Lion"
     }
@@ -87,6 +90,9 @@ pub fn newton_schulz(g: &Tensor, (a, b, c): (f64, f64, f64), steps: usize, eps: 
 }
 
 impl Rule for Muon {
+    fn reads_step(&self) -> bool {
+        false
+    }
     fn name(&self) -> &'static str {
         "Muon"
     }

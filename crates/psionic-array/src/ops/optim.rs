@@ -2,7 +2,7 @@
 //! otherwise be a chain of elementwise kernels, each a pass over memory.
 
 use crate::mode::check;
-use crate::prim::Prim;
+use crate::prim::{Prim, ViewOp};
 use crate::tensor::Tensor;
 use psionic_core::DType;
 pub use psionic_cpu::adam::AdamCoeffs;
@@ -24,6 +24,20 @@ impl Tensor {
         exp_avg_sq: &Tensor,
         c: AdamCoeffs,
     ) -> Option<[Tensor; 3]> {
+        self.fused_adam_moving(grad, exp_avg, exp_avg_sq, c, None)
+    }
+
+    /// [`Tensor::fused_adam`] taking the coefficients that move from step to step
+    /// (`c.moving()`'s order) from the f64 `[3]` tensor `moving` when given: what a
+    /// compiled training step passes, so one trace serves every step.
+    pub fn fused_adam_moving(
+        &self,
+        grad: &Tensor,
+        exp_avg: &Tensor,
+        exp_avg_sq: &Tensor,
+        c: AdamCoeffs,
+        moving: Option<&Tensor>,
+    ) -> Option<[Tensor; 3]> {
         let dt = self.dtype();
         let shape = self.shape();
         let fits = matches!(dt, DType::F32 | DType::F64)
@@ -31,8 +45,13 @@ impl Tensor {
         if !fits {
             return None;
         }
-        let packed = check(Tensor::make(Prim::AdamStep(c), &[self, grad, exp_avg, exp_avg_sq]));
-        Some([0, 1, 2].map(|i| packed.select(0, i)))
+        let mut inputs = vec![self, grad, exp_avg, exp_avg_sq];
+        inputs.extend(moving);
+        let packed = check(Tensor::make(Prim::AdamStep(c), &inputs));
+        // Rows of the packed result without a view's link to it: nothing else holds the
+        // packed tensor, and the moments stay plain tensors that a compiled step can
+        // take as state.
+        Some([0, 1, 2].map(|index| check(Tensor::make(Prim::View(ViewOp::Select { dim: 0, index }), &[&packed]))))
     }
 }
 
@@ -174,6 +193,61 @@ mod tests {
         for (i, (g, w)) in got.iter().chain(&got_t).zip(want.iter().chain(&want_t)).enumerate() {
             let (g, w) = (g.to_vec::<f64>(), w.to_vec::<f64>());
             assert!(g.iter().zip(&w).all(|(a, b)| (a - b).abs() <= 1e-12 * (1.0 + b.abs())), "{i}: {g:?} vs {w:?}");
+        }
+    }
+
+    /// Coefficients given as an input give the bits of the same coefficients given as
+    /// attributes; batched and differentiated, the step follows its chain of ops, with
+    /// the coefficients' own gradient matching finite differences.
+    #[test]
+    fn moving_coefficients_from_an_input_match_the_attributes() {
+        let c = AdamCoeffs { decay: Some(0.99), beta1: 0.9, beta2: 0.999, bc2_sqrt: 0.5, eps: 1e-8, step_size: -1e-2 };
+        let moved = [0.97, 0.25, -3e-2];
+        let k = Tensor::from_vec(moved.to_vec(), &[3]);
+        for dt in [DType::F32, DType::F64] {
+            let t = |seed, nonneg| Tensor::from_vec(values(3001, seed, nonneg), &[3001]).to_dtype(dt);
+            let (p, g, m, v) = (t(1, false), t(2, false), t(3, false), t(4, true));
+            let want = no_grad(|| p.fused_adam(&g, &m, &v, c.moved(&moved))).unwrap();
+            let got = no_grad(|| p.fused_adam_moving(&g, &m, &v, c, Some(&k))).unwrap();
+            for i in 0..3 {
+                same_bits(&got[i], &want[i], &format!("{dt:?} row {i}"));
+            }
+        }
+        assert_eq!(c.moved(&c.moving()), c);
+        // Batched over the parameter with shared coefficients: each example's step.
+        let op = |a: &[Tensor]| vec![check(Tensor::make(Prim::AdamStep(c), &a.iter().collect::<Vec<_>>()))];
+        let d = |seed: u64, lo: f64| {
+            let vals = (0..8).map(|i| lo + ((i as u64 * 7 + seed * 3) % 11) as f64 / 10.0).collect::<Vec<_>>();
+            Tensor::from_vec(vals, &[2, 4])
+        };
+        let ps = Tensor::stack(&[&d(1, -0.5), &d(9, -0.2)], 0);
+        let (g, m, v) = (d(2, -0.5), d(3, -0.5), d(4, 0.1));
+        let got = vmap(op, &[Some(0), None, None, None, None], &[Some(0)])(&[
+            ps.clone(),
+            g.clone(),
+            m.clone(),
+            v.clone(),
+            k.clone(),
+        ]);
+        for b in 0..2 {
+            let want = op(&[ps.select(0, b), g.clone(), m.clone(), v.clone(), k.clone()]).remove(0);
+            let (x, y) = (got[0].select(0, b).to_vec::<f64>(), want.to_vec::<f64>());
+            assert!(x.iter().zip(&y).all(|(a, b)| (a - b).abs() <= 1e-15 * (1.0 + b.abs())), "vmap {b}");
+        }
+        // The gradient with respect to the coefficients, by central differences.
+        let f = |k: &Tensor| op(&[d(1, -0.5), g.clone(), m.clone(), v.clone(), k.clone()]).remove(0).sum_all();
+        let (_, grads) =
+            crate::autodiff::vjp(|a| vec![f(&a[0])], std::slice::from_ref(&k), &[Tensor::from_vec(vec![1.0], &[])]);
+        let grads = grads[0].to_vec::<f64>();
+        for i in 0..3 {
+            let h = 1e-6;
+            let mut up = moved;
+            let mut down = moved;
+            up[i] += h;
+            down[i] -= h;
+            let at = |x: [f64; 3]| f(&Tensor::from_vec(x.to_vec(), &[3])).item::<f64>();
+            let fd = (at(up) - at(down)) / (2.0 * h);
+            assert!((grads[i] - fd).abs() <= 1e-6 * (1.0 + fd.abs()), "coefficient {i}: {} vs {fd}", grads[i]);
         }
     }
 }

@@ -81,7 +81,9 @@ fn target_weights(op: &'static str, target: &Tensor, o: &ClassLoss, c: usize, dt
     let kept = target.ne(o.ignore_index);
     let safe = target.masked_fill(&kept.logical_not(), 0);
     let bad = safe.lt(0).logical_or(safe.ge(c as i64));
-    if bad.any().item::<bool>() {
+    // Traced (compile, vmap) the targets have no values yet: the gather below checks
+    // its indices when it runs.
+    if psionic_array::graph::values_available(&bad) && bad.any().item::<bool>() {
         invalid(
             op,
             format!("Target {} is out of bounds.", target.masked_select(&bad).flatten(0, -1).to_vec::<i64>()[0]),
