@@ -124,12 +124,14 @@ def compile_section(ours, jax, peak_bytes):
         if not name.endswith("_compiled"):
             continue
         base = name[: -len("_compiled")]
-        eager = ours.get((base + "_eager", threads))
+        # A training step's eager row is the main table's (no `_eager` suffix).
+        eager_name = base + "_eager" if (base + "_eager", threads) in ours else base
+        eager = ours.get((eager_name, threads))
         rows.append({"workload": base, "threads": threads, "eager_us": median(eager) if eager else None,
                      "compiled_us": median(mine), "compiled_over_eager": paired_ratio(mine, eager),
                      "jax_us": median(jax[(name, threads)]) if (name, threads) in jax else None,
                      "over_jax": paired_ratio(mine, jax.get((name, threads))),
-                     "eager_peak_bytes": peak_bytes.get((base + "_eager", threads)),
+                     "eager_peak_bytes": peak_bytes.get((eager_name, threads)),
                      "compiled_peak_bytes": peak_bytes.get((name, threads))})
     return rows
 
@@ -208,7 +210,10 @@ def main(d, json_out, md_out):
                   f"default Inductor CPU backend) and `jax.jit` (jax {jax_version or 'n/a'}); compile time, in the",
                   "warm-up, is not timed. Ratios are paired by round, as above; the target for",
                   "compiled / eager is the issue's (0.33 for elementwise chains, 0.6 for normalisations",
-                  "written from primitives). Peak memory is Psionic's tensor memory at the peak of one",
+                  "written from primitives; at most 1 elsewhere). The training steps compile whole in",
+                  "Psionic (`CompiledStep`: forward, backward and the optimizer's update, model and",
+                  "optimizer state implicit); PyTorch's twin compiles the loss (forward and backward) and",
+                  "`opt.step`. Peak memory is Psionic's tensor memory at the peak of one",
                   "run beyond what was live before it (`psionic::memory`): the output and any",
                   "intermediates alive at once.", "",
                   "| workload | threads | eager | compiled | compiled / eager (target) | / torch.compile | / jax.jit "
@@ -218,17 +223,21 @@ def main(d, json_out, md_out):
         for c in compiled:
             eager_s = fmt(c["eager_us"]) if c["eager_us"] else "n/a"
             lines.append(f"| {c['workload']} | {c['threads']} | {eager_s} | {fmt(c['compiled_us'])} | "
-                         f"{r2(c['compiled_over_eager'])} ({COMPILE_TARGETS.get(c['workload'], 'n/a')}) | "
+                         f"{r2(c['compiled_over_eager'])} ({COMPILE_TARGETS.get(c['workload'], 1.0)}) | "
                          f"{r2(c['over_torch_compile'])} | {r2(c['over_jax'])} | "
                          f"{mib(c['eager_peak_bytes'])} → {mib(c['compiled_peak_bytes'])} |")
         missed = [c for c in compiled if c["compiled_over_eager"] is None
                   or c["compiled_over_eager"] > COMPILE_TARGETS.get(c["workload"], 1.0)]
-        behind = [c for c in compiled if any(x is None or x > 1.0 for x in (c["over_torch_compile"], c["over_jax"]))]
+        # A row without a jax twin (the training steps) is judged against torch.compile.
+        behind = [c for c in compiled if c["over_torch_compile"] is None or c["over_torch_compile"] > 1.0
+                  or (c["over_jax"] or 0.0) > 1.0]
+        no_jax = [c["workload"] for c in compiled if c["over_jax"] is None and c["threads"] == 1]
         met = lambda ok: "met" if ok else "**not met**"  # noqa: E731
         target_lines += [f"- Compiled / eager at or below its target on every compile row: {met(not missed)}, "
                          f"{len(compiled) - len(missed)} of {len(compiled)} rows.",
                          f"- Compiled Psionic at or below torch.compile and jax.jit on every compile row: "
-                         f"{met(not behind)}, {len(compiled) - len(behind)} of {len(compiled)} rows."]
+                         f"{met(not behind)}, {len(compiled) - len(behind)} of {len(compiled)} rows"
+                         + (f" (no jax.jit twin: {', '.join(no_jax)})." if no_jax else ".")]
     lines += target_lines
     lines += ["", "## Rerun", "", "```sh", "python3 -m venv oracle/.venv && oracle/.venv/bin/pip install -r oracle/requirements.txt   # once",
               "scripts/bench.sh     # all workloads; scripts/bench.sh matmul for a subset", "```", ""]

@@ -59,20 +59,31 @@ def conv_block():
     return run
 
 
-def train_step(loss, opt):
+def train_step(loss, opt, step=None):
+    step = step or opt.step
+
     def run():
         loss().backward()
-        opt.step()
+        step()
         opt.zero_grad()
     return run
 
 
-def train_mlp():
+def compiled_train_step(parts):
+    """A training step with torch.compile: the loss (its forward, and through
+    AOTAutograd its backward) and the optimizer's step compiled, as PyTorch's guides
+    compile a training loop; compiled afresh for each thread count."""
+    torch._dynamo.reset()
+    loss, opt = parts()
+    return train_step(torch.compile(loss), opt, torch.compile(opt.step))
+
+
+def mlp_parts():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = randn(128, 784), torch.arange(128) % 10
-    return train_step(lambda: F.cross_entropy(model(x), y), opt)
+    return lambda: F.cross_entropy(model(x), y), opt
 
 
 def sdpa_causal():
@@ -80,23 +91,23 @@ def sdpa_causal():
     return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True).sum().backward()
 
 
-def train_gpt():
+def gpt_parts():
     torch.manual_seed(0)
     model = GPT(vocab_size=65, block_size=128, n_layer=4, n_head=4, n_embd=128)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     idx = (torch.arange(16 * 129) % 65).reshape(16, 129)
     x, y = idx[:, :128].contiguous(), idx[:, 1:].contiguous()
-    return train_step(lambda: model.loss(x, y), opt)
+    return lambda: model.loss(x, y), opt
 
 
-def train_cnn():
+def cnn_parts():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(64 * 8 * 8, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = randn(64, 3, 32, 32), torch.arange(64) % 10
-    return train_step(lambda: F.cross_entropy(model(x), y), opt)
+    return lambda: F.cross_entropy(model(x), y), opt
 
 
 def dataloader_epoch():
@@ -166,10 +177,13 @@ WORKLOADS = [
     ("backward_16", 500, backward_16),
     ("conv_block_fwd_bwd", 5, conv_block),
     ("sdpa_causal_fwd_bwd", 20, sdpa_causal),
-    ("train_mlp_784_512_512_10", 20, train_mlp),
-    ("train_gpt_demo_b16_t128", 5, train_gpt),
-    ("train_cnn_32x32_b64", 5, train_cnn),
     ("dataloader_shuffle_epoch", 5, dataloader_epoch),
+    ("train_mlp_784_512_512_10", 20, lambda: train_step(*mlp_parts())),
+    ("train_mlp_784_512_512_10_compiled", 20, lambda: compiled_train_step(mlp_parts)),
+    ("train_gpt_demo_b16_t128", 5, lambda: train_step(*gpt_parts())),
+    ("train_gpt_demo_b16_t128_compiled", 5, lambda: compiled_train_step(gpt_parts)),
+    ("train_cnn_32x32_b64", 5, lambda: train_step(*cnn_parts())),
+    ("train_cnn_32x32_b64_compiled", 5, lambda: compiled_train_step(cnn_parts)),
     *pair("chain10_4m", 30, chain10, (M,)),
     *pair("silu_mul_4m", 30, silu_mul, (M,), (M,), (M,)),
     *pair("gelu_tanh_prims_4m", 30, gelu_tanh, (M,)),

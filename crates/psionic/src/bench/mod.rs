@@ -5,6 +5,7 @@
 
 mod compiled;
 mod peak;
+mod train;
 mod workloads;
 
 use std::path::PathBuf;

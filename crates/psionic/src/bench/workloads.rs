@@ -4,9 +4,7 @@
 
 use psionic::data::{DataLoader, TensorDataset};
 use psionic::nn::functional as F;
-use psionic::nn::models::{Gpt, GptConfig};
 use psionic::nn::prelude::*;
-use psionic::optim::{Adam, Optim, Optimizer, Sgd};
 use psionic::prelude::*;
 use psionic::random::{self, Generator};
 use psionic::Padding;
@@ -37,15 +35,6 @@ fn conv(cin: usize, cout: usize) -> Conv {
 }
 
 /// One step: forward, loss, backward, optimizer.
-fn train_step(mut loss: impl FnMut() -> Tensor + 'static, mut opt: Box<dyn Optimizer>) -> Box<dyn FnMut()> {
-    Box::new(move || {
-        let l = loss();
-        l.backward();
-        opt.step();
-        opt.zero_grad();
-    })
-}
-
 /// A matmul workload of `[m, k, n]` in `dtype`, with its `2 m k n` operations.
 macro_rules! product {
     ($name:literal, $reps:literal, [$m:literal, $k:literal, $n:literal], $dtype:ident) => {
@@ -178,73 +167,6 @@ pub fn all() -> Vec<Workload> {
             },
         },
         Workload {
-            name: "train_mlp_784_512_512_10",
-            reps: 20,
-            flops: 0.0,
-            make: || {
-                random::manual_seed(0);
-                let model = Sequential::new()
-                    .push(Linear::new(784, 512))
-                    .push(Activation::relu())
-                    .push(Linear::new(512, 512))
-                    .push(Activation::relu())
-                    .push(Linear::new(512, 10));
-                let opt = Box::new(Optim::for_module(&model, Adam::new(1e-3)));
-                let (x, y) = (randn(&[128, 784], DType::F32), Tensor::arange(0, 128, 1).remainder(10));
-                train_step(move || F::cross_entropy(&model.forward(&x), &y, &Default::default()), opt)
-            },
-        },
-        Workload {
-            name: "train_gpt_demo_b16_t128",
-            reps: 5,
-            flops: 0.0,
-            make: || {
-                random::manual_seed(0);
-                let model = Gpt::new(GptConfig {
-                    vocab_size: 65,
-                    block_size: 128,
-                    n_layer: 4,
-                    n_head: 4,
-                    n_embd: 128,
-                    dropout: 0.0,
-                });
-                let opt = Box::new(Optim::for_module(&model, Adam::adamw(1e-3)));
-                let idx = Tensor::arange(0, 16 * 129, 1).remainder(65).reshape(&[16, 129]);
-                let (x, y) = (idx.narrow(1, 0, 128).contiguous(), idx.narrow(1, 1, 128).contiguous());
-                train_step(move || model.loss(&x, &y), opt)
-            },
-        },
-        Workload {
-            name: "train_cnn_32x32_b64",
-            reps: 5,
-            flops: 0.0,
-            make: || {
-                random::manual_seed(0);
-                let pool = || Pooling::new(PoolKind::Max, 2, &[2], &[], &[0]);
-                let conv_bias = |cin, cout| {
-                    Conv::new(
-                        2,
-                        cin,
-                        cout,
-                        &[3],
-                        ConvOpts { padding: Padding::Explicit(vec![1]), ..ConvOpts::default() },
-                    )
-                };
-                let model = Sequential::new()
-                    .push(conv_bias(3, 32))
-                    .push(Activation::relu())
-                    .push(pool())
-                    .push(conv_bias(32, 64))
-                    .push(Activation::relu())
-                    .push(pool())
-                    .push(Flatten::default())
-                    .push(Linear::new(64 * 8 * 8, 10));
-                let opt = Box::new(Optim::for_module(&model, Sgd { momentum: 0.9, ..Sgd::new(0.01) }));
-                let (x, y) = (randn(&[64, 3, 32, 32], DType::F32), Tensor::arange(0, 64, 1).remainder(10));
-                train_step(move || F::cross_entropy(&model.forward(&x), &y, &Default::default()), opt)
-            },
-        },
-        Workload {
             name: "dataloader_shuffle_epoch",
             reps: 5,
             flops: 0.0,
@@ -265,6 +187,7 @@ pub fn all() -> Vec<Workload> {
         },
     ]
     .into_iter()
+    .chain(super::train::all())
     .chain(super::compiled::all())
     .collect()
 }
