@@ -81,6 +81,8 @@ impl<R: Rule> StepState for Optim<R> {
     }
 }
 
+type StepFn<M, O> = dyn Fn(&M, &[Tensor], &mut O) -> Vec<Tensor> + Send + Sync;
+
 /// A training step compiled with its model and optimizer as implicit state.
 ///
 /// ```
@@ -107,6 +109,9 @@ impl<R: Rule> StepState for Optim<R> {
 pub struct CompiledStep<M, O> {
     model: Arc<M>,
     opt: Arc<Mutex<O>>,
+    step: Arc<StepFn<M, O>>,
+    /// Whether calls replay the compiled step (the default) or run it eagerly.
+    on: bool,
     compiled: Compiled,
     /// How the latest trace moved the step counts, which each replay repeats.
     advance: Mutex<Vec<u64>>,
@@ -125,20 +130,26 @@ impl<M: Module + Send + Sync + 'static, O: StepState + Send + 'static> CompiledS
         // A step that raises while traced leaves the optimizer's lock poisoned; the error
         // is the caller's, and the optimizer stays usable (hence `into_inner` below).
         let (model, opt) = (Arc::new(model), Arc::new(Mutex::new(opt)));
+        let step: Arc<StepFn<M, O>> = Arc::new(step);
         let mut tensors = model.parameters();
         tensors.extend(model.named_buffers().into_iter().map(|(_, b)| b));
-        let (m, o1, o2, o3) = (model.clone(), opt.clone(), opt.clone(), opt.clone());
-        let compiled =
-            compile(move |xs: &[Tensor]| step(&m, xs, &mut o1.lock().unwrap_or_else(PoisonError::into_inner)))
-                .with_state(move || {
-                    tensors
-                        .iter()
-                        .cloned()
-                        .chain(o2.lock().unwrap_or_else(PoisonError::into_inner).state_tensors())
-                        .collect()
-                })
-                .guard(move || o3.lock().unwrap_or_else(PoisonError::into_inner).guard());
-        CompiledStep { model, opt, compiled, advance: Mutex::new(vec![]) }
+        let (m, s, o1, o2, o3) = (model.clone(), step.clone(), opt.clone(), opt.clone(), opt.clone());
+        let compiled = compile(move |xs: &[Tensor]| s(&m, xs, &mut o1.lock().unwrap_or_else(PoisonError::into_inner)))
+            .with_state(move || {
+                tensors
+                    .iter()
+                    .cloned()
+                    .chain(o2.lock().unwrap_or_else(PoisonError::into_inner).state_tensors())
+                    .collect()
+            })
+            .guard(move || o3.lock().unwrap_or_else(PoisonError::into_inner).guard());
+        CompiledStep { model, opt, step, on: true, compiled, advance: Mutex::new(vec![]) }
+    }
+
+    /// Off, calls run the step eagerly (the same values; `torch.compile(disable=True)`),
+    /// to compare or to debug.
+    pub fn compiled(self, on: bool) -> CompiledStep<M, O> {
+        CompiledStep { on, ..self }
     }
 
     /// Runs one step; returns what `step` returns.
@@ -148,6 +159,10 @@ impl<M: Module + Send + Sync + 'static, O: StepState + Send + 'static> CompiledS
     }
 
     pub fn try_call(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
+        if !self.on {
+            let mut o = self.opt.lock().unwrap_or_else(PoisonError::into_inner);
+            return psionic_array::fallible(|| (self.step)(&self.model, args, &mut o));
+        }
         let before = {
             let mut o = self.opt.lock().unwrap_or_else(PoisonError::into_inner);
             o.prepare();

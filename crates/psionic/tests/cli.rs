@@ -43,6 +43,24 @@ fn a_tiny_demo_trains_saves_samples_and_plots() {
 }
 
 #[test]
+fn the_demo_trains_compiled_with_the_eager_losses() {
+    let losses = |eager: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["demo", "--steps", "6", "--layers", "1", "--embd", "16", "--heads", "2", "--context", "8"];
+        args.extend(["--batch", "4", "--eval-every", "2", "--sample", "5", "--out", s(dir.path())]);
+        if eager {
+            args.push("--eager");
+        }
+        let (code, out, err) = psionic(&args);
+        assert_eq!(code, 0, "{out}\n{err}");
+        out.lines().filter(|l| l.starts_with("step")).map(str::to_string).collect::<Vec<_>>()
+    };
+    let compiled = losses(false);
+    assert_eq!(compiled.len(), 3, "{compiled:?}");
+    assert_eq!(compiled, losses(true));
+}
+
+#[test]
 fn checkpoints_convert_between_formats_with_the_same_tensors() {
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("g.safetensors");
