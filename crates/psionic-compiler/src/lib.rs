@@ -20,6 +20,11 @@
 //! slices, expands) is traced again per shape even when `shapeless` is asked for, so
 //! the answer is never a replay built for other shapes.
 //!
+//! Random numbers are drawn on the host when an op asks for them, so a trace would
+//! bake them in: a function whose trace draws any is traced afresh on every call
+//! (correct, but not faster than running it uncompiled); MLX instead replays the same
+//! numbers unless its random state is declared as the compiled function's state.
+//!
 //! A training step reads and writes tensors it is not passed: compiled
 //! [`with_state`](Compiled::with_state), they are inputs and outputs of its graph
 //! (`state`), as with MLX's `compile(step, inputs=state, outputs=state)`; host values a
@@ -189,6 +194,7 @@ impl Compiled {
             }
         }
         // Traced without the lock: the function may call other compiled functions.
+        let draws = psionic_array::random::host_reads();
         let (g, layout) = match (state, &self.0.state) {
             (Some(before), Some(list)) => {
                 let (g, layout) = state::trace(&*self.0.f, args, before, &**list)?;
@@ -204,6 +210,11 @@ impl Compiled {
         }
         let g = Arc::new(Plan::new(g, layout));
         self.0.traces.fetch_add(1, Ordering::Relaxed);
+        // Numbers drawn on the host while tracing are constants of this trace: it serves
+        // this call, and the next call traces (and draws) again.
+        if psionic_array::random::host_reads() != draws {
+            return Ok(g);
+        }
         let mut cache = self.0.cache.lock().unwrap();
         if let Some(loose) = loose.filter(|_| g.shape_polymorphic()) {
             cache.insert(loose, g.clone());

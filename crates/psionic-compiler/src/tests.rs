@@ -249,3 +249,26 @@ fn batch_norm_primitives_replay_in_a_compiled_gradient() {
         assert_eq!(got.to_vec::<f64>(), want.to_vec::<f64>());
     }
 }
+
+#[test]
+fn random_draws_are_fresh_on_every_call() {
+    use psionic_array::random;
+    let f = compile(|x: &[Tensor]| vec![&x[0] + &random::rand(&[64], DType::F32, None)]);
+    let x = Tensor::zeros(&[64], DType::F32);
+    let (a, b) = (f.call(std::slice::from_ref(&x)), f.call(std::slice::from_ref(&x)));
+    assert_ne!(a[0].to_vec::<f32>(), b[0].to_vec::<f32>());
+    assert_eq!(f.traces(), 2);
+    // The same stream as uncompiled draws from a seeded generator.
+    let g = random::Generator::with_seed(5);
+    let gc = g.clone();
+    let f = compile(move |x: &[Tensor]| vec![&x[0] + &random::rand(&[64], DType::F32, Some(&gc))]);
+    let got: Vec<Vec<f32>> = (0..3).map(|_| f.call(std::slice::from_ref(&x))[0].to_vec::<f32>()).collect();
+    let h = random::Generator::with_seed(5);
+    let want: Vec<Vec<f32>> = (0..3).map(|_| random::rand(&[64], DType::F32, Some(&h)).to_vec::<f32>()).collect();
+    assert_eq!(got, want);
+    // A function that draws nothing still traces once.
+    let f = compile(|x: &[Tensor]| vec![x[0].exp()]);
+    f.call(std::slice::from_ref(&x));
+    f.call(std::slice::from_ref(&x));
+    assert_eq!(f.traces(), 1);
+}

@@ -58,6 +58,7 @@ impl Generator {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Engine> {
+        super::count_host_read();
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -48,6 +48,7 @@ fn resolve(op: &'static str, key: Option<&Tensor>) -> (u32, u32) {
         }
         return (w[0] as u32, w[1] as u32);
     }
+    super::count_host_read();
     let mut s = SEQUENCE.lock().unwrap_or_else(|e| e.into_inner());
     let cur = *s.get_or_insert_with(|| {
         words_of(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64))

@@ -20,5 +20,20 @@ mod mt19937;
 mod threefry;
 mod torch;
 
+thread_local! {
+    static HOST_READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times this thread has read or moved host random state (a generator, the
+/// global key sequence). A compiled function whose trace moved it drew numbers that a
+/// replay would repeat, so it is traced afresh on every call instead.
+pub fn host_reads() -> u64 {
+    HOST_READS.with(|c| c.get())
+}
+
+fn count_host_read() {
+    HOST_READS.with(|c| c.set(c.get() + 1));
+}
+
 pub use generator::{get_rng_state, initial_seed, manual_seed, seed, set_rng_state, Generator, DEFAULT_SEED};
 pub use torch::{bernoulli, dropout, multinomial, normal, rand, rand_like, randint, randn, randn_like, randperm};
