@@ -17,5 +17,6 @@ $py oracle/conformance/torch_modules.py    # nn modules (fixed weights), optim s
 $py oracle/conformance/mlx_harvest.py      # MLX test-family cases -> fixtures/conformance/mlx/
 $py oracle/gen_checkpoints.py              # torch.save files, a hostile pickle, the GPT twin's logits and 200-step curve
 $py oracle/gen_random.py                   # torch generator streams, mlx key samples -> fixtures/conformance/random.json
+$py oracle/gen_autocast.py                 # torch.autocast CPU policy, op by op -> fixtures/autocast.json
 PSIONIC_UPDATE_BASELINE=1 cargo test -q --release -p psionic-conformance baseline
 scripts/conformance_table.sh

@@ -7,6 +7,7 @@
 //! `tensor.rs`). The op families live in `ops/`, their primitives in `prim/`; the
 //! transforms (`autodiff/`) reach the build path through `interp.rs`.
 
+pub mod autocast;
 pub mod autodiff;
 pub mod backend;
 pub mod display;

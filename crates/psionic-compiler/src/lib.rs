@@ -66,12 +66,15 @@ type GuardFn = dyn Fn() -> Vec<u64> + Send + Sync;
 
 /// What selects a cached graph: per input its dtype, device, rank and (unless the graph
 /// is shape-polymorphic and the function shapeless) its shape; with state, the state's
-/// signature, the guard's values and the grad mode the step was traced in.
+/// signature, the guard's values and the grad mode the step was traced in; and the autocast
+/// region the call is in.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 struct Key {
     args: Vec<(DType, Device, usize, Option<Vec<usize>>)>,
     state: Option<(Vec<StateKey>, bool)>,
     guard: Vec<u64>,
+    /// The autocast region the trace ran in: its casts are part of the graph.
+    autocast: Option<DType>,
 }
 
 impl Key {
@@ -80,6 +83,7 @@ impl Key {
             args: args.iter().map(|a| (a.dtype(), a.device(), a.ndim(), with_shapes.then(|| a.shape()))).collect(),
             state: state.clone(),
             guard: guard.to_vec(),
+            autocast: psionic_array::autocast::autocast_dtype(),
         }
     }
 }

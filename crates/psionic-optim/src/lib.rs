@@ -19,6 +19,7 @@ mod clip;
 mod compiled;
 mod lbfgs;
 mod optimizer;
+mod scaler;
 pub mod scheduler;
 mod sgd;
 mod sign;
@@ -29,6 +30,7 @@ pub use clip::{clip_grad_norm_, clip_grad_value_};
 pub use compiled::{CompiledStep, StepState};
 pub use lbfgs::{Lbfgs, LbfgsOpts};
 pub use optimizer::{Group, Optim, OptimState, Optimizer, Rule, State};
+pub use scaler::{GradScaler, ScalerState};
 pub use scheduler::{
     Anneal, ChainedScheduler, CyclicMode, LrScheduler, OneCycle, PlateauMode, ReduceLROnPlateau, Schedule, Scheduler,
     SequentialLR, ThresholdMode,

@@ -90,6 +90,8 @@ pub struct Group<R> {
 pub trait Optimizer {
     fn step(&mut self);
     fn zero_grad(&self);
+    /// Every parameter, group by group (what a gradient scaler unscales).
+    fn params(&self) -> Vec<Tensor>;
     /// Every group's value of hyperparameter `name` (`lr`, `momentum`, `beta1`, ...).
     fn get(&self, name: &str) -> Vec<f64>;
     /// Sets group `i`'s hyperparameter (or its `initial_lr`); false when the rule has no
@@ -232,6 +234,10 @@ impl<R: Rule> Optimizer for Optim<R> {
 
     fn zero_grad(&self) {
         self.groups.iter().flat_map(|g| &g.params).for_each(Tensor::zero_grad);
+    }
+
+    fn params(&self) -> Vec<Tensor> {
+        self.groups.iter().flat_map(|g| g.params.iter().cloned()).collect()
     }
 
     fn get(&self, name: &str) -> Vec<f64> {

@@ -8,12 +8,14 @@
 //! assert_eq!(b.to_vec::<f32>(), vec![8.0, 18.0, 14.0, 32.0]);
 //! ```
 
+pub use psionic_array::autocast;
 pub use psionic_array::autodiff::{self, autograd, mode as grad_mode};
 pub use psionic_array::linalg;
 pub use psionic_array::random;
 pub use psionic_array::{
     default_device, fallible, lazy, result_type, set_default_device, with_device, Arg, DType, Device, DeviceGuard,
-    Dims, Error, Interpolation, LazyGuard, NormOrd, PadMode, Padding, Pool, Result, Scalar, Tensor, TensorIndex,
+    Dims, Error, GridMode, GridPadding, Interpolation, LazyGuard, NormOrd, PadMode, Padding, Pool, Result, Scalar,
+    Tensor, TensorIndex,
 };
 pub use psionic_compiler::{compile, Compiled};
 pub use psionic_core as core;

@@ -76,6 +76,9 @@ pub(crate) fn run(
     targets: Option<&[Arc<Node>]>,
     opts: &Opts,
 ) -> Result<Vec<Option<Tensor>>> {
+    // Gradients are computed in the dtypes the forward pass chose, as PyTorch's engine
+    // (whose threads do not inherit autocast) computes them.
+    let _autocast = crate::autocast::AutocastGuard::new(None);
     let root_nodes: Vec<Arc<Node>> = roots.iter().map(|(n, _)| n.clone()).collect();
     let order = topo(&root_nodes)?;
     let target_keys: HashMap<usize, usize> =

@@ -1,6 +1,7 @@
 //! The factorizations: Cholesky, LU, QR, symmetric eigendecomposition, SVD.
 
 use super::{check_info, check_matrix, parts};
+use crate::autocast;
 use crate::mode::{check, raise};
 use crate::prim::Prim;
 use crate::tensor::Tensor;
@@ -44,6 +45,10 @@ pub fn cholesky_ex(a: &Tensor, upper: bool) -> (Tensor, Tensor) {
 /// `torch.linalg.cholesky`: `L` with `A = L L^T` (or `U` with `A = U^T U`).
 #[track_caller]
 pub fn cholesky(a: &Tensor, upper: bool) -> Tensor {
+    let x = autocast::full(a);
+    if let Some(y) = autocast::casting(|| cholesky(&x, upper)) {
+        return y;
+    }
     let (l, info) = cholesky_ex(a, upper);
     check_info(
         &info,

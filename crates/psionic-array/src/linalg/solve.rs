@@ -3,6 +3,7 @@
 
 use super::factor::{lu_factor_ex, permutation};
 use super::{broadcast_batch, check_info, check_matrix, eye_like, permute_rows};
+use crate::autocast;
 use crate::mode::{check, raise};
 use crate::prim::Prim;
 use crate::tensor::Tensor;
@@ -92,6 +93,10 @@ pub fn inv_ex(a: &Tensor) -> (Tensor, Tensor) {
 /// `torch.linalg.inv`.
 #[track_caller]
 pub fn inv(a: &Tensor) -> Tensor {
+    let x = autocast::full(a);
+    if let Some(y) = autocast::casting(|| inv(&x)) {
+        return y;
+    }
     let (x, info) = inv_ex(a);
     check_info(
         &info,

@@ -11,6 +11,7 @@
 //! gradient of a convolution.
 
 use super::pad::PadMode;
+use crate::autocast;
 use crate::mode::{check, raise};
 use crate::ops::args::dims_i64;
 use crate::prim::{Convolution, Prim, ViewOp};
@@ -153,6 +154,11 @@ impl Tensor {
         dilation: &[usize],
         groups: usize,
     ) -> Tensor {
+        // On autocast's lower-precision list, bias included.
+        let (x, w, b) = (autocast::lower(self), autocast::lower(weight), autocast::lower_opt(bias));
+        if let Some(y) = autocast::casting(|| x.conv(&w, b.as_ref(), stride, padding.clone(), dilation, groups)) {
+            return y;
+        }
         let op = "conv";
         let k = weight.dim().checked_sub(2).unwrap_or_else(|| raise(Error::shape(op, "weight needs at least 3 dims")));
         let (x, unbatched) = batched(op, self, k);
@@ -232,6 +238,11 @@ impl Tensor {
         groups: usize,
         dilation: &[usize],
     ) -> Tensor {
+        let (x, w, b) = (autocast::lower(self), autocast::lower(weight), autocast::lower_opt(bias));
+        let again = || x.conv_transpose(&w, b.as_ref(), stride, padding, output_padding, groups, dilation);
+        if let Some(y) = autocast::casting(again) {
+            return y;
+        }
         let op = "conv_transpose";
         let k = weight.dim().checked_sub(2).unwrap_or_else(|| raise(Error::shape(op, "weight needs at least 3 dims")));
         let (x, unbatched) = batched(op, self, k);

@@ -6,6 +6,7 @@
 //! the input through the gathers and the grid through the weights (and the padding's
 //! clamps and reflections); nearest sampling gives the grid no gradient, as in PyTorch.
 
+use crate::autocast;
 use crate::mode::raise;
 use crate::tensor::Tensor;
 use psionic_core::{DType, Error};
@@ -118,6 +119,10 @@ impl Tensor {
     /// `[N, Do, Ho, Wo, 3]`; the grid's last dim holds (x, y[, z]) in [-1, 1].
     #[track_caller]
     pub fn grid_sample(&self, grid: &Tensor, mode: GridMode, padding: GridPadding, align_corners: bool) -> Tensor {
+        let (x, g) = (autocast::full(self), autocast::full(grid));
+        if let Some(y) = autocast::casting(|| x.grid_sample(&g, mode, padding, align_corners)) {
+            return y;
+        }
         let op = "grid_sampler";
         let (s, gs) = (self.shape(), grid.shape());
         let k = s.len().wrapping_sub(2);

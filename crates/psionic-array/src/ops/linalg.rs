@@ -2,6 +2,7 @@
 //! tensordot, einsum, kron, trace. Everything funnels into one batched `Matmul` primitive.
 
 use super::args::dims_i64;
+use crate::autocast;
 use crate::mode::{check, raise};
 use crate::prim::Prim;
 use crate::tensor::Tensor;
@@ -13,6 +14,11 @@ impl Tensor {
     /// last dim away).
     #[track_caller]
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        // On autocast's lower-precision list with its bias.
+        let (x, w, b) = (autocast::lower(self), autocast::lower(weight), autocast::lower_opt(bias));
+        if let Some(y) = autocast::casting(|| x.linear(&w, b.as_ref())) {
+            return y;
+        }
         let y = if weight.dim() == 1 { self.matmul(weight) } else { self.matmul(&weight.t()) };
         match bias {
             Some(b) => y.add(b),
@@ -21,9 +27,16 @@ impl Tensor {
     }
 
     /// `torch.matmul`: 1-D operands are promoted to matrices and the added dim removed;
-    /// batch dims broadcast.
+    /// batch dims broadcast. On autocast's lower-precision list (with `mm`, `bmm`,
+    /// `addmm`, `baddbmm`; not `mv` or `dot`).
     #[track_caller]
     pub fn matmul(&self, other: &Tensor) -> Tensor {
+        autocast::lower(self).product(&autocast::lower(other))
+    }
+
+    /// `matmul` in the operands' own dtypes.
+    #[track_caller]
+    fn product(&self, other: &Tensor) -> Tensor {
         let (na, nb) = (self.dim(), other.dim());
         if na == 0 || nb == 0 {
             raise(Error::shape(
@@ -124,7 +137,7 @@ impl Tensor {
     pub fn mv(&self, vec: &Tensor) -> Tensor {
         self.expect_dims("mv", 2);
         vec.expect_dims("mv", 1);
-        self.matmul(vec)
+        self.product(vec)
     }
 
     #[track_caller]
@@ -134,7 +147,7 @@ impl Tensor {
         if self.numel() != other.numel() {
             raise(Error::shape("dot", format!("inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number of elements, but got {} and {} elements respectively", self.numel(), other.numel(), self.numel(), other.numel())));
         }
-        self.matmul(other)
+        self.product(other)
     }
 
     /// Dot product conjugating the first argument; for real dtypes equal to `dot`.
@@ -153,7 +166,7 @@ impl Tensor {
     /// `beta * self + alpha * (m1 @ m2)`; with `beta == 0` `self` is ignored (NaN too).
     #[track_caller]
     pub fn addmm(&self, m1: &Tensor, m2: &Tensor, beta: impl Into<Scalar>, alpha: impl Into<Scalar>) -> Tensor {
-        Self::scaled_sum(self, &m1.mm(m2), beta.into(), alpha.into())
+        Self::scaled_sum(&autocast::lower(self), &m1.mm(m2), beta.into(), alpha.into())
     }
 
     #[track_caller]
@@ -163,7 +176,7 @@ impl Tensor {
 
     #[track_caller]
     pub fn baddbmm(&self, b1: &Tensor, b2: &Tensor, beta: impl Into<Scalar>, alpha: impl Into<Scalar>) -> Tensor {
-        Self::scaled_sum(self, &b1.bmm(b2), beta.into(), alpha.into())
+        Self::scaled_sum(&autocast::lower(self), &b1.bmm(b2), beta.into(), alpha.into())
     }
 
     fn scaled_sum(input: &Tensor, prod: &Tensor, beta: Scalar, alpha: Scalar) -> Tensor {
@@ -217,6 +230,10 @@ impl Tensor {
     /// Sum of the main diagonal of a 2-D tensor.
     #[track_caller]
     pub fn trace(&self) -> Tensor {
+        let x = autocast::full(self);
+        if let Some(y) = autocast::casting(|| x.trace()) {
+            return y;
+        }
         self.expect_dims("trace", 2);
         self.diagonal(0, 0, 1).sum_all()
     }

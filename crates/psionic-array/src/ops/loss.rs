@@ -1,6 +1,7 @@
 //! Elementwise regression losses (`torch.nn.functional` names) with PyTorch's
 //! reductions. Built from elementwise ops, so both arguments are differentiable.
 
+use crate::autocast;
 use crate::mode::raise;
 use crate::tensor::Tensor;
 use psionic_core::Error;
@@ -45,12 +46,20 @@ impl Tensor {
     /// `mse_loss`: `(input - target)²`, reduced.
     #[track_caller]
     pub fn mse_loss(&self, target: &Tensor, reduction: Reduction) -> Tensor {
+        let (i, t) = (autocast::full(self), autocast::full(target));
+        if let Some(y) = autocast::casting(|| i.mse_loss(&t, reduction)) {
+            return y;
+        }
         reduction.apply(diff("mse_loss", self, target).square())
     }
 
     /// `l1_loss`: `|input - target|`, reduced.
     #[track_caller]
     pub fn l1_loss(&self, target: &Tensor, reduction: Reduction) -> Tensor {
+        let (i, t) = (autocast::full(self), autocast::full(target));
+        if let Some(y) = autocast::casting(|| i.l1_loss(&t, reduction)) {
+            return y;
+        }
         reduction.apply(diff("l1_loss", self, target).abs())
     }
 
@@ -58,6 +67,10 @@ impl Tensor {
     /// (plain L1 for `beta = 0`).
     #[track_caller]
     pub fn smooth_l1_loss(&self, target: &Tensor, reduction: Reduction, beta: f64) -> Tensor {
+        let (i, t) = (autocast::full(self), autocast::full(target));
+        if let Some(y) = autocast::casting(|| i.smooth_l1_loss(&t, reduction, beta)) {
+            return y;
+        }
         if beta < 0.0 {
             raise(Error::invalid("smooth_l1_loss", "smooth_l1_loss does not support negative values for beta."));
         }
@@ -71,6 +84,10 @@ impl Tensor {
     /// `huber_loss`: `0.5 d²` where `|d| < delta`, `delta (|d| - 0.5 delta)` elsewhere.
     #[track_caller]
     pub fn huber_loss(&self, target: &Tensor, reduction: Reduction, delta: f64) -> Tensor {
+        let (i, t) = (autocast::full(self), autocast::full(target));
+        if let Some(y) = autocast::casting(|| i.huber_loss(&t, reduction, delta)) {
+            return y;
+        }
         if delta <= 0.0 {
             raise(Error::invalid("huber_loss", "huber_loss does not support non-positive values for delta."));
         }

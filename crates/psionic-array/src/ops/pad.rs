@@ -1,6 +1,7 @@
 //! `pad` (PyTorch's `nn.functional.pad`): constant, reflect, replicate and circular.
 //! Pads are given last dim first, `(left, right)` per dim; negative pads crop.
 
+use crate::autocast;
 use crate::mode::{check, raise};
 use crate::prim::{Prim, ViewOp};
 use crate::tensor::Tensor;
@@ -34,6 +35,19 @@ impl Tensor {
     /// Pads the last `pads.len() / 2` dims; `value` fills constant padding.
     #[track_caller]
     pub fn pad(&self, pads: &[i64], mode: PadMode, value: impl Into<Scalar>) -> Tensor {
+        let value = value.into();
+        // Reflection (1-d, 2-d) and replication padding are on autocast's float32 list.
+        let listed = match mode {
+            PadMode::Reflect => pads.len() <= 4,
+            PadMode::Replicate => true,
+            _ => false,
+        };
+        if listed {
+            let x = autocast::full(self);
+            if let Some(y) = autocast::casting(|| x.pad(pads, mode, value)) {
+                return y;
+            }
+        }
         if !pads.len().is_multiple_of(2) || pads.len() / 2 > self.dim() {
             raise(Error::invalid(
                 "pad",
@@ -44,7 +58,7 @@ impl Tensor {
         let per_dim: Vec<(usize, i64, i64)> =
             pads.chunks(2).enumerate().map(|(i, p)| (nd - 1 - i, p[0], p[1])).collect();
         match mode {
-            PadMode::Constant => self.pad_constant(&per_dim, value.into()),
+            PadMode::Constant => self.pad_constant(&per_dim, value),
             _ => per_dim.iter().fold(self.clone(), |t, &(d, l, r)| t.pad_indexed(d, l, r, mode)),
         }
     }

@@ -6,6 +6,7 @@
 
 use super::conv::{batched, expand_arg, pad_spatial, unbatch, windows};
 use super::resample::adaptive_window;
+use crate::autocast;
 use crate::mode::{check, raise};
 use crate::ops::args::dims_i64;
 use crate::prim::Prim;
@@ -103,6 +104,13 @@ impl Tensor {
     /// output's gradient to the element it picked.
     #[track_caller]
     pub fn max_pool(&self, p: &Pool) -> (Tensor, Tensor) {
+        // 3-d pooling is on autocast's float32 list.
+        if p.kernel.len() == 3 {
+            let x = autocast::full(self);
+            if let Some(y) = autocast::casting(|| x.max_pool(p)) {
+                return y;
+            }
+        }
         let k = p.kernel.len();
         let Prepared { x, unbatched, spatial, sizes, .. } = p.prepare("max_pool", self);
         let output: Vec<usize> = sizes.iter().map(|s| s.0).collect();
@@ -125,6 +133,12 @@ impl Tensor {
     /// `divisor` overrides it.
     #[track_caller]
     pub fn avg_pool(&self, p: &Pool, count_include_pad: bool, divisor: Option<i64>) -> Tensor {
+        if p.kernel.len() == 3 {
+            let x = autocast::full(self);
+            if let Some(y) = autocast::casting(|| x.avg_pool(p, count_include_pad, divisor)) {
+                return y;
+            }
+        }
         let k = p.kernel.len();
         let Prepared { x, unbatched, spatial: sp, sizes, lr } = p.prepare("avg_pool", self);
         if x.dtype() == DType::Bool {

@@ -3,6 +3,7 @@
 //! products of integers and bool accumulate in int64; f16/bf16 accumulate in f32.
 
 use super::args::Dims;
+use crate::autocast;
 use crate::mode::{check, raise};
 use crate::prim::{Prim, ViewOp};
 use crate::tensor::Tensor;
@@ -80,11 +81,19 @@ impl Tensor {
     }
 
     pub fn prod_all(&self) -> Tensor {
+        let x = autocast::full(self);
+        if let Some(y) = autocast::casting(|| x.prod_all()) {
+            return y;
+        }
         self.sum_impl(&[], false, None, ReduceOp::Prod, "prod")
     }
 
     #[track_caller]
     pub fn prod(&self, dim: i64, keepdim: bool) -> Tensor {
+        let x = autocast::full(self);
+        if let Some(y) = autocast::casting(|| x.prod(dim, keepdim)) {
+            return y;
+        }
         self.sum_impl(&[dim], keepdim, None, ReduceOp::Prod, "prod")
     }
 

@@ -6,6 +6,7 @@
 //! gradients, jvp and vmap come from the matmul's. Nearest modes select rows instead
 //! (exact for any dtype).
 
+use crate::autocast;
 use crate::mode::raise;
 use crate::ops::args::dims_i64;
 use crate::tensor::Tensor;
@@ -395,6 +396,12 @@ impl Tensor {
     /// `output.len()` dims).
     #[track_caller]
     pub fn adaptive_avg_pool(&self, output: &[usize]) -> Tensor {
+        if output.len() == 3 {
+            let x = autocast::full(self);
+            if let Some(y) = autocast::casting(|| x.adaptive_avg_pool(output)) {
+                return y;
+            }
+        }
         let k = output.len();
         let nd = self.dim();
         if nd < k + 1 || !self.dtype().is_float() {

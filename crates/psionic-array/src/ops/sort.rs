@@ -2,6 +2,7 @@
 //! stable sorting permutation, the mode's index); values are gathered from the input at
 //! those positions, so their gradients flow back through the gather.
 
+use crate::autocast;
 use crate::mode::{check, raise};
 use crate::ops::args::dims_i64;
 use crate::prim::gather;
@@ -160,6 +161,10 @@ impl Tensor {
     /// `None`); a quantile tensor adds a leading dim. NaN if a slice has NaN.
     #[track_caller]
     pub fn quantile(&self, q: &Tensor, dim: Option<i64>, keepdim: bool, interpolation: Interpolation) -> Tensor {
+        let (x, q2) = (autocast::full(self), autocast::full(q));
+        if let Some(y) = autocast::casting(|| x.quantile(&q2, dim, keepdim, interpolation)) {
+            return y;
+        }
         self.quantile_impl("quantile", q, dim, keepdim, interpolation, false)
     }
 

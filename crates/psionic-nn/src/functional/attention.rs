@@ -2,6 +2,7 @@
 //! `(q √scale)(k √scale)ᵀ` plus a bias from the causal and given masks, softmax over keys,
 //! dropout on the weights, then the weighted sum of values.
 
+use psionic_array::autocast;
 use psionic_array::mode::raise;
 use psionic_array::random::Generator;
 use psionic_array::{DType, Tensor};
@@ -36,6 +37,13 @@ pub fn causal_bias(l: usize, s: usize, dtype: DType) -> Tensor {
 /// rounded to 8 or 11 bits at every step moved outputs by 4% on its OpInfo samples.
 pub fn scaled_dot_product_attention(q: &Tensor, k: &Tensor, v: &Tensor, o: &Sdpa) -> Tensor {
     let op = "scaled_dot_product_attention";
+    // On autocast's lower-precision list, a float mask included.
+    let (qa, ka, va) = (autocast::lower(q), autocast::lower(k), autocast::lower(v));
+    let mask = o.attn_mask.map(autocast::lower);
+    let cast = Sdpa { attn_mask: mask.as_ref(), ..o.clone() };
+    if let Some(y) = autocast::casting(|| scaled_dot_product_attention(&qa, &ka, &va, &cast)) {
+        return y;
+    }
     if q.dim() < 2 || k.dim() < 2 || v.dim() < 2 {
         raise(Error::shape(op, "query, key and value need at least 2 dims"));
     }

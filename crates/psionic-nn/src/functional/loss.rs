@@ -6,6 +6,7 @@
 //! from tensor ops, so gradients (to any order) come from the pieces.
 
 use super::{channel_shape, times};
+use psionic_array::autocast;
 use psionic_array::mode::raise;
 use psionic_array::{DType, Reduction, Tensor};
 use psionic_core::Error;
@@ -34,6 +35,11 @@ impl Default for ClassLoss<'_> {
 /// equal to `ignore_index` count zero. `mean` divides by the summed weights of the
 /// counted targets.
 pub fn nll_loss(input: &Tensor, target: &Tensor, o: &ClassLoss) -> Tensor {
+    let (i, w) = (autocast::full(input), o.weight.map(autocast::full));
+    let wide = ClassLoss { weight: w.as_ref(), ..o.clone() };
+    if let Some(y) = autocast::casting(|| nll_loss(&i, target, &wide)) {
+        return y;
+    }
     let op = "nll_loss";
     if input.dim() < 1 {
         invalid(op, format!("Expected 1 or more dimensions (got {})", input.dim()));
@@ -101,6 +107,11 @@ fn target_weights(op: &'static str, target: &Tensor, o: &ClassLoss, c: usize, dt
 /// smoothing mixes in the uniform distribution as PyTorch does (for index targets, the
 /// smoothing term is normalised like the nll term).
 pub fn cross_entropy(input: &Tensor, target: &Tensor, o: &ClassLoss) -> Tensor {
+    let (i, t, w) = (autocast::full(input), autocast::full(target), o.weight.map(autocast::full));
+    let wide = ClassLoss { weight: w.as_ref(), ..o.clone() };
+    if let Some(y) = autocast::casting(|| cross_entropy(&i, &t, &wide)) {
+        return y;
+    }
     let op = "cross_entropy";
     if !(0.0..=1.0).contains(&o.label_smoothing) {
         invalid(op, format!("label_smoothing must be between 0.0 and 1.0. Got: {}", o.label_smoothing));
@@ -167,6 +178,10 @@ fn same_shape(op: &'static str, input: &Tensor, target: &Tensor) {
 /// `binary_cross_entropy`: `-w (t log x + (1 - t) log(1 - x))` for probabilities `x`,
 /// each log clamped at -100 as PyTorch clamps it.
 pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Tensor {
+    let (i, t, w) = (autocast::full(input), autocast::full(target), weight.map(autocast::full));
+    if let Some(y) = autocast::casting(|| binary_cross_entropy(&i, &t, w.as_ref(), reduction)) {
+        return y;
+    }
     same_shape("binary_cross_entropy", input, target);
     let lo = input.log().clamp(Some(-100.0), None::<f64>);
     let hi = input.neg().add(1.0).log().clamp(Some(-100.0), None::<f64>);
@@ -184,6 +199,11 @@ pub fn binary_cross_entropy_with_logits(
     pos_weight: Option<&Tensor>,
     reduction: Reduction,
 ) -> Tensor {
+    let (i, t, w, p) =
+        (autocast::full(input), autocast::full(target), weight.map(autocast::full), pos_weight.map(autocast::full));
+    if let Some(y) = autocast::casting(|| binary_cross_entropy_with_logits(&i, &t, w.as_ref(), p.as_ref(), reduction)) {
+        return y;
+    }
     same_shape("binary_cross_entropy_with_logits", input, target);
     let softplus_neg = input.abs().neg().exp().log1p().add(input.neg().relu());
     let scale = match pos_weight {
@@ -206,6 +226,10 @@ pub enum KlReduction {
 /// `kl_div(input, target)`: `target (log target - input)` for log-probabilities `input`
 /// (`target` as log-probabilities too with `log_target`), zero where `target` is zero.
 pub fn kl_div(input: &Tensor, target: &Tensor, reduction: KlReduction, log_target: bool) -> Tensor {
+    let (i, t) = (autocast::full(input), autocast::full(target));
+    if let Some(y) = autocast::casting(|| kl_div(&i, &t, reduction, log_target)) {
+        return y;
+    }
     let l = if log_target { target.exp().mul(target.sub(input)) } else { target.xlogy(target).sub(target.mul(input)) };
     match reduction {
         KlReduction::None => l,
@@ -227,6 +251,10 @@ pub fn poisson_nll_loss(
     eps: f64,
     reduction: Reduction,
 ) -> Tensor {
+    let (i, t) = (autocast::full(input), autocast::full(target));
+    if let Some(l) = autocast::casting(|| poisson_nll_loss(&i, &t, log_input, full, eps, reduction)) {
+        return l;
+    }
     let l = if log_input { input.exp().sub(target.mul(input)) } else { input.sub(target.mul(input.add(eps).log())) };
     let l = if full {
         let stirling = target.xlogy(target).sub(target).add(target.mul(2.0 * std::f64::consts::PI).log().mul(0.5));
@@ -270,11 +298,19 @@ pub fn gaussian_nll_loss(
 
 /// `margin_ranking_loss`: `max(0, -y (x1 - x2) + margin)`.
 pub fn margin_ranking_loss(x1: &Tensor, x2: &Tensor, y: &Tensor, margin: f64, reduction: Reduction) -> Tensor {
+    let (a, b, t) = (autocast::full(x1), autocast::full(x2), autocast::full(y));
+    if let Some(l) = autocast::casting(|| margin_ranking_loss(&a, &b, &t, margin, reduction)) {
+        return l;
+    }
     reduction.apply(y.neg().mul(x1.sub(x2)).add(margin).relu())
 }
 
 /// `hinge_embedding_loss`: `x` where `y = 1`, `max(0, margin - x)` where `y = -1`.
 pub fn hinge_embedding_loss(x: &Tensor, y: &Tensor, margin: f64, reduction: Reduction) -> Tensor {
+    let (a, t) = (autocast::full(x), autocast::full(y));
+    if let Some(l) = autocast::casting(|| hinge_embedding_loss(&a, &t, margin, reduction)) {
+        return l;
+    }
     let zeros = x.zeros_like();
     let m = Tensor::where_(&y.ne(1), x.neg().add(margin).relu(), &zeros);
     let s = Tensor::where_(&y.ne(-1), x, &zeros);
@@ -283,6 +319,10 @@ pub fn hinge_embedding_loss(x: &Tensor, y: &Tensor, margin: f64, reduction: Redu
 
 /// `soft_margin_loss`: `log(1 + exp(-y x))`.
 pub fn soft_margin_loss(x: &Tensor, y: &Tensor, reduction: Reduction) -> Tensor {
+    let (a, t) = (autocast::full(x), autocast::full(y));
+    if let Some(l) = autocast::casting(|| soft_margin_loss(&a, &t, reduction)) {
+        return l;
+    }
     reduction.apply(y.neg().mul(x).exp().log1p())
 }
 
@@ -299,6 +339,10 @@ pub fn multilabel_soft_margin_loss(x: &Tensor, y: &Tensor, weight: Option<&Tenso
 /// the first -1, the sum over target `j` and non-target `i` of
 /// `max(0, 1 - (x[j] - x[i]))`, divided by the number of classes.
 pub fn multilabel_margin_loss(x: &Tensor, y: &Tensor, reduction: Reduction) -> Tensor {
+    let a = autocast::full(x);
+    if let Some(l) = autocast::casting(|| multilabel_margin_loss(&a, y, reduction)) {
+        return l;
+    }
     let op = "multilabel_margin_loss";
     if x.shape() != y.shape() || x.dim() > 2 {
         invalid(op, format!("inconsistent target size: {:?} for input of size: {:?}", y.shape(), x.shape()));
@@ -338,6 +382,10 @@ pub fn multi_margin_loss(
     reduction: Reduction,
 ) -> Tensor {
     let op = "multi_margin_loss";
+    let (a, w) = (autocast::full(x), weight.map(autocast::full));
+    if let Some(l) = autocast::casting(|| multi_margin_loss(&a, y, p, margin, w.as_ref(), reduction)) {
+        return l;
+    }
     if p != 1 && p != 2 {
         invalid(op, "only p == 1 and p == 2 supported");
     }
@@ -375,6 +423,10 @@ pub fn cosine_similarity(x1: &Tensor, x2: &Tensor, dim: i64, eps: f64) -> Tensor
 /// `cosine_embedding_loss`: `1 - cos(x1, x2)` where `y = 1`, `max(0, cos - margin)`
 /// where `y = -1` (cosine over the last dim with PyTorch's 1e-12 guard).
 pub fn cosine_embedding_loss(x1: &Tensor, x2: &Tensor, y: &Tensor, margin: f64, reduction: Reduction) -> Tensor {
+    let (a, b, t) = (autocast::full(x1), autocast::full(x2), autocast::full(y));
+    if let Some(l) = autocast::casting(|| cosine_embedding_loss(&a, &b, &t, margin, reduction)) {
+        return l;
+    }
     let d = (x1.dim().max(1) - 1) as i64;
     let dot = x1.mul(x2).sum(d, false);
     let m1 = x1.square().sum(d, false).add(1e-12);
@@ -398,6 +450,10 @@ pub fn triplet_margin_loss(
     swap: bool,
     reduction: Reduction,
 ) -> Tensor {
+    let (a, pos, neg) = (autocast::full(anchor), autocast::full(positive), autocast::full(negative));
+    if let Some(l) = autocast::casting(|| triplet_margin_loss(&a, &pos, &neg, margin, p, eps, swap, reduction)) {
+        return l;
+    }
     let dist = |a: &Tensor, b: &Tensor| pairwise_distance(a, b, p, eps, false);
     triplet_with(anchor, positive, negative, &dist, margin, swap, reduction)
 }

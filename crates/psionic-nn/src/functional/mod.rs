@@ -20,6 +20,7 @@ pub use loss::{
 pub use norm::{batch_norm, group_norm, instance_norm, layer_norm, local_response_norm, rms_norm, Running};
 pub use psionic_array::Reduction;
 
+use psionic_array::autocast;
 use psionic_array::Tensor;
 
 /// Shape `[1, .., -1, .., 1]` of `ndim` dims that lays a per-channel vector along `dim`.
@@ -45,6 +46,10 @@ pub(crate) fn plus(t: Tensor, b: Option<&Tensor>) -> Tensor {
 
 /// `prelu`: `max(0, x) + weight * min(0, x)`, one slope or one per channel (dim 1).
 pub fn prelu(x: &Tensor, weight: &Tensor) -> Tensor {
+    let (xa, wa) = (autocast::lower(x), autocast::lower(weight));
+    if let Some(y) = autocast::casting(|| prelu(&xa, &wa)) {
+        return y;
+    }
     let w = if weight.numel() > 1 && x.dim() >= 2 {
         weight.reshape(&channel_shape(x.dim(), 1))
     } else {

@@ -1,0 +1,172 @@
+//! `torch.amp.GradScaler`: dynamic loss scaling for training in reduced precision.
+//!
+//! The loss is multiplied by the scale before `backward`, so small f16 gradients do not
+//! flush to zero; `step` divides the gradients by the scale again and runs the
+//! optimizer only when all of them are finite, and `update` halves the scale after a
+//! skipped step and doubles it after `growth_interval` clean ones. The scale is an f32
+//! value and moves with PyTorch's arithmetic (`_amp_update_scale_`), so a run reproduces
+//! PyTorch's sequence of scales and skipped steps.
+
+use crate::optimizer::Optimizer;
+use psionic_array::autodiff::no_grad;
+use psionic_array::{DType, Error, Result, Tensor};
+
+/// A gradient scaler (PyTorch's defaults via [`GradScaler::new`]).
+#[derive(Clone, Debug)]
+pub struct GradScaler {
+    scale: f32,
+    pub growth_factor: f64,
+    pub backoff_factor: f64,
+    pub growth_interval: u64,
+    growth_tracker: u64,
+    /// Off, every method passes through (`enabled=False`).
+    pub enabled: bool,
+    /// Set by `unscale_` in this iteration: whether a gradient was not finite.
+    found_inf: Option<bool>,
+}
+
+/// `GradScaler.state_dict()`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalerState {
+    pub scale: f64,
+    pub growth_factor: f64,
+    pub backoff_factor: f64,
+    pub growth_interval: u64,
+    pub growth_tracker: u64,
+}
+
+impl Default for GradScaler {
+    fn default() -> Self {
+        GradScaler::new()
+    }
+}
+
+impl GradScaler {
+    /// `GradScaler()`: scale 2^16, doubled after 2000 clean steps, halved after a
+    /// non-finite gradient.
+    pub fn new() -> GradScaler {
+        GradScaler::with(65536.0, 2.0, 0.5, 2000)
+    }
+
+    pub fn with(init_scale: f64, growth_factor: f64, backoff_factor: f64, growth_interval: u64) -> GradScaler {
+        GradScaler {
+            scale: init_scale as f32,
+            growth_factor,
+            backoff_factor,
+            growth_interval,
+            growth_tracker: 0,
+            enabled: true,
+            found_inf: None,
+        }
+    }
+
+    /// The loss (or any output) times the scale, in its own dtype.
+    pub fn scale(&self, outputs: &Tensor) -> Tensor {
+        if !self.enabled {
+            return outputs.clone();
+        }
+        outputs.mul(Tensor::scalar(self.scale))
+    }
+
+    /// Divides every gradient of `opt`'s parameters by the scale, in place, and notes
+    /// whether one of them is not finite. Once per iteration, before `step`.
+    pub fn unscale_(&mut self, opt: &dyn Optimizer) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.found_inf.is_some() {
+            return Err(Error::invalid(
+                "unscale_",
+                "unscale_() has already been called on this optimizer since the last update().",
+            ));
+        }
+        // PyTorch's reciprocal: taken in f64, rounded to f32.
+        let inv = (1.0 / self.scale as f64) as f32;
+        let mut found = false;
+        no_grad(|| {
+            for p in opt.params() {
+                let Some(g) = p.grad() else { continue };
+                found |= !g.isfinite().all().item::<bool>();
+                // Half-precision gradients are unscaled in f32 and rounded back.
+                let wide =
+                    if g.dtype() == DType::F32 || g.dtype() == DType::F64 { g.clone() } else { g.to_dtype(DType::F32) };
+                p.set_grad(Some(wide.mul(Tensor::scalar(inv)).to_dtype(g.dtype())));
+            }
+        });
+        self.found_inf = Some(found);
+        Ok(())
+    }
+
+    /// Unscales (unless `unscale_` ran this iteration) and steps `opt` when every
+    /// gradient is finite; returns whether it stepped.
+    pub fn step(&mut self, opt: &mut dyn Optimizer) -> Result<bool> {
+        if !self.enabled {
+            opt.step();
+            return Ok(true);
+        }
+        if self.found_inf.is_none() {
+            self.unscale_(opt)?;
+        }
+        let clean = self.found_inf == Some(false);
+        if clean {
+            opt.step();
+        }
+        Ok(clean)
+    }
+
+    /// Moves the scale after the iteration's step (`_amp_update_scale_`): backed off
+    /// after a non-finite gradient, grown after `growth_interval` clean steps in a row.
+    pub fn update(&mut self) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        match self.found_inf.take() {
+            Some(true) => {
+                self.scale = (self.scale as f64 * self.backoff_factor) as f32;
+                self.growth_tracker = 0;
+            }
+            Some(false) => {
+                let successful = self.growth_tracker + 1;
+                if successful == self.growth_interval {
+                    let grown = (self.scale as f64 * self.growth_factor) as f32;
+                    if grown.is_finite() {
+                        self.scale = grown;
+                    }
+                    self.growth_tracker = 0;
+                } else {
+                    self.growth_tracker = successful;
+                }
+            }
+            None => return Err(Error::invalid("update", "No inf checks were recorded prior to update.")),
+        }
+        Ok(())
+    }
+
+    /// The current scale (`get_scale()`; 1 when disabled).
+    pub fn get_scale(&self) -> f64 {
+        if self.enabled {
+            self.scale as f64
+        } else {
+            1.0
+        }
+    }
+
+    pub fn state_dict(&self) -> ScalerState {
+        ScalerState {
+            scale: self.scale as f64,
+            growth_factor: self.growth_factor,
+            backoff_factor: self.backoff_factor,
+            growth_interval: self.growth_interval,
+            growth_tracker: self.growth_tracker,
+        }
+    }
+
+    pub fn load_state_dict(&mut self, s: &ScalerState) {
+        self.scale = s.scale as f32;
+        self.growth_factor = s.growth_factor;
+        self.backoff_factor = s.backoff_factor;
+        self.growth_interval = s.growth_interval;
+        self.growth_tracker = s.growth_tracker;
+        self.found_inf = None;
+    }
+}
