@@ -78,6 +78,16 @@ def compiled_train_step(parts):
     return train_step(torch.compile(loss), opt, torch.compile(opt.step))
 
 
+def autocast_train_step(parts):
+    """A training step with its forward pass under torch.autocast (CPU, bfloat16)."""
+    loss, opt = parts()
+
+    def cast_loss():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return loss()
+    return train_step(cast_loss, opt)
+
+
 def mlp_parts():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
@@ -184,6 +194,7 @@ WORKLOADS = [
     ("train_gpt_demo_b16_t128_compiled", 5, lambda: compiled_train_step(gpt_parts)),
     ("train_cnn_32x32_b64", 5, lambda: train_step(*cnn_parts())),
     ("train_cnn_32x32_b64_compiled", 5, lambda: compiled_train_step(cnn_parts)),
+    ("train_gpt_demo_b16_t128_autocast_bf16", 5, lambda: autocast_train_step(gpt_parts)),
     *pair("chain10_4m", 30, chain10, (M,)),
     *pair("silu_mul_4m", 30, silu_mul, (M,), (M,), (M,)),
     *pair("gelu_tanh_prims_4m", 30, gelu_tanh, (M,)),

@@ -237,3 +237,43 @@ fn a_compiled_function_traces_again_inside_and_outside_autocast() {
     assert_eq!(f.call(std::slice::from_ref(&x))[0].dtype(), DType::F32);
     assert_eq!(f.traces(), 2);
 }
+
+#[test]
+fn a_gpt_trains_under_autocast_eager_and_compiled_alike() {
+    use psionic::nn::models::{Gpt, GptConfig};
+    use psionic::optim::{Adam, CompiledStep, Optim, Optimizer};
+    let make = || {
+        psionic::random::manual_seed(4);
+        let model =
+            Gpt::new(GptConfig { vocab_size: 17, block_size: 8, n_layer: 2, n_head: 2, n_embd: 16, dropout: 0.0 });
+        let opt = Optim::for_module(&model, Adam::adamw(3e-3));
+        (model, opt)
+    };
+    let idx = Tensor::arange(0, 4 * 9, 1).remainder(17).reshape(&[4, 9]);
+    let (x, y) = (idx.narrow(1, 0, 8).contiguous(), idx.narrow(1, 1, 8).contiguous());
+    let (model, mut opt) = make();
+    let full = model.loss(&x, &y).item::<f32>();
+    let mut eager = vec![];
+    for _ in 0..4 {
+        let l = autocast(DType::BF16, || model.loss(&x, &y));
+        assert_eq!(l.dtype(), DType::F32, "the loss is on the float32 list");
+        l.backward();
+        opt.step();
+        opt.zero_grad();
+        eager.push(l.item::<f32>());
+    }
+    // bf16 products move the first loss by well under a percent.
+    assert!((eager[0] - full).abs() <= 1e-2 * full.abs(), "{} vs {full}", eager[0]);
+    assert!(eager[3] < eager[0], "{eager:?}");
+    let (m2, o2) = make();
+    let step = CompiledStep::new(m2, o2, |m: &Gpt, b: &[Tensor], opt: &mut Optim<Adam>| {
+        let l = autocast(DType::BF16, || m.loss(&b[0], &b[1]));
+        l.backward();
+        opt.step();
+        opt.zero_grad();
+        vec![l.detach()]
+    });
+    let compiled: Vec<f32> = (0..4).map(|_| step.call(&[x.clone(), y.clone()])[0].item::<f32>()).collect();
+    assert_eq!(compiled, eager);
+    assert_eq!(step.traces(), 2);
+}

@@ -96,6 +96,18 @@ fn cnn() -> Setup<Sequential, Sgd> {
     Setup { model, opt, batch, loss: classify }
 }
 
+/// The GPT step with its forward pass under bf16 autocast (backward and the update
+/// outside it, as PyTorch's recipe has them).
+fn gpt_bf16() -> Box<dyn FnMut()> {
+    let Setup { model, mut opt, batch, loss } = gpt();
+    Box::new(move || {
+        let l = psionic::autocast::autocast(DType::BF16, || loss(&model, &batch));
+        l.backward();
+        opt.step();
+        opt.zero_grad();
+    })
+}
+
 /// A training step's eager and compiled rows.
 macro_rules! pair {
     ($eager:literal, $compiled:literal, $reps:literal, $setup:ident) => {
@@ -114,5 +126,6 @@ pub fn all() -> Vec<Workload> {
     ]
     .into_iter()
     .flatten()
+    .chain([Workload { name: "train_gpt_demo_b16_t128_autocast_bf16", reps: 5, flops: 0.0, make: gpt_bf16 }])
     .collect()
 }
