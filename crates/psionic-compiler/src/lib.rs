@@ -96,6 +96,8 @@ struct Inner {
     guard: Option<Box<GuardFn>>,
     cache: Mutex<HashMap<Key, Arc<Plan>>>,
     traces: AtomicUsize,
+    /// Held by a call with state for its whole length.
+    serial: Mutex<()>,
 }
 
 /// A compiled function (see the crate docs). Cloning shares the function and its cache.
@@ -112,6 +114,7 @@ pub fn compile(f: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> 
         guard: None,
         cache: Mutex::new(HashMap::new()),
         traces: AtomicUsize::new(0),
+        serial: Mutex::new(()),
     }))
 }
 
@@ -161,6 +164,9 @@ impl Compiled {
     /// [`Compiled::call`] returning errors (from tracing or replay) instead of raising.
     pub fn try_call(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
         let Some(state) = &self.0.state else { return replay::run(&*self.graph(args)?, args) };
+        // One call at a time: a trace points the state at symbolic stand-ins, which another
+        // call must not read.
+        let _serial = self.0.serial.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = Snapshot::take(&**state)?;
         let plan = self.plan(args, Some(&before))?;
         let inputs: Vec<Tensor> = args.iter().cloned().chain(before.inputs()).collect();
@@ -215,8 +221,16 @@ impl Compiled {
         let g = Arc::new(Plan::new(g, layout));
         self.0.traces.fetch_add(1, Ordering::Relaxed);
         // Numbers drawn on the host while tracing are constants of this trace: it serves
-        // this call, and the next call traces (and draws) again.
-        if psionic_array::random::host_reads() != draws {
+        // this call, and the next call traces (and draws) again. Likewise a trace that
+        // moved its own guard (a step count read on the host) or changed the state's
+        // signature (created an optimizer's moments) serves only this call: a later call
+        // with this key would not find the host values or the state it was traced with.
+        let moved_guard = self.0.guard.as_ref().is_some_and(|g| g() != guard);
+        let moved_state = match (&state_key, &self.0.state) {
+            (Some((before, _)), Some(list)) => Snapshot::take(&**list)?.key() != *before,
+            _ => false,
+        };
+        if psionic_array::random::host_reads() != draws || moved_guard || moved_state {
             return Ok(g);
         }
         let mut cache = self.0.cache.lock().unwrap();

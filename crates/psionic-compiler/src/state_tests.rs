@@ -152,3 +152,24 @@ fn a_failing_trace_puts_the_state_back() {
     assert!(fallible(|| f.call(&[data(&[2, 2], 1)])).is_err());
     assert_eq!(w.to_vec::<f32>(), data(&[3], 7).to_vec::<f32>());
 }
+
+#[test]
+fn state_reset_between_calls_traces_afresh() {
+    // The first trace creates the momentum buffer, so its plan is not kept: after the
+    // buffer is dropped again, the next call traces rather than replaying a plan that
+    // expects to write one more state tensor than the state lists.
+    let (eager, comp) = (Sgd::new(), Sgd::new());
+    let step = eager.step();
+    let compiled = compile(comp.step()).with_state(comp.state());
+    for k in 0..6 {
+        if k == 3 {
+            *eager.buf.lock().unwrap() = None;
+            *comp.buf.lock().unwrap() = None;
+        }
+        let (want, got) = (step(&batch(k)), compiled.call(&batch(k)));
+        assert_eq!(got[0].to_vec::<f32>(), want[0].to_vec::<f32>(), "loss at step {k}");
+        assert_eq!(comp.w.to_vec::<f32>(), eager.w.to_vec::<f32>(), "weight after step {k}");
+    }
+    // Calls 0 and 3 create the buffer (traced, not kept); call 1 traces and is kept.
+    assert_eq!(compiled.traces(), 3);
+}

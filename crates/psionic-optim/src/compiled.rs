@@ -11,7 +11,7 @@
 //! function's guard, so a change traces again rather than replaying stale values. The
 //! step counts a trace moved are moved the same way by every replay.
 
-use crate::optimizer::{Optim, Rule};
+use crate::optimizer::{Optim, Rule, State};
 use psionic_array::mode::check;
 use psionic_array::{Result, Tensor};
 use psionic_compiler::{compile, Compiled};
@@ -31,6 +31,10 @@ pub trait StepState {
     /// Every parameter's step count, in a fixed order.
     fn steps(&self) -> Vec<u64>;
     fn set_steps(&mut self, steps: &[u64]);
+    /// The optimizer's host state, to put back after a call that failed.
+    type Saved;
+    fn save(&self) -> Self::Saved;
+    fn restore(&mut self, saved: Self::Saved);
 }
 
 impl<R: Rule> StepState for Optim<R> {
@@ -78,6 +82,14 @@ impl<R: Rule> StepState for Optim<R> {
 
     fn set_steps(&mut self, steps: &[u64]) {
         self.state.iter_mut().flatten().zip(steps).for_each(|(s, n)| s.step = *n);
+    }
+
+    type Saved = Vec<Vec<State>>;
+    fn save(&self) -> Vec<Vec<State>> {
+        self.state.clone()
+    }
+    fn restore(&mut self, saved: Vec<Vec<State>>) {
+        self.state = saved;
     }
 }
 
@@ -134,6 +146,7 @@ impl<M: Module + Send + Sync + 'static, O: StepState + Send + 'static> CompiledS
         let mut tensors = model.parameters();
         tensors.extend(model.named_buffers().into_iter().map(|(_, b)| b));
         let (m, s, o1, o2, o3) = (model.clone(), step.clone(), opt.clone(), opt.clone(), opt.clone());
+        let flags = model.clone();
         let compiled = compile(move |xs: &[Tensor]| s(&m, xs, &mut o1.lock().unwrap_or_else(PoisonError::into_inner)))
             .with_state(move || {
                 tensors
@@ -142,7 +155,11 @@ impl<M: Module + Send + Sync + 'static, O: StepState + Send + 'static> CompiledS
                     .chain(o2.lock().unwrap_or_else(PoisonError::into_inner).state_tensors())
                     .collect()
             })
-            .guard(move || o3.lock().unwrap_or_else(PoisonError::into_inner).guard());
+            .guard(move || {
+                // Train and eval modes trace different graphs (dropout, batch statistics).
+                let modes = flags.named_modules().into_iter().map(|(_, m)| m.is_training() as u64);
+                modes.chain(o3.lock().unwrap_or_else(PoisonError::into_inner).guard()).collect()
+            });
         CompiledStep { model, opt, step, on: true, compiled, advance: Mutex::new(vec![]) }
     }
 
@@ -163,19 +180,28 @@ impl<M: Module + Send + Sync + 'static, O: StepState + Send + 'static> CompiledS
             let mut o = self.opt.lock().unwrap_or_else(PoisonError::into_inner);
             return psionic_array::fallible(|| (self.step)(&self.model, args, &mut o));
         }
-        let before = {
+        let (before, saved) = {
             let mut o = self.opt.lock().unwrap_or_else(PoisonError::into_inner);
+            let saved = o.save();
             o.prepare();
-            o.steps()
+            (o.steps(), saved)
         };
         let traces = self.compiled.traces();
         let out = self.compiled.try_call(args);
         let mut o = self.opt.lock().unwrap_or_else(PoisonError::into_inner);
         o.finish();
-        let out = out?;
+        // A failed call leaves the optimizer as it was: no moved step counts, no buffers
+        // a failed trace created.
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                o.restore(saved);
+                return Err(e);
+            }
+        };
         let mut advance = self.advance.lock().unwrap_or_else(PoisonError::into_inner);
         if self.compiled.traces() > traces {
-            *advance = o.steps().iter().zip(&before).map(|(a, b)| a - b).collect();
+            *advance = o.steps().iter().zip(&before).map(|(a, b)| a.saturating_sub(*b)).collect();
         } else {
             let moved: Vec<u64> = before.iter().zip(advance.iter()).map(|(b, d)| b + d).collect();
             o.set_steps(&moved);
@@ -189,6 +215,7 @@ impl<M: Module + Send + Sync + 'static, O: StepState + Send + 'static> CompiledS
     }
 
     /// The optimizer, for a scheduler, `state_dict` or an eager step between calls.
+    /// Drop the guard before the next `call`, which locks it too.
     pub fn optimizer(&self) -> MutexGuard<'_, O> {
         self.opt.lock().unwrap_or_else(PoisonError::into_inner)
     }

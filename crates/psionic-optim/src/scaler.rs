@@ -10,6 +10,7 @@
 use crate::optimizer::Optimizer;
 use psionic_array::autodiff::no_grad;
 use psionic_array::{DType, Error, Result, Tensor};
+use std::collections::HashMap;
 
 /// A gradient scaler (PyTorch's defaults via [`GradScaler::new`]).
 #[derive(Clone, Debug)]
@@ -21,8 +22,20 @@ pub struct GradScaler {
     growth_tracker: u64,
     /// Off, every method passes through (`enabled=False`).
     pub enabled: bool,
-    /// Set by `unscale_` in this iteration: whether a gradient was not finite.
-    found_inf: Option<bool>,
+    /// Per optimizer (by address) in this iteration: whether `unscale_` found a
+    /// non-finite gradient, and whether it has stepped (PyTorch's per-optimizer state).
+    per_optimizer: HashMap<usize, Stage>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Stage {
+    found_inf: bool,
+    stepped: bool,
+}
+
+/// An optimizer's identity for the iteration's bookkeeping.
+fn key(opt: &dyn Optimizer) -> usize {
+    opt as *const dyn Optimizer as *const () as usize
 }
 
 /// `GradScaler.state_dict()`.
@@ -56,7 +69,7 @@ impl GradScaler {
             growth_interval,
             growth_tracker: 0,
             enabled: true,
-            found_inf: None,
+            per_optimizer: HashMap::new(),
         }
     }
 
@@ -74,11 +87,17 @@ impl GradScaler {
         if !self.enabled {
             return Ok(());
         }
-        if self.found_inf.is_some() {
-            return Err(Error::invalid(
-                "unscale_",
-                "unscale_() has already been called on this optimizer since the last update().",
-            ));
+        match self.per_optimizer.get(&key(opt)) {
+            Some(Stage { stepped: true, .. }) => {
+                return Err(Error::invalid("unscale_", "unscale_() is being called after step()."));
+            }
+            Some(_) => {
+                return Err(Error::invalid(
+                    "unscale_",
+                    "unscale_() has already been called on this optimizer since the last update().",
+                ));
+            }
+            None => {}
         }
         // PyTorch's reciprocal: taken in f64, rounded to f32.
         let inv = (1.0 / self.scale as f64) as f32;
@@ -93,7 +112,7 @@ impl GradScaler {
                 p.set_grad(Some(wide.mul(Tensor::scalar(inv)).to_dtype(g.dtype())));
             }
         });
-        self.found_inf = Some(found);
+        self.per_optimizer.insert(key(opt), Stage { found_inf: found, stepped: false });
         Ok(())
     }
 
@@ -104,23 +123,32 @@ impl GradScaler {
             opt.step();
             return Ok(true);
         }
-        if self.found_inf.is_none() {
-            self.unscale_(opt)?;
+        match self.per_optimizer.get(&key(opt)) {
+            Some(Stage { stepped: true, .. }) => {
+                return Err(Error::invalid("step", "step() has already been called since the last update()."));
+            }
+            Some(_) => {}
+            None => self.unscale_(opt)?,
         }
-        let clean = self.found_inf == Some(false);
+        let stage = self.per_optimizer.get_mut(&key(opt)).expect("unscaled above");
+        stage.stepped = true;
+        let clean = !stage.found_inf;
         if clean {
             opt.step();
         }
         Ok(clean)
     }
 
-    /// Moves the scale after the iteration's step (`_amp_update_scale_`): backed off
-    /// after a non-finite gradient, grown after `growth_interval` clean steps in a row.
+    /// Moves the scale after the iteration's steps (`_amp_update_scale_`): backed off
+    /// after a non-finite gradient in any optimizer, grown after `growth_interval` clean
+    /// iterations in a row.
     pub fn update(&mut self) -> Result<()> {
         if !self.enabled {
             return Ok(());
         }
-        match self.found_inf.take() {
+        let stages = std::mem::take(&mut self.per_optimizer);
+        let found = if stages.is_empty() { None } else { Some(stages.values().any(|s| s.found_inf)) };
+        match found {
             Some(true) => {
                 self.scale = (self.scale as f64 * self.backoff_factor) as f32;
                 self.growth_tracker = 0;
@@ -167,6 +195,6 @@ impl GradScaler {
         self.backoff_factor = s.backoff_factor;
         self.growth_interval = s.growth_interval;
         self.growth_tracker = s.growth_tracker;
-        self.found_inf = None;
+        self.per_optimizer.clear();
     }
 }

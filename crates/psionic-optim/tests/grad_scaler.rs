@@ -70,7 +70,21 @@ fn misuse_is_an_error_and_disabled_passes_through() {
     // The gradient was unscaled once, in place.
     assert_eq!(w.grad().unwrap().to_vec::<f32>(), vec![1.0 / 65536.0; 2]);
     assert!(s.step(&mut opt).unwrap());
+    assert!(s.step(&mut opt).unwrap_err().to_string().contains("step() has already been called"));
     s.update().unwrap();
+    // Two optimizers: each is unscaled before it steps, and a non-finite gradient in
+    // either backs the scale off for both.
+    let v = Tensor::ones(&[2], DType::F32);
+    v.requires_grad_(true);
+    let mut opt2 = Optim::new(vec![v.clone()], Sgd::new(0.5));
+    let scale = s.get_scale();
+    w.set_grad(Some(Tensor::full(&[2], scale, DType::F32)));
+    v.set_grad(Some(Tensor::from_vec(vec![f32::NAN, 1.0], &[2])));
+    assert!(s.step(&mut opt).unwrap());
+    assert!(!s.step(&mut opt2).unwrap());
+    assert_eq!(w.grad().unwrap().to_vec::<f32>(), vec![1.0; 2], "the first optimizer's gradients were unscaled");
+    s.update().unwrap();
+    assert_eq!(s.get_scale(), scale * 0.5);
     let mut off = GradScaler::new();
     off.enabled = false;
     assert_eq!(off.scale(&Tensor::scalar(2.0f32)).item::<f32>(), 2.0);

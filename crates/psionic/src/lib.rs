@@ -14,8 +14,8 @@ pub use psionic_array::linalg;
 pub use psionic_array::random;
 pub use psionic_array::{
     default_device, fallible, lazy, result_type, set_default_device, with_device, Arg, DType, Device, DeviceGuard,
-    Dims, Error, GridMode, GridPadding, Interpolation, LazyGuard, NormOrd, PadMode, Padding, Pool, Result, Scalar,
-    Tensor, TensorIndex,
+    Dims, Error, GridMode, GridPadding, Interpolation, LazyGuard, NormOrd, PadMode, Padding, Pool, Resize, Result,
+    Scalar, Tensor, TensorIndex,
 };
 pub use psionic_compiler::{compile, Compiled};
 pub use psionic_core as core;

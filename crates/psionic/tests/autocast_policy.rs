@@ -113,6 +113,19 @@ fn probe(op: &str) -> Option<Probe> {
                 false,
             )
         },
+        "linalg_solve" => |d| psionic::linalg::solve(&pos_def(d), &t(&[3, 2], d, 1.0), true),
+        "linalg_lstsq" => |d| psionic::linalg::lstsq(&pos_def(d), &t(&[3, 2], d, 1.0), None, None).solution,
+        "matrix_exp" => |d| psionic::linalg::matrix_exp(&t(&[3, 3], d, 0.0).mul(0.3)),
+        "qr" => |d| psionic::linalg::qr(&pos_def(d), psionic::linalg::QrMode::Reduced).1,
+        "svdvals" => |d| psionic::linalg::svdvals(&t(&[3, 4], d, 0.0)),
+        "eigvalsh" => |d| psionic::linalg::eigvalsh(&pos_def(d), false),
+        "matrix_power" => |d| psionic::linalg::matrix_power(&t(&[3, 3], d, 0.0), 3),
+        "einsum" => |d| Tensor::einsum("ij,jk->ik", &[&t(&[3, 4], d, 0.0), &t(&[4, 2], d, 1.0)]),
+        "tensordot" => |d| t(&[3, 4], d, 0.0).tensordot(&t(&[4, 2], d, 1.0), &[1], &[0]),
+        "adaptive_avg_pool2d" => |d| t(&[1, 1, 5, 5], d, 0.0).adaptive_avg_pool(&[3, 3]),
+        "interpolate_bicubic" => {
+            |d| t(&[1, 1, 4, 4], d, 0.0).interpolate(Some(&[6, 6]), None, psionic::Resize::Bicubic, None, false)
+        }
         "add" => |d| &t(&[4], d, 0.0) + &t(&[4], d, 1.0),
         "exp" => |d| t(&[4], d, 0.0).exp(),
         "softmax" => |d| t(&[4, 5], d, 0.0).softmax(-1),

@@ -188,3 +188,36 @@ fn dropout_draws_fresh_masks_in_a_compiled_step() {
         .collect();
     assert_eq!(same_curve(make, lm, &batches, false, None), 4);
 }
+
+#[test]
+fn switching_to_eval_traces_again_and_a_failed_step_changes_nothing() {
+    let _turn = SEEDED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (model, mut opt) = mlp();
+    let (m2, o2) = mlp();
+    let step = CompiledStep::new(m2, o2, |m: &Sequential, b: &[Tensor], opt: &mut Optim<Adam>| {
+        body(&classify(m, b), m, opt, false)
+    });
+    let good: Vec<_> = (0..4).map(|k| labelled(16, &[20], k)).collect();
+    for b in &good[..2] {
+        assert_eq!(bits(&step.call(b)[0]), bits(&body(&classify(&model, b), &model, &mut opt, false)[0]));
+    }
+    assert_eq!(step.traces(), 2);
+    // A batch whose labels are out of range fails when the replay gathers with them;
+    // the optimizer's step counts and moments and the model stay as they were.
+    let steps = step.optimizer().steps();
+    let bad = vec![good[2][0].clone(), Tensor::full(&[16], 12, DType::I64)];
+    let err = psionic::fallible(|| step.call(&bad)).unwrap_err();
+    assert!(err.to_string().contains("out of bounds"), "{err}");
+    assert_eq!(step.optimizer().steps(), steps);
+    for b in &good[2..] {
+        assert_eq!(bits(&step.call(b)[0]), bits(&body(&classify(&model, b), &model, &mut opt, false)[0]));
+    }
+    for ((name, p), (_, q)) in model.named_parameters().iter().zip(step.model().named_parameters()) {
+        assert_eq!(bits(p), bits(&q), "{name}");
+    }
+    // Eval mode is another graph (dropout, batch statistics): traced again.
+    let traces = step.traces();
+    step.model().eval();
+    step.call(&good[0]);
+    assert_eq!(step.traces(), traces + 1);
+}

@@ -5,6 +5,7 @@
 
 use super::complex::Cx;
 use super::{check_matrix, parts};
+use crate::autocast;
 use crate::mode::raise;
 use crate::tensor::Tensor;
 use psionic_core::ops::LinalgOp;
@@ -39,6 +40,10 @@ pub fn eig(a: &Tensor) -> (Tensor, Tensor) {
 /// result, whose vectors its gradient needs).
 #[track_caller]
 pub fn eigvals(a: &Tensor) -> Tensor {
+    let x = autocast::full(a);
+    if let Some(y) = autocast::casting(|| eigvals(&x)) {
+        return y;
+    }
     check_matrix("linalg.eigvals", a, true);
     check_finite(a);
     parts(LinalgOp::Eig, &[a])[0].clone()

@@ -122,6 +122,10 @@ pub fn lu(a: &Tensor) -> (Tensor, Tensor, Tensor) {
 /// `torch.linalg.qr`.
 #[track_caller]
 pub fn qr(a: &Tensor, mode: QrMode) -> (Tensor, Tensor) {
+    let x = autocast::full(a);
+    if let Some(y) = autocast::casting(|| qr(&x, mode)) {
+        return y;
+    }
     check_matrix("linalg.qr", a, false);
     let p = parts(LinalgOp::Qr { complete: mode == QrMode::Complete }, &[a]);
     match mode {
@@ -134,6 +138,10 @@ pub fn qr(a: &Tensor, mode: QrMode) -> (Tensor, Tensor) {
 /// the symmetric matrix whose lower (`upper = false`) or upper triangle `a` holds.
 #[track_caller]
 pub fn eigh(a: &Tensor, upper: bool) -> (Tensor, Tensor) {
+    let x = autocast::full(a);
+    if let Some(y) = autocast::casting(|| eigh(&x, upper)) {
+        return y;
+    }
     check_matrix("linalg.eigh", a, true);
     let src = if upper { a.mT() } else { a.clone() };
     let p = parts(LinalgOp::Eigh { vectors: true }, &[&src]);
@@ -143,6 +151,10 @@ pub fn eigh(a: &Tensor, upper: bool) -> (Tensor, Tensor) {
 /// `torch.linalg.eigvalsh`.
 #[track_caller]
 pub fn eigvalsh(a: &Tensor, upper: bool) -> Tensor {
+    let x = autocast::full(a);
+    if let Some(y) = autocast::casting(|| eigvalsh(&x, upper)) {
+        return y;
+    }
     check_matrix("linalg.eigvalsh", a, true);
     let src = if upper { a.mT() } else { a.clone() };
     parts(LinalgOp::Eigh { vectors: false }, &[&src])[0].clone()
@@ -151,6 +163,10 @@ pub fn eigvalsh(a: &Tensor, upper: bool) -> Tensor {
 /// `torch.linalg.svd`: `A = U diag(S) Vh`, singular values descending.
 #[track_caller]
 pub fn svd(a: &Tensor, full_matrices: bool) -> (Tensor, Tensor, Tensor) {
+    let x = autocast::full(a);
+    if let Some(y) = autocast::casting(|| svd(&x, full_matrices)) {
+        return y;
+    }
     check_matrix("linalg.svd", a, false);
     let p = parts(LinalgOp::Svd { full: full_matrices, vectors: true }, &[a]);
     (p[0].clone(), p[1].clone(), p[2].clone())
@@ -159,6 +175,10 @@ pub fn svd(a: &Tensor, full_matrices: bool) -> (Tensor, Tensor, Tensor) {
 /// `torch.linalg.svdvals`.
 #[track_caller]
 pub fn svdvals(a: &Tensor) -> Tensor {
+    let x = autocast::full(a);
+    if let Some(y) = autocast::casting(|| svdvals(&x)) {
+        return y;
+    }
     check_matrix("linalg.svdvals", a, false);
     parts(LinalgOp::Svd { full: false, vectors: false }, &[a])[0].clone()
 }

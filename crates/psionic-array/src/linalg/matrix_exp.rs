@@ -10,6 +10,7 @@
 #![allow(clippy::excessive_precision)]
 
 use super::eye_like;
+use crate::autocast;
 use crate::mode::raise;
 use crate::tensor::Tensor;
 use psionic_core::{DType, Error};
@@ -73,6 +74,10 @@ const B18: [[f64; 5]; 5] = [
 /// path reads its coefficients at the wrong width and returns NaN).
 #[track_caller]
 pub fn matrix_exp(a: &Tensor) -> Tensor {
+    // On neither autocast list: its products run in its input's dtype.
+    if let Some(y) = autocast::casting(|| matrix_exp(a)) {
+        return y;
+    }
     let s = a.shape();
     if s.len() < 2 || s[s.len() - 1] != s[s.len() - 2] {
         raise(Error::shape("linalg.matrix_exp", format!("A must be batches of square matrices, got {s:?}")));

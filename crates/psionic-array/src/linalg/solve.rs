@@ -77,6 +77,10 @@ pub fn solve_ex(a: &Tensor, b: &Tensor, left: bool) -> (Tensor, Tensor) {
 /// `torch.linalg.solve`: `A X = B` (or `X A = B`); `B` may be a vector.
 #[track_caller]
 pub fn solve(a: &Tensor, b: &Tensor, left: bool) -> Tensor {
+    let (x, y) = (autocast::full(a), autocast::full(b));
+    if let Some(r) = autocast::casting(|| solve(&x, &y, left)) {
+        return r;
+    }
     let (x, info) = solve_ex(a, b, left);
     check_info(&info, |_| "The solver failed because the input matrix is singular.".into(), "torch.linalg.solve");
     x
@@ -188,6 +192,10 @@ pub struct Lstsq {
 /// values and, for tall full-rank `A`, residuals), `gels` (residuals, no rank).
 #[track_caller]
 pub fn lstsq(a: &Tensor, b: &Tensor, rcond: Option<f64>, driver: Option<&str>) -> Lstsq {
+    let (x, y) = (autocast::full(a), autocast::full(b));
+    if let Some(r) = autocast::casting(|| lstsq(&x, &y, rcond, driver)) {
+        return r;
+    }
     check_matrix("torch.linalg.lstsq", a, false);
     let driver = driver.unwrap_or("gelsy");
     if !["gelsy", "gelsd", "gelss", "gels"].contains(&driver) {

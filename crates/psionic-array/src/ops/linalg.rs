@@ -34,9 +34,10 @@ impl Tensor {
         autocast::lower(self).product(&autocast::lower(other))
     }
 
-    /// `matmul` in the operands' own dtypes.
+    /// `matmul` in the operands' own dtypes (for ops that multiply matrices inside and
+    /// are on neither autocast list).
     #[track_caller]
-    fn product(&self, other: &Tensor) -> Tensor {
+    pub(crate) fn product(&self, other: &Tensor) -> Tensor {
         let (na, nb) = (self.dim(), other.dim());
         if na == 0 || nb == 0 {
             raise(Error::shape(
@@ -78,7 +79,7 @@ impl Tensor {
         // rather than B products summed afterwards.
         if na >= 3 && nb <= 2 {
             let rows: usize = sa[..na - 1].iter().product();
-            let r = a.reshape(&[rows as i64, k as i64]).matmul(other);
+            let r = a.reshape(&[rows as i64, k as i64]).product(other);
             let mut shape = dims_i64(&sa[..na - 1]);
             if nb == 2 {
                 shape.push(n as i64);

@@ -59,7 +59,8 @@ impl Resize {
 /// Applies `m` (`[out, in]`) along `dim` of `x`.
 fn apply_along(x: &Tensor, dim: i64, m: &[f64], out: usize, inp: usize) -> Tensor {
     let w = Tensor::from_vec(m.to_vec(), &[out, inp]).to_dtype(x.dtype());
-    x.movedim(&[dim], &[-1]).matmul(&w.mT()).movedim(&[-1], &[dim])
+    // A product inside a resampling op, which autocast leaves in its input's dtype.
+    x.movedim(&[dim], &[-1]).product(&w.mT()).movedim(&[-1], &[dim])
 }
 
 /// Linear interpolation along `dim` of `x` from each output's two taps `(i0, i1, l0, l1)`,

@@ -19,6 +19,9 @@ impl Primitive for AdamCoeffs {
         "FusedAdam".into()
     }
     fn infer(&self, inputs: &[&Meta]) -> Result<Meta> {
+        if !(4..=5).contains(&inputs.len()) {
+            return Err(Error::invalid("adam_step", format!("takes 4 or 5 inputs, got {}", inputs.len())));
+        }
         let (p, d) = (&inputs[0].shape, inputs[0].dtype);
         if let Some(c) = inputs.get(4) {
             if c.shape[..] != [3] || c.dtype != DType::F64 || inputs.len() != 5 {

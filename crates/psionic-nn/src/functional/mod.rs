@@ -60,5 +60,9 @@ pub fn prelu(x: &Tensor, weight: &Tensor) -> Tensor {
 
 /// `bilinear`: `y[..., o] = x1[..., i] W[o, i, j] x2[..., j] + b[o]`.
 pub fn bilinear(x1: &Tensor, x2: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+    // On neither autocast list: its products run in the inputs' dtypes.
+    if let Some(y) = autocast::casting(|| bilinear(x1, x2, weight, bias)) {
+        return y;
+    }
     plus(Tensor::einsum("...i,oij,...j->...o", &[x1, weight, x2]), bias)
 }
