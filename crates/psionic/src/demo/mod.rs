@@ -25,7 +25,7 @@ static TEXT: &str = include_str!("../../../../data/shakespeare.txt");
 #[derive(clap::Args, Debug, Clone)]
 pub struct DemoArgs {
     /// Optimizer steps.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 1400)]
     pub steps: usize,
     /// Transformer blocks.
     #[arg(long, default_value_t = 4)]
@@ -43,7 +43,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     /// Peak learning rate (AdamW; linear warm-up, then cosine decay to a tenth).
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 5e-3)]
     pub lr: f64,
     /// Evaluate on the held-out split every this many steps.
     #[arg(long, default_value_t = 100)]
