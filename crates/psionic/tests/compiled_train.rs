@@ -149,44 +149,38 @@ fn a_cnn_trained_by_sgd_with_momentum_compiled_gives_the_eager_curve() {
     assert_eq!(same_curve(make, classify, &batches, false, None), 2);
 }
 
-#[test]
-fn the_demo_gpt_trained_by_adamw_compiled_gives_the_eager_curve() {
-    let make = || {
-        random::manual_seed(2);
-        let model =
-            Gpt::new(GptConfig { vocab_size: 17, block_size: 8, n_layer: 2, n_head: 2, n_embd: 16, dropout: 0.0 });
-        let opt = Optim::for_module(&model, Adam::adamw(3e-3));
-        (model, opt)
-    };
-    let lm: fn(&Gpt, &[Tensor]) -> Tensor = |m, b| m.loss(&b[0], &b[1]);
-    let batches: Vec<_> = (0..6)
+/// A small GPT (`layers`, `dropout`) seeded with `seed`, with AdamW.
+fn gpt(seed: u64, layers: usize, dropout: f64) -> (Gpt, Optim<Adam>) {
+    random::manual_seed(seed);
+    let model = Gpt::new(GptConfig { vocab_size: 17, block_size: 8, n_layer: layers, n_head: 2, n_embd: 16, dropout });
+    let opt = Optim::for_module(&model, Adam::adamw(3e-3));
+    (model, opt)
+}
+
+fn lm(m: &Gpt, b: &[Tensor]) -> Tensor {
+    m.loss(&b[0], &b[1])
+}
+
+/// `n` batches of 4 sequences of 8 tokens and their next tokens.
+fn token_batches(n: i64) -> Vec<Vec<Tensor>> {
+    (0..n)
         .map(|k| {
             let idx = Tensor::arange(k, k + 4 * 9, 1).remainder(17).reshape(&[4, 9]);
             vec![idx.narrow(1, 0, 8).contiguous(), idx.narrow(1, 1, 8).contiguous()]
         })
-        .collect();
-    assert_eq!(same_curve(make, lm, &batches, true, None), 2);
+        .collect()
+}
+
+#[test]
+fn the_demo_gpt_trained_by_adamw_compiled_gives_the_eager_curve() {
+    assert_eq!(same_curve(|| gpt(2, 2, 0.0), lm, &token_batches(6), true, None), 2);
 }
 
 #[test]
 fn dropout_draws_fresh_masks_in_a_compiled_step() {
     // Dropout draws on the host: the step is traced afresh on every call, and the masks
     // (and so the curve) are the eager run's.
-    let make = || {
-        random::manual_seed(3);
-        let model =
-            Gpt::new(GptConfig { vocab_size: 17, block_size: 8, n_layer: 1, n_head: 2, n_embd: 16, dropout: 0.2 });
-        let opt = Optim::for_module(&model, Adam::adamw(3e-3));
-        (model, opt)
-    };
-    let lm: fn(&Gpt, &[Tensor]) -> Tensor = |m, b| m.loss(&b[0], &b[1]);
-    let batches: Vec<_> = (0..4)
-        .map(|k| {
-            let idx = Tensor::arange(k, k + 4 * 9, 1).remainder(17).reshape(&[4, 9]);
-            vec![idx.narrow(1, 0, 8).contiguous(), idx.narrow(1, 1, 8).contiguous()]
-        })
-        .collect();
-    assert_eq!(same_curve(make, lm, &batches, false, None), 4);
+    assert_eq!(same_curve(|| gpt(3, 1, 0.2), lm, &token_batches(4), false, None), 4);
 }
 
 #[test]
