@@ -24,8 +24,8 @@ for r in $(seq 1 "$rounds"); do
   i=0
   for w in $(target/release/psionic bench --list | grep -E -- "${1:-.}"); do
     i=$((i + 1))
-    target/release/psionic bench --filter "$w" --threads "$threads" --json "$out/psionic-$r-$i.json" | tail -n +2
-    $py oracle/bench/torch_bench.py --filter "$w" --threads "$threads" --json "$out/pytorch-$r-$i.json" | tail -n +2
+    target/release/psionic bench --filter "$w" --exact --threads "$threads" --json "$out/psionic-$r-$i.json" | tail -n +2
+    $py oracle/bench/torch_bench.py --filter "$w" --exact --threads "$threads" --json "$out/pytorch-$r-$i.json" | tail -n +2
     # Compile workloads also run jitted by jax, one process per thread count.
     if [[ $w == *_compiled ]]; then
       for t in ${threads//,/ }; do

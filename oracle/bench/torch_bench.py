@@ -206,6 +206,7 @@ WORKLOADS = [
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--filter")
+    ap.add_argument("--exact", action="store_true", help="match --filter against whole names only")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--json")
     ap.add_argument("--reps-scale", type=float, default=1.0)
@@ -214,7 +215,7 @@ def main():
     results = []
     print(f"{'workload':<28} {'threads':>7} {'median':>14} {'interquartile range':>24}")
     for name, reps, make in WORKLOADS:
-        if a.filter and a.filter not in name:
+        if a.filter and (a.filter != name if a.exact else a.filter not in name):
             continue
         for threads in [int(t) for t in a.threads.split(",")]:
             torch.set_num_threads(threads)

@@ -15,6 +15,10 @@ pub struct BenchArgs {
     /// Only workloads whose name contains this.
     #[arg(long)]
     pub filter: Option<String>,
+    /// Match --filter against whole names only (a training step's eager row is a prefix
+    /// of its compiled row's name).
+    #[arg(long)]
+    pub exact: bool,
     /// Thread counts to run at (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub threads: Vec<usize>,
@@ -55,7 +59,10 @@ pub fn run(a: &BenchArgs) -> Result<(), String> {
         return write_json(a, &doc);
     }
     let all = workloads::all();
-    let chosen: Vec<_> = all.iter().filter(|w| a.filter.as_deref().is_none_or(|f| w.name.contains(f))).collect();
+    let chosen: Vec<_> = all
+        .iter()
+        .filter(|w| a.filter.as_deref().is_none_or(|f| if a.exact { w.name == f } else { w.name.contains(f) }))
+        .collect();
     if a.list {
         chosen.iter().for_each(|w| println!("{}", w.name));
         return Ok(());
