@@ -173,3 +173,32 @@ fn state_reset_between_calls_traces_afresh() {
     // Calls 0 and 3 create the buffer (traced, not kept); call 1 traces and is kept.
     assert_eq!(compiled.traces(), 3);
 }
+
+#[test]
+fn a_functional_step_with_value_and_grad_compiles_with_its_state() {
+    // MLX's style: gradients from value_and_grad over the parameters, the update written
+    // back by hand; the parameter is state the step reads without being passed.
+    use psionic_array::autodiff::value_and_grad;
+    let run = |compiled: bool| {
+        let w = data(&[6, 3], 2);
+        let wc = w.clone();
+        let step = move |xy: &[Tensor]| {
+            let (x, y) = (xy[0].clone(), xy[1].clone());
+            let loss = move |p: &[Tensor]| {
+                let err = &x.matmul(&p[0]) - &y;
+                (&err * &err).mean_all()
+            };
+            let (l, g) = value_and_grad(loss, &[0])(std::slice::from_ref(&wc));
+            no_grad(|| wc.copy_(&(&wc - &(&g[0] * 0.1))));
+            vec![l]
+        };
+        let ws = w.clone();
+        let f = compile(step.clone()).with_state(move || vec![ws.clone()]);
+        let losses: Vec<Vec<f32>> =
+            (0..4).map(|k| if compiled { f.call(&batch(k)) } else { step(&batch(k)) }[0].to_vec::<f32>()).collect();
+        (losses, w.to_vec::<f32>(), f.traces())
+    };
+    let ((want, w_want, _), (got, w_got, traces)) = (run(false), run(true));
+    assert_eq!((got, w_got), (want, w_want));
+    assert_eq!(traces, 1);
+}
