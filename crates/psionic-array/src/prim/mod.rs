@@ -301,7 +301,9 @@ primitives! {
     /// One example of a batched value inside `vmap`, or an input while `compile` traces:
     /// shape and dtype only; evaluating it refuses.
     Placeholder(Placeholder) in "leaf.rs", ops "`autodiff/vmap.rs`, `graph.rs`", kernel "—",
-    /// A copy converted to another dtype.
+    /// A copy converted to another dtype (C-cast semantics; f32 to and from bf16 on the
+    /// bits, round to nearest even; anything else to f16 or bf16 correctly rounded from
+    /// f64 through an f32 rounded to odd).
     Cast(Cast) in "copy.rs", ops "`tensor.rs` (`to_dtype`)", kernel "`cast.rs`",
     /// A contiguous copy of a strided view (PyTorch's `clone`).
     Contiguous(Contiguous) in "copy.rs", ops "`tensor.rs`, `ops/shape.rs`", kernel "`elementwise.rs`",
