@@ -45,10 +45,10 @@ pub fn pending_inputs(node: &Node) -> Vec<Arc<Node>> {
     node.inputs.lock().unwrap().to_vec()
 }
 
-/// True when `a` and `b` are the same tensor (one cell: clones of one handle, or tied
-/// weights), not merely equal values.
-pub fn same(a: &Tensor, b: &Tensor) -> bool {
-    Arc::ptr_eq(&a.0, &b.0)
+/// The identity of `t`'s handle: equal for clones of one handle (tied weights), not for
+/// equal values.
+pub fn identity(t: &Tensor) -> usize {
+    Arc::as_ptr(&t.0) as usize
 }
 
 /// Points `t` at a fresh symbolic value of its shape and dtype, for a tracer that reads

@@ -48,6 +48,7 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn take(state: &StateFn) -> Result<Snapshot> {
         let mut tensors: Vec<Tensor> = vec![];
+        let mut seen = std::collections::HashSet::new();
         for t in state() {
             if t.is_view() {
                 return Err(Error::invalid(
@@ -55,7 +56,7 @@ impl Snapshot {
                     "a state tensor is a view of another tensor; pass its base as state instead",
                 ));
             }
-            if !tensors.iter().any(|s| graph::same(s, &t)) {
+            if seen.insert(graph::identity(&t)) {
                 tensors.push(t);
             }
         }

@@ -241,19 +241,11 @@ pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
 mod rounding_tests {
     use super::*;
 
-    /// The nearest of the two narrow values around `v` (ties to the even one), by exact
-    /// comparison with their midpoint, which f64 holds exactly.
+    /// The nearest of the two narrow values around `v` (ties to the even one). The
+    /// distances are exact: `v` lies within one narrow step of both.
     fn nearest<T: Copy>(v: f64, down: T, up: T, wide: impl Fn(T) -> f64, even: impl Fn(T) -> bool) -> T {
-        let (a, b) = (wide(down), wide(up));
-        let mid = a / 2.0 + b / 2.0;
-        let below = (v - a).abs() < (b - v).abs() || (v == mid && even(down));
-        if (v - mid).abs() == 0.0 {
-            if even(down) {
-                down
-            } else {
-                up
-            }
-        } else if below {
+        let (below, above) = ((v - wide(down)).abs(), (wide(up) - v).abs());
+        if below < above || (below == above && even(down)) {
             down
         } else {
             up

@@ -78,7 +78,8 @@ impl Rule for Adam {
     }
     fn update(&self, p: &Tensor, grad: &Tensor, s: &mut State) -> Tensor {
         let c = self.coeffs(s.step);
-        let (shrink, g) = decay_parts(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled);
+        // The decoupled decay factor is `c.decay`.
+        let (_, g) = decay_parts(p, grad, self.maximize, self.lr, self.weight_decay, self.decoupled);
         if !self.amsgrad {
             if let Some(new) = self.fused(p, &g, c, s) {
                 return new;
@@ -94,7 +95,7 @@ impl Rule for Adam {
                 ),
             ));
         }
-        let p = shrunk(p, shrink);
+        let p = shrunk(p, c.decay);
         let (m, v) = moments(s, &p, &g, self.beta1, self.beta2);
         let v = if self.amsgrad {
             let mx = s.buf("max_exp_avg_sq", || p.zeros_like()).maximum(&v);

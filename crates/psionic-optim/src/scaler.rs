@@ -101,17 +101,19 @@ impl GradScaler {
         }
         // PyTorch's reciprocal: taken in f64, rounded to f32.
         let inv = (1.0 / self.scale as f64) as f32;
-        let mut found = false;
+        let mut finite = vec![];
         no_grad(|| {
             for p in opt.params() {
                 let Some(g) = p.grad() else { continue };
-                found |= !g.isfinite().all().item::<bool>();
+                finite.push(g.isfinite().all());
                 // Half-precision gradients are unscaled in f32 and rounded back.
                 let wide =
                     if g.dtype() == DType::F32 || g.dtype() == DType::F64 { g.clone() } else { g.to_dtype(DType::F32) };
                 p.set_grad(Some(wide.mul(Tensor::scalar(inv)).to_dtype(g.dtype())));
             }
         });
+        // One read of the host for all gradients, as PyTorch's found_inf tensor.
+        let found = !finite.is_empty() && !Tensor::stack(&finite.iter().collect::<Vec<_>>(), 0).all().item::<bool>();
         self.per_optimizer.insert(key(opt), Stage { found_inf: found, stepped: false });
         Ok(())
     }
