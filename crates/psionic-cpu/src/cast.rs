@@ -128,6 +128,16 @@ mod tests {
         }
         // Just above a tie in the last three bits: rounds up (PyTorch's rounding).
         assert_eq!(bf16_of(f32::from_bits(0x0CDC_8004)), 0x0CDD);
+        // A transposed (strided) input casts to the same values in row-major order.
+        let m = CpuArray::from_vec((0..600).map(|i| (i as f32 * 0.37).sin() * 1e3).collect::<Vec<_>>(), &[20, 30]);
+        let t = m.with_layout(m.layout.permute("t", &[1, 0]).unwrap());
+        let rows: Vec<f32> = t.to_vec::<f32>();
+        let want: Vec<u16> = rows.iter().map(|&v| half::bf16::from_f32(v).to_bits()).collect();
+        let got = cast(&t, DType::BF16);
+        assert_eq!(got.to_vec::<half::bf16>().iter().map(|h| h.to_bits()).collect::<Vec<_>>(), want);
+        let wide = cast(&got.with_layout(got.layout.permute("t", &[1, 0]).unwrap()), DType::F32).to_vec::<f32>();
+        let twice: Vec<f32> = m.to_vec::<f32>().iter().map(|&v| half::bf16::from_f32(v).to_f32()).collect();
+        assert_eq!(wide, twice);
         let back = cast(&CpuArray::from_vec(fast.clone(), &[fast.len()]), DType::F32).to_vec::<f32>();
         for (h, y) in fast.iter().zip(&back) {
             assert_eq!(y.to_bits(), convert::<half::bf16, f32>(*h).to_bits());
