@@ -196,6 +196,42 @@ fn float_chains_on_slice_kernels_are_the_eager_bits() {
     }
 }
 
+#[test]
+fn generated_chains_are_the_eager_bits() {
+    // Every step has generated code: the chain runs as one loop over the output, in
+    // place when its inputs are contiguous (`y`), in blocks when one is broadcast (`row`);
+    // with a zero, infinities and NaN among the values; lengths leave partial vectors.
+    let body = |x: &[Tensor]| {
+        let (a, b) = (&x[0], &x[1]);
+        let h = &(&a.mul(1.5).add(0.25) * a) / b;
+        let h = h.relu().sub(a.abs().sqrt().rsqrt()).clamp(Some(-4.0), None::<f64>);
+        let h = &h.leaky_relu(0.1).hardtanh(-3.0, 2.5).frac() + &a.floor().sign();
+        let h = &h.mul(7.0).round() - &(&h.ceil() * &h.trunc()).reciprocal().square();
+        h.copysign(b.neg()).div_mode(b, Some("trunc")).add(b)
+    };
+    for dtype in [DType::F32, DType::F64] {
+        for (m, n) in [(70, 33), (3, 1001)] {
+            let mut v = data(&[m, n], 31).to_vec::<f64>();
+            v[..4].copy_from_slice(&[0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN]);
+            let a = Tensor::from_vec(v, &[m, n]).to_dtype(dtype);
+            for b in [data(&[m, n], 32), data(&[1, n], 33)] {
+                let args = [a.clone(), b.to_dtype(dtype)];
+                let f = compile(move |x: &[Tensor]| vec![body(x)]);
+                assert!(kinds(&f, &args).iter().any(|k| k.starts_with("Fused2")), "{:?}", kinds(&f, &args));
+                for threads in [1, 2] {
+                    let got =
+                        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| f.call(&args));
+                    same_bits(
+                        &got[0],
+                        &body(&args),
+                        &format!("{dtype:?} {m}x{n} {:?}, {threads} threads", args[1].shape()),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// softmax over the last dim written from primitives.
 fn softmax_prims(x: &[Tensor]) -> Vec<Tensor> {
     let e = (&x[0] - &x[0].amax(-1, true)).exp();

@@ -12,9 +12,11 @@ use crate::array::CpuArray;
 use crate::binary::{float_binary_kernel, SliceKernel2};
 use crate::element::Element;
 use crate::elementwise::{broadcast, extend_row, view_bytes, Src};
+use crate::fused_jit::{item_slots, Item, JitCache, Run};
+use crate::jit::JitFloat;
 use crate::parallel::for_out_chunks;
 use crate::storage::Storage;
-use crate::unary::{float_unary_kernel, FloatMath, SliceKernel};
+use crate::unary::{float_unary_kernel, SliceKernel};
 use psionic_core::ops::{BinaryOp, UnaryOp};
 use psionic_core::strided::Rows;
 use psionic_core::{DType, Error, Layout, Result};
@@ -160,11 +162,14 @@ const BLOCK_BYTES: usize = 8192;
 /// each step's own slice kernel (the eager op's, so the same bits) reading its
 /// operands in place (contiguous inputs), as one broadcast value, or from a gathered
 /// block, and writing into a scratch buffer reused once its value is dead; the last
-/// step writes into the output.
-pub fn run_float<F: FloatMath>(
+/// step writes into the output. Runs of steps with generated code (`crate::jit`, planned
+/// by `crate::fused_jit` and cached in `cache`) take one loop each, their intermediates
+/// in registers; a chain that is one such run over inputs in place skips the blocks.
+pub fn run_float<F: JitFloat>(
     inputs: &[&CpuArray],
     shape: &[usize],
     steps: &[(FloatStep, Vec<Operand>)],
+    cache: &JitCache,
 ) -> Result<CpuArray> {
     assert!(!steps.is_empty() && inputs.iter().all(|x| x.dtype() == F::DTYPE), "a float chain of one dtype");
     let mut kernels = Vec::with_capacity(steps.len());
@@ -183,9 +188,23 @@ pub fn run_float<F: FloatMath>(
         work += w;
         kernels.push(k);
     }
-    let slots = scratch_slots(steps);
-    let n_slots = slots.iter().copied().max().map_or(0, |m| m + 1);
     let srcs: Vec<TileSrc> = inputs.iter().map(|x| TileSrc::of(x, shape)).collect();
+    let scalar: Vec<bool> = srcs.iter().map(|s| matches!(s, TileSrc::Scalar(_))).collect();
+    let items = cache.plan::<F>(steps, &scalar);
+    let slots = item_slots(&items, steps);
+    let n_slots = slots.iter().copied().max().map_or(0, |m| m + 1);
+    // Each run's constants, with the broadcast inputs' values: fixed for this call.
+    let value = |i: usize| match &srcs[i] {
+        TileSrc::Scalar(x) => x.storage.as_slice::<F>()[x.layout.offset],
+        _ => unreachable!("a run's scalar is a broadcast input"),
+    };
+    let tables: Vec<Vec<F>> = items
+        .iter()
+        .map(|it| match it {
+            Item::Run(r) => r.prog.table(|j| value(r.scalars[j].expect("a scalar of the run"))),
+            Item::Step(_) => Vec::new(),
+        })
+        .collect();
     let block = BLOCK_BYTES / size_of::<F>();
     let n = psionic_core::numel(shape);
     // The last step's writes go around the cache when the chain's reads and its output
@@ -193,7 +212,7 @@ pub fn run_float<F: FloatMath>(
     let read: usize = inputs.iter().map(|x| view_bytes(&broadcast(x, shape).layout, size_of::<F>())).sum();
     let stream = crate::stream::worth_streaming(read + n * size_of::<F>());
     let mut out = Storage::uninit::<F>(n);
-    let plan = Plan { steps, kernels: &kernels, slots: &slots, stream };
+    let plan = Plan { steps, kernels: &kernels, items: &items, tables: &tables, slots: &slots, stream };
     let row = shape.last().copied().unwrap_or(1);
     if row >= ROW_BLOCKS_FROM && srcs.iter().any(|s| matches!(s, TileSrc::Strided(_))) {
         // Row by row: along the last dim each input is in place (unit stride), one value
@@ -220,6 +239,26 @@ pub fn run_float<F: FloatMath>(
                     plan.run(&ins, &[], &mut scratch, &mut o_row[c0..c0 + len]);
                 }
             }
+        });
+        return Ok(CpuArray::new(out, shape));
+    }
+    if let ([Item::Run(r)], true) = (&items[..], srcs.iter().all(|s| !matches!(s, TileSrc::Strided(_)))) {
+        // One generated loop is the whole chain and reads its inputs in place: it runs
+        // over each task's whole range at once (no scratch, no per-block calls).
+        let arrays: Vec<&[F]> = r
+            .arrays
+            .iter()
+            .map(|a| match (a, &srcs[..]) {
+                (Operand::Input(i), srcs) => match &srcs[*i] {
+                    TileSrc::Flat(x, off) => &x.storage.as_slice::<F>()[*off..*off + n],
+                    _ => unreachable!("an array input read in place"),
+                },
+                (Operand::Step(_), _) => unreachable!("the first item reads no step"),
+            })
+            .collect();
+        for_out_chunks(out.as_mut_slice::<F>(), TILE, work, |start, o| {
+            let ins: Vec<&[F]> = arrays.iter().map(|a| &a[start..start + o.len()]).collect();
+            r.prog.run(&tables[0], &ins, &mut [o]);
         });
         return Ok(CpuArray::new(out, shape));
     }
@@ -294,30 +333,42 @@ pub(crate) fn row_run<'a, F: Element>(
     }
 }
 
-/// What every block of a float chain runs: the steps, their kernels and scratch slots.
+/// What every block of a float chain runs: the steps, their kernels, how they split
+/// into generated runs and kernel steps, and the scratch slot of each value.
 struct Plan<'a, F> {
     steps: &'a [(FloatStep, Vec<Operand>)],
     kernels: &'a [Kernel<F>],
+    items: &'a [Item<F>],
+    /// Each run's constant table (empty for kernel steps).
+    tables: &'a [Vec<F>],
     slots: &'a [usize],
     /// Whether the last step's writes go around the cache.
     stream: bool,
 }
 
-impl<F: FloatMath> Plan<'_, F> {
+impl<F: JitFloat> Plan<'_, F> {
     /// The chain on one block of inputs `ins`, into `out` (the block's place in the
     /// output); values in `scratch`.
     fn run(&self, ins: &[Src<F>], ahead: &[&[F]], scratch: &mut [Vec<F>], out: &mut [F]) {
         let (len, last) = (out.len(), self.steps.len() - 1);
-        for (k, ((_, args), kernel)) in self.steps.iter().zip(self.kernels).enumerate() {
-            // A share of the next block's input lines per step: memory reads then
+        for (t, item) in self.items.iter().enumerate() {
+            // A share of the next block's input lines per item: memory reads then
             // overlap the chain's arithmetic instead of stalling its first step.
-            prefetch_share(ahead, k, self.steps.len());
+            prefetch_share(ahead, t, self.items.len());
+            let k = match item {
+                Item::Step(k) => *k,
+                Item::Run(r) => {
+                    self.run_generated(r, &self.tables[t], ins, scratch, out);
+                    continue;
+                }
+            };
+            let args = &self.steps[k].1;
             let read = |a: Operand, scratch| operand(a, ins, scratch, self.slots, len);
             // The destination is taken out of `scratch` while the operands (other
             // slots: a step never writes where an operand it reads lives) are read.
             let mut dst = if k == last { Vec::new() } else { std::mem::take(&mut scratch[self.slots[k]]) };
             let d: &mut [F] = if k == last { &mut *out } else { &mut dst[..len] };
-            let run = || match kernel {
+            let run = || match &self.kernels[k] {
                 Kernel::Unary(f) => match read(args[0], scratch) {
                     Src::Slice(s) => f(s, d),
                     Src::Scalar(v) => f(&vec![v; len], d),
@@ -327,6 +378,48 @@ impl<F: FloatMath> Plan<'_, F> {
             crate::stream::scope(self.stream && k == last, run);
             if k != last {
                 scratch[self.slots[k]] = dst;
+            }
+        }
+    }
+
+    /// A generated run on one block: its array operands in place, its values stored
+    /// into their scratch buffers (or the output).
+    fn run_generated(&self, r: &Run<F>, table: &[F], ins: &[Src<F>], scratch: &mut [Vec<F>], out: &mut [F]) {
+        let (len, last) = (out.len(), self.steps.len() - 1);
+        let mut bufs: Vec<Vec<F>> = r
+            .outs
+            .iter()
+            .map(|&k| if k == last { Vec::new() } else { std::mem::take(&mut scratch[self.slots[k]]) })
+            .collect();
+        {
+            // An input broadcast along the block's rows only (one value per row, read
+            // row by row) is one value here: spread over the block.
+            let ops: Vec<Src<F>> = r.arrays.iter().map(|&a| operand(a, ins, scratch, self.slots, len)).collect();
+            let spread: Vec<Vec<F>> = ops
+                .iter()
+                .map(|o| match o {
+                    Src::Scalar(v) => vec![*v; len],
+                    Src::Slice(_) => Vec::new(),
+                })
+                .collect();
+            let arrays: Vec<&[F]> = ops
+                .iter()
+                .zip(&spread)
+                .map(|(o, s)| match o {
+                    Src::Slice(x) => *x,
+                    Src::Scalar(_) => &s[..],
+                })
+                .collect();
+            let mut outs: Vec<&mut [F]> = Vec::with_capacity(bufs.len());
+            let mut out = Some(out);
+            for (b, &k) in bufs.iter_mut().zip(&r.outs) {
+                outs.push(if k == last { out.take().expect("one result") } else { &mut b[..len] });
+            }
+            r.prog.run(table, &arrays, &mut outs);
+        }
+        for (b, &k) in bufs.into_iter().zip(&r.outs) {
+            if k != last {
+                scratch[self.slots[k]] = b;
             }
         }
     }
@@ -344,35 +437,6 @@ fn operand<'a, F: Copy>(
         Operand::Input(i) => ins[i],
         Operand::Step(j) => Src::Slice(&scratch[slots[j]][..len]),
     }
-}
-
-/// A scratch buffer per step (the last writes to the output), reused once every reader
-/// of its value has run; a step's buffer is never one its own operands are in.
-fn scratch_slots(steps: &[(FloatStep, Vec<Operand>)]) -> Vec<usize> {
-    let mut last_use = vec![0; steps.len()];
-    for (k, (_, args)) in steps.iter().enumerate() {
-        for a in args {
-            if let Operand::Step(j) = a {
-                last_use[*j] = k;
-            }
-        }
-    }
-    let (mut slots, mut free, mut next) = (vec![0; steps.len()], Vec::new(), 0);
-    for (k, (_, args)) in steps.iter().enumerate() {
-        slots[k] = free.pop().unwrap_or_else(|| {
-            next += 1;
-            next - 1
-        });
-        // Operands whose last reader is this step free their buffers for later steps.
-        for a in args {
-            if let Operand::Step(j) = *a {
-                if last_use[j] == k && !free.contains(&slots[j]) {
-                    free.push(slots[j]);
-                }
-            }
-        }
-    }
-    slots
 }
 
 /// The elements `start..start + len` (row-major order) of `x` into `out` (cleared).

@@ -5,10 +5,10 @@
 
 /// 1.5 * 2^23: adding it rounds an f32 of magnitude below 2^22 to an integer, and the
 /// integer can be read back from the low mantissa bits.
-const ROUND: f32 = 12_582_912.0;
+pub(crate) const ROUND: f32 = 12_582_912.0;
 
 /// `1/k!`, the Taylor coefficients of `e^r`.
-const EXP_TAYLOR: [f32; 8] = [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0];
+pub(crate) const EXP_TAYLOR: [f32; 8] = [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0];
 
 /// `e^x`. Overflows to inf past 88.72, underflows through the subnormals to 0 below
 /// -103.97, and passes NaN through.
@@ -90,7 +90,7 @@ const ERF_LARGE: [f32; 16] = [
 
 /// Chebyshev coefficients of `tanh(sqrt(t)) / sqrt(t)` on `t` in [0, 0.3025] (1e-9).
 #[allow(clippy::excessive_precision)]
-const TANH_CHEB: [f32; 6] =
+pub(crate) const TANH_CHEB: [f32; 6] =
     [9.537369147e-01, -4.494464295e-02, 1.280390385e-03, -3.695235380e-05, 1.067871305e-06, -3.083885156e-08];
 
 /// `c[0] + c[1] t + c[2] t² + ...`

@@ -11,6 +11,7 @@ use crate::mode::check;
 use crate::tensor::Tensor;
 use psionic_core::{DType, Error, Result};
 use psionic_cpu::fused::FloatStep;
+use psionic_cpu::fused_jit::JitCache;
 use psionic_cpu::CpuArray;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ struct Chain {
     /// A chain with reductions along the last dim: run row by row
     /// (`psionic_cpu::fused_rows`).
     rows: Option<RowPlan>,
+    /// The generated code of `float`'s runs, built on first use.
+    jit: JitCache,
 }
 
 /// Whether compile's fusion may put a primitive into a chain: those whose value at each
@@ -91,7 +94,8 @@ impl Fused {
             })
             .collect::<Option<Vec<_>>>()
             .filter(|_| one_float);
-        Ok(Fused(Arc::new(Chain { steps, n_inputs: inputs.len(), dtypes, last_use, float, rows })))
+        let jit = JitCache::default();
+        Ok(Fused(Arc::new(Chain { steps, n_inputs: inputs.len(), dtypes, last_use, float, rows, jit })))
     }
 
     /// The chain evaluated step by step on whole arrays, as the unfused graph would.
@@ -191,10 +195,10 @@ impl Primitive for Fused {
         // shapeless replay may see others only through its metas.
         if let Some(steps) = c.float.as_ref().filter(|_| inputs.iter().all(|x| x.dtype() == out.dtype)) {
             if out.dtype == DType::F32 {
-                return psionic_cpu::fused::run_float::<f32>(inputs, &out.shape, steps);
+                return psionic_cpu::fused::run_float::<f32>(inputs, &out.shape, steps, &c.jit);
             }
             if out.dtype == DType::F64 {
-                return psionic_cpu::fused::run_float::<f64>(inputs, &out.shape, steps);
+                return psionic_cpu::fused::run_float::<f64>(inputs, &out.shape, steps, &c.jit);
             }
         }
         psionic_cpu::fused::run_tiles(inputs, &out.shape, out.dtype, c.steps.len(), |len, x| {

@@ -322,9 +322,10 @@ primitives! {
     /// A chain of elementwise steps (unary, binary, ternary, `where`, casts) over one
     /// output shape, made by compile's fusion: run a block of the output at a time
     /// through each step's own kernel, so intermediates stay in cache and the bits are
-    /// the eager ops'; or, with sums, maxes and mins along the last dim, whole rows at a
+    /// the eager ops', with runs of simple float steps as generated code that keeps them
+    /// in registers; or, with sums, maxes and mins along the last dim, whole rows at a
     /// time (`fused_rows.rs`). Its rules are the chain's, written with its steps.
-    Fused(Fused) in "fused.rs", ops "psionic-compiler `fuse.rs`, `fuse_rows.rs`", kernel "`fused.rs`, `fused_rows.rs` (each step's own kernel)",
+    Fused(Fused) in "fused.rs", ops "psionic-compiler `fuse.rs`, `fuse_rows.rs`", kernel "`fused.rs`, `fused_jit.rs`, `jit/`, `fused_rows.rs` (each step's own kernel)",
     /// Reductions over dims (sum, prod, max/min, arg-, all/any, p-norms, variance): sums
     /// whose innermost kept dim is unit-stride add whole rows into accumulator tiles, the
     /// others walk each output's run, in a fixed order for any thread count.
