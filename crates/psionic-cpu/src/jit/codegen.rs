@@ -389,25 +389,20 @@ impl<F: JitFloat> Gen<'_, F> {
                 self.asm.op3(SUB, d, a, Rm::Reg(S1));
             }
             Exp => self.exp(d, a)?,
-            // `1 / (1 + exp(-v))`.
-            Sigmoid => {
+            // sigmoid `1 / (1 + exp(-v))`, silu `v / (1 + exp(-v))`.
+            Sigmoid | Silu => {
                 let (sign, one) = (self.mask(true), self.value(1.0));
                 let t = self.free.pop()?;
                 self.asm.op3(XOR, t, a, sign);
                 self.exp(t, t)?;
                 self.asm.op3(ADD, t, t, one);
-                self.asm.load(S1, one);
-                self.asm.op3(DIV, d, S1, Rm::Reg(t));
-                self.free.push(t);
-            }
-            // `v / (1 + exp(-v))`.
-            Silu => {
-                let (sign, one) = (self.mask(true), self.value(1.0));
-                let t = self.free.pop()?;
-                self.asm.op3(XOR, t, a, sign);
-                self.exp(t, t)?;
-                self.asm.op3(ADD, t, t, one);
-                self.asm.op3(DIV, d, a, Rm::Reg(t));
+                let numerator = if matches!(op, Sigmoid) {
+                    self.asm.load(S1, one);
+                    S1
+                } else {
+                    a
+                };
+                self.asm.op3(DIV, d, numerator, Rm::Reg(t));
                 self.free.push(t);
             }
             Tanh => self.tanh(d, a)?,
