@@ -12,7 +12,7 @@ use crate::array::CpuArray;
 use crate::binary::{float_binary_kernel, SliceKernel2};
 use crate::element::Element;
 use crate::elementwise::{broadcast, extend_row, view_bytes, Src};
-use crate::fused_jit::{item_slots, Item, JitCache, Run};
+use crate::fused_jit::{Item, JitCache, Run};
 use crate::jit::JitFloat;
 use crate::parallel::for_out_chunks;
 use crate::storage::Storage;
@@ -190,8 +190,8 @@ pub fn run_float<F: JitFloat>(
     }
     let srcs: Vec<TileSrc> = inputs.iter().map(|x| TileSrc::of(x, shape)).collect();
     let scalar: Vec<bool> = srcs.iter().map(|s| matches!(s, TileSrc::Scalar(_))).collect();
-    let items = cache.plan::<F>(steps, &scalar);
-    let slots = item_slots(&items, steps);
+    let chain = cache.plan::<F>(steps, &scalar);
+    let (items, slots) = (&chain.items, &chain.slots);
     let n_slots = slots.iter().copied().max().map_or(0, |m| m + 1);
     // Each run's constants, with the broadcast inputs' values: fixed for this call.
     let value = |i: usize| match &srcs[i] {
@@ -212,7 +212,7 @@ pub fn run_float<F: JitFloat>(
     let read: usize = inputs.iter().map(|x| view_bytes(&broadcast(x, shape).layout, size_of::<F>())).sum();
     let stream = crate::stream::worth_streaming(read + n * size_of::<F>());
     let mut out = Storage::uninit::<F>(n);
-    let plan = Plan { steps, kernels: &kernels, items: &items, tables: &tables, slots: &slots, stream };
+    let plan = Plan { steps, kernels: &kernels, items, tables: &tables, slots, stream };
     let row = shape.last().copied().unwrap_or(1);
     if row >= ROW_BLOCKS_FROM && srcs.iter().any(|s| matches!(s, TileSrc::Strided(_))) {
         // Row by row: along the last dim each input is in place (unit stride), one value

@@ -50,16 +50,24 @@ impl PartialEq for JitCache {
 
 impl JitCache {
     /// The plan of `steps` for inputs of which those marked in `scalar` are one value.
-    pub fn plan<F: JitFloat>(&self, steps: &[(FloatStep, Vec<Operand>)], scalar: &[bool]) -> Arc<Vec<Item<F>>> {
+    pub fn plan<F: JitFloat>(&self, steps: &[(FloatStep, Vec<Operand>)], scalar: &[bool]) -> Arc<ChainPlan<F>> {
         let ty = TypeId::of::<F>();
         let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, _, p)) = cache.iter().find(|(t, s, _)| *t == ty && s == scalar) {
             return Arc::clone(p).downcast().expect("a plan of its element type");
         }
-        let p = Arc::new(plan::<F>(steps, scalar));
+        let items = plan::<F>(steps, scalar);
+        let slots = item_slots(&items, steps);
+        let p = Arc::new(ChainPlan { items, slots });
         cache.push((ty, scalar.to_vec(), p.clone()));
         p
     }
+}
+
+/// A chain's pieces in order and the scratch slot of each value crossing between them.
+pub struct ChainPlan<F> {
+    pub items: Vec<Item<F>>,
+    pub slots: Vec<usize>,
 }
 
 /// Splits `steps` into runs of generated code (two steps or more; a lone step gains
@@ -132,7 +140,7 @@ fn compile_run<F: JitFloat>(
 /// A scratch buffer for every value an item writes (but the chain's result, written to
 /// the output), reused once every item reading it has run; an item's buffers are never
 /// those of values it reads.
-pub fn item_slots<F>(items: &[Item<F>], steps: &[(FloatStep, Vec<Operand>)]) -> Vec<usize> {
+fn item_slots<F>(items: &[Item<F>], steps: &[(FloatStep, Vec<Operand>)]) -> Vec<usize> {
     let n_steps = steps.len();
     let mut last_use = vec![0; n_steps];
     for (t, item) in items.iter().enumerate() {

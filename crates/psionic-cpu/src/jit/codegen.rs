@@ -10,7 +10,10 @@ use psionic_core::ops::{BinaryOp, UnaryOp};
 /// Registers for pointers: caller-saved first; `rbx`, `r12`, `r14`, `r15` are saved
 /// and restored. (`rax` is the index, `rdx` the count, `rsi` the constant table, `rdi`
 /// the pointer table; `rbp` and `r13` cannot be bases of the index form.)
-const POINTER_REGS: [Gpr; 9] = [RCX, R8, R9, R10, R11, RBX, R12, R14, R15];
+const POINTER_REGS: [Gpr; MAX_POINTERS] = [RCX, R8, R9, R10, R11, RBX, R12, R14, R15];
+
+/// The most array inputs and outputs a run can have: one pointer register each.
+pub const MAX_POINTERS: usize = 9;
 const SAVED: [Gpr; 4] = [RBX, R12, R14, R15];
 
 /// ymm registers for values; the last two are scratch within one step.

@@ -147,8 +147,13 @@ impl<F: JitFloat> Program<F> {
         assert!(arrays.iter().all(|a| a.len() >= n) && outs.iter().all(|o| o.len() == n));
         let lanes = lanes::<F>();
         let body = n - n % lanes;
-        let mut ptrs: Vec<*mut u8> = arrays.iter().map(|a| a.as_ptr() as *mut u8).collect();
-        ptrs.extend(outs.iter_mut().map(|o| o.as_mut_ptr().cast::<u8>()));
+        // The pointer table on the stack: no allocation per call (a chain runs one call
+        // per block).
+        let mut ptrs = [std::ptr::null_mut::<u8>(); codegen::MAX_POINTERS];
+        let all = arrays.iter().map(|a| a.as_ptr() as *mut u8).chain(outs.iter_mut().map(|o| o.as_mut_ptr().cast()));
+        for (p, a) in ptrs.iter_mut().zip(all) {
+            *p = a;
+        }
         // SAFETY: every pointer covers `body` elements (checked above); the code reads
         // the arrays and the table and writes only the outputs, at indices below `body`.
         unsafe { (self.entry)(ptrs.as_ptr(), table.as_ptr().cast(), body) };
