@@ -264,8 +264,10 @@ fn reductions_along_rows_fuse_with_their_elementwise_work() {
 #[test]
 fn row_fused_values_are_the_eager_bits() {
     for dtype in [DType::F32, DType::F64] {
-        // Rows of blocks of several rows, a row of its own, and one past a sum's block.
-        for shape in [vec![37, 300], vec![3, 2100], vec![2, 5000]] {
+        // Blocks of many rows and of a few (rows with a last partial vector, which the
+        // generated loops take through a scratch vector), and rows longer than a block
+        // and than a sum's block.
+        for shape in [vec![37, 300], vec![5, 2100], vec![2, 9000]] {
             let x = [data(&shape, 24).to_dtype(dtype)];
             let f = compile(softmax_prims);
             for threads in [1, 2] {

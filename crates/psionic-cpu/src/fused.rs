@@ -201,7 +201,10 @@ pub fn run_float<F: JitFloat>(
     let tables: Vec<Vec<F>> = items
         .iter()
         .map(|it| match it {
-            Item::Run(r) => r.prog.table(|j| value(r.scalars[j].expect("a scalar of the run"))),
+            Item::Run(r) => r.prog.table(|j| match r.scalars[j] {
+                Some(Operand::Input(i)) => value(i),
+                _ => unreachable!("a chain run's scalars are broadcast inputs"),
+            }),
             Item::Step(_) => Vec::new(),
         })
         .collect();

@@ -21,8 +21,9 @@ pub struct Run<F> {
     /// The values it reads as arrays, in the program's order: chain inputs or earlier
     /// steps.
     pub arrays: Vec<Operand>,
-    /// Per program input: the chain input it is when it is one broadcast value.
-    pub scalars: Vec<Option<usize>>,
+    /// Per program input: the operand it is when it is one value (a broadcast input of
+    /// a chain; a per-row value of a row chain), which the constant table carries.
+    pub scalars: Vec<Option<Operand>>,
     /// The steps whose values it stores, in the program's order.
     pub outs: Vec<usize>,
 }
@@ -56,10 +57,37 @@ impl JitCache {
         if let Some((_, _, p)) = cache.iter().find(|(t, s, _)| *t == ty && s == scalar) {
             return Arc::clone(p).downcast().expect("a plan of its element type");
         }
-        let items = plan::<F>(steps, scalar);
-        let slots = item_slots(&items, steps);
+        let eligible = |k: usize| supports(&steps[k].0, F::BYTES == 4);
+        let is_scalar = |a: Operand| matches!(a, Operand::Input(i) if scalar[i]);
+        let items = plan::<F>(steps, &eligible, &is_scalar);
+        let slots = item_slots(&items, steps, &|_| true);
         let p = Arc::new(ChainPlan { items, slots });
         cache.push((ty, scalar.to_vec(), p.clone()));
+        p
+    }
+
+    /// The plan of a row chain (`fused_rows`): `steps` are its steps with their
+    /// operands, `eligible` those a generated loop may run (elementwise steps whose
+    /// value is a row; the others' [`FloatStep`] is a placeholder, only their operands
+    /// are read), `per_row` which steps are rows (the others, one value per row, are
+    /// the runs' scalars and have no scratch slot).
+    pub fn rows_plan<F: JitFloat>(
+        &self,
+        steps: &[(FloatStep, Vec<Operand>)],
+        eligible: &[bool],
+        per_row: &[bool],
+    ) -> Arc<ChainPlan<F>> {
+        let ty = TypeId::of::<F>();
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, p)) = cache.iter().find(|(t, _, _)| *t == ty) {
+            return Arc::clone(p).downcast().expect("a plan of its element type");
+        }
+        let ok = |k: usize| eligible[k] && supports(&steps[k].0, F::BYTES == 4);
+        let is_scalar = |a: Operand| matches!(a, Operand::Step(j) if !per_row[j]);
+        let items = plan::<F>(steps, &ok, &is_scalar);
+        let slots = item_slots(&items, steps, &|k| per_row[k]);
+        let p = Arc::new(ChainPlan { items, slots });
+        cache.push((ty, vec![], p.clone()));
         p
     }
 }
@@ -70,14 +98,19 @@ pub struct ChainPlan<F> {
     pub slots: Vec<usize>,
 }
 
-/// Splits `steps` into runs of generated code (two steps or more; a lone step gains
-/// nothing over its kernel) and kernel steps.
-fn plan<F: JitFloat>(steps: &[(FloatStep, Vec<Operand>)], scalar: &[bool]) -> Vec<Item<F>> {
+/// Splits `steps` into runs of generated code over consecutive `eligible` steps (two
+/// steps or more; a lone step gains nothing over its kernel) and kernel steps; operands
+/// for which `scalar` holds are one value per run.
+fn plan<F: JitFloat>(
+    steps: &[(FloatStep, Vec<Operand>)],
+    eligible: &dyn Fn(usize) -> bool,
+    scalar: &dyn Fn(Operand) -> bool,
+) -> Vec<Item<F>> {
     let mut items = Vec::new();
     let mut k = 0;
     while k < steps.len() {
         let start = k;
-        while k < steps.len() && crate::jit::available() && supports(&steps[k].0, F::BYTES == 4) {
+        while k < steps.len() && crate::jit::available() && eligible(k) {
             k += 1;
         }
         if k - start >= 2 {
@@ -99,7 +132,7 @@ fn plan<F: JitFloat>(steps: &[(FloatStep, Vec<Operand>)], scalar: &[bool]) -> Ve
 fn compile_run<F: JitFloat>(
     steps: &[(FloatStep, Vec<Operand>)],
     range: std::ops::Range<usize>,
-    scalar: &[bool],
+    scalar: &dyn Fn(Operand) -> bool,
 ) -> Option<Run<F>> {
     let mut ins: Vec<Operand> = Vec::new();
     let mut local = Vec::with_capacity(range.len());
@@ -123,13 +156,7 @@ fn compile_run<F: JitFloat>(
     let read_after =
         |s: usize| s == last || steps[range.end..].iter().any(|(_, args)| args.contains(&Operand::Step(s)));
     let outs: Vec<usize> = range.clone().filter(|&s| read_after(s)).collect();
-    let scalars: Vec<Option<usize>> = ins
-        .iter()
-        .map(|a| match *a {
-            Operand::Input(i) if scalar[i] => Some(i),
-            _ => None,
-        })
-        .collect();
+    let scalars: Vec<Option<Operand>> = ins.iter().map(|&a| scalar(a).then_some(a)).collect();
     let mask: Vec<bool> = scalars.iter().map(Option::is_some).collect();
     let local_outs: Vec<usize> = outs.iter().map(|s| s - range.start).collect();
     let prog = Program::<F>::compile(&mask, &local, &local_outs)?;
@@ -137,10 +164,14 @@ fn compile_run<F: JitFloat>(
     Some(Run { prog, arrays, scalars, outs })
 }
 
-/// A scratch buffer for every value an item writes (but the chain's result, written to
-/// the output), reused once every item reading it has run; an item's buffers are never
-/// those of values it reads.
-fn item_slots<F>(items: &[Item<F>], steps: &[(FloatStep, Vec<Operand>)]) -> Vec<usize> {
+/// A scratch buffer for every value an item writes for which `has_slot` holds (but the
+/// chain's result, written to the output), reused once every item reading it has run;
+/// an item's buffers are never those of values it reads. Values without one get 0.
+fn item_slots<F>(
+    items: &[Item<F>],
+    steps: &[(FloatStep, Vec<Operand>)],
+    has_slot: &dyn Fn(usize) -> bool,
+) -> Vec<usize> {
     let n_steps = steps.len();
     let mut last_use = vec![0; n_steps];
     for (t, item) in items.iter().enumerate() {
@@ -154,13 +185,13 @@ fn item_slots<F>(items: &[Item<F>], steps: &[(FloatStep, Vec<Operand>)]) -> Vec<
             Item::Step(k) => std::slice::from_ref(k),
             Item::Run(r) => &r.outs[..],
         };
-        for &w in writes.iter().filter(|&&w| w + 1 < n_steps) {
+        for &w in writes.iter().filter(|&&w| w + 1 < n_steps && has_slot(w)) {
             slots[w] = free.pop().unwrap_or_else(|| {
                 next += 1;
                 next - 1
             });
         }
-        for j in item_reads(item, steps) {
+        for j in item_reads(item, steps).into_iter().filter(|&j| has_slot(j)) {
             if last_use[j] == t && !free.contains(&slots[j]) {
                 free.push(slots[j]);
             }

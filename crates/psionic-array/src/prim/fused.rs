@@ -184,10 +184,10 @@ impl Primitive for Fused {
             let as_traced = inputs.len() == p.input_shapes.len()
                 && inputs.iter().zip(&p.input_shapes).all(|(x, s)| x.dtype() == p.dtype && x.shape() == &s[..]);
             if as_traced && p.dtype == DType::F32 {
-                return psionic_cpu::fused_rows::run_rows::<f32>(inputs, &p.row_shape, &p.steps, &out.shape);
+                return psionic_cpu::fused_rows::run_rows::<f32>(inputs, &p.row_shape, &p.steps, &out.shape, &c.jit);
             }
             if as_traced && p.dtype == DType::F64 {
-                return psionic_cpu::fused_rows::run_rows::<f64>(inputs, &p.row_shape, &p.steps, &out.shape);
+                return psionic_cpu::fused_rows::run_rows::<f64>(inputs, &p.row_shape, &p.steps, &out.shape, &c.jit);
             }
             return self.eval_unfused(inputs);
         }

@@ -30,7 +30,7 @@ mod exec {
     }
 }
 
-pub use codegen::supports;
+pub use codegen::{supports, MAX_POINTERS};
 
 use crate::fused::{FloatStep, Operand};
 use crate::unary::FloatMath;
@@ -129,13 +129,20 @@ impl<F: JitFloat> Program<F> {
     /// The constant table for a call whose scalar input `i` is `value(i)`.
     pub fn table(&self, value: impl Fn(usize) -> F) -> Vec<F> {
         let mut t = self.table.clone();
+        self.set_scalars(&mut t, value);
+        t
+    }
+
+    /// Sets the scalar inputs' entries of a table from [`Program::table`] to `value(i)`
+    /// (a row chain's per-row values change from one row to the next; the constants do
+    /// not).
+    pub fn set_scalars(&self, t: &mut [F], value: impl Fn(usize) -> F) {
         let lanes = lanes::<F>();
         for (i, slot) in self.scalar_slot.iter().enumerate() {
             if let Some(s) = slot {
                 t[*s as usize * lanes..][..lanes].fill(value(i));
             }
         }
-        t
     }
 
     /// Runs over `outs[0].len()` elements: `arrays` are the array inputs in order (each at
