@@ -52,44 +52,52 @@ impl PartialEq for JitCache {
 impl JitCache {
     /// The plan of `steps` for inputs of which those marked in `scalar` are one value.
     pub fn plan<F: JitFloat>(&self, steps: &[(FloatStep, Vec<Operand>)], scalar: &[bool]) -> Arc<ChainPlan<F>> {
-        let ty = TypeId::of::<F>();
-        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, _, p)) = cache.iter().find(|(t, s, _)| *t == ty && s == scalar) {
-            return Arc::clone(p).downcast().expect("a plan of its element type");
-        }
-        let eligible = |k: usize| supports(&steps[k].0, F::BYTES == 4);
-        let is_scalar = |a: Operand| matches!(a, Operand::Input(i) if scalar[i]);
-        let items = plan::<F>(steps, &eligible, &is_scalar);
-        let slots = item_slots(&items, steps, &|_| true);
-        let p = Arc::new(ChainPlan { items, slots });
-        cache.push((ty, scalar.to_vec(), p.clone()));
-        p
+        self.cached(scalar, || {
+            let eligible = |k: usize| supports(&steps[k].0, F::BYTES == 4);
+            let is_scalar = |a: Operand| matches!(a, Operand::Input(i) if scalar[i]);
+            let items = plan::<F>(steps, &eligible, &is_scalar);
+            let slots = item_slots(&items, steps, &|_| true);
+            ChainPlan { items, slots }
+        })
     }
 
-    /// The plan of a row chain (`fused_rows`): `steps` are its steps with their
-    /// operands, `eligible` those a generated loop may run (elementwise steps whose
-    /// value is a row; the others' [`FloatStep`] is a placeholder, only their operands
-    /// are read), `per_row` which steps are rows (the others, one value per row, are
-    /// the runs' scalars and have no scratch slot).
-    pub fn rows_plan<F: JitFloat>(
-        &self,
-        steps: &[(FloatStep, Vec<Operand>)],
-        eligible: &[bool],
-        per_row: &[bool],
-    ) -> Arc<ChainPlan<F>> {
+    /// The plan of a row chain (`fused_rows`), described by `describe` on its first run
+    /// only.
+    pub fn rows_plan<F: JitFloat>(&self, describe: impl FnOnce() -> RowChain) -> Arc<ChainPlan<F>> {
+        self.cached(&[], || {
+            let RowChain { steps, eligible, per_row } = describe();
+            let ok = |k: usize| eligible[k] && supports(&steps[k].0, F::BYTES == 4);
+            let is_scalar = |a: Operand| matches!(a, Operand::Step(j) if !per_row[j]);
+            let items = plan::<F>(&steps, &ok, &is_scalar);
+            let slots = item_slots(&items, &steps, &|k| per_row[k]);
+            ChainPlan { items, slots }
+        })
+    }
+
+    /// The cached plan for element type `F` and pattern `key`, built by `build` when
+    /// there is none yet.
+    fn cached<F: JitFloat>(&self, key: &[bool], build: impl FnOnce() -> ChainPlan<F>) -> Arc<ChainPlan<F>> {
         let ty = TypeId::of::<F>();
         let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, _, p)) = cache.iter().find(|(t, _, _)| *t == ty) {
+        if let Some((_, _, p)) = cache.iter().find(|(t, k, _)| *t == ty && k == key) {
             return Arc::clone(p).downcast().expect("a plan of its element type");
         }
-        let ok = |k: usize| eligible[k] && supports(&steps[k].0, F::BYTES == 4);
-        let is_scalar = |a: Operand| matches!(a, Operand::Step(j) if !per_row[j]);
-        let items = plan::<F>(steps, &ok, &is_scalar);
-        let slots = item_slots(&items, steps, &|k| per_row[k]);
-        let p = Arc::new(ChainPlan { items, slots });
-        cache.push((ty, vec![], p.clone()));
+        let p = Arc::new(build());
+        cache.push((ty, key.to_vec(), p.clone()));
         p
     }
+}
+
+/// A row chain as the planner sees it: its steps with their operands (elementwise
+/// steps as themselves; for the others a placeholder [`FloatStep`], never compiled,
+/// since only their operands are read), which steps a generated loop may run
+/// (`eligible`: elementwise steps whose value is a row), and which values are rows
+/// (`per_row`; the others, one value per row, are the runs' scalars and have no
+/// scratch slot).
+pub struct RowChain {
+    pub steps: Vec<(FloatStep, Vec<Operand>)>,
+    pub eligible: Vec<bool>,
+    pub per_row: Vec<bool>,
 }
 
 /// A chain's pieces in order and the scratch slot of each value crossing between them.

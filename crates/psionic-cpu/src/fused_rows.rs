@@ -16,7 +16,7 @@ use crate::array::CpuArray;
 use crate::binary::{float_binary_kernel, SliceKernel2};
 use crate::elementwise::{broadcast, view_bytes, Src};
 use crate::fused::{prefetch_share, row_run, FloatStep, Operand};
-use crate::fused_jit::{Item, JitCache, Run};
+use crate::fused_jit::{ChainPlan, Item, JitCache, RowChain, Run};
 use crate::jit::JitFloat;
 use crate::parallel::for_out_chunks;
 use crate::reduce::{extreme, reduce, sum_slice};
@@ -24,6 +24,7 @@ use crate::storage::Storage;
 use crate::unary::{float_unary_kernel, FloatMath, SliceKernel};
 use psionic_core::ops::{BinaryOp, ReduceOp, UnaryOp};
 use psionic_core::Result;
+use std::sync::Arc;
 
 /// What a step of a row chain computes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,7 +112,7 @@ pub fn run_rows<F: JitFloat>(
     }
     let rows_per_block = (BLOCK_ELEMS / n.max(1)).max(1);
     let last = steps.len() - 1;
-    let chain = jit_plan::<F>(steps, &pre, cache);
+    let chain = jit_plan::<F>(steps, cache);
     let slots: Vec<Option<usize>> =
         steps.iter().enumerate().map(|(k, s)| (s.per_row && k < last).then_some(chain.slots[k])).collect();
     let n_slots = slots.iter().flatten().max().map_or(0, |m| m + 1);
@@ -136,22 +137,21 @@ pub fn run_rows<F: JitFloat>(
 }
 
 /// How the chain splits into generated runs and kernel steps, and the scratch slot of
-/// each row value (from the chain's cache). Only elementwise steps whose value is a row
-/// join runs; the others' [`FloatStep`] is a placeholder the plan never compiles.
-fn jit_plan<F: JitFloat>(
-    steps: &[RowStep],
-    pre: &[Option<Vec<F>>],
-    cache: &JitCache,
-) -> std::sync::Arc<crate::fused_jit::ChainPlan<F>> {
-    let as_float = |s: &RowStep| match s.op {
-        RowOp::Unary(op) => (FloatStep::Unary(op), true),
-        RowOp::Binary(op) => (FloatStep::Binary(op), true),
-        RowOp::Reduce(_) | RowOp::Same => (FloatStep::Unary(UnaryOp::Neg), false),
-    };
-    let floats: Vec<(FloatStep, Vec<Operand>)> = steps.iter().map(|s| (as_float(s).0, s.args.clone())).collect();
-    let eligible: Vec<bool> = steps.iter().zip(pre).map(|(s, p)| as_float(s).1 && s.per_row && p.is_none()).collect();
-    let per_row: Vec<bool> = steps.iter().map(|s| s.per_row).collect();
-    cache.rows_plan::<F>(&floats, &eligible, &per_row)
+/// each row value (from the chain's cache, described on its first run only).
+fn jit_plan<F: JitFloat>(steps: &[RowStep], cache: &JitCache) -> Arc<ChainPlan<F>> {
+    cache.rows_plan::<F>(|| {
+        let float = |s: &RowStep| match s.op {
+            RowOp::Unary(op) => Some(FloatStep::Unary(op)),
+            RowOp::Binary(op) => Some(FloatStep::Binary(op)),
+            RowOp::Reduce(_) | RowOp::Same => None,
+        };
+        let placeholder = FloatStep::Unary(UnaryOp::Neg);
+        RowChain {
+            steps: steps.iter().map(|s| (float(s).unwrap_or(placeholder), s.args.clone())).collect(),
+            eligible: steps.iter().map(|s| float(s).is_some() && s.per_row).collect(),
+            per_row: steps.iter().map(|s| s.per_row).collect(),
+        }
+    })
 }
 
 /// A task's buffers: row values, per-row values, each run's constant table, and rows of
