@@ -38,9 +38,14 @@ pub fn row_groups(
             let s = &g.ops[j].meta.shape[..];
             (s == &rm.shape[..] || s == outer || s == &keep[..]) && g.ops[j].meta.dtype == rm.dtype
         };
-        let mut members = grow(g, root, users, |j| {
-            !claimed[j] && (fusible(&g.ops[j].prim) || row_fusible(&g.ops[j].prim)) && !is_output[j] && fits(j)
-        });
+        // A reshape joins only as a reshape of per-row values (a reduction's kept dim):
+        // one that makes the rows (attention scores split into heads) is left before the
+        // group, which reads its value through its strides.
+        let joins = |j: usize| match &g.ops[j].prim {
+            Prim::View(_) => row_fusible(&g.ops[j].prim) && g.ops[j].meta.shape != rm.shape,
+            p => fusible(p) || row_fusible(p),
+        };
+        let mut members = grow(g, root, users, |j| !claimed[j] && joins(j) && !is_output[j] && fits(j));
         members.sort_unstable();
         let reduces = members.iter().any(|&m| matches!(g.ops[m].prim, Prim::Reduce(_)));
         if reduces && is_row_chain(g, &members, meta_of) {

@@ -262,6 +262,16 @@ fn reductions_along_rows_fuse_with_their_elementwise_work() {
 }
 
 #[test]
+fn a_reshape_that_makes_the_rows_stays_before_the_row_group() {
+    // Scores split into heads, then a softmax: the reshape is read through its strides
+    // by the row chain instead of keeping the whole group from forming.
+    let f = compile(|x: &[Tensor]| softmax_prims(&[x[0].reshape(&[4, 37, 300])]));
+    let args = [data(&[148, 300], 24).to_dtype(DType::F32)];
+    assert_eq!(kinds(&f, &args), ["View", "Fused7"]);
+    same_bits(&f.call(&args)[0], &softmax_prims(&[args[0].reshape(&[4, 37, 300])])[0], "heads");
+}
+
+#[test]
 fn row_fused_values_are_the_eager_bits() {
     for dtype in [DType::F32, DType::F64] {
         // Blocks of many rows and of a few (rows with a last partial vector, which the
