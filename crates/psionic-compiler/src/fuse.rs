@@ -14,9 +14,10 @@ use psionic_array::prim::{fusible, Fused, FusedArg, FusedStep, Meta, Prim};
 use psionic_array::Tensor;
 use psionic_core::Result;
 
-/// `g` with its elementwise groups of two or more steps fused; `args` are the call's
-/// arguments (their shapes and dtypes check the fused steps).
-pub fn fuse(g: Graph, args: &[Tensor]) -> Result<Graph> {
+/// `g` with its elementwise groups of two or more steps fused, and for each step of `g`
+/// the step of the result that computes it (itself, or the fused step of its group);
+/// `args` are the call's arguments (their shapes and dtypes check the fused steps).
+pub fn fuse(g: Graph, args: &[Tensor]) -> Result<(Graph, Vec<usize>)> {
     let arg_metas: Vec<Meta> = args.iter().map(|a| Meta::new(a.shape(), a.dtype())).collect();
     let meta_of = |s: Slot| -> Meta {
         match s {
@@ -28,6 +29,7 @@ pub fn fuse(g: Graph, args: &[Tensor]) -> Result<Graph> {
     let groups = groups(&g, &meta_of);
     let mut out = Graph { n_inputs: g.n_inputs, consts: g.consts.clone(), ops: vec![], outputs: vec![] };
     let mut new_slot: Vec<Option<Slot>> = vec![None; g.ops.len()];
+    let mut placed = vec![usize::MAX; g.ops.len()];
     let remap = |new_slot: &[Option<Slot>], s: Slot| match s {
         Slot::Op(i) => new_slot[i].expect("inputs come first"),
         other => other,
@@ -36,6 +38,7 @@ pub fn fuse(g: Graph, args: &[Tensor]) -> Result<Graph> {
         match &groups[k] {
             Member::Alone => {
                 let inputs = step.inputs.iter().map(|s| remap(&new_slot, *s)).collect();
+                placed[k] = out.ops.len();
                 new_slot[k] = Some(Slot::Op(out.ops.len()));
                 out.ops.push(Step { prim: step.prim.clone(), inputs, meta: step.meta.clone() });
             }
@@ -45,13 +48,16 @@ pub fn fuse(g: Graph, args: &[Tensor]) -> Result<Graph> {
                 let metas: Vec<Meta> = externals.iter().map(|&s| meta_of(s)).collect();
                 let fused = Fused::new(steps, &metas.iter().collect::<Vec<_>>())?;
                 let inputs = externals.iter().map(|s| remap(&new_slot, *s)).collect();
+                for &m in members {
+                    placed[m] = out.ops.len();
+                }
                 new_slot[k] = Some(Slot::Op(out.ops.len()));
                 out.ops.push(Step { prim: Prim::Fused(fused), inputs, meta: step.meta.clone() });
             }
         }
     }
     out.outputs = g.outputs.iter().map(|s| remap(&new_slot, *s)).collect();
-    Ok(out)
+    Ok((out, placed))
 }
 
 /// The chain of a group's `members` (in graph order): its steps, and the external values

@@ -17,8 +17,11 @@
 //! calls. A function whose graph is shape-polymorphic (elementwise ops, reductions,
 //! matmul, permutations) can be compiled `shapeless`: one trace then serves every input
 //! shape of the same rank and dtypes. A graph with shape-specific steps (reshapes,
-//! slices, expands) is traced again per shape even when `shapeless` is asked for, so
-//! the answer is never a replay built for other shapes.
+//! slices, expands with sizes read from the inputs) is traced again at each new shape,
+//! which touches no data, and its program (simplified, fused, with generated code) is
+//! reused when the new trace differs only in the sizes of those steps (`template`);
+//! otherwise the new trace builds its own program. Either way the answer is never a
+//! replay built for other shapes.
 //!
 //! Random numbers are drawn on the host when an op asks for them, so a trace would
 //! bake them in: a function whose trace draws any is traced afresh on every call
@@ -46,10 +49,12 @@ mod fuse_rows;
 mod replay;
 mod simplify;
 mod state;
+mod template;
 mod trace;
 
 use psionic_array::autodiff::no_grad;
 use psionic_array::mode::{check, is_grad_enabled};
+use psionic_array::prim::Meta;
 use psionic_array::Tensor;
 use psionic_core::{DType, Device, Result};
 pub use replay::Plan;
@@ -60,6 +65,11 @@ pub use trace::{Graph, Slot, Step};
 
 pub use state::Layout;
 use state::{Snapshot, StateFn, StateKey};
+use template::Template;
+
+/// Programs kept per shapeless signature: traces whose structure depends on the shapes
+/// (a branch on a size) make one each.
+const MAX_TEMPLATES: usize = 8;
 
 type Function = dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync;
 type GuardFn = dyn Fn() -> Vec<u64> + Send + Sync;
@@ -95,7 +105,10 @@ struct Inner {
     state: Option<Box<StateFn>>,
     guard: Option<Box<GuardFn>>,
     cache: Mutex<HashMap<Key, Arc<Plan>>>,
+    /// Shapeless programs with shape-specific steps, by signature without shapes.
+    templates: Mutex<HashMap<Key, Vec<Arc<Template>>>>,
     traces: AtomicUsize,
+    programs: AtomicUsize,
     /// Held by a call with state for its whole length.
     serial: Mutex<()>,
 }
@@ -113,7 +126,9 @@ pub fn compile(f: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> 
         state: None,
         guard: None,
         cache: Mutex::new(HashMap::new()),
+        templates: Mutex::new(HashMap::new()),
         traces: AtomicUsize::new(0),
+        programs: AtomicUsize::new(0),
         serial: Mutex::new(()),
     }))
 }
@@ -184,6 +199,13 @@ impl Compiled {
         self.0.traces.load(Ordering::Relaxed)
     }
 
+    /// How many programs have been built from traces (simplified, fused, their code
+    /// generated): a shapeless function traced at a new shape reuses the program of an
+    /// earlier trace when the two traces differ only in the sizes of steps it kept.
+    pub fn programs(&self) -> usize {
+        self.0.programs.load(Ordering::Relaxed)
+    }
+
     /// The simplified graph that a call with `args` replays (traced now if needed).
     pub fn graph(&self, args: &[Tensor]) -> Result<Arc<Plan>> {
         match &self.0.state {
@@ -197,12 +219,14 @@ impl Compiled {
         let guard = self.0.guard.as_ref().map_or(vec![], |g| g());
         let exact = Key::of(args, true, &state_key, &guard);
         let loose = self.0.shapeless.then(|| Key::of(args, false, &state_key, &guard));
-        {
+        let templates = {
             let cache = self.0.cache.lock().unwrap();
             if let Some(g) = cache.get(&exact).or_else(|| loose.as_ref().and_then(|k| cache.get(k))) {
                 return Ok(g.clone());
             }
-        }
+            let templates = self.0.templates.lock().unwrap();
+            loose.as_ref().and_then(|k| templates.get(k)).cloned().unwrap_or_default()
+        };
         // Traced without the lock: the function may call other compiled functions.
         let draws = psionic_array::random::host_reads();
         let (g, layout) = match (state, &self.0.state) {
@@ -212,14 +236,26 @@ impl Compiled {
             }
             _ => (trace::trace(&*self.0.f, args, &[], false)?, None),
         };
-        let mut g = simplify::simplify(g)?;
-        if self.0.fuse {
-            let inputs: Vec<Tensor> =
-                args.iter().cloned().chain(state.into_iter().flat_map(Snapshot::inputs)).collect();
-            g = fuse::fuse(g, &inputs)?;
-        }
-        let g = Arc::new(Plan::new(g, layout));
         self.0.traces.fetch_add(1, Ordering::Relaxed);
+        let host_draws = psionic_array::random::host_reads() != draws;
+        let adopted = if host_draws || templates.is_empty() {
+            None
+        } else {
+            let metas: Vec<Meta> = args
+                .iter()
+                .cloned()
+                .chain(state.into_iter().flat_map(Snapshot::inputs))
+                .map(|a| Meta::new(a.shape(), a.dtype()))
+                .collect();
+            templates.iter().find_map(|t| t.adopt(&g, layout.clone(), &metas))
+        };
+        let (plan, template) = match adopted {
+            Some(plan) => (Arc::new(plan), None),
+            None => {
+                let t = self.build(g, layout, args, state)?;
+                (t.plan.clone(), Some(t))
+            }
+        };
         // Numbers drawn on the host while tracing are constants of this trace: it serves
         // this call, and the next call traces (and draws) again. Likewise a trace that
         // moved its own guard (a step count read on the host) or changed the state's
@@ -230,15 +266,41 @@ impl Compiled {
             (Some((before, _)), Some(list)) => Snapshot::take(&**list)?.key() != *before,
             _ => false,
         };
-        if psionic_array::random::host_reads() != draws || moved_guard || moved_state {
-            return Ok(g);
+        if host_draws || moved_guard || moved_state {
+            return Ok(plan);
         }
         let mut cache = self.0.cache.lock().unwrap();
-        if let Some(loose) = loose.filter(|_| g.shape_polymorphic()) {
-            cache.insert(loose, g.clone());
+        if let Some(loose) = loose {
+            if plan.shape_polymorphic() {
+                cache.insert(loose, plan.clone());
+            } else if let Some(t) = template {
+                let mut templates = self.0.templates.lock().unwrap();
+                let list = templates.entry(loose).or_default();
+                if list.len() < MAX_TEMPLATES {
+                    list.push(Arc::new(t));
+                }
+            }
         }
-        cache.insert(exact, g.clone());
-        Ok(g)
+        cache.insert(exact, plan.clone());
+        Ok(plan)
+    }
+
+    /// A program built from trace `g`: simplified, fused, kept with the trace it came
+    /// from so that a shapeless call at another shape can reuse it.
+    fn build(&self, g: Graph, layout: Option<Layout>, args: &[Tensor], state: Option<&Snapshot>) -> Result<Template> {
+        let traced = self.0.shapeless.then(|| g.clone());
+        let (mut g, simplified) = simplify::simplify(g)?;
+        let mut fused = None;
+        if self.0.fuse {
+            let inputs: Vec<Tensor> =
+                args.iter().cloned().chain(state.into_iter().flat_map(Snapshot::inputs)).collect();
+            let (f, placed) = fuse::fuse(g, &inputs)?;
+            (g, fused) = (f, Some(placed));
+        }
+        let plan = Arc::new(Plan::new(g, layout));
+        self.0.programs.fetch_add(1, Ordering::Relaxed);
+        let trace = traced.unwrap_or_else(|| Graph { n_inputs: 0, consts: vec![], ops: vec![], outputs: vec![] });
+        Ok(Template::new(trace, &simplified, fused.as_deref(), plan))
     }
 }
 
@@ -246,5 +308,7 @@ impl Compiled {
 mod fusion_tests;
 #[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod template_tests;
 #[cfg(test)]
 mod tests;

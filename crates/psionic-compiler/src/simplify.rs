@@ -10,7 +10,10 @@ use psionic_array::Tensor;
 use psionic_core::Result;
 use std::collections::HashMap;
 
-pub fn simplify(g: Graph) -> Result<Graph> {
+/// `g` simplified, and where each of its steps went: the slot now holding its value
+/// (a constant when it was folded, the kept step when it was merged), `None` when no
+/// output needs it.
+pub fn simplify(g: Graph) -> Result<(Graph, Vec<Option<Slot>>)> {
     let mut out = Graph { n_inputs: g.n_inputs, consts: g.consts, ops: vec![], outputs: vec![] };
     let mut new_slot: Vec<Slot> = Vec::with_capacity(g.ops.len());
     let mut seen: HashMap<(String, Vec<Slot>), Vec<usize>> = HashMap::new();
@@ -33,7 +36,8 @@ pub fn simplify(g: Graph) -> Result<Graph> {
         out.ops.push(Step { prim: step.prim, inputs, meta: step.meta });
     }
     out.outputs = g.outputs.iter().map(|s| remap(&new_slot, *s)).collect();
-    Ok(prune(out))
+    let (out, renumber) = prune(out);
+    Ok((out, new_slot.into_iter().map(renumber).collect()))
 }
 
 fn remap(new_slot: &[Slot], s: Slot) -> Slot {
@@ -63,8 +67,9 @@ fn fold(g: &Graph, prim: &Prim, inputs: &[Slot]) -> Result<Option<Tensor>> {
     Ok(Some(value))
 }
 
-/// Drops steps and constants that no output reaches, renumbering the rest in order.
-fn prune(g: Graph) -> Graph {
+/// Drops steps and constants that no output reaches, renumbering the rest in order;
+/// returns the renumbering (`None` for what was dropped).
+fn prune(g: Graph) -> (Graph, impl Fn(Slot) -> Option<Slot>) {
     let mut live_op = vec![false; g.ops.len()];
     let mut live_const = vec![false; g.consts.len()];
     let mut mark = |s: &Slot, live_op: &mut Vec<bool>| match s {
@@ -97,7 +102,7 @@ fn prune(g: Graph) -> Graph {
         Slot::Const(i) => Slot::Const(const_at[*i]),
         Slot::Input(i) => Slot::Input(*i),
     };
-    Graph {
+    let pruned = Graph {
         n_inputs: g.n_inputs,
         consts: g.consts.into_iter().zip(&live_const).filter(|(_, &l)| l).map(|(c, _)| c).collect(),
         ops: g
@@ -108,5 +113,11 @@ fn prune(g: Graph) -> Graph {
             .map(|(s, _)| Step { prim: s.prim, inputs: s.inputs.iter().map(map).collect(), meta: s.meta })
             .collect(),
         outputs: g.outputs.iter().map(map).collect(),
-    }
+    };
+    let renumber = move |s: Slot| match s {
+        Slot::Op(i) => live_op[i].then(|| Slot::Op(op_at[i])),
+        Slot::Const(i) => live_const[i].then(|| Slot::Const(const_at[i])),
+        Slot::Input(i) => Some(Slot::Input(i)),
+    };
+    (pruned, renumber)
 }

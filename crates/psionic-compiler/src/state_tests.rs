@@ -85,6 +85,26 @@ fn a_compiled_step_moves_its_state_as_the_eager_step_does() {
 }
 
 #[test]
+fn a_shapeless_step_serves_a_short_last_batch() {
+    // Epochs whose last batch is short: the step's mean divides by the batch size, a
+    // constant of each trace, so the short batch gets a program of its own (never one
+    // with the full batch's divisor) and later batches of either size replay theirs.
+    let (eager, comp) = (Sgd::new(), Sgd::new());
+    let step = eager.step();
+    let compiled = compile(comp.step()).with_state(comp.state()).shapeless(true);
+    for k in 0..8u64 {
+        let n = if k % 4 == 3 { 5 } else { 8 };
+        let b = [data(&[n, 6], 10 + k), data(&[n, 3], 20 + k)];
+        let (want, got) = (step(&b), compiled.call(&b));
+        assert_eq!(got[0].to_vec::<f32>(), want[0].to_vec::<f32>(), "loss at step {k}");
+        assert_eq!(comp.w.to_vec::<f32>(), eager.w.to_vec::<f32>(), "weight after step {k}");
+    }
+    // Traces: the first step (it creates the momentum), then one per batch size.
+    assert_eq!(compiled.traces(), 3);
+    assert_eq!(compiled.programs(), 3);
+}
+
+#[test]
 fn gradients_left_in_the_state_are_state_too() {
     // Without zero_grad the step accumulates into `.grad` across calls, as eager does.
     let run = |compiled: bool| {

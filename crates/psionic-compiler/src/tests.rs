@@ -101,13 +101,15 @@ fn shapeless_reuses_one_trace_only_when_the_graph_allows_it() {
         assert_eq!(f.call(&[x.clone()])[0].to_vec::<f64>(), x.exp().add(1.0).sum(0, false).to_vec::<f64>());
     }
     assert_eq!(f.traces(), 1);
-    // A reshape carries the traced shape: traced again rather than replayed wrongly.
+    assert_eq!(f.programs(), 1);
+    // A reshape carries the traced shape: traced again at each new shape rather than
+    // replayed wrongly, and the program is reused with the new sizes.
     let r = compile(|x: &[Tensor]| vec![x[0].reshape(&[-1]).mul(2.0)]).shapeless(true);
-    for n in [2, 3] {
+    for n in [2, 3, 3] {
         let x = data(&[n, 2], 1);
         assert_eq!(r.call(&[x.clone()])[0].shape(), [2 * n]);
     }
-    assert_eq!(r.traces(), 2);
+    assert_eq!((r.traces(), r.programs()), (2, 1));
 }
 
 #[test]

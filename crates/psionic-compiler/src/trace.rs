@@ -34,7 +34,7 @@ pub struct Step {
 
 /// A traced function: its primitives in an order where inputs come first, the values it
 /// read from outside, and which slots are its outputs.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Graph {
     pub n_inputs: usize,
     pub consts: Vec<Arc<Node>>,

@@ -123,6 +123,11 @@ impl Fused {
         &self.0.steps
     }
 
+    /// Whether the chain runs row by row (at the shapes it was built for).
+    pub fn runs_by_rows(&self) -> bool {
+        self.0.rows.is_some()
+    }
+
     /// The chain written with its primitives on `x` (unfused): what the rules transform.
     fn composite(&self, x: &[Tensor]) -> Tensor {
         let mut vals: Vec<Tensor> = Vec::with_capacity(self.0.steps.len());
