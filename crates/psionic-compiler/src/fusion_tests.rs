@@ -169,7 +169,7 @@ fn shapeless_fused_chains_serve_other_shapes() {
         let want = (&args[0].exp() + &args[1]).tanh().mul(3.0);
         same_bits(&f.call(&args)[0], &want, &format!("{m}x{n}"));
     }
-    assert_eq!(f.traces(), 1);
+    assert_eq!(f.programs(), 1);
 }
 
 #[test]

@@ -14,14 +14,13 @@
 //!
 //! Like MLX, tensors the function reads without being passed them (closures) are read
 //! when it is traced; pass a tensor as an argument when its value may change between
-//! calls. A function whose graph is shape-polymorphic (elementwise ops, reductions,
-//! matmul, permutations) can be compiled `shapeless`: one trace then serves every input
-//! shape of the same rank and dtypes. A graph with shape-specific steps (reshapes,
-//! slices, expands with sizes read from the inputs) is traced again at each new shape,
-//! which touches no data, and its program (simplified, fused, with generated code) is
-//! reused when the new trace differs only in the sizes of those steps (`template`);
-//! otherwise the new trace builds its own program. Either way the answer is never a
-//! replay built for other shapes.
+//! calls. Compiled `shapeless`, one program (simplified, fused, with generated code)
+//! serves inputs of every shape of the same ranks and dtypes: a call at a new shape
+//! traces the function again, which touches no data, and reuses the program when the
+//! new trace differs from its own only in the sizes of steps it kept (reshapes, slices,
+//! expands with sizes read from the inputs), otherwise builds one for the new trace
+//! (`template`). Host code may read sizes (a scale of `1 / n`, a branch on a length, a
+//! table chosen by length), so no shape's answer ever comes from another shape's trace.
 //!
 //! Random numbers are drawn on the host when an op asks for them, so a trace would
 //! bake them in: a function whose trace draws any is traced afresh on every call
@@ -74,8 +73,8 @@ const MAX_TEMPLATES: usize = 8;
 type Function = dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync;
 type GuardFn = dyn Fn() -> Vec<u64> + Send + Sync;
 
-/// What selects a cached graph: per input its dtype, device, rank and (unless the graph
-/// is shape-polymorphic and the function shapeless) its shape; with state, the state's
+/// What selects a cached graph: per input its dtype, device, rank and shape (without
+/// the shapes: what selects a shapeless function's reusable programs); with state, the state's
 /// signature, the guard's values and the grad mode the step was traced in; and the autocast
 /// region the call is in.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -134,8 +133,10 @@ pub fn compile(f: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> 
 }
 
 impl Compiled {
-    /// MLX's `shapeless=True`: one trace serves inputs of any shape (same ranks and
-    /// dtypes) when the traced graph allows it.
+    /// MLX's `shapeless=True`: one program serves inputs of any shape (same ranks and
+    /// dtypes). Unlike MLX, each new shape is traced (without touching data), so a
+    /// function whose host code reads sizes is never replayed with another shape's
+    /// values; the trace reuses the program when it matches (see the crate docs).
     pub fn shapeless(self, yes: bool) -> Compiled {
         let inner = Arc::into_inner(self.0).expect("set shapeless before sharing a compiled function");
         Compiled(Arc::new(Inner { shapeless: yes, ..inner }))
@@ -194,7 +195,8 @@ impl Compiled {
         Ok(outs)
     }
 
-    /// How many times the function has been traced (once per signature it has seen).
+    /// How many times the function has been traced: once per signature it has seen
+    /// (for a shapeless function, each new shape is a new signature).
     pub fn traces(&self) -> usize {
         self.0.traces.load(Ordering::Relaxed)
     }
@@ -220,14 +222,16 @@ impl Compiled {
         let exact = Key::of(args, true, &state_key, &guard);
         let loose = self.0.shapeless.then(|| Key::of(args, false, &state_key, &guard));
         let templates = {
-            let cache = self.0.cache.lock().unwrap();
-            if let Some(g) = cache.get(&exact).or_else(|| loose.as_ref().and_then(|k| cache.get(k))) {
+            if let Some(g) = self.0.cache.lock().unwrap().get(&exact) {
                 return Ok(g.clone());
             }
             let templates = self.0.templates.lock().unwrap();
             loose.as_ref().and_then(|k| templates.get(k)).cloned().unwrap_or_default()
         };
-        // Traced without the lock: the function may call other compiled functions.
+        // Traced without the lock: the function may call other compiled functions. A
+        // shapeless function is traced at each new shape too: host code may read sizes
+        // (a scale of `1 / n`, a branch, a table chosen by length), and only its trace at
+        // this shape says what it computes here; the trace touches no data.
         let draws = psionic_array::random::host_reads();
         let (g, layout) = match (state, &self.0.state) {
             (Some(before), Some(list)) => {
@@ -270,15 +274,11 @@ impl Compiled {
             return Ok(plan);
         }
         let mut cache = self.0.cache.lock().unwrap();
-        if let Some(loose) = loose {
-            if plan.shape_polymorphic() {
-                cache.insert(loose, plan.clone());
-            } else if let Some(t) = template {
-                let mut templates = self.0.templates.lock().unwrap();
-                let list = templates.entry(loose).or_default();
-                if list.len() < MAX_TEMPLATES {
-                    list.push(Arc::new(t));
-                }
+        if let (Some(loose), Some(t)) = (loose, template) {
+            let mut templates = self.0.templates.lock().unwrap();
+            let list = templates.entry(loose).or_default();
+            if list.len() < MAX_TEMPLATES {
+                list.push(Arc::new(t));
             }
         }
         cache.insert(exact, plan.clone());

@@ -1,17 +1,19 @@
 //! Shape templates: a program built for one shape, reused at another.
 //!
-//! A graph with shape-specific steps (a reshape to sizes read from the input, a slice
-//! up to `size - 1`, an expand to another input's batch) cannot simply be replayed at
-//! other shapes: the sizes in those steps are the trace's. Inferring how they derive
-//! from the input shapes is unsound (a `2` may be a constant or half a size), so a call
-//! at a new shape traces the function again, which is cheap (no data is touched), and
-//! compares the new trace with the one the program was built from. When the two differ
-//! only in the attributes of steps the program kept as they were, the program is
-//! reused with those steps' new attributes; its simplification, fusion and generated
-//! code are not redone. Anything else (a different structure, a constant with other
-//! values, a changed step that was folded, merged with another or fused) rebuilds the
-//! program from the new trace. Either way the call runs what the function traced at
-//! its own shape, so the answer is never one built for other shapes.
+//! A trace holds the sizes of its shapes wherever the function used them: in its
+//! reshapes, slices and expands, in constants it computed from them (a mean's `1 / n`),
+//! in which steps it took (a branch on a length) and which tensors it read (a mask
+//! cached per length). Inferring how those derive from the input shapes is unsound (a
+//! `2` may be a constant or half a size), so a call at a new shape traces the function
+//! again, which is cheap (no data is touched), and compares the new trace with the one
+//! the program was built from. When the two differ only in the prims and shapes of steps
+//! the program runs, the program is reused with those steps' new prims; its
+//! simplification, fusion and generated code are not redone (a fused chain with a
+//! changed member, or a row chain whose rows changed, is rebuilt alone). Anything else (a
+//! different structure, a constant with other values, a changed step that was folded,
+//! or merged with a step that did not change alike) builds a program from the new
+//! trace. Either way the call runs what the function traced at its own shape, so the
+//! answer never comes from another shape's trace.
 
 use crate::replay::Plan;
 use crate::state::Layout;
@@ -19,16 +21,16 @@ use crate::trace::{Graph, Slot};
 use psionic_array::graph;
 use psionic_array::node::Node;
 use psionic_array::prim::{Fused, FusedStep, Meta, Prim};
-use psionic_array::Tensor;
+use psionic_array::{DType, Tensor};
 use std::sync::Arc;
 
 /// Where a step of the trace went in the program.
 #[derive(Clone, Copy, Debug)]
 enum Place {
-    /// No output needs it.
-    Dead,
-    /// Computed while building the program; its value is a constant there.
-    Folded,
+    /// Computed while building the program (its value is a constant there, or feeds
+    /// one), or needed by no output: reused only unchanged, so a constant is never one
+    /// folded from another shape's steps.
+    Fixed,
     /// Run by the program (as a step of its own or a member of a fused chain) as trace
     /// step `rep`: itself, or the first step equal to it (merged with it).
     In { rep: usize },
@@ -55,10 +57,10 @@ impl Template {
             .iter()
             .enumerate()
             .map(|(j, s)| match *s {
-                None => Place::Dead,
-                // A step is never simplified into an argument; if it were, reuse would
-                // need it unchanged, as it does a folded one.
-                Some(Slot::Const(_) | Slot::Input(_)) => Place::Folded,
+                // Pruned steps include folded ones whose constant only fed another fold.
+                // (A step is never simplified into an argument; if it were, it would be
+                // reused only unchanged too.)
+                None | Some(Slot::Const(_) | Slot::Input(_)) => Place::Fixed,
                 Some(Slot::Op(i)) => {
                     let step = fused.map_or(i, |f| f[i]);
                     let rep = *rep_of[i].get_or_insert_with(|| {
@@ -94,8 +96,7 @@ impl Template {
         }
         for (j, (new, was)) in trace.ops.iter().zip(&old.ops).enumerate() {
             let same_place = match self.place[j] {
-                Place::Dead => true,
-                Place::Folded => new.prim == was.prim,
+                Place::Fixed => new.prim == was.prim,
                 // Merged steps must still be equal.
                 Place::In { rep } => new.prim == trace.ops[rep].prim,
             };
@@ -157,12 +158,14 @@ fn same_value(a: &Arc<Node>, b: &Arc<Node>) -> bool {
         return false;
     }
     let (x, y) = (graph::tensor(a.clone()), graph::tensor(b.clone()));
-    // Every float dtype widens to f64 exactly (sign of zero and NaN kept), every
-    // integer one to i64.
-    if a.meta.dtype.is_float() {
-        let bits = |t: &Tensor| t.to_vec::<f64>().into_iter().map(f64::to_bits).collect::<Vec<_>>();
-        bits(&x) == bits(&y)
-    } else {
-        x.to_vec::<i64>() == y.to_vec::<i64>()
+    // f32 and f64 by their own bits; the half types widen to f64 exactly (sign of zero
+    // kept; a NaN's payload may be quieted, which would only make two NaNs equal that
+    // differ in the signalling bit); every integer type to i64 exactly.
+    let f32_bits = |t: &Tensor| t.to_vec::<f32>().into_iter().map(f32::to_bits).collect::<Vec<_>>();
+    let f64_bits = |t: &Tensor| t.to_vec::<f64>().into_iter().map(f64::to_bits).collect::<Vec<_>>();
+    match a.meta.dtype {
+        DType::F32 => f32_bits(&x) == f32_bits(&y),
+        d if d.is_float() => f64_bits(&x) == f64_bits(&y),
+        _ => x.to_vec::<i64>() == y.to_vec::<i64>(),
     }
 }

@@ -143,3 +143,26 @@ fn gradients_flow_through_a_reused_program() {
     }
     assert_eq!(f.programs(), 1);
 }
+
+#[test]
+fn sizes_read_on_the_host_never_leak_into_another_shape() {
+    // Only elementwise steps and reductions, but host code reads the size: a scale, a
+    // branch, a tensor chosen by length, and constants folded from a slice of a table.
+    let table = Tensor::from_vec((0..8).map(|i| i as f64 * 0.5 - 1.0).collect::<Vec<_>>(), &[8]);
+    let masks: Vec<Tensor> = (0..8).map(|n| Tensor::full(&[1], n as f64, psionic_array::DType::F64)).collect();
+    let body = move |x: &[Tensor]| {
+        let n = x[0].size(0);
+        let scaled = x[0].mul(1.0 / n as f64);
+        let branch = if n > 3 { x[0].exp() } else { x[0].neg() };
+        let chosen = &x[0] + &masks[n];
+        let folded = &x[0] + &table.narrow(0, 0, n).exp().sum_all();
+        let view = &x[0] + &table.narrow(0, 0, n).reshape(&[n as i64, 1]);
+        vec![scaled, branch, chosen, folded, view]
+    };
+    let f = compile(body.clone()).shapeless(true);
+    for n in [2, 3, 5, 2, 7] {
+        let args = [data(&[n, 3], n as u64)];
+        same(&f.call(&args), &body(&args), &format!("n = {n}"));
+    }
+    assert_eq!(f.traces(), 4);
+}

@@ -100,8 +100,8 @@ fn shapeless_reuses_one_trace_only_when_the_graph_allows_it() {
         let x = data(&[n, 2], n as u64);
         assert_eq!(f.call(&[x.clone()])[0].to_vec::<f64>(), x.exp().add(1.0).sum(0, false).to_vec::<f64>());
     }
-    assert_eq!(f.traces(), 1);
-    assert_eq!(f.programs(), 1);
+    // Each shape is traced (its host code may read sizes); one program serves them.
+    assert_eq!((f.traces(), f.programs()), (3, 1));
     // A reshape carries the traced shape: traced again at each new shape rather than
     // replayed wrongly, and the program is reused with the new sizes.
     let r = compile(|x: &[Tensor]| vec![x[0].reshape(&[-1]).mul(2.0)]).shapeless(true);

@@ -42,15 +42,6 @@ pub struct Graph {
     pub outputs: Vec<Slot>,
 }
 
-impl Graph {
-    /// True when replaying the graph on inputs of other shapes (same ranks) computes what
-    /// the function would: every step infers its shape from its inputs' shapes rather
-    /// than carrying a shape of the trace.
-    pub fn shape_polymorphic(&self) -> bool {
-        self.ops.iter().all(|s| s.prim.shape_polymorphic())
-    }
-}
-
 /// Runs `f` on symbolic stand-ins for `args` and reads back its graph. `implicit` are
 /// stand-ins already placed where `f` reads them (a compiled step's state): they become
 /// the inputs after the arguments. `grad` is the grad mode `f` runs in: off for a pure

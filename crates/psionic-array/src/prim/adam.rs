@@ -60,9 +60,6 @@ impl Primitive for AdamCoeffs {
     fn saves(&self) -> Saves {
         Saves::NOTHING
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 /// The step's composite: [`adam_chain`] of inputs `p, g, m, v`, as the kernel's rows.

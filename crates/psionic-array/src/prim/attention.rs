@@ -50,9 +50,6 @@ impl Primitive for Attention {
     fn saves(&self) -> Saves {
         Saves::of(0b111, false)
     }
-    fn shape_polymorphic(&self) -> bool {
-        true
-    }
 }
 
 impl AttentionGrad {
@@ -86,9 +83,6 @@ impl Primitive for AttentionGrad {
     }
     fn saves(&self) -> Saves {
         Saves::NOTHING
-    }
-    fn shape_polymorphic(&self) -> bool {
-        true
     }
 }
 

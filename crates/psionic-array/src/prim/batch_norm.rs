@@ -85,9 +85,6 @@ impl Primitive for BatchNorm {
     fn saves(&self) -> Saves {
         Saves::of(0b11011, false)
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 impl Primitive for ChannelSums {
@@ -124,9 +121,6 @@ impl Primitive for ChannelSums {
     fn saves(&self) -> Saves {
         Saves::of(0b111, true)
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 impl Primitive for ChannelMoments {
@@ -160,9 +154,6 @@ impl Primitive for ChannelMoments {
     fn saves(&self) -> Saves {
         Saves::of(0b1, true)
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 impl Primitive for ChannelCombine {
@@ -195,9 +186,6 @@ impl Primitive for ChannelCombine {
     }
     fn saves(&self) -> Saves {
         Saves::of(0b1111, false)
-    }
-    fn shape_polymorphic(&self) -> bool {
-        false
     }
 }
 

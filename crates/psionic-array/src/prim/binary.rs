@@ -153,9 +153,6 @@ impl Primitive for BinaryOp {
     fn saves(&self) -> Saves {
         saved(*self)
     }
-    fn shape_polymorphic(&self) -> bool {
-        true
-    }
 }
 
 /// Broadcasting elementwise ops: each batched operand gets size-1 dims after its batch

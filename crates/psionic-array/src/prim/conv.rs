@@ -98,9 +98,6 @@ impl Primitive for Convolution {
     fn saves(&self) -> Saves {
         Saves::of(0b11, false)
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 /// The adjoint of `ViewOp::Windows`: sums `[..., O..., K...]` window values back onto
@@ -147,9 +144,6 @@ impl Primitive for Fold {
     }
     fn saves(&self) -> Saves {
         Saves::NOTHING
-    }
-    fn shape_polymorphic(&self) -> bool {
-        false
     }
 }
 

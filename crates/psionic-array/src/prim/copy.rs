@@ -37,9 +37,6 @@ impl Primitive for Cast {
     fn saves(&self) -> Saves {
         Saves::NOTHING
     }
-    fn shape_polymorphic(&self) -> bool {
-        true
-    }
 }
 
 impl Primitive for Contiguous {
@@ -64,8 +61,5 @@ impl Primitive for Contiguous {
     }
     fn saves(&self) -> Saves {
         Saves::NOTHING
-    }
-    fn shape_polymorphic(&self) -> bool {
-        true
     }
 }

@@ -54,7 +54,4 @@ impl Primitive for Custom {
     fn saves(&self) -> Saves {
         Saves::ALL_INPUTS
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }

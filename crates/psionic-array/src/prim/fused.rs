@@ -245,7 +245,4 @@ impl Primitive for Fused {
     fn saves(&self) -> Saves {
         Saves::ALL_INPUTS
     }
-    fn shape_polymorphic(&self) -> bool {
-        self.0.steps.iter().all(|s| s.prim.shape_polymorphic())
-    }
 }

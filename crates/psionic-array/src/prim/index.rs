@@ -49,9 +49,6 @@ impl Primitive for Gather {
     fn saves(&self) -> Saves {
         Saves::of(0b10, false)
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 impl Primitive for Scatter {
@@ -86,9 +83,6 @@ impl Primitive for Scatter {
             ScatterReduce::Assign | ScatterReduce::Sum | ScatterReduce::Mean => Saves::of(0b10, false),
             ScatterReduce::Prod | ScatterReduce::Amax | ScatterReduce::Amin => Saves::of(0b111, true),
         }
-    }
-    fn shape_polymorphic(&self) -> bool {
-        false
     }
 }
 

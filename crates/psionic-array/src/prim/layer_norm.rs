@@ -76,9 +76,6 @@ impl Primitive for LayerNorm {
     fn saves(&self) -> Saves {
         Saves::of(0b11, false)
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 impl LayerNormGrad {
@@ -115,9 +112,6 @@ impl Primitive for LayerNormGrad {
     }
     fn saves(&self) -> Saves {
         Saves::NOTHING
-    }
-    fn shape_polymorphic(&self) -> bool {
-        false
     }
 }
 

@@ -40,9 +40,6 @@ impl Primitive for Const {
     fn saves(&self) -> Saves {
         Saves::NOTHING
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 impl Primitive for Placeholder {
@@ -69,8 +66,5 @@ impl Primitive for Placeholder {
     }
     fn saves(&self) -> Saves {
         Saves::NOTHING
-    }
-    fn shape_polymorphic(&self) -> bool {
-        false
     }
 }

@@ -57,9 +57,6 @@ impl Primitive for LinalgOp {
     fn saves(&self) -> Saves {
         Saves::of(0b11, true)
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 /// Output of a linalg primitive: the batch dims, then the packed parts (or, for a

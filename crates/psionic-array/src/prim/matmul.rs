@@ -38,9 +38,6 @@ impl Primitive for Matmul {
     fn saves(&self) -> Saves {
         Saves::of(0b11, false)
     }
-    fn shape_polymorphic(&self) -> bool {
-        true
-    }
 }
 
 /// `ga = g @ b^T`, `gb = a^T @ g`. An operand stored transposed (a linear layer's

@@ -83,9 +83,6 @@ pub trait Primitive: std::fmt::Debug + Send + Sync {
     fn batch(&self, c: &BatchCtx) -> Result<Tensor>;
     /// Which inputs (and whether the output) the vjp rule reads by value.
     fn saves(&self) -> Saves;
-    /// Whether one trace of this primitive is valid for inputs of any shape (its
-    /// attributes hold no sizes), so `shapeless` compile may reuse it.
-    fn shape_polymorphic(&self) -> bool;
 }
 
 /// What a vjp rule sees: the inputs and output as tensors, and the gradient of the
@@ -439,10 +436,6 @@ impl Prim {
 
     pub fn eval_cpu(&self, inputs: &[&CpuArray], out: &Meta) -> Result<CpuArray> {
         self.def().eval_cpu(inputs, out)
-    }
-
-    pub fn shape_polymorphic(&self) -> bool {
-        self.def().shape_polymorphic()
     }
 
     pub fn saves(&self) -> Saves {

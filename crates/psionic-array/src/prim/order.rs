@@ -52,9 +52,6 @@ impl Primitive for Order {
     fn saves(&self) -> Saves {
         Saves::NOTHING
     }
-    fn shape_polymorphic(&self) -> bool {
-        false
-    }
 }
 
 impl Primitive for SearchSorted {
@@ -86,9 +83,6 @@ impl Primitive for SearchSorted {
     }
     fn saves(&self) -> Saves {
         Saves::NOTHING
-    }
-    fn shape_polymorphic(&self) -> bool {
-        false
     }
 }
 
@@ -124,9 +118,6 @@ impl Primitive for PoolGeometry {
     }
     fn saves(&self) -> Saves {
         Saves::NOTHING
-    }
-    fn shape_polymorphic(&self) -> bool {
-        false
     }
 }
 

@@ -81,9 +81,6 @@ impl Primitive for Reduce {
             | ReduceOp::Any => Saves::of(0b1, true),
         }
     }
-    fn shape_polymorphic(&self) -> bool {
-        true
-    }
 }
 
 impl Primitive for Scan {
@@ -114,9 +111,6 @@ impl Primitive for Scan {
             ScanOp::CumSum => Saves::NOTHING,
             ScanOp::CumProd | ScanOp::CumMax | ScanOp::CumMin | ScanOp::LogCumSumExp => Saves::of(0b1, true),
         }
-    }
-    fn shape_polymorphic(&self) -> bool {
-        true
     }
 }
 

@@ -55,9 +55,6 @@ impl Primitive for Cat {
     fn saves(&self) -> Saves {
         Saves::NOTHING
     }
-    fn shape_polymorphic(&self) -> bool {
-        true
-    }
 }
 
 impl Primitive for SliceUpdate {
@@ -91,9 +88,6 @@ impl Primitive for SliceUpdate {
     }
     fn saves(&self) -> Saves {
         Saves::NOTHING
-    }
-    fn shape_polymorphic(&self) -> bool {
-        false
     }
 }
 

@@ -45,9 +45,6 @@ impl Primitive for Softmax {
     fn saves(&self) -> Saves {
         Saves::of(0, true)
     }
-    fn shape_polymorphic(&self) -> bool {
-        true
-    }
 }
 
 impl Primitive for SoftmaxGrad {
@@ -79,9 +76,6 @@ impl Primitive for SoftmaxGrad {
     }
     fn saves(&self) -> Saves {
         Saves::of(0b11, false)
-    }
-    fn shape_polymorphic(&self) -> bool {
-        true
     }
 }
 

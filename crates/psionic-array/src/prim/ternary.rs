@@ -74,9 +74,6 @@ impl Primitive for TernaryOp {
             TernaryOp::Addcmul(_) | TernaryOp::Addcdiv(_) => Saves::of(0b110, false),
         }
     }
-    fn shape_polymorphic(&self) -> bool {
-        true
-    }
 }
 
 /// `where(cond, a, b)`: `a` where the condition holds, else `b`, broadcast.
@@ -109,8 +106,5 @@ impl Primitive for Where {
     }
     fn saves(&self) -> Saves {
         Saves::of(0b1, false)
-    }
-    fn shape_polymorphic(&self) -> bool {
-        true
     }
 }

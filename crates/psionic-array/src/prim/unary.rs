@@ -181,7 +181,4 @@ impl Primitive for UnaryOp {
     fn saves(&self) -> Saves {
         saved(*self)
     }
-    fn shape_polymorphic(&self) -> bool {
-        true
-    }
 }

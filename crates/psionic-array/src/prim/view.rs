@@ -126,10 +126,6 @@ impl Primitive for ViewOp {
     fn saves(&self) -> Saves {
         Saves::NOTHING
     }
-    /// Those whose attributes name no sizes.
-    fn shape_polymorphic(&self) -> bool {
-        matches!(self, ViewOp::Permute(_) | ViewOp::Unsqueeze(_) | ViewOp::Flip(_))
-    }
 }
 
 /// `g` scattered into zeros of `x`'s shape at the positions `chain` selects.
