@@ -112,11 +112,14 @@ struct Gen<'a, F> {
     _f: std::marker::PhantomData<&'a F>,
 }
 
-/// Generates the loop for `steps` (see [`super::Program::compile`]).
+/// Generates the loop for `steps` (see [`super::Program::compile`]); with `stream`, its
+/// stores go around the cache (to 32-byte aligned outputs) and are fenced before it
+/// returns.
 pub fn generate<F: JitFloat>(
     scalar: &[bool],
     steps: &[(FloatStep, Vec<Operand>)],
     outs: &[usize],
+    stream: bool,
 ) -> Option<Generated> {
     if steps.iter().any(|(s, _)| !supports(s, F::BYTES == 4)) {
         return None;
@@ -174,7 +177,11 @@ pub fn generate<F: JitFloat>(
         let d = g.step(k, *step, args)?;
         g.step_reg[k] = Some(d);
         if let Some(o) = outs.iter().position(|&o| o == k) {
-            g.asm.store(out_ptr[o], d);
+            if stream {
+                g.asm.store_nt(out_ptr[o], d);
+            } else {
+                g.asm.store(out_ptr[o], d);
+            }
         }
         if g.step_last[k].is_none() {
             g.free.push(d);
@@ -182,6 +189,9 @@ pub fn generate<F: JitFloat>(
     }
     g.asm.loop_back(32 / F::BYTES, top);
     g.asm.patch(skip);
+    if stream {
+        g.asm.sfence();
+    }
     for r in SAVED.iter().rev() {
         g.asm.pop(*r);
     }

@@ -92,6 +92,8 @@ type Entry = unsafe extern "C" fn(*const *mut u8, *const u8, usize);
 pub struct Program<F> {
     _mem: ExecMem,
     entry: Entry,
+    /// The same loop with streamed stores, for a run with one output.
+    streamed: Option<(ExecMem, Entry)>,
     /// Per input of the run: its entry in the constant table if it is one value.
     scalar_slot: Vec<Option<u32>>,
     /// The constant table with the scalars' entries still to fill, `lanes` per entry.
@@ -114,16 +116,16 @@ impl<F: JitFloat> Program<F> {
         if !available() {
             return None;
         }
-        let g = codegen::generate::<F>(scalar, steps, outs)?;
-        let mem = ExecMem::new(&g.code)?;
-        // SAFETY: the mapping holds a complete function of the `Entry` signature
-        // (System V ABI, callee-saved registers restored), generated just above for this
-        // CPU (AVX2 checked by `available`).
-        let entry = unsafe { std::mem::transmute::<*const u8, Entry>(mem.entry()) };
+        let g = codegen::generate::<F>(scalar, steps, outs, false)?;
+        let (mem, entry) = load(&g.code)?;
+        let streamed = match outs.len() {
+            1 => Some(load(&codegen::generate::<F>(scalar, steps, outs, true)?.code)?),
+            _ => None,
+        };
         let lanes = lanes::<F>();
         let table = g.table.iter().flat_map(|&b| std::iter::repeat_n(F::from_bits64(b), lanes)).collect();
         let n_arrays = scalar.iter().filter(|s| !**s).count();
-        Some(Program { _mem: mem, entry, scalar_slot: g.scalar_slot, table, n_arrays, n_outs: outs.len() })
+        Some(Program { _mem: mem, entry, streamed, scalar_slot: g.scalar_slot, table, n_arrays, n_outs: outs.len() })
     }
 
     /// The constant table for a call whose scalar input `i` is `value(i)`.
@@ -181,6 +183,50 @@ impl<F: JitFloat> Program<F> {
             o[body..].copy_from_slice(&t[..rest]);
         }
     }
+
+    /// [`Program::run`] for a run with one output, its whole vectors at 32-byte aligned
+    /// addresses stored around the cache (for outputs too large to stay in it); the
+    /// unaligned head and the tail are stored as `run` stores them. Same values.
+    pub fn run_streamed(&self, table: &[F], arrays: &[&[F]], out: &mut [F]) {
+        assert!(self.n_outs == 1 && arrays.len() == self.n_arrays && table.len() == self.table.len());
+        let Some((_, entry)) = &self.streamed else { return self.run(table, arrays, &mut [out]) };
+        let n = out.len();
+        assert!(arrays.iter().all(|a| a.len() >= n));
+        let lanes = lanes::<F>();
+        let head = out.as_ptr().align_offset(32).min(n);
+        let body = (n - head) / lanes * lanes;
+        if body == 0 {
+            return self.run(table, arrays, &mut [out]);
+        }
+        let (before, rest) = out.split_at_mut(head);
+        let (middle, after) = rest.split_at_mut(body);
+        let slice = |from: usize, len: usize| -> Vec<&[F]> { arrays.iter().map(|a| &a[from..from + len]).collect() };
+        if head > 0 {
+            self.run(table, &slice(0, head), &mut [before]);
+        }
+        let mut ptrs = [std::ptr::null_mut::<u8>(); codegen::MAX_POINTERS];
+        let all = arrays.iter().map(|a| a[head..].as_ptr() as *mut u8).chain([middle.as_mut_ptr().cast()]);
+        for (p, a) in ptrs.iter_mut().zip(all) {
+            *p = a;
+        }
+        // SAFETY: every array covers `head + body` elements and the output `body` from
+        // its pointer (checked above), which is 32-byte aligned (`head` aligns it) as the
+        // streamed stores require; `body` is a multiple of the lanes.
+        unsafe { entry(ptrs.as_ptr(), table.as_ptr().cast(), body) };
+        if !after.is_empty() {
+            self.run(table, &slice(head + body, after.len()), &mut [after]);
+        }
+    }
+}
+
+/// Generated code mapped executable, and its entry.
+fn load(code: &[u8]) -> Option<(ExecMem, Entry)> {
+    let mem = ExecMem::new(code)?;
+    // SAFETY: the mapping holds a complete function of the `Entry` signature (System V
+    // ABI, callee-saved registers restored), generated for this CPU (AVX2 checked by
+    // `available`).
+    let entry = unsafe { std::mem::transmute::<*const u8, Entry>(mem.entry()) };
+    Some((mem, entry))
 }
 
 #[cfg(test)]

@@ -217,3 +217,33 @@ fn transcendentals_match_vmath_everywhere() {
         same_bits(&got, &want, &format!("{op:?}"));
     }
 }
+
+/// Streamed stores write the same values as plain ones, at every alignment of the output
+/// and for lengths with and without a head, a whole vector or a tail.
+fn streamed_matches_plain<F: super::JitFloat>() {
+    let steps = [
+        (FloatStep::Binary(BinaryOp::Mul), vec![Operand::Input(0), Operand::Input(1)]),
+        (FloatStep::Binary(BinaryOp::Add), vec![Operand::Step(0), Operand::Input(0)]),
+        (FloatStep::Unary(UnaryOp::Sqrt), vec![Operand::Step(1)]),
+    ];
+    let p = Program::<F>::compile(&[false, false], &steps, &[2]).unwrap();
+    let t = p.table(|_| unreachable!());
+    let (x, y) = (specials::<F>(300, 11), specials::<F>(300, 12));
+    for shift in 0..9 {
+        for n in [0, 1, 5, 8, 13, 16, 40, 203, 291 - shift] {
+            let (mut want, mut got) = (vec![F::zero(); n], vec![F::zero(); n + shift]);
+            p.run(&t, &[&x[..n], &y[..n]], &mut [&mut want]);
+            p.run_streamed(&t, &[&x[..n], &y[..n]], &mut got[shift..]);
+            same_bits(&got[shift..], &want, &format!("shift {shift} n={n}"));
+        }
+    }
+}
+
+#[test]
+fn streamed_stores_match_plain_ones() {
+    if !available() {
+        return;
+    }
+    streamed_matches_plain::<f32>();
+    streamed_matches_plain::<f64>();
+}

@@ -166,6 +166,18 @@ impl Asm {
         self.vex(Map::M0f, pp, 0x11, src, None, Rm::At(base), None);
     }
 
+    /// `[base + rax*elem] = src` around the cache (`vmovntps`/`vmovntpd`); the address
+    /// must be 32-byte aligned.
+    pub fn store_nt(&mut self, base: Gpr, src: Ymm) {
+        let pp = self.pp();
+        self.vex(Map::M0f, pp, 0x2B, src, None, Rm::At(base), None);
+    }
+
+    /// `sfence`: streamed stores are ordered before every later store.
+    pub fn sfence(&mut self) {
+        self.code.extend_from_slice(&[0x0F, 0xAE, 0xF8]);
+    }
+
     /// `mov dst, [rdi + 8 * slot]`: a pointer from the argument table.
     pub fn load_ptr(&mut self, dst: Gpr, slot: u8) {
         self.code.extend_from_slice(&[0x48 | ((dst >> 3) << 2), 0x8B, 0x40 | ((dst & 7) << 3) | RDI, slot * 8]);
@@ -239,6 +251,10 @@ mod tests {
         );
         // vmovups [r12 + rax*4], ymm13
         assert_eq!(one(4, |a| a.store(R12, 13)), [0xC4, 0x41, 0x7C, 0x11, 0x2C, 0x84]);
+        // vmovntps [r12 + rax*4], ymm13; vmovntpd [r12 + rax*8], ymm13; sfence
+        assert_eq!(one(4, |a| a.store_nt(R12, 13)), [0xC4, 0x41, 0x7C, 0x2B, 0x2C, 0x84]);
+        assert_eq!(one(8, |a| a.store_nt(R12, 13)), [0xC4, 0x41, 0x7D, 0x2B, 0x2C, 0xC4]);
+        assert_eq!(one(4, |a| a.sfence()), [0x0F, 0xAE, 0xF8]);
         // vsqrtps ymm1, ymm1
         assert_eq!(one(4, |a| a.sqrt(1, Rm::Reg(1))), [0xC4, 0xE1, 0x7C, 0x51, 0xC9]);
         // vcmpps ymm14, ymm2, [rsi + 0x20], 0x1e
