@@ -25,10 +25,10 @@ static TEXT: &str = include_str!("../../../../data/shakespeare.txt");
 #[derive(clap::Args, Debug, Clone)]
 pub struct DemoArgs {
     /// Optimizer steps.
-    #[arg(long, default_value_t = 1400)]
+    #[arg(long, default_value_t = 4500)]
     pub steps: usize,
     /// Transformer blocks.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 2)]
     pub layers: usize,
     /// Width of the residual stream.
     #[arg(long, default_value_t = 128)]
@@ -40,13 +40,13 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 64)]
     pub context: usize,
     /// Sequences per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 16)]
     pub batch: usize,
     /// Peak learning rate (AdamW; linear warm-up, then cosine decay to a tenth).
     #[arg(long, default_value_t = 5e-3)]
     pub lr: f64,
     /// Evaluate on the held-out split every this many steps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 250)]
     pub eval_every: usize,
     /// Characters to sample from the trained model.
     #[arg(long, default_value_t = 500)]
