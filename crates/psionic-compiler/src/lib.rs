@@ -185,7 +185,7 @@ impl Compiled {
         let _serial = self.0.serial.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = Snapshot::take(&**state)?;
         let plan = self.plan(args, Some(&before))?;
-        let inputs: Vec<Tensor> = args.iter().cloned().chain(before.inputs()).collect();
+        let inputs = graph_inputs(args, Some(&before));
         drop(before);
         let mut outs = no_grad(|| replay::run(&plan, &inputs))?;
         drop(inputs);
@@ -245,20 +245,12 @@ impl Compiled {
         let adopted = if host_draws || templates.is_empty() {
             None
         } else {
-            let metas: Vec<Meta> = args
-                .iter()
-                .cloned()
-                .chain(state.into_iter().flat_map(Snapshot::inputs))
-                .map(|a| Meta::new(a.shape(), a.dtype()))
-                .collect();
+            let metas: Vec<Meta> = graph_inputs(args, state).iter().map(|a| Meta::new(a.shape(), a.dtype())).collect();
             templates.iter().find_map(|t| t.adopt(&g, layout.clone(), &metas))
         };
         let (plan, template) = match adopted {
             Some(plan) => (Arc::new(plan), None),
-            None => {
-                let t = self.build(g, layout, args, state)?;
-                (t.plan.clone(), Some(t))
-            }
+            None => self.build(g, layout, args, state)?,
         };
         // Numbers drawn on the host while tracing are constants of this trace: it serves
         // this call, and the next call traces (and draws) again. Likewise a trace that
@@ -285,23 +277,33 @@ impl Compiled {
         Ok(plan)
     }
 
-    /// A program built from trace `g`: simplified, fused, kept with the trace it came
-    /// from so that a shapeless call at another shape can reuse it.
-    fn build(&self, g: Graph, layout: Option<Layout>, args: &[Tensor], state: Option<&Snapshot>) -> Result<Template> {
+    /// A program built from trace `g` (simplified, fused) and, for a shapeless function,
+    /// its template: the program kept with the trace it came from, for calls at other
+    /// shapes.
+    fn build(
+        &self,
+        g: Graph,
+        layout: Option<Layout>,
+        args: &[Tensor],
+        state: Option<&Snapshot>,
+    ) -> Result<(Arc<Plan>, Option<Template>)> {
         let traced = self.0.shapeless.then(|| g.clone());
         let (mut g, simplified) = simplify::simplify(g)?;
         let mut fused = None;
         if self.0.fuse {
-            let inputs: Vec<Tensor> =
-                args.iter().cloned().chain(state.into_iter().flat_map(Snapshot::inputs)).collect();
-            let (f, placed) = fuse::fuse(g, &inputs)?;
+            let (f, placed) = fuse::fuse(g, &graph_inputs(args, state))?;
             (g, fused) = (f, Some(placed));
         }
         let plan = Arc::new(Plan::new(g, layout));
         self.0.programs.fetch_add(1, Ordering::Relaxed);
-        let trace = traced.unwrap_or_else(|| Graph { n_inputs: 0, consts: vec![], ops: vec![], outputs: vec![] });
-        Ok(Template::new(trace, &simplified, fused.as_deref(), plan))
+        let template = traced.map(|t| Template::new(t, &simplified, fused.as_deref(), plan.clone()));
+        Ok((plan, template))
     }
+}
+
+/// The graph's inputs for a call: its arguments, then the state's values.
+fn graph_inputs(args: &[Tensor], state: Option<&Snapshot>) -> Vec<Tensor> {
+    args.iter().cloned().chain(state.into_iter().flat_map(Snapshot::inputs)).collect()
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub struct Template {
     /// Per program step, the trace steps it runs, in the order it runs them (one for a
     /// step kept as it was; a fused chain's members, its root last).
     runs: Vec<Vec<usize>>,
-    pub plan: Arc<Plan>,
+    plan: Arc<Plan>,
 }
 
 impl Template {

@@ -156,13 +156,7 @@ impl<F: JitFloat> Program<F> {
         assert!(arrays.iter().all(|a| a.len() >= n) && outs.iter().all(|o| o.len() == n));
         let lanes = lanes::<F>();
         let body = n - n % lanes;
-        // The pointer table on the stack: no allocation per call (a chain runs one call
-        // per block).
-        let mut ptrs = [std::ptr::null_mut::<u8>(); codegen::MAX_POINTERS];
-        let all = arrays.iter().map(|a| a.as_ptr() as *mut u8).chain(outs.iter_mut().map(|o| o.as_mut_ptr().cast()));
-        for (p, a) in ptrs.iter_mut().zip(all) {
-            *p = a;
-        }
+        let ptrs = pointers(arrays.iter().map(|a| a.as_ptr()), outs.iter_mut().map(|o| o.as_mut_ptr()));
         // SAFETY: every pointer covers `body` elements (checked above); the code reads
         // the arrays and the table and writes only the outputs, at indices below `body`.
         unsafe { (self.entry)(ptrs.as_ptr(), table.as_ptr().cast(), body) };
@@ -204,11 +198,7 @@ impl<F: JitFloat> Program<F> {
         if head > 0 {
             self.run(table, &slice(0, head), &mut [before]);
         }
-        let mut ptrs = [std::ptr::null_mut::<u8>(); codegen::MAX_POINTERS];
-        let all = arrays.iter().map(|a| a[head..].as_ptr() as *mut u8).chain([middle.as_mut_ptr().cast()]);
-        for (p, a) in ptrs.iter_mut().zip(all) {
-            *p = a;
-        }
+        let ptrs = pointers(arrays.iter().map(|a| a[head..].as_ptr()), [middle.as_mut_ptr()]);
         // SAFETY: every array covers `head + body` elements and the output `body` from
         // its pointer (checked above), which is 32-byte aligned (`head` aligns it) as the
         // streamed stores require; `body` is a multiple of the lanes.
@@ -217,6 +207,20 @@ impl<F: JitFloat> Program<F> {
             self.run(table, &slice(head + body, after.len()), &mut [after]);
         }
     }
+}
+
+/// The entry's pointer table, array inputs then outputs, on the stack: no allocation per
+/// call (a chain runs one call per block).
+fn pointers<F>(
+    arrays: impl Iterator<Item = *const F>,
+    outs: impl IntoIterator<Item = *mut F>,
+) -> [*mut u8; codegen::MAX_POINTERS] {
+    let mut ptrs = [std::ptr::null_mut::<u8>(); codegen::MAX_POINTERS];
+    let all = arrays.map(|a| a as *mut u8).chain(outs.into_iter().map(|o| o.cast()));
+    for (p, a) in ptrs.iter_mut().zip(all) {
+        *p = a;
+    }
+    ptrs
 }
 
 /// Generated code mapped executable, and its entry.
