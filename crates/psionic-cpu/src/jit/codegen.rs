@@ -433,49 +433,58 @@ impl<F: JitFloat> Gen<'_, F> {
     }
 
     /// `d = vmath::exp(x)`, operation for operation; `d` may be `x`. Uses both scratch
-    /// registers and three from the pool.
+    /// registers and five from the pool.
     fn exp(&mut self, d: Ymm, x: Ymm) -> Option<()> {
-        use crate::vmath::{EXP_TAYLOR, ROUND};
+        use crate::vmath::{EXP_TAYLOR, LN2_HI, LN2_LO, ROUND};
         let (lo, hi, zero) = (self.f32(-104.0), self.f32(88.8), self.f32(0.0));
         let (log2e, round, round_bits) =
             (self.f32(std::f32::consts::LOG2_E), self.f32(ROUND), self.int(ROUND.to_bits() as i32));
-        let (c1, c2, bias) = (self.f32(0.693_359_4), self.f32(-2.121_944_4e-4), self.int(127));
-        let taylor: Vec<Rm> = EXP_TAYLOR.iter().map(|&c| self.f32(c)).collect();
-        let (t, n, r) = (self.free.pop()?, self.free.pop()?, self.free.pop()?);
-        let (under, xc) = (S1, S2);
+        let (c1, c2, bias) = (self.f32(-LN2_HI), self.f32(-LN2_LO), self.int(127));
+        let c: Vec<Rm> = EXP_TAYLOR.iter().map(|&c| self.f32(c)).collect();
+        let (t, n, p) = (self.free.pop()?, self.free.pop()?, self.free.pop()?);
+        let (t2, q) = (self.free.pop()?, self.free.pop()?);
+        let (under, r) = (S1, S2);
         let a = &mut self.asm;
-        // under = x < -104; x = under ? 0 : (x > 88.8 ? 88.8 : x)
+        // under = x < -104; x = under ? 0 : (x > 88.8 ? 88.8 : x), into r
         a.cmp(under, x, lo, LT);
-        a.cmp(xc, x, hi, GT);
-        a.blendv(xc, x, hi, xc);
-        a.blendv(xc, xc, zero, under);
-        // t = x * log2(e) + ROUND; n = bits(t) - bits(ROUND); nf = t - ROUND
-        a.op3(MUL, t, xc, log2e);
-        a.op3(ADD, t, t, round);
+        a.cmp(r, x, hi, GT);
+        a.blendv(r, x, hi, r);
+        a.blendv(r, r, zero, under);
+        // t = x * log2(e) + ROUND (one rounding); n = bits(t) - bits(ROUND); nf = t - ROUND
+        a.load(t, round);
+        a.fma231(t, r, log2e);
         a.int_op(0xFA, n, t, round_bits);
         a.op3(SUB, t, t, round);
-        // r = x - nf * c1 - nf * c2
-        a.op3(MUL, r, t, c1);
-        a.op3(SUB, r, xc, Rm::Reg(r));
-        a.op3(MUL, t, t, c2);
-        a.op3(SUB, r, r, Rm::Reg(t));
-        // p = horner(EXP_TAYLOR, r), into t
-        a.load(t, taylor[7]);
-        for c in taylor[..7].iter().rev() {
-            a.fma213(t, r, *c);
-        }
-        // s1 = (n >> 1) + 127 << 23, s2 = (n - (n >> 1)) + 127 << 23, into r and n
-        a.int_shift(4, r, n, 1);
-        a.int_op(0xFA, n, n, Rm::Reg(r));
+        // r = x - nf * LN2_HI - nf * LN2_LO, each a fused multiply-add
+        a.fma231(r, t, c1);
+        a.fma231(r, t, c2);
+        // t = exp_poly(EXP_TAYLOR, r): t2 = r², q = q67 then q47 then Q, t = q45 then q23,
+        // p = c1 + r Q, t = c0 + r p
+        a.op3(MUL, t2, r, Rm::Reg(r));
+        a.load(q, c[6]);
+        a.fma231(q, r, c[7]);
+        a.load(t, c[4]);
+        a.fma231(t, r, c[5]);
+        a.fma213(q, t2, Rm::Reg(t));
+        a.load(t, c[2]);
+        a.fma231(t, r, c[3]);
+        a.fma213(q, t2, Rm::Reg(t));
+        a.load(p, c[1]);
+        a.fma231(p, r, Rm::Reg(q));
+        a.load(t, c[0]);
+        a.fma231(t, r, Rm::Reg(p));
+        // s1 = (n >> 1) + 127 << 23, s2 = (n - (n >> 1)) + 127 << 23, into p and n
+        a.int_shift(4, p, n, 1);
+        a.int_op(0xFA, n, n, Rm::Reg(p));
         a.int_op(0xFE, n, n, bias);
         a.int_shift(6, n, n, 23);
-        a.int_op(0xFE, r, r, bias);
-        a.int_shift(6, r, r, 23);
-        a.op3(MUL, t, t, Rm::Reg(r));
+        a.int_op(0xFE, p, p, bias);
+        a.int_shift(6, p, p, 23);
+        a.op3(MUL, t, t, Rm::Reg(p));
         a.op3(MUL, t, t, Rm::Reg(n));
         // under ? 0 : p * s1 * s2
         a.op3(ANDN, d, under, Rm::Reg(t));
-        self.free.extend([r, n, t]);
+        self.free.extend([q, t2, p, n, t]);
         Some(())
     }
 
