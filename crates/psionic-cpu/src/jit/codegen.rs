@@ -433,7 +433,7 @@ impl<F: JitFloat> Gen<'_, F> {
     }
 
     /// `d = vmath::exp(x)`, operation for operation; `d` may be `x`. Uses both scratch
-    /// registers and five from the pool.
+    /// registers and four from the pool.
     fn exp(&mut self, d: Ymm, x: Ymm) -> Option<()> {
         use crate::vmath::{EXP_TAYLOR, LN2_HI, LN2_LO, ROUND};
         let (lo, hi, zero) = (self.f32(-104.0), self.f32(88.8), self.f32(0.0));
@@ -441,7 +441,7 @@ impl<F: JitFloat> Gen<'_, F> {
             (self.f32(std::f32::consts::LOG2_E), self.f32(ROUND), self.int(ROUND.to_bits() as i32));
         let (c1, c2, bias) = (self.f32(-LN2_HI), self.f32(-LN2_LO), self.int(127));
         let c: Vec<Rm> = EXP_TAYLOR.iter().map(|&c| self.f32(c)).collect();
-        let (t, n, p) = (self.free.pop()?, self.free.pop()?, self.free.pop()?);
+        let (t, n) = (self.free.pop()?, self.free.pop()?);
         let (t2, q) = (self.free.pop()?, self.free.pop()?);
         let (under, r) = (S1, S2);
         let a = &mut self.asm;
@@ -459,7 +459,7 @@ impl<F: JitFloat> Gen<'_, F> {
         a.fma231(r, t, c1);
         a.fma231(r, t, c2);
         // t = exp_poly(EXP_TAYLOR, r): t2 = r², q = q67 then q47 then Q, t = q45 then q23,
-        // p = c1 + r Q, t = c0 + r p
+        // q = c1 + r Q, t = c0 + r q
         a.op3(MUL, t2, r, Rm::Reg(r));
         a.load(q, c[6]);
         a.fma231(q, r, c[7]);
@@ -469,22 +469,21 @@ impl<F: JitFloat> Gen<'_, F> {
         a.load(t, c[2]);
         a.fma231(t, r, c[3]);
         a.fma213(q, t2, Rm::Reg(t));
-        a.load(p, c[1]);
-        a.fma231(p, r, Rm::Reg(q));
+        a.fma213(q, r, c[1]);
         a.load(t, c[0]);
-        a.fma231(t, r, Rm::Reg(p));
-        // s1 = (n >> 1) + 127 << 23, s2 = (n - (n >> 1)) + 127 << 23, into p and n
-        a.int_shift(4, p, n, 1);
-        a.int_op(0xFA, n, n, Rm::Reg(p));
+        a.fma231(t, r, Rm::Reg(q));
+        // s1 = (n >> 1) + 127 << 23, s2 = (n - (n >> 1)) + 127 << 23, into q and n
+        a.int_shift(4, q, n, 1);
+        a.int_op(0xFA, n, n, Rm::Reg(q));
         a.int_op(0xFE, n, n, bias);
         a.int_shift(6, n, n, 23);
-        a.int_op(0xFE, p, p, bias);
-        a.int_shift(6, p, p, 23);
-        a.op3(MUL, t, t, Rm::Reg(p));
+        a.int_op(0xFE, q, q, bias);
+        a.int_shift(6, q, q, 23);
+        a.op3(MUL, t, t, Rm::Reg(q));
         a.op3(MUL, t, t, Rm::Reg(n));
         // under ? 0 : p * s1 * s2
         a.op3(ANDN, d, under, Rm::Reg(t));
-        self.free.extend([q, t2, p, n, t]);
+        self.free.extend([q, t2, n, t]);
         Some(())
     }
 
