@@ -4,12 +4,13 @@
 //! intermediate through L1 once per step: about one cycle per vector per step, so a
 //! ten-step chain is compute-bound at several times the memory traffic it saves. Here a
 //! run of steps whose eager kernels are single IEEE operations or exact selections
-//! (add, multiply, divide, square root, rounding, negation, comparisons and blends) is
-//! compiled into one loop that keeps every intermediate in a ymm register: one load per
-//! input, one store per value the rest of the chain reads. Each step emits the very
-//! operations its eager kernel performs, in the same order and without contraction into
-//! fused multiply-adds, so every value has the eager op's bits. Transcendental steps
-//! stay on their kernels, between generated runs.
+//! (add, multiply, divide, square root, rounding, negation, comparisons and blends), or
+//! f32 exp, sigmoid, silu and tanh (`crate::vmath`'s branch-free sequences, on CPUs
+//! with FMA), is compiled into one loop that keeps every intermediate in a ymm
+//! register: one load per input, one store per value the rest of the chain reads. Each
+//! step emits the very operations its eager kernel performs, in the same order, with
+//! fused multiply-adds exactly where the kernel has them, so every value has the eager
+//! op's bits. Other transcendental steps stay on their kernels, between generated runs.
 
 mod codegen;
 #[cfg(target_os = "linux")]
