@@ -1,16 +1,18 @@
-//! f32 convolution products on the AVX-512 kernel with the window matrix (im2col) laid
-//! out piecewise, just before the kernel reads each piece, so it is written and read in
-//! cache and never exists whole:
-//! - the forward product `w @ windows` fills the kernel's panels of 64 window columns
-//!   (output positions) straight from the input ([`windows_product`]);
+//! f32 convolution products on the f32 kernel (AVX-512 or AVX2) with the window matrix
+//! (im2col) laid out piecewise, just before the kernel reads each piece, so it is
+//! written and read in cache and never exists whole:
+//! - the forward product `w @ windows` fills the kernel's panels of window columns
+//!   (output positions; 64 or 16 a panel) straight from the input ([`windows_product`]);
 //! - the weight gradient `windows @ g^T` fills strips of six window rows
 //!   ([`windows_weight_product`]).
 //!
 //! Laying out all of an example's windows first and letting gemm pack them again moved
-//! the data twice more, through a buffer larger than L2.
+//! the data twice more, through a buffer larger than L2 (on AVX2, the `gemm` crate's
+//! packing and the im2col copies were a quarter of a ResNet block's time).
 
 use crate::conv::{Geometry, Row};
 use crate::gemm_f32::View;
+use crate::gemm_tiles::Isa;
 
 /// Whether a group's products with `ck` window rows run here: on a CPU with the kernel,
 /// and with at least 128 rows (a first layer's 27 rows of 3 channels would store each
@@ -21,10 +23,10 @@ pub(crate) fn takes(ck: usize) -> bool {
 }
 
 /// Whether a group's weight gradient with `ck` window rows and `mg` output channels runs
-/// here: as [`takes`], with the channels filling the kernel's 64 lanes (fewer would
-/// leave most of every tile empty).
+/// here: as [`takes`], with the channels filling a panel's lanes (fewer would leave
+/// most of every tile empty).
 pub(crate) fn takes_weight(ck: usize, mg: usize) -> bool {
-    takes(ck) && mg >= crate::gemm_f32::NR
+    takes(ck) && mg >= crate::gemm_f32::panel_lanes()
 }
 
 /// The plan's rows (see [`Geometry::plan`]) grouped by tap: tap `t`'s rows are
@@ -125,10 +127,11 @@ pub(crate) fn windows_product(
     let cg = g.channels / g.groups;
     let x = &x[(n0 * g.channels + grp * cg) * ip..];
     let fill = |p0: usize, kc: usize, j0: usize, width: usize, panel: &mut [f32]| {
-        let recipe = Recipe::new(taps, g, (j0, width), crate::gemm_f32::NR / 16);
-        // SAFETY: the kernel checked the CPU before asking for a panel; every lane a
-        // part admits lies inside `x` (the plan's rows are inside their planes).
-        unsafe { fill_rows(panel, crate::gemm_f32::NR, p0..p0 + kc, g, x, &recipe) };
+        let nr = crate::gemm_f32::panel_lanes();
+        let recipe = Recipe::new(taps, g, (j0, width), panel.len() / (kc * 16));
+        // SAFETY: every lane a part admits lies inside `x` (the plan's rows are inside
+        // their planes).
+        unsafe { fill_rows(panel, (nr, kc * nr), p0..p0 + kc, g, x, &recipe) };
     };
     let ck = cg * kp;
     let a = View { data: wg, off: 0, rs: ck as isize, cs: 1 };
@@ -160,67 +163,174 @@ pub(crate) fn windows_weight_product(
     let kc0 = blocks.clone().next().map_or(1, |(_, kc)| kc);
     let fill = |i0: usize, h: usize, p0: usize, _kc: usize, ld: usize, strip: &mut [f32]| {
         // SAFETY: as in `windows_product`.
-        unsafe { fill_rows(strip, ld, i0..i0 + h, g, x, &recipes[p0 / kc0]) };
+        unsafe { fill_rows(strip, (ld, 0), i0..i0 + h, g, x, &recipes[p0 / kc0]) };
     };
     let b = View { data: gt, off, rs: 1, cs: rs as isize };
     crate::gemm_f32::matmul_filled_a(&fill, b, [cg * kp, k, mg], (dst, ldo, accumulate), threads);
 }
 
-/// Window rows `rows` into `dst`, one per `ld` lanes (every lane of each; those no part
-/// admits are zero): row `c * kp + tap` is tap `tap`'s parts read from channel `c`'s
-/// plane of `x`.
+/// Window rows `rows` into `dst`, laid out in panels of `pw` lanes, `panel` apart
+/// (`(pw, panel)`; strips of a few whole rows are one panel, `pw` a row's lanes): row
+/// `i`'s 16-lane vector `v` goes to panel `16 v / pw` at lane `i * pw + 16 v % pw`.
+/// Every lane of the recipe's `nv` vectors is written (those no part admits are zero):
+/// row `c * kp + tap` is tap `tap`'s parts read from channel `c`'s plane of `x`.
 ///
 /// # Safety
-/// The CPU has AVX-512 F; every lane a part admits, for every channel of the rows, lies
-/// inside `x`.
+/// Every lane a part admits, for every channel of the rows, lies inside `x`.
+unsafe fn fill_rows(
+    dst: &mut [f32],
+    (pw, panel): (usize, usize),
+    rows: std::ops::Range<usize>,
+    g: &Geometry,
+    x: &[f32],
+    r: &Recipe,
+) {
+    let (ip, _, kp) = g.planes();
+    let vec_at: Vec<usize> = (0..r.nv).map(|v| 16 * v / pw * panel + 16 * v % pw).collect();
+    let n = rows.len();
+    assert!(pw.is_multiple_of(16) && vec_at.iter().all(|&at| n == 0 || at + (n - 1) * pw + 16 <= dst.len()));
+    let isa = crate::gemm_f32::isa();
+    // Channel and tap of each row by counting, not dividing.
+    let (mut c, mut tap) = (rows.start / kp.max(1), rows.start % kp.max(1));
+    for i in 0..n {
+        let xc = x.as_ptr().wrapping_add(c * ip);
+        let first = &r.first[tap * r.nv..][..r.nv];
+        let extra = &r.extra[r.extra_starts[tap]..r.extra_starts[tap + 1]];
+        let row = dst[i * pw..].as_mut_ptr();
+        // SAFETY: the caller's promise; each vector's 16 lanes are inside `dst`
+        // (asserted); the kernel runs on `isa` only where the CPU has it.
+        unsafe {
+            if g.stride[2] != 1 {
+                fill_strided(row, &vec_at, xc, first, extra, g.stride[2]);
+            } else {
+                match isa {
+                    Isa::Avx512 => fill_row512(row, &vec_at, xc, first, extra),
+                    Isa::Avx2 => fill_row256(row, &vec_at, xc, first, extra),
+                }
+            }
+        }
+        tap += 1;
+        if tap == kp {
+            (c, tap) = (c + 1, 0);
+        }
+    }
+}
+
+/// A strided layer's window row (vector `v` at `row + vec_at[v]`), lane by lane.
+///
+/// # Safety
+/// As for [`fill_rows`], for this row's channel plane at `xc`; `row + vec_at[v]` holds
+/// 16 lanes for every vector.
+unsafe fn fill_strided(
+    row: *mut f32,
+    vec_at: &[usize],
+    xc: *const f32,
+    first: &[(u16, isize)],
+    extra: &[Part],
+    stride: usize,
+) {
+    for &at in vec_at {
+        // SAFETY: the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(row.add(at), 16) }.fill(0.0);
+    }
+    let lanes = first.iter().enumerate().map(|(v, &(mask, off))| Part { v, mask, off });
+    for p in lanes.chain(extra.iter().copied()) {
+        for j in (0..16).filter(|j| p.mask >> j & 1 == 1) {
+            // SAFETY: the caller's promise, lane by lane.
+            unsafe { *row.add(vec_at[p.v] + j) = *xc.wrapping_offset(p.off + ((16 * p.v + j) * stride) as isize) };
+        }
+    }
+}
+
+/// A stride-1 window row (vector `v` at `row + vec_at[v]`): one masked load a vector.
+///
+/// # Safety
+/// The CPU has AVX-512 F; as for [`fill_strided`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn fill_rows(dst: &mut [f32], ld: usize, rows: std::ops::Range<usize>, g: &Geometry, x: &[f32], r: &Recipe) {
+unsafe fn fill_row512(row: *mut f32, vec_at: &[usize], xc: *const f32, first: &[(u16, isize)], extra: &[Part]) {
     use std::arch::x86_64::*;
-    let (ip, _, kp) = g.planes();
-    let (stride, nv) = (g.stride[2], r.nv);
-    assert!(nv * 16 == ld && dst.len() >= rows.len() * ld);
-    for (i, kk) in rows.enumerate() {
-        let (c, tap) = (kk / kp, kk % kp);
-        let xc = x.as_ptr().wrapping_add(c * ip);
-        let row = dst[i * ld..].as_mut_ptr();
-        let first = &r.first[tap * nv..][..nv];
-        let extra = &r.extra[r.extra_starts[tap]..r.extra_starts[tap + 1]];
-        if stride == 1 {
-            for (v, &(mask, off)) in first.iter().enumerate() {
-                // SAFETY: the lanes a mask admits are inside `x` (the caller's promise);
-                // a masked-off lane is never read, so may lie outside; the row holds
-                // `ld` lanes (asserted above).
-                unsafe {
-                    let at = xc.wrapping_offset(off + 16 * v as isize);
-                    _mm512_storeu_ps(row.add(16 * v), _mm512_maskz_loadu_ps(mask, at));
-                }
-            }
-            for p in extra {
-                // SAFETY: as above, merged into the vector already written.
-                unsafe {
-                    let at = xc.wrapping_offset(p.off + 16 * p.v as isize);
-                    let cur = _mm512_loadu_ps(row.add(16 * p.v));
-                    _mm512_storeu_ps(row.add(16 * p.v), _mm512_mask_loadu_ps(cur, p.mask, at));
-                }
-            }
-            continue;
+    for (v, (&(mask, off), &to)) in first.iter().zip(vec_at).enumerate() {
+        // SAFETY: the lanes a mask admits are inside `x` (the caller's promise); a
+        // masked-off lane is never read, so may lie outside.
+        unsafe {
+            let at = xc.wrapping_offset(off + 16 * v as isize);
+            _mm512_storeu_ps(row.add(to), _mm512_maskz_loadu_ps(mask, at));
         }
-        // A strided layer: lane by lane.
-        let lanes = first.iter().enumerate().map(|(v, &(mask, off))| Part { v, mask, off });
-        // SAFETY: the row holds `ld` lanes.
-        let out = unsafe { std::slice::from_raw_parts_mut(row, ld) };
-        out.fill(0.0);
-        for p in lanes.chain(extra.iter().copied()) {
-            for j in (0..16).filter(|j| p.mask >> j & 1 == 1) {
-                // SAFETY: as above, lane by lane.
-                out[16 * p.v + j] = unsafe { *xc.wrapping_offset(p.off + ((16 * p.v + j) * stride) as isize) };
+    }
+    for p in extra {
+        // SAFETY: as above, merged into the vector already written.
+        unsafe {
+            let (at, to) = (xc.wrapping_offset(p.off + 16 * p.v as isize), row.add(vec_at[p.v]));
+            _mm512_storeu_ps(to, _mm512_mask_loadu_ps(_mm512_loadu_ps(to), p.mask, at));
+        }
+    }
+}
+
+/// Each byte's lanes as an AVX2 vector mask (all ones where its bit is set), read
+/// rather than computed for each half of each vector of a window row.
+static BYTE_MASKS: [[i32; 8]; 256] = {
+    let mut t = [[0; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut l = 0;
+        while l < 8 {
+            t[b][l] = if b >> l & 1 == 1 { -1 } else { 0 };
+            l += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// [`fill_row512`] on AVX2: each 16-lane part as two 8-lane masked loads.
+///
+/// # Safety
+/// As for [`fill_row512`], with AVX2 in place of AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fill_row256(row: *mut f32, vec_at: &[usize], xc: *const f32, first: &[(u16, isize)], extra: &[Part]) {
+    use std::arch::x86_64::*;
+    // Lanes `8 h..8 h + 8` of a 16-lane mask.
+    let half = |mask: u16, h: usize| {
+        let bits = &BYTE_MASKS[usize::from((mask >> (8 * h)) as u8)];
+        // SAFETY: a table row is eight lanes.
+        unsafe { _mm256_loadu_si256(bits.as_ptr().cast()) }
+    };
+    for (v, (&(mask, off), &to)) in first.iter().zip(vec_at).enumerate() {
+        for h in 0..2 {
+            // SAFETY: as in `fill_row512`: a masked-off lane is never read (and a
+            // masked load does not fault on one).
+            unsafe {
+                let at = xc.wrapping_offset(off + (16 * v + 8 * h) as isize);
+                let val = if (mask >> (8 * h)) as u8 == 0xff {
+                    _mm256_loadu_ps(at)
+                } else {
+                    _mm256_maskload_ps(at, half(mask, h))
+                };
+                _mm256_storeu_ps(row.add(to + 8 * h), val);
+            }
+        }
+    }
+    for p in extra {
+        for h in 0..2 {
+            // SAFETY: as above, merged into the vector already written.
+            unsafe {
+                let at = xc.wrapping_offset(p.off + (16 * p.v + 8 * h) as isize);
+                let (to, m) = (row.add(vec_at[p.v] + 8 * h), half(p.mask, h));
+                let new = _mm256_maskload_ps(at, m);
+                _mm256_storeu_ps(to, _mm256_blendv_ps(_mm256_loadu_ps(to), new, _mm256_castsi256_ps(m)));
             }
         }
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn fill_rows(_: &mut [f32], _: usize, _: std::ops::Range<usize>, _: &Geometry, _: &[f32], _: &Recipe) {
-    unreachable!("no AVX-512 kernel on this architecture")
+unsafe fn fill_row512(_: *mut f32, _: &[usize], _: *const f32, _: &[(u16, isize)], _: &[Part]) {
+    unreachable!("no f32 kernel on this architecture")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn fill_row256(_: *mut f32, _: &[usize], _: *const f32, _: &[(u16, isize)], _: &[Part]) {
+    unreachable!("no f32 kernel on this architecture")
 }

@@ -1,44 +1,46 @@
-//! f32 matrix multiply on AVX-512 FMA, for the products [`takes`] accepts and the
-//! convolution weight gradients [`takes_col_major_b`] does; `matmul.rs` sends the others
-//! to the `gemm` crate.
+//! f32 matrix multiply on the register tiles of [`crate::gemm_tiles`] (AVX-512, or AVX2
+//! with FMA): the products [`takes`] accepts and the convolution weight gradients
+//! [`takes_col_major_b`] does (both on AVX-512, where they were measured faster), and
+//! the convolution products whose windows are laid out straight into the kernel's
+//! panels ([`matmul_filled`], [`matmul_filled_a`]) on either; `matmul.rs` sends the
+//! others to the `gemm` crate.
 //!
 //! The layout is the usual one for such kernels: `k` is cut into blocks of [`KC`]; per
-//! block, `b` is packed into panels of [`NR`] columns, and an MR x NR register tile of
-//! sums takes one broadcast of `a` and [`NV`] FMAs per row and k. A row-major `a` is read
-//! in place (its [`MR`] rows at their own stride); other layouts, and the rows at the
-//! matrix's edge, are packed into panels of MR rows. Each tile sums its k block from zero
-//! and adds that to the output, whose lines it fetches for writing early in its loop, so
-//! the output (often in memory) is not waited for. Every tile adds its k blocks in order,
-//! one after another, so the result does not depend on the thread count (threads take
-//! disjoint rows). Tiles cut by the matrix's edge go through an L1 scratch tile.
+//! block, `b` is packed into panels of `nr` columns (the instruction set's
+//! [`Isa::nr`]), and an MR x nr register tile of sums takes one broadcast of `a` and
+//! `nr / lanes` FMAs per row and k. A row-major `a` is read in place (its [`MR`] rows at
+//! their own stride); other layouts, and the rows at the matrix's edge, are packed into
+//! panels of MR rows. Each tile sums its k block from zero and adds that to the output.
+//! Every tile adds its k blocks in order, one after another, so the result does not
+//! depend on the thread count (threads take disjoint rows). Tiles cut by the matrix's
+//! edge go through an L1 scratch tile.
 
+use crate::gemm_tiles::{tile_rows, Isa, MAX_NR, MR};
 use crate::storage::Storage;
 use rayon::prelude::*;
 
-/// Rows of the register tile, and its columns in 16-lane vectors: six rows (few enough
-/// for a row-major `a` read in place to stay within L1's ways at power-of-two strides)
-/// of four vectors, 24 accumulators. 12 x 32, 7 x 64 and 8 x 48 measured no faster.
-const MR: usize = 6;
-const NV: usize = 4;
-pub(crate) const NR: usize = 16 * NV;
-/// k per block: a panel of `b` is then 128 KiB, in L2 (256 and 384 measured slower, from
-/// the extra passes over the output).
+/// k per block: an AVX-512 panel of `b` is then 128 KiB, in L2 (256 and 384 measured
+/// slower, from the extra passes over the output).
 const KC: usize = 512;
 /// Rows per block of `a` (a multiple of MR), which every panel of `b` is run against in
 /// turn while it stays in L2; 192 measured no faster.
 const MC: usize = 96;
 const _: () = assert!(MC.is_multiple_of(MR) && MR == 6);
 
-/// Whether this CPU has the instructions.
+/// Whether this CPU has the instructions of either tile.
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    crate::gemm_tiles::isa().is_some()
+}
+
+/// The instruction set the kernel runs on; panics where there is none.
+pub(crate) fn isa() -> Isa {
+    crate::gemm_tiles::isa().expect("f32 kernel on a CPU without AVX-512 or AVX2 with FMA")
+}
+
+/// Whether plain products run here: on AVX-512, where they were measured against the
+/// `gemm` crate (on AVX2 its own kernel stays).
+pub(crate) fn plain_products() -> bool {
+    crate::gemm_tiles::isa() == Some(Isa::Avx512)
 }
 
 /// Whether `matmul.rs` should send an `m x k @ k x n` product with these column strides
@@ -50,7 +52,7 @@ pub fn available() -> bool {
 /// attention heads narrower than a panel) measured faster on `gemm`.
 pub(crate) fn takes([m, k, n]: [usize; 3], a_cs: isize, b_cs: isize) -> bool {
     let large = k > KC || (k >= 256 && m * n >= 1 << 20);
-    a_cs == 1 && b_cs == 1 && m >= 256 && n >= 256 && large && available()
+    a_cs == 1 && b_cs == 1 && m >= 256 && n >= 256 && large && plain_products()
 }
 
 /// Whether a convolution product with a row-major `a` and a column-major `b` runs here:
@@ -60,7 +62,7 @@ pub(crate) fn takes([m, k, n]: [usize; 3], a_cs: isize, b_cs: isize) -> bool {
 /// crate on a ResNet layer's shapes (64 channels, 32 x 32 planes). Other f32 layers
 /// fill their windows into this kernel ([`matmul_filled`], [`matmul_filled_a`]).
 pub(crate) fn takes_col_major_b(k: usize, a_cs: usize, b_rs: usize) -> bool {
-    a_cs == 1 && b_rs == 1 && k > KC && available()
+    a_cs == 1 && b_rs == 1 && k > KC && plain_products()
 }
 
 /// A strided matrix in a slice: storage, offset, row and column strides (the f32 and
@@ -87,10 +89,10 @@ impl<T> View<'_, T> {
 }
 
 /// Whether a product `[m, k, n]` into `out_len` elements at row stride `ldo` has any
-/// output; panics where the kernel cannot run it (no AVX-512, an empty sum, an output
-/// too short or narrower than `n`).
+/// output; panics where the kernel cannot run it (an empty sum, an output too short or
+/// narrower than `n`).
 fn has_work([m, k, n]: [usize; 3], (out_len, ldo): (usize, usize)) -> bool {
-    assert!(available() && k > 0 && ldo >= n, "f32 kernel on a CPU without AVX-512, or an empty sum");
+    assert!(k > 0 && ldo >= n, "f32 kernel: an empty sum, or an output narrower than n");
     if m * n == 0 {
         return false;
     }
@@ -108,10 +110,12 @@ pub(crate) fn matmul(
     (out, ldo, accumulate): (&mut [f32], usize, bool),
     threads: usize,
 ) {
+    let isa = isa();
     if !has_work([m, k, n], (out.len(), ldo)) {
         return;
     }
-    let nt = n.div_ceil(NR) * NR;
+    let nr = isa.nr();
+    let nt = n.div_ceil(nr) * nr;
     let mut bp = Storage::uninit::<f32>(KC.min(k) * nt);
     let part_rows = part_rows(m, threads);
     let bt = b.t();
@@ -123,9 +127,8 @@ pub(crate) fn matmul(
         let kc = KC.min(k - p0);
         let add = accumulate || p0 > 0;
         let bpan = &mut bp.as_mut_slice::<f32>()[..kc * nt];
-        // SAFETY (here and below): `available()` held above.
-        pack_panel_runs(bpan, NR * kc, (part_rows < m).then_some(threads), |first, run| unsafe {
-            pack::<NR>(&bt, first * NR, n, p0, kc, run)
+        pack_panel_runs(bpan, nr * kc, (part_rows < m).then_some(threads), |first, run| {
+            pack_b(isa, &bt, first * nr, n, p0, kc, run)
         });
         let bpan = &*bpan;
         let part = |(i, dst): (usize, &mut [f32])| {
@@ -133,17 +136,17 @@ pub(crate) fn matmul(
             let rows = part_rows.min(m - m0);
             let mut ap = Storage::uninit::<f32>(MC.min(rows.div_ceil(MR) * MR) * kc);
             let ap = ap.as_mut_slice::<f32>();
-            let mut t = [0f32; MR * NR];
+            let mut t = [0f32; MR * MAX_NR];
             for r0 in (0..rows).step_by(MC) {
                 let mc = MC.min(rows - r0);
                 for i0 in (0..mc).step_by(MR) {
                     if !direct || mc - i0 < MR {
-                        unsafe { pack::<MR>(&a, m0 + r0 + i0, m, p0, kc, &mut ap[i0 * kc..][..MR * kc]) };
+                        pack_a(isa, &a, m0 + r0 + i0, m, p0, kc, &mut ap[i0 * kc..][..MR * kc]);
                     }
                 }
-                for j0 in (0..nt).step_by(NR) {
-                    let bj = &bpan[j0 * kc..][..NR * kc];
-                    let w = NR.min(n - j0);
+                for j0 in (0..nt).step_by(nr) {
+                    let bj = &bpan[j0 * kc..][..nr * kc];
+                    let w = nr.min(n - j0);
                     for i0 in (0..mc).step_by(MR) {
                         let h = MR.min(mc - i0);
                         // A row-major `a` is read in place, rows at its own stride.
@@ -154,8 +157,8 @@ pub(crate) fn matmul(
                         };
                         let at = (r0 + i0) * ldo + j0;
                         // SAFETY: `ai` reaches `h` rows of `kc` values, of `a` (checked
-                        // above) or of its panel; the panel of `b` holds `kc` lanes of NR.
-                        unsafe { put_tile([h, w, kc], ai, bj.as_ptr(), (dst, at, ldo), add, &mut t) };
+                        // above) or of its panel; the panel of `b` holds `kc` lanes of nr.
+                        unsafe { put_tile(isa, [h, w, kc], ai, bj.as_ptr(), (dst, at, ldo), add, &mut t) };
                     }
                 }
             }
@@ -169,9 +172,15 @@ pub(crate) fn matmul(
 /// panel is then at most 160 KiB, in L2 beside the rows of `a`.
 const KC_FILLED: usize = 640;
 
-/// Writes rows `p0..p0 + kc` of columns `j0..j0 + width` of a matrix into `panel` (`kc`
-/// rows of [`NR`] lanes, lane `l` holding column `j0 + l`, zero past `width`), given
-/// `(p0, kc, j0, width, panel)`.
+/// Columns of `b` a [`FillPanel`] lays out at once: one AVX-512 panel or four AVX2
+/// ones, so that the work of a fill per row of `b` (a convolution's tap and channel) is
+/// spread over 64 lanes.
+const FILL_SPAN: usize = 64;
+
+/// Writes rows `p0..p0 + kc` of columns `j0..j0 + width` of a matrix into `panels`:
+/// `panels.len() / (kc * nr)` consecutive panels of `kc` rows of `nr` lanes
+/// (`nr` = [`panel_lanes`]), lane `l` of panel `q` holding column `j0 + q * nr + l`, zero
+/// past `width`; given `(p0, kc, j0, width, panels)`.
 pub(crate) trait FillPanel: Fn(usize, usize, usize, usize, &mut [f32]) + Sync {}
 impl<F: Fn(usize, usize, usize, usize, &mut [f32]) + Sync> FillPanel for F {}
 
@@ -190,9 +199,11 @@ pub(crate) fn matmul_filled(
     threads: usize,
 ) {
     assert!(a.cs == 1 && a.rs > 0, "f32 kernel: a not row-major");
+    let isa = isa();
     if !has_work([m, k, n], (out.len(), ldo)) {
         return;
     }
+    let nr = isa.nr();
     assert!(a.at(m - 1, k - 1) < a.data.len(), "a reaches past its storage");
     let blocks = k_blocks(k, KC_FILLED);
     let kcm = blocks.clone().next().map_or(1, |(_, kc)| kc);
@@ -205,19 +216,19 @@ pub(crate) fn matmul_filled(
         if full < rows {
             for (b, (p0, kc)) in blocks.clone().enumerate() {
                 let to = &mut edge.as_mut_slice::<f32>()[b * MR * kcm..][..MR * kc];
-                // SAFETY: `available()` held above.
-                unsafe { pack::<MR>(&a, m0 + full, m0 + rows, p0, kc, to) };
+                pack_a(isa, &a, m0 + full, m0 + rows, p0, kc, to);
             }
         }
         let edge = edge.as_slice::<f32>();
-        let mut panel = Storage::uninit::<f32>(kcm * NR);
-        let panel = panel.as_mut_slice::<f32>();
-        let mut t = [0f32; MR * NR];
-        for j0 in (0..n).step_by(NR) {
-            let w = NR.min(n - j0);
+        let mut panels = Storage::uninit::<f32>(kcm * FILL_SPAN);
+        let panels = panels.as_mut_slice::<f32>();
+        let mut t = [0f32; MR * MAX_NR];
+        for j0 in (0..n).step_by(FILL_SPAN) {
+            let span = FILL_SPAN.min(n - j0);
+            let np = span.div_ceil(nr);
             for (b, (p0, kc)) in blocks.clone().enumerate() {
-                fill(p0, kc, j0, w, &mut panel[..kc * NR]);
-                let (bp, add) = (panel.as_ptr(), p0 > 0);
+                fill(p0, kc, j0, span, &mut panels[..np * kc * nr]);
+                let add = p0 > 0;
                 for i0 in (0..rows).step_by(MR) {
                     let ai = if i0 < full {
                         (a.data[a.at(m0 + i0, p0)..].as_ptr(), a.rs as usize, 1)
@@ -225,9 +236,14 @@ pub(crate) fn matmul_filled(
                         (edge[b * MR * kcm..].as_ptr(), 1, MR)
                     };
                     let h = MR.min(rows - i0);
-                    // SAFETY: `ai` reaches `h` rows of `kc` values, of `a` (checked
-                    // above) or of the packed edge; the panel holds `kc` rows of NR lanes.
-                    unsafe { put_tile([h, w, kc], ai, bp, (dst, i0 * ldo + j0, ldo), add, &mut t) };
+                    // The tile's rows of `a` stay in L1 across the span's panels.
+                    for q in 0..np {
+                        let (bp, w, at) = (panels[q * kc * nr..].as_ptr(), nr.min(span - q * nr), j0 + q * nr);
+                        // SAFETY: `ai` reaches `h` rows of `kc` values, of `a` (checked
+                        // above) or of the packed edge; the panel holds `kc` rows of nr
+                        // lanes.
+                        unsafe { put_tile(isa, [h, w, kc], ai, bp, (dst, i0 * ldo + at, ldo), add, &mut t) };
+                    }
                 }
             }
         }
@@ -279,34 +295,36 @@ fn for_row_parts(out: &mut [f32], [m, part_rows, ldo]: [usize; 3], part: impl Fn
 }
 
 /// The `h x w` tile at `dst[at..]` (row stride `ldo`) over `kc`: straight into `dst`
-/// when it is NR wide, else through the scratch tile `t`, of which only the valid part
-/// is read and written back.
+/// when it is a whole panel wide, else through the scratch tile `t`, of which only the
+/// valid part is read and written back.
 ///
 /// # Safety
-/// As for [`tile`] with R = `h`; the tile's `h` rows of `w` lie inside `dst`.
+/// As for [`tile_rows`]; the tile's `h` rows of `w` lie inside `dst`.
 unsafe fn put_tile(
+    isa: Isa,
     [h, w, kc]: [usize; 3],
     a: (*const f32, usize, usize),
     b: *const f32,
     (dst, at, ldo): (&mut [f32], usize, usize),
     add: bool,
-    t: &mut [f32; MR * NR],
+    t: &mut [f32; MR * MAX_NR],
 ) {
-    if w == NR {
-        assert!(dst.len() >= at + (h - 1) * ldo + NR, "tile past the output");
+    let nr = isa.nr();
+    if w == nr {
+        assert!(dst.len() >= at + (h - 1) * ldo + nr, "tile past the output");
         // SAFETY: the caller's contract; the tile's rows are inside `dst` (asserted).
-        unsafe { tile_rows(h, kc, a, b, dst[at..].as_mut_ptr(), ldo, add) };
+        unsafe { tile_rows(isa, h, kc, a, b, dst[at..].as_mut_ptr(), ldo, add) };
         return;
     }
     if add {
         for r in 0..h {
-            t[r * NR..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
+            t[r * nr..][..w].copy_from_slice(&dst[at + r * ldo..][..w]);
         }
     }
     // SAFETY: the caller's contract, into the scratch tile's first `h` rows.
-    unsafe { tile_rows(h, kc, a, b, t.as_mut_ptr(), NR, add) };
+    unsafe { tile_rows(isa, h, kc, a, b, t.as_mut_ptr(), nr, add) };
     for r in 0..h {
-        dst[at + r * ldo..][..w].copy_from_slice(&t[r * NR..][..w]);
+        dst[at + r * ldo..][..w].copy_from_slice(&t[r * nr..][..w]);
     }
 }
 
@@ -324,10 +342,12 @@ pub(crate) fn matmul_filled_a(
     (out, ldo, accumulate): (&mut [f32], usize, bool),
     threads: usize,
 ) {
+    let isa = isa();
     if !has_work([m, k, n], (out.len(), ldo)) {
         return;
     }
-    let nt = n.div_ceil(NR) * NR;
+    let nr = isa.nr();
+    let nt = n.div_ceil(nr) * nr;
     let kcm = strip_blocks(k).next().map_or(1, |(_, kc)| kc);
     let ld = kcm.next_multiple_of(16);
     let part_rows = part_rows(m, threads);
@@ -337,54 +357,25 @@ pub(crate) fn matmul_filled_a(
         let mut bp = Storage::uninit::<f32>(kcm * nt);
         let mut strip = Storage::uninit::<f32>(MR * ld);
         let strip = strip.as_mut_slice::<f32>();
-        let mut t = [0f32; MR * NR];
+        let mut t = [0f32; MR * MAX_NR];
         for (p0, kc) in strip_blocks(k) {
             let add = accumulate || p0 > 0;
             let bpan = &mut bp.as_mut_slice::<f32>()[..kc * nt];
-            // SAFETY: `available()` held above.
-            unsafe { pack::<NR>(&bt, 0, n, p0, kc, bpan) };
+            pack_b(isa, &bt, 0, n, p0, kc, bpan);
             for i0 in (0..rows).step_by(MR) {
                 let h = MR.min(rows - i0);
                 fill(m0 + i0, h, p0, kc, ld, &mut strip[..h * ld]);
                 let ai = (strip.as_ptr(), ld, 1);
-                for j0 in (0..nt).step_by(NR) {
-                    let (bj, w) = (bpan[j0 * kc..].as_ptr(), NR.min(n - j0));
+                for j0 in (0..nt).step_by(nr) {
+                    let (bj, w) = (bpan[j0 * kc..].as_ptr(), nr.min(n - j0));
                     // SAFETY: the strip holds `h` rows of `kc` values at stride `ld`;
-                    // the panel `kc` rows of NR lanes.
-                    unsafe { put_tile([h, w, kc], ai, bj, (dst, i0 * ldo + j0, ldo), add, &mut t) };
+                    // the panel `kc` rows of nr lanes.
+                    unsafe { put_tile(isa, [h, w, kc], ai, bj, (dst, i0 * ldo + j0, ldo), add, &mut t) };
                 }
             }
         }
     };
     for_row_parts(out, [m, part_rows, ldo], part);
-}
-
-/// [`tile`] on `h` rows (1 to MR): the last rows of a product run on a tile of their own
-/// height, so a 64-row product (a ResNet layer's channels) is ten tiles of six and one
-/// of four, not eleven of six.
-///
-/// # Safety
-/// As for [`tile`] with R = `h`.
-unsafe fn tile_rows(
-    h: usize,
-    kc: usize,
-    a: (*const f32, usize, usize),
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    add: bool,
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        match h {
-            MR => tile::<MR>(kc, a, b, c, ldc, add),
-            5 => tile::<5>(kc, a, b, c, ldc, add),
-            4 => tile::<4>(kc, a, b, c, ldc, add),
-            3 => tile::<3>(kc, a, b, c, ldc, add),
-            2 => tile::<2>(kc, a, b, c, ldc, add),
-            _ => tile::<1>(kc, a, b, c, ldc, add),
-        }
-    }
 }
 
 /// Fills `panels` (whole panels of `len` values each) by `pack(first panel, run)`: over
@@ -404,10 +395,51 @@ pub(crate) fn pack_panel_runs<T: Send>(
     }
 }
 
+/// Lanes of the panels a [`FillPanel`] writes on this CPU.
+pub(crate) fn panel_lanes() -> usize {
+    isa().nr()
+}
+
+/// [`pack`] of panels of `b^T` (`bt`), as wide as `isa`'s tile.
+fn pack_b(isa: Isa, bt: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    match isa {
+        // SAFETY: the kernel runs on `isa` only where the CPU has it.
+        Isa::Avx512 => unsafe { pack_wide::<64>(bt, l0, lanes, p0, kc, out) },
+        Isa::Avx2 => unsafe { pack_narrow::<16>(bt, l0, lanes, p0, kc, out) },
+    }
+}
+
+/// [`pack`] of panels of MR rows of `a`.
+fn pack_a(isa: Isa, a: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    match isa {
+        // SAFETY: as in `pack_b`.
+        Isa::Avx512 => unsafe { pack_wide::<MR>(a, l0, lanes, p0, kc, out) },
+        Isa::Avx2 => unsafe { pack_narrow::<MR>(a, l0, lanes, p0, kc, out) },
+    }
+}
+
+/// [`pack`] compiled for AVX-512 (its copies of whole panel rows are vector moves).
+///
+/// # Safety
+/// The CPU has AVX-512 F.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+unsafe fn pack_wide<const W: usize>(v: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    pack::<W>(v, l0, lanes, p0, kc, out)
+}
+
+/// [`pack`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2"))]
+unsafe fn pack_narrow<const W: usize>(v: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    pack::<W>(v, l0, lanes, p0, kc, out)
+}
+
 /// Packs columns `p0..p0 + kc` of rows (lanes) `l0..` of `v` into `out`: whole panels
 /// of `W` lanes (`kc * W` each, column-major: the W lanes of one column side by side), as
 /// many as `out` holds, zero past lane `lanes`.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+#[inline(always)]
 fn pack<const W: usize>(v: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
     if v.rs == 1 {
         // Lanes side by side (a row-major `b`): column by column across every panel, so
@@ -454,87 +486,6 @@ fn pack<const W: usize>(v: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: u
             dst[valid..].fill(0.0);
         }
     }
-}
-
-/// One R x NR tile (R = MR but for the last rows of a product): `c (+)= a-panel .
-/// b-panel` over `kc` (adds to `c` when `add`), `c` at row stride `ldc`.
-///
-/// # Safety
-/// The CPU must have AVX-512 F; `a` reaches `kc` values of R rows, `b` `kc * NR`, and
-/// `c` R rows of NR floats at stride `ldc`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile<const R: usize>(
-    kc: usize,
-    (a, ars, aks): (*const f32, usize, usize),
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    add: bool,
-) {
-    use std::arch::x86_64::*;
-    // SAFETY: the caller's contract covers every pointer offset below.
-    unsafe {
-        // The block's sums start from zero and are added to `c` at the end, so the
-        // tile's lines of `c` (often in memory) are not waited for: the loop below
-        // fetches them for writing, one line per four k, over its first R * NV * 4
-        // steps. Fetched for writing even when `c` is overwritten, since a store to a
-        // line not in cache must read it first; spread out rather than all at once, so
-        // they do not hold the fill buffers the stream of `b` needs. Measured 3-4% at
-        // 1024 and 2048 over fetching them all at the start for reading (and only when
-        // adding).
-        let mut acc = [[_mm512_setzero_ps(); NV]; R];
-        let c_line = |l: usize| c.add(l / NV * ldc + 16 * (l % NV)) as *const i8;
-        let rows: [*const f32; R] = std::array::from_fn(|i| a.add(i * ars));
-        let mut bp = b;
-        let step = |acc: &mut [[__m512; NV]; R], p: usize, bp: *const f32| {
-            let mut bv = [_mm512_setzero_ps(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = _mm512_loadu_ps(bp.add(16 * v));
-            }
-            for (row, r) in acc.iter_mut().zip(&rows) {
-                let av = _mm512_set1_ps(*r.add(p * aks));
-                for (x, b) in row.iter_mut().zip(&bv) {
-                    *x = _mm512_fmadd_ps(av, *b, *x);
-                }
-            }
-        };
-        let mut p = 0;
-        while p + 4 <= kc {
-            // Rows of `a` read in place are six strided streams: fetch each two lines
-            // ahead (measured 1-2% at 1024 and 2048; for a packed panel it is a fetch
-            // of the panel ahead). Past the end it fetches nothing useful but touches
-            // nothing either: a prefetch never faults.
-            for r in &rows {
-                _mm_prefetch::<_MM_HINT_T0>(r.wrapping_add((p + 32) * aks) as *const i8);
-            }
-            if p < R * NV * 4 {
-                _mm_prefetch::<_MM_HINT_ET0>(c_line(p / 4));
-            }
-            step(&mut acc, p, bp);
-            step(&mut acc, p + 1, bp.add(NR));
-            step(&mut acc, p + 2, bp.add(2 * NR));
-            step(&mut acc, p + 3, bp.add(3 * NR));
-            bp = bp.add(4 * NR);
-            p += 4;
-        }
-        while p < kc {
-            step(&mut acc, p, bp);
-            bp = bp.add(NR);
-            p += 1;
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, x) in row.iter().enumerate() {
-                let at = c.add(i * ldc + 16 * v);
-                _mm512_storeu_ps(at, if add { _mm512_add_ps(_mm512_loadu_ps(at), *x) } else { *x });
-            }
-        }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn tile<const R: usize>(_: usize, _: (*const f32, usize, usize), _: *const f32, _: *mut f32, _: usize, _: bool) {
-    unreachable!("no AVX-512 kernel on this architecture")
 }
 
 #[cfg(test)]
@@ -628,9 +579,9 @@ mod tests {
     #[test]
     fn only_large_row_major_products_come_here() {
         let big = [1024, 1024, 1024];
-        assert_eq!(takes(big, 1, 1), available());
+        assert_eq!(takes(big, 1, 1), plain_products());
         assert!(!takes(big, 1, 1024) && !takes(big, 1024, 1));
-        assert_eq!(takes([1024, KC, 1024], 1, 1), available());
+        assert_eq!(takes([1024, KC, 1024], 1, 1), plain_products());
         assert!(!takes([512, KC, 512], 1, 1) && !takes([1024, 128, 1024], 1, 1) && !takes([128, 1024, 1024], 1, 1));
     }
 }

@@ -28,6 +28,7 @@ pub mod gamma;
 pub mod gather;
 mod gemm_bf16;
 mod gemm_f32;
+mod gemm_tiles;
 pub mod index;
 pub mod jit;
 pub mod matmul;

@@ -386,12 +386,13 @@ primitives! {
     /// batch against one matrix folds into the rows: one GEMM). Each product is computed
     /// row- or column-major, whichever makes gemm pack less strided data; large products of
     /// row-major f32 operands run on the AVX-512 kernel of `gemm_f32.rs` (`a` read in place,
-    /// `b` packed in 64-column panels, a 6x64 register tile added to the output once per k
-    /// block); bf16 runs on the CPU's bf16 dot-product instruction where it has one
+    /// `b` packed in 64-column panels, a 6x64 register tile of `gemm_tiles.rs` added to the
+    /// output once per k block; on AVX2 the `gemm` crate measured as fast, so they stay
+    /// there); bf16 runs on the CPU's bf16 dot-product instruction where it has one
     /// (`gemm_bf16.rs`: packed pairs, a 6x64 f32 register tile, one rounding at the end,
     /// the threads splitting the columns when the panels divide evenly), elsewhere it is
     /// cast to f32.
-    Matmul(Matmul) in "matmul.rs", ops "`ops/linalg.rs`", kernel "`matmul.rs`, `gemm_f32.rs`, `gemm_bf16.rs`",
+    Matmul(Matmul) in "matmul.rs", ops "`ops/linalg.rs`", kernel "`matmul.rs`, `gemm_f32.rs`, `gemm_tiles.rs`, `gemm_bf16.rs`",
     /// Concatenation along a dim.
     Cat(Cat) in "shape.rs", ops "`ops/shape.rs`, `ops/arrange.rs`", kernel "`index.rs`",
     /// A write through a view in functional form (in-place ops, slice assignment, pad,
