@@ -1,7 +1,7 @@
 //! Convolutions on the matmul kernel, a run of examples at a time (one for large planes,
 //! several side by side for small ones; see [`run_len`]). A run's windows are the rows
-//! `[C / G * K, run * O]` (im2col), multiplied by the weight at once. In f32 on AVX-512
-//! they are laid out piecewise inside the kernel ([`crate::conv_panels`]); elsewhere in
+//! `[C / G * K, run * O]` (im2col), multiplied by the weight at once. In f32 on AVX-512 or
+//! AVX2 they are laid out piecewise inside the kernel ([`crate::conv_panels`]); elsewhere in
 //! a scratch buffer reused for the next run. Either way the whole batch's windows (9x
 //! the input for a 3x3 kernel) never exist in memory. The input gradient of a stride-1
 //! layer is a forward product of the output gradient with the kernel flipped (see
@@ -254,7 +254,7 @@ fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry, s: &Sizes, out: &mut [T]) {
     let plan = g.plan();
     let (m, e) = (g.out_channels, run_len(s));
     let direct = s.direct();
-    // f32 windows go straight into the AVX-512 kernel's panels where it runs.
+    // f32 windows go straight into the f32 kernel's panels where it runs.
     let panels = match as_f32(x) {
         Some(x) if !direct && conv_panels::takes(s.ck) => Some((x, Taps::new(&plan, s.kp))),
         _ => None,
@@ -348,7 +348,7 @@ fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry, s: &Sizes, dw: &mut [T]
         return;
     }
     let direct = s.direct();
-    // f32 windows go straight into the AVX-512 kernel's strips where it runs.
+    // f32 windows go straight into the f32 kernel's strips where it runs.
     let panels = match as_f32(x) {
         Some(x) if !direct && conv_panels::takes_weight(s.ck, s.mg) => Some((x, Taps::new(&plan, s.kp))),
         _ => None,
@@ -460,8 +460,10 @@ mod tests {
     /// 64-column panel and one k block of the f32 kernels; then layers whose f32
     /// products fill the kernel's panels and strips (over 128 window rows, 64 output
     /// channels or more): examples side by side in one panel with edge rows and lanes,
-    /// grouped and strided along the row, and one example over two k blocks each way.
-    const CASES: [Case; 16] = [
+    /// grouped and strided along the row, and one example over two k blocks each way;
+    /// last, a weight gradient whose sum (513 positions) ends in a block shorter than the
+    /// strips' row stride.
+    const CASES: [Case; 17] = [
         (2, 3, 1, 4, [7, 6], [3, 3], [1, 1], [1, 1], [1, 1]),
         (3, 4, 2, 6, [9, 8], [3, 2], [2, 3], [1, 2], [2, 0]),
         (1, 6, 3, 3, [5, 5], [1, 1], [1, 1], [1, 1], [0, 0]),
@@ -478,6 +480,7 @@ mod tests {
         (2, 16, 1, 70, [9, 10], [3, 3], [1, 1], [1, 1], [1, 1]),
         (3, 32, 2, 128, [7, 9], [3, 3], [1, 2], [1, 1], [1, 1]),
         (1, 80, 1, 64, [24, 24], [3, 3], [1, 1], [1, 1], [1, 1]),
+        (1, 16, 1, 64, [27, 19], [3, 3], [1, 1], [1, 1], [1, 1]),
     ];
 
     /// A case's geometry and its operands `x`, `w` and `g` (in f64).
@@ -526,7 +529,7 @@ mod tests {
         }
     }
 
-    /// The same in f32, where the AVX-512 kernels fill their panels and strips from the
+    /// The same in f32, where the f32 kernel (AVX-512 or AVX2) fills its panels and strips from the
     /// input: against the f64 definition, and the same bits on 1, 2 and 3 threads.
     #[test]
     fn the_three_f32_products_match_their_definition() {
@@ -607,7 +610,7 @@ mod tests {
     }
 
     /// An f32 weight gradient whose sum over output positions is long enough for the
-    /// AVX-512 kernel (24 x 24 planes: 576 per example, over one k block), across two
+    /// plain AVX-512 kernel (24 x 24 planes: 576 per example, over one k block), across two
     /// blocks of examples: against the f64 definition, and the same bits on 1, 2 and 3
     /// threads.
     #[test]

@@ -188,7 +188,9 @@ unsafe fn fill_rows(
     let (ip, _, kp) = g.planes();
     let vec_at: Vec<usize> = (0..r.nv).map(|v| 16 * v / pw * panel + 16 * v % pw).collect();
     let n = rows.len();
-    assert!(pw.is_multiple_of(16) && vec_at.iter().all(|&at| n == 0 || at + (n - 1) * pw + 16 <= dst.len()));
+    // Vectors of a row never overlap: all within its `pw` lanes, or in panels apart.
+    assert!(pw.is_multiple_of(16) && (16 * r.nv <= pw || panel >= n * pw));
+    assert!(vec_at.iter().all(|&at| n == 0 || at + (n - 1) * pw + 16 <= dst.len()));
     let isa = crate::gemm_f32::isa();
     // Channel and tap of each row by counting, not dividing.
     let (mut c, mut tap) = (rows.start / kp.max(1), rows.start % kp.max(1));

@@ -251,13 +251,13 @@ pub(crate) fn matmul_filled(
     for_row_parts(out, [m, part_rows, ldo], part);
 }
 
-/// Most k per block of [`matmul_filled_a`]: a panel of `b` is then 128 KiB, in L2, and
-/// a strip of `a` 12 KiB, in L1.
+/// Most k per block of [`matmul_filled_a`]: the panels of `b` for 64 columns are then
+/// 128 KiB, in L2, and a strip of `a` 12 KiB, in L1.
 const KC_STRIPS: usize = 512;
 
 /// Writes rows `i0..i0 + h` (`h <= MR`) of columns `p0..p0 + kc` of a matrix into
-/// `strip` (`h` rows at stride `ld`, a multiple of 16 at least `kc`; lanes past `kc`
-/// zero), given `(i0, h, p0, kc, ld, strip)`.
+/// `strip` (`h` rows at stride `ld`, a multiple of 16 at least `kc`; the kernel reads
+/// only the first `kc` lanes of each), given `(i0, h, p0, kc, ld, strip)`.
 pub(crate) trait FillStrip: Fn(usize, usize, usize, usize, usize, &mut [f32]) + Sync {}
 impl<F: Fn(usize, usize, usize, usize, usize, &mut [f32]) + Sync> FillStrip for F {}
 
