@@ -84,166 +84,98 @@ pub(crate) unsafe fn tile_rows(
     }
 }
 
-/// One R x 64 tile on AVX-512.
+/// Defines one R x (`$lanes` x `$nv`) register tile on one instruction set, given its
+/// vector type and intrinsics, and `$unroll`: the k steps between fetches (a line of a
+/// row of `a` read in place holds 16 of them).
 ///
-/// # Safety
-/// As for [`tile_rows`] with `Isa::Avx512` and R rows.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile512<const R: usize>(
-    kc: usize,
-    (a, ars, aks): (*const f32, usize, usize),
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    add: bool,
-) {
-    use std::arch::x86_64::*;
-    const NV: usize = 4;
-    const NR: usize = 16 * NV;
-    // SAFETY: the caller's contract covers every pointer offset below.
-    unsafe {
-        // The tile's lines of `c` are fetched for writing, one line per four k, over
-        // the first R * NV * 4 steps: for writing even when `c` is overwritten, since a
-        // store to a line not in cache must read it first; spread out rather than all
-        // at once, so they do not hold the fill buffers the stream of `b` needs.
-        // Measured 3-4% at 1024 and 2048 over fetching them all at the start for
-        // reading (and only when adding).
-        let mut acc = [[_mm512_setzero_ps(); NV]; R];
-        let c_line = |l: usize| c.add(l / NV * ldc + 16 * (l % NV)) as *const i8;
-        let rows: [*const f32; R] = std::array::from_fn(|i| a.add(i * ars));
-        let mut bp = b;
-        let step = |acc: &mut [[__m512; NV]; R], p: usize, bp: *const f32| {
-            let mut bv = [_mm512_setzero_ps(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = _mm512_loadu_ps(bp.add(16 * v));
-            }
-            for (row, r) in acc.iter_mut().zip(&rows) {
-                let av = _mm512_set1_ps(*r.add(p * aks));
-                for (x, b) in row.iter_mut().zip(&bv) {
-                    *x = _mm512_fmadd_ps(av, *b, *x);
+/// The tile's lines of `c` are fetched for writing, one per unrolled block, over the
+/// first blocks: for writing even when `c` is overwritten, since a store to a line not
+/// in cache must read it first; spread out rather than all at once, so they do not hold
+/// the fill buffers the stream of `b` needs. On AVX-512 that measured 3-4% at 1024 and
+/// 2048 over fetching them all at the start for reading (and only when adding). Rows of
+/// `a` read in place are R strided streams, each fetched two lines ahead once per block
+/// (measured 1-2% at 1024 and 2048; for a packed panel it is a fetch of the panel
+/// ahead). Past the end a fetch touches nothing: a prefetch never faults.
+macro_rules! tile_kernel {
+    ($(#[$doc:meta])* $name:ident, $feature:literal, $vec:ty, $lanes:literal, $nv:literal, $unroll:literal,
+     $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// As for [`tile_rows`] with this instruction set and R rows.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name<const R: usize>(
+            kc: usize,
+            (a, ars, aks): (*const f32, usize, usize),
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            add: bool,
+        ) {
+            use std::arch::x86_64::*;
+            const NV: usize = $nv;
+            const NR: usize = $lanes * NV;
+            // SAFETY: the caller's contract covers every pointer offset below.
+            unsafe {
+                let mut acc = [[$zero(); NV]; R];
+                let c_line = |l: usize| c.add(l / NV * ldc + $lanes * (l % NV)) as *const i8;
+                let rows: [*const f32; R] = std::array::from_fn(|i| a.add(i * ars));
+                let mut bp = b;
+                let step = |acc: &mut [[$vec; NV]; R], p: usize, bp: *const f32| {
+                    let bv: [$vec; NV] = std::array::from_fn(|v| $load(bp.add($lanes * v)));
+                    for (row, r) in acc.iter_mut().zip(&rows) {
+                        let av = $set1(*r.add(p * aks));
+                        for (x, b) in row.iter_mut().zip(&bv) {
+                            *x = $fma(av, *b, *x);
+                        }
+                    }
+                };
+                let mut p = 0;
+                while p + $unroll <= kc {
+                    for r in &rows {
+                        _mm_prefetch::<_MM_HINT_T0>(r.wrapping_add((p + 32) * aks) as *const i8);
+                    }
+                    if p < R * NV * $unroll {
+                        _mm_prefetch::<_MM_HINT_ET0>(c_line(p / $unroll));
+                    }
+                    for q in 0..$unroll {
+                        step(&mut acc, p + q, bp.add(q * NR));
+                    }
+                    bp = bp.add($unroll * NR);
+                    p += $unroll;
+                }
+                while p < kc {
+                    step(&mut acc, p, bp);
+                    bp = bp.add(NR);
+                    p += 1;
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, x) in row.iter().enumerate() {
+                        let at = c.add(i * ldc + $lanes * v);
+                        $store(at, if add { $add($load(at), *x) } else { *x });
+                    }
                 }
             }
-        };
-        let mut p = 0;
-        while p + 4 <= kc {
-            // Rows of `a` read in place are six strided streams: fetch each two lines
-            // ahead (measured 1-2% at 1024 and 2048; for a packed panel it is a fetch
-            // of the panel ahead). Past the end it fetches nothing useful but touches
-            // nothing either: a prefetch never faults.
-            for r in &rows {
-                _mm_prefetch::<_MM_HINT_T0>(r.wrapping_add((p + 32) * aks) as *const i8);
-            }
-            if p < R * NV * 4 {
-                _mm_prefetch::<_MM_HINT_ET0>(c_line(p / 4));
-            }
-            step(&mut acc, p, bp);
-            step(&mut acc, p + 1, bp.add(NR));
-            step(&mut acc, p + 2, bp.add(2 * NR));
-            step(&mut acc, p + 3, bp.add(3 * NR));
-            bp = bp.add(4 * NR);
-            p += 4;
         }
-        while p < kc {
-            step(&mut acc, p, bp);
-            bp = bp.add(NR);
-            p += 1;
+
+        #[cfg(not(target_arch = "x86_64"))]
+        unsafe fn $name<const R: usize>(_: usize, _: (*const f32, usize, usize), _: *const f32, _: *mut f32, _: usize, _: bool) {
+            unreachable!("no f32 kernel on this architecture")
         }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, x) in row.iter().enumerate() {
-                let at = c.add(i * ldc + 16 * v);
-                _mm512_storeu_ps(at, if add { _mm512_add_ps(_mm512_loadu_ps(at), *x) } else { *x });
-            }
-        }
-    }
+    };
 }
 
-/// One R x 16 tile on AVX2 with FMA: per k, two loads of the panel, R broadcasts of `a`
-/// and 2R FMAs (the shape of the usual 6 x 16 AVX2 kernel).
-///
-/// # Safety
-/// As for [`tile_rows`] with `Isa::Avx2` and R rows.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile256<const R: usize>(
-    kc: usize,
-    (a, ars, aks): (*const f32, usize, usize),
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    add: bool,
-) {
-    use std::arch::x86_64::*;
-    const NV: usize = 2;
-    const NR: usize = 8 * NV;
-    // SAFETY: the caller's contract covers every pointer offset below.
-    unsafe {
-        // A row of the tile is one 64-byte line (two when `c` is not aligned to one):
-        // both halves of each row are fetched for writing, one per eight k, as in
-        // `tile512`.
-        let mut acc = [[_mm256_setzero_ps(); NV]; R];
-        let c_half = |l: usize| c.add(l / NV * ldc + 8 * (l % NV)) as *const i8;
-        let rows: [*const f32; R] = std::array::from_fn(|i| a.add(i * ars));
-        let mut bp = b;
-        let step = |acc: &mut [[__m256; NV]; R], p: usize, bp: *const f32| {
-            let bv = [_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8))];
-            for (row, r) in acc.iter_mut().zip(&rows) {
-                let av = _mm256_broadcast_ss(&*r.add(p * aks));
-                for (x, b) in row.iter_mut().zip(&bv) {
-                    *x = _mm256_fmadd_ps(av, *b, *x);
-                }
-            }
-        };
-        let mut p = 0;
-        while p + 8 <= kc {
-            // Each row of `a` two lines ahead, once per eight k (half a line read in
-            // place): as in `tile512`, a prefetch past the end touches nothing.
-            for r in &rows {
-                _mm_prefetch::<_MM_HINT_T0>(r.wrapping_add((p + 32) * aks) as *const i8);
-            }
-            if p < R * NV * 8 {
-                _mm_prefetch::<_MM_HINT_ET0>(c_half(p / 8));
-            }
-            for q in 0..8 {
-                step(&mut acc, p + q, bp.add(q * NR));
-            }
-            bp = bp.add(8 * NR);
-            p += 8;
-        }
-        while p < kc {
-            step(&mut acc, p, bp);
-            bp = bp.add(NR);
-            p += 1;
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, x) in row.iter().enumerate() {
-                let at = c.add(i * ldc + 8 * v);
-                _mm256_storeu_ps(at, if add { _mm256_add_ps(_mm256_loadu_ps(at), *x) } else { *x });
-            }
-        }
-    }
-}
+tile_kernel!(
+    /// One R x 64 tile on AVX-512: per k, four loads of the panel, R broadcasts of `a`
+    /// and 4R FMAs.
+    tile512, "avx512f", __m512, 16, 4, 4,
+    _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps
+);
 
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn tile512<const R: usize>(
-    _: usize,
-    _: (*const f32, usize, usize),
-    _: *const f32,
-    _: *mut f32,
-    _: usize,
-    _: bool,
-) {
-    unreachable!("no f32 kernel on this architecture")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn tile256<const R: usize>(
-    _: usize,
-    _: (*const f32, usize, usize),
-    _: *const f32,
-    _: *mut f32,
-    _: usize,
-    _: bool,
-) {
-    unreachable!("no f32 kernel on this architecture")
-}
+tile_kernel!(
+    /// One R x 16 tile on AVX2 with FMA: per k, two loads of the panel, R broadcasts of
+    /// `a` and 2R FMAs (the shape of the usual 6 x 16 AVX2 kernel).
+    tile256, "avx2,fma", __m256, 8, 2, 8,
+    _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps
+);
