@@ -529,8 +529,9 @@ mod tests {
         }
     }
 
-    /// The same in f32, where the f32 kernel (AVX-512 or AVX2) fills its panels and strips from the
-    /// input: against the f64 definition, and the same bits on 1, 2 and 3 threads.
+    /// The same in f32, where the f32 kernel (AVX-512 or AVX2) fills its panels and
+    /// strips from the input: against the f64 definition, and the same bits on 1, 2 and
+    /// 3 threads.
     #[test]
     fn the_three_f32_products_match_their_definition() {
         for (g, x, w, gy) in cases() {

@@ -13,6 +13,7 @@
 use crate::conv::{Geometry, Row};
 use crate::gemm_f32::View;
 use crate::gemm_tiles::Isa;
+use smallvec::SmallVec;
 
 /// Whether a group's products with `ck` window rows run here: on a CPU with the kernel,
 /// and with at least 128 rows (a first layer's 27 rows of 3 channels would store each
@@ -126,12 +127,12 @@ pub(crate) fn windows_product(
     let (ip, op, kp) = g.planes();
     let cg = g.channels / g.groups;
     let x = &x[(n0 * g.channels + grp * cg) * ip..];
-    let fill = |p0: usize, kc: usize, j0: usize, width: usize, panel: &mut [f32]| {
-        let nr = crate::gemm_f32::panel_lanes();
+    let fill = |isa: Isa, p0: usize, kc: usize, j0: usize, width: usize, panel: &mut [f32]| {
+        let nr = isa.nr();
         let recipe = Recipe::new(taps, g, (j0, width), panel.len() / (kc * 16));
         // SAFETY: every lane a part admits lies inside `x` (the plan's rows are inside
-        // their planes).
-        unsafe { fill_rows(panel, (nr, kc * nr), p0..p0 + kc, g, x, &recipe) };
+        // their planes); the kernel runs on `isa` only where the CPU has it.
+        unsafe { fill_rows(isa, panel, (nr, kc * nr), p0..p0 + kc, g, x, &recipe) };
     };
     let ck = cg * kp;
     let a = View { data: wg, off: 0, rs: ck as isize, cs: 1 };
@@ -161,9 +162,9 @@ pub(crate) fn windows_weight_product(
     let blocks = crate::gemm_f32::strip_blocks(k);
     let recipes: Vec<Recipe> = blocks.clone().map(|(p0, kc)| Recipe::new(taps, g, (p0, kc), kc.div_ceil(16))).collect();
     let kc0 = blocks.clone().next().map_or(1, |(_, kc)| kc);
-    let fill = |i0: usize, h: usize, p0: usize, _kc: usize, ld: usize, strip: &mut [f32]| {
+    let fill = |isa: Isa, i0: usize, h: usize, p0: usize, _kc: usize, ld: usize, strip: &mut [f32]| {
         // SAFETY: as in `windows_product`.
-        unsafe { fill_rows(strip, (ld, 0), i0..i0 + h, g, x, &recipes[p0 / kc0]) };
+        unsafe { fill_rows(isa, strip, (ld, 0), i0..i0 + h, g, x, &recipes[p0 / kc0]) };
     };
     let b = View { data: gt, off, rs: 1, cs: rs as isize };
     crate::gemm_f32::matmul_filled_a(&fill, b, [cg * kp, k, mg], (dst, ldo, accumulate), threads);
@@ -176,8 +177,10 @@ pub(crate) fn windows_weight_product(
 /// row `c * kp + tap` is tap `tap`'s parts read from channel `c`'s plane of `x`.
 ///
 /// # Safety
-/// Every lane a part admits, for every channel of the rows, lies inside `x`.
+/// The CPU has `isa`; every lane a part admits, for every channel of the rows, lies
+/// inside `x`.
 unsafe fn fill_rows(
+    isa: Isa,
     dst: &mut [f32],
     (pw, panel): (usize, usize),
     rows: std::ops::Range<usize>,
@@ -186,12 +189,12 @@ unsafe fn fill_rows(
     r: &Recipe,
 ) {
     let (ip, _, kp) = g.planes();
-    let vec_at: Vec<usize> = (0..r.nv).map(|v| 16 * v / pw * panel + 16 * v % pw).collect();
+    // On the stack: a strip's fill runs for every six window rows.
+    let vec_at: SmallVec<[usize; 32]> = (0..r.nv).map(|v| 16 * v / pw * panel + 16 * v % pw).collect();
     let n = rows.len();
     // Vectors of a row never overlap: all within its `pw` lanes, or in panels apart.
     assert!(pw.is_multiple_of(16) && (16 * r.nv <= pw || panel >= n * pw));
     assert!(vec_at.iter().all(|&at| n == 0 || at + (n - 1) * pw + 16 <= dst.len()));
-    let isa = crate::gemm_f32::isa();
     // Channel and tap of each row by counting, not dividing.
     let (mut c, mut tap) = (rows.start / kp.max(1), rows.start % kp.max(1));
     for i in 0..n {
@@ -199,8 +202,8 @@ unsafe fn fill_rows(
         let first = &r.first[tap * r.nv..][..r.nv];
         let extra = &r.extra[r.extra_starts[tap]..r.extra_starts[tap + 1]];
         let row = dst[i * pw..].as_mut_ptr();
-        // SAFETY: the caller's promise; each vector's 16 lanes are inside `dst`
-        // (asserted); the kernel runs on `isa` only where the CPU has it.
+        // SAFETY: the caller's promises; each vector's 16 lanes are inside `dst`
+        // (asserted).
         unsafe {
             if g.stride[2] != 1 {
                 fill_strided(row, &vec_at, xc, first, extra, g.stride[2]);

@@ -179,10 +179,10 @@ const FILL_SPAN: usize = 64;
 
 /// Writes rows `p0..p0 + kc` of columns `j0..j0 + width` of a matrix into `panels`:
 /// `panels.len() / (kc * nr)` consecutive panels of `kc` rows of `nr` lanes
-/// (`nr` = [`panel_lanes`]), lane `l` of panel `q` holding column `j0 + q * nr + l`, zero
-/// past `width`; given `(p0, kc, j0, width, panels)`.
-pub(crate) trait FillPanel: Fn(usize, usize, usize, usize, &mut [f32]) + Sync {}
-impl<F: Fn(usize, usize, usize, usize, &mut [f32]) + Sync> FillPanel for F {}
+/// (`nr = isa.nr()`, the kernel's), lane `l` of panel `q` holding column `j0 + q * nr +
+/// l`, zero past `width`; given `(isa, p0, kc, j0, width, panels)`.
+pub(crate) trait FillPanel: Fn(Isa, usize, usize, usize, usize, &mut [f32]) + Sync {}
+impl<F: Fn(Isa, usize, usize, usize, usize, &mut [f32]) + Sync> FillPanel for F {}
 
 /// `out = a (m x k) @ b (k x n)`, `a` row-major (rows at any stride), where `fill` lays
 /// out `b` a panel at a time straight from wherever its values live (a convolution's
@@ -227,7 +227,7 @@ pub(crate) fn matmul_filled(
             let span = FILL_SPAN.min(n - j0);
             let np = span.div_ceil(nr);
             for (b, (p0, kc)) in blocks.clone().enumerate() {
-                fill(p0, kc, j0, span, &mut panels[..np * kc * nr]);
+                fill(isa, p0, kc, j0, span, &mut panels[..np * kc * nr]);
                 let add = p0 > 0;
                 for i0 in (0..rows).step_by(MR) {
                     let ai = if i0 < full {
@@ -257,9 +257,10 @@ const KC_STRIPS: usize = 512;
 
 /// Writes rows `i0..i0 + h` (`h <= MR`) of columns `p0..p0 + kc` of a matrix into
 /// `strip` (`h` rows at stride `ld`, a multiple of 16 at least `kc`; the kernel reads
-/// only the first `kc` lanes of each), given `(i0, h, p0, kc, ld, strip)`.
-pub(crate) trait FillStrip: Fn(usize, usize, usize, usize, usize, &mut [f32]) + Sync {}
-impl<F: Fn(usize, usize, usize, usize, usize, &mut [f32]) + Sync> FillStrip for F {}
+/// only the first `kc` lanes of each), given `(isa, i0, h, p0, kc, ld, strip)` with
+/// `isa` the kernel's.
+pub(crate) trait FillStrip: Fn(Isa, usize, usize, usize, usize, usize, &mut [f32]) + Sync {}
+impl<F: Fn(Isa, usize, usize, usize, usize, usize, &mut [f32]) + Sync> FillStrip for F {}
 
 /// The k blocks of [`matmul_filled_a`] for a sum of `k`: `(p0, kc)` each.
 pub(crate) fn strip_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> + Clone {
@@ -364,7 +365,7 @@ pub(crate) fn matmul_filled_a(
             pack_b(isa, &bt, 0, n, p0, kc, bpan);
             for i0 in (0..rows).step_by(MR) {
                 let h = MR.min(rows - i0);
-                fill(m0 + i0, h, p0, kc, ld, &mut strip[..h * ld]);
+                fill(isa, m0 + i0, h, p0, kc, ld, &mut strip[..h * ld]);
                 let ai = (strip.as_ptr(), ld, 1);
                 for j0 in (0..nt).step_by(nr) {
                     let (bj, w) = (bpan[j0 * kc..].as_ptr(), nr.min(n - j0));
@@ -395,7 +396,7 @@ pub(crate) fn pack_panel_runs<T: Send>(
     }
 }
 
-/// Lanes of the panels a [`FillPanel`] writes on this CPU.
+/// Lanes of the kernel's panels on this CPU.
 pub(crate) fn panel_lanes() -> usize {
     isa().nr()
 }
@@ -403,18 +404,22 @@ pub(crate) fn panel_lanes() -> usize {
 /// [`pack`] of panels of `b^T` (`bt`), as wide as `isa`'s tile.
 fn pack_b(isa: Isa, bt: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
     match isa {
-        // SAFETY: the kernel runs on `isa` only where the CPU has it.
-        Isa::Avx512 => unsafe { pack_wide::<64>(bt, l0, lanes, p0, kc, out) },
-        Isa::Avx2 => unsafe { pack_narrow::<16>(bt, l0, lanes, p0, kc, out) },
+        Isa::Avx512 => pack_on::<64>(isa, bt, l0, lanes, p0, kc, out),
+        Isa::Avx2 => pack_on::<16>(isa, bt, l0, lanes, p0, kc, out),
     }
 }
 
 /// [`pack`] of panels of MR rows of `a`.
 fn pack_a(isa: Isa, a: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    pack_on::<MR>(isa, a, l0, lanes, p0, kc, out)
+}
+
+/// [`pack`] compiled for `isa`.
+fn pack_on<const W: usize>(isa: Isa, v: &View<f32>, l0: usize, lanes: usize, p0: usize, kc: usize, out: &mut [f32]) {
     match isa {
-        // SAFETY: as in `pack_b`.
-        Isa::Avx512 => unsafe { pack_wide::<MR>(a, l0, lanes, p0, kc, out) },
-        Isa::Avx2 => unsafe { pack_narrow::<MR>(a, l0, lanes, p0, kc, out) },
+        // SAFETY: the kernel runs on `isa` only where the CPU has it.
+        Isa::Avx512 => unsafe { pack_wide::<W>(v, l0, lanes, p0, kc, out) },
+        Isa::Avx2 => unsafe { pack_narrow::<W>(v, l0, lanes, p0, kc, out) },
     }
 }
 
