@@ -481,7 +481,7 @@ impl<F: JitFloat> Gen<'_, F> {
         a.int_shift(6, q, q, 23);
         a.op3(MUL, t, t, Rm::Reg(q));
         a.op3(MUL, t, t, Rm::Reg(n));
-        // under ? 0 : p * s1 * s2
+        // under ? 0 : t * s1 * s2 (t the polynomial)
         a.op3(ANDN, d, under, Rm::Reg(t));
         self.free.extend([q, t2, n, t]);
         Some(())
